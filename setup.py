@@ -1,0 +1,39 @@
+"""xstilts_jax: X-STILTs (English intermediate-task training, zero-shot cross-lingual transfer) in JAX."""
+from setuptools import find_packages, setup
+
+setup(
+    name="xstilts_jax",
+    version="0.1.0",
+    description="X-STILTs intermediate-task training and XTREME zero-shot evaluation in JAX/Flax NNX",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["xstilts_jax", "xstilts_jax.*"]),
+    package_data={"xstilts_jax": ["analysis/*.csv"]},
+    install_requires=[
+        "jax>=0.10.2,<0.11",
+        "flax>=0.12.8,<0.13",
+        "optax>=0.2.8",
+        "orbax-checkpoint>=0.12",
+        "ml-collections>=1.0",
+        "clu>=0.0.12",
+        "tensorflow-cpu>=2.19",  # clu's writers and tensorflow-datasets import it
+        "tensorflow-datasets>=4.9",
+        "transformers>=5.0",  # tokenizers and config classes; the model itself is ours
+        "tokenizers>=0.21",
+        "datasets>=3.0",
+        "safetensors>=0.4",
+        "huggingface_hub>=0.30",
+        "seqeval>=1.2.2",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        # torch: transformers' PyTorch XLM-R is the numerical reference in tests and the bench peer.
+        # Pinned: an unpinned torch pulls a multi-GB CUDA build.
+        "test": ["pytest>=8", "torch==2.13.0"],
+    },
+    entry_points={"console_scripts": ["xstilts=xstilts_jax.cli:main"]},
+)

@@ -1,0 +1,3 @@
+"""The NNX XLM-R and its Hugging Face import and export."""
+from xstilts_jax.models.hf import export_hf, load_hf
+from xstilts_jax.models.xlmr import HEAD_KINDS, HeadSpec, XLMRConfig, XLMRModel, mean_pool

@@ -1,0 +1,272 @@
+"""Hugging Face checkpoints in and out: `load_hf` and `export_hf`.
+
+The parameter names are transformers' own (XLMRobertaModel and the XLMRobertaFor... classes),
+so a checkpoint written here loads in transformers with no missing or unexpected keys, and
+any XLM-R checkpoint from the hub or a local directory loads here. The encoder's weights are
+required: a checkpoint that lacks them is an error, never a silently random encoder (the
+trap behind jiant PR #1329).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from xstilts_jax.errors import ModelError
+from xstilts_jax.models.xlmr import HEAD_KINDS, HeadSpec, XLMRConfig, XLMRModel
+
+ARCHITECTURES = {
+    "encoder": "XLMRobertaModel",
+    "classification": "XLMRobertaForSequenceClassification",
+    "tagging": "XLMRobertaForTokenClassification",
+    "span": "XLMRobertaForQuestionAnswering",
+    "multiple_choice": "XLMRobertaForMultipleChoice",
+    "mlm": "XLMRobertaForMaskedLM",
+}
+_KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
+                 "pytorch_model.bin", "pytorch_model.bin.index.json")
+_HUB_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model.bin*",
+                 "tokenizer*", "sentencepiece.bpe.model", "special_tokens_map.json"]
+
+# (transformers name, path in the NNX state, transpose?) for one module of each kind.
+_LINEAR = ((".weight", ("kernel",), True), (".bias", ("bias",), False))
+_NORM = ((".weight", ("scale",), False), (".bias", ("bias",), False))
+_EMBED = ((".weight", ("embedding",), False),)
+
+
+def _entries(hf: str, path: tuple, kind) -> list[tuple[str, tuple, bool]]:
+  return [(hf + suffix, path + leaf, transpose) for suffix, leaf, transpose in kind]
+
+
+def _encoder_entries(cfg: XLMRConfig, prefix: str, with_pooler: bool) -> list:
+  e = prefix + "embeddings."
+  out = (_entries(e + "word_embeddings", ("encoder", "embeddings", "word_embeddings"), _EMBED)
+         + _entries(e + "position_embeddings", ("encoder", "embeddings", "position_embeddings"), _EMBED)
+         + _entries(e + "token_type_embeddings", ("encoder", "embeddings", "token_type_embeddings"), _EMBED)
+         + _entries(e + "LayerNorm", ("encoder", "embeddings", "layer_norm"), _NORM))
+  for i in range(cfg.num_hidden_layers):
+    h, p = f"{prefix}encoder.layer.{i}.", ("encoder", "layers", i)
+    for name in ("query", "key", "value"):
+      out += _entries(h + f"attention.self.{name}", p + ("attention", name), _LINEAR)
+    out += (_entries(h + "attention.output.dense", p + ("attention", "output"), _LINEAR)
+            + _entries(h + "attention.output.LayerNorm", p + ("attention", "layer_norm"), _NORM)
+            + _entries(h + "intermediate.dense", p + ("intermediate",), _LINEAR)
+            + _entries(h + "output.dense", p + ("output",), _LINEAR)
+            + _entries(h + "output.LayerNorm", p + ("layer_norm",), _NORM))
+  if with_pooler:
+    out += _entries(prefix + "pooler.dense", ("encoder", "pooler"), _LINEAR)
+  return out
+
+
+def _head_entries(kind: str, name: str) -> list:
+  p = ("heads", name)
+  if kind == "classification":
+    return (_entries("classifier.dense", p + ("dense",), _LINEAR)
+            + _entries("classifier.out_proj", p + ("out_proj",), _LINEAR))
+  if kind in ("tagging", "multiple_choice"):
+    return _entries("classifier", p + ("classifier",), _LINEAR)
+  if kind == "span":
+    return _entries("qa_outputs", p + ("qa_outputs",), _LINEAR)
+  if kind == "mlm":
+    return (_entries("lm_head.dense", p + ("dense",), _LINEAR)
+            + _entries("lm_head.layer_norm", p + ("layer_norm",), _NORM)
+            + [("lm_head.bias", p + ("bias",), False)])
+  return []
+
+
+def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str) -> tuple[list, list]:
+  """The encoder entries and the head entries for one exported / imported architecture."""
+  encoder = _encoder_entries(cfg, prefix, with_pooler=kind in ("encoder", "multiple_choice"))
+  return encoder, _head_entries(kind, head_name)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _resolve(path_or_hub_id: str) -> Path:
+  path = Path(path_or_hub_id).expanduser()
+  if path.is_dir():
+    return path
+  if path.exists() or path_or_hub_id.startswith((".", "/", "~")) or path_or_hub_id.count("/") > 1:
+    raise ModelError(f"{path_or_hub_id}: not a checkpoint directory")
+  try:
+    import huggingface_hub
+    return Path(huggingface_hub.snapshot_download(path_or_hub_id, allow_patterns=_HUB_PATTERNS))
+  except Exception as e:  # offline, unknown id, gated repo: one line for the user.
+    raise ModelError(
+        f"cannot get {path_or_hub_id!r} from the Hugging Face hub ({type(e).__name__}); "
+        "pass a local checkpoint directory, or download it first where there is network "
+        "(HF_HUB_OFFLINE=1 uses the local cache)") from None
+
+
+def read_hf_config(ckpt_dir: Path) -> dict:
+  f = ckpt_dir / "config.json"
+  if not f.exists():
+    raise ModelError(f"{ckpt_dir}: no config.json")
+  try:
+    cfg = json.loads(f.read_text())
+  except json.JSONDecodeError as e:
+    raise ModelError(f"{f}:{e.lineno}: invalid JSON ({e.msg})") from None
+  if cfg.get("model_type") != "xlm-roberta":
+    raise ModelError(f"{f}: model_type is {cfg.get('model_type')!r}, expected 'xlm-roberta' "
+                     f"(architectures {cfg.get('architectures')})")
+  return cfg
+
+
+def read_hf_weights(ckpt_dir: Path) -> dict[str, np.ndarray]:
+  """All tensors of a checkpoint as float32 numpy arrays (safetensors, sharded or not, or .bin)."""
+  found = [n for n in _WEIGHT_FILES if (ckpt_dir / n).exists()]
+  if not found:
+    raise ModelError(f"{ckpt_dir}: no weights (looked for {', '.join(_WEIGHT_FILES)})")
+  name = found[0]
+  if name.endswith(".index.json"):
+    shards = sorted(set(json.loads((ckpt_dir / name).read_text())["weight_map"].values()))
+    files = [ckpt_dir / s for s in shards]
+  else:
+    files = [ckpt_dir / name]
+  tensors = {}
+  for f in files:
+    if f.suffix == ".safetensors":
+      from safetensors.numpy import load_file
+      tensors.update(load_file(f))
+    else:
+      try:
+        import torch
+      except ImportError:
+        raise ModelError(f"{f}: reading pytorch_model.bin needs torch (pip install torch)") from None
+      state = torch.load(f, map_location="cpu", weights_only=True)
+      tensors.update({k: v.float().numpy() for k, v in state.items()})
+  return {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+
+
+def _prefix_of(weights: dict) -> str:
+  if any(k.startswith("roberta.") for k in weights):
+    return "roberta."
+  if any(k.startswith("xlm-roberta.") for k in weights):
+    return "xlm-roberta."
+  return ""
+
+
+def _checkpoint_head_labels(kind: str, weights: dict) -> Optional[int]:
+  key = {"classification": "classifier.out_proj.weight", "tagging": "classifier.weight"}.get(kind)
+  return weights[key].shape[0] if key in weights else None
+
+
+def _set(state_dict: dict, path: tuple, value: np.ndarray, name: str) -> None:
+  node = state_dict
+  for p in path[:-1]:
+    node = node[p]
+  old = node[path[-1]]
+  if tuple(old.shape) != tuple(value.shape):
+    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} != model shape {tuple(old.shape)}")
+  node[path[-1]] = jnp.asarray(value, dtype=old.dtype)
+
+
+def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int] = None,
+            dtype: Any = jnp.float32, seed: int = 0, head_name: Optional[str] = None) -> XLMRModel:
+  """An XLMRModel with the checkpoint's weights and one head of the given kind.
+
+  The head (named `head_name`, default the kind) takes its weights from the checkpoint when
+  the checkpoint has that head, and is freshly initialised otherwise.
+  """
+  if head not in HEAD_KINDS:
+    raise ModelError(f"head {head!r} is not one of {', '.join(HEAD_KINDS)}")
+  ckpt_dir = _resolve(path_or_hub_id)
+  hf_cfg = read_hf_config(ckpt_dir)
+  cfg = XLMRConfig.from_hf_dict(hf_cfg)
+  weights = read_hf_weights(ckpt_dir)
+  prefix = _prefix_of(weights)
+
+  in_ckpt = _checkpoint_head_labels(head, weights)
+  if head in ("classification", "tagging"):
+    if num_labels is None:
+      num_labels = in_ckpt or len(hf_cfg.get("id2label") or {}) or None
+    if num_labels is None:
+      raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
+    if in_ckpt is not None and in_ckpt != num_labels:
+      raise ModelError(f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, "
+                       f"but num_labels={num_labels} was asked")
+  name = head_name or head
+  heads = {} if head == "encoder" else {name: HeadSpec(head, num_labels or 0)}
+  model = XLMRModel(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed))
+
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  values = nnx.to_pure_dict(params)
+  encoder_entries, head_entries = _param_map(cfg, head, name, prefix)
+  encoder_entries = [e for e in encoder_entries if "pooler" not in e[0] or e[0] in weights]
+  missing = [hf for hf, _, _ in encoder_entries if hf not in weights]
+  if missing:
+    raise ModelError(f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); "
+                     f"is this an XLM-R checkpoint?")
+  head_present = [hf for hf, _, _ in head_entries if hf in weights]
+  if head_present and len(head_present) != len(head_entries):
+    absent = [hf for hf, _, _ in head_entries if hf not in weights]
+    raise ModelError(f"{ckpt_dir}: the {head} head is incomplete (missing {', '.join(absent)})")
+  for hf, path, transpose in encoder_entries + (head_entries if head_present else []):
+    w = weights[hf]
+    _set(values, path, w.T if transpose else w, hf)
+  nnx.replace_by_pure_dict(params, values)
+  return nnx.merge(graphdef, params, rest)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def hf_state_dict(model: XLMRModel, head: Optional[str] = None) -> tuple[str, dict[str, np.ndarray]]:
+  """(architecture, {transformers name: array}) for the encoder and one head of the model."""
+  specs = model.head_specs
+  if head is None and len(specs) > 1:
+    raise ModelError(f"the model has heads {sorted(specs)}: name the one to export")
+  if head is None:
+    head = next(iter(specs), None)
+  if head is not None and head not in specs:
+    raise ModelError(f"the model has no head {head!r} (heads: {sorted(specs)})")
+  kind = specs[head].kind if head is not None else "encoder"
+  prefix = "" if kind == "encoder" else "roberta."
+  values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+  encoder_entries, head_entries = _param_map(model.cfg, kind, head, prefix)
+  out = {}
+  for hf, path, transpose in encoder_entries + head_entries:
+    node = values
+    for p in path:
+      node = node[p]
+    w = np.asarray(jax.device_get(node), dtype=np.float32)
+    out[hf] = np.ascontiguousarray(w.T if transpose else w)
+  return ARCHITECTURES[kind], out
+
+
+def export_hf(model: XLMRModel, out_dir: str, tokenizer=None, head: Optional[str] = None,
+              label_names: Optional[Iterable[str]] = None) -> Path:
+  """Write config.json, model.safetensors and (when given) the tokenizer files to out_dir."""
+  from safetensors.numpy import save_file
+  from transformers import XLMRobertaConfig
+
+  architecture, tensors = hf_state_dict(model, head)
+  kind = _KIND_OF_ARCHITECTURE[architecture]
+  extra = {}
+  if kind in ("classification", "tagging"):
+    n = model.head_specs[head or next(iter(model.head_specs))].num_labels
+    names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(n)]
+    if len(names) != n:
+      raise ModelError(f"{len(names)} label names for a head with {n} labels")
+    extra = {"id2label": dict(enumerate(names)), "label2id": {l: i for i, l in enumerate(names)}}
+  hf_cfg = XLMRobertaConfig(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
+
+  out = Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+    save_file(tensors, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+    hf_cfg.save_pretrained(tmp)
+    if tokenizer is not None:
+      tokenizer.save_pretrained(tmp)
+    for f in os.listdir(tmp):  # each file appears whole or not at all
+      os.replace(os.path.join(tmp, f), out / f)
+  return out

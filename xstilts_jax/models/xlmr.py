@@ -1,0 +1,348 @@
+"""XLM-R in Flax NNX: the encoder and the task heads, weight for weight as in transformers.
+
+Every parameter carries logical axis names in its `out_sharding` metadata (vocab, embed,
+heads, mlp, ...). The model knows nothing of meshes: `xstilts_jax.sharding` maps the names
+to mesh axes with the rule table from the config. Eager sharding is off per variable, so
+building a model never needs a mesh.
+
+Dropout is functional: pass `dropout_rng` to train, leave it None to run deterministically.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+HEAD_KINDS = ("encoder", "classification", "tagging", "span", "multiple_choice", "mlm")
+
+
+@dataclasses.dataclass(frozen=True)
+class XLMRConfig:
+  """The fields of transformers' XLMRobertaConfig that the forward pass uses."""
+  vocab_size: int = 250002
+  hidden_size: int = 1024
+  num_hidden_layers: int = 24
+  num_attention_heads: int = 16
+  intermediate_size: int = 4096
+  max_position_embeddings: int = 514
+  type_vocab_size: int = 1
+  layer_norm_eps: float = 1e-5
+  pad_token_id: int = 1
+  hidden_dropout_prob: float = 0.1
+  attention_probs_dropout_prob: float = 0.1
+  classifier_dropout: Optional[float] = None
+  initializer_range: float = 0.02
+  hidden_act: str = "gelu"
+
+  @classmethod
+  def from_hf_dict(cls, d: Mapping[str, Any]) -> "XLMRConfig":
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+  def to_hf_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @property
+  def head_dim(self) -> int:
+    return self.hidden_size // self.num_attention_heads
+
+
+def _axes(*names: Optional[str]) -> dict:
+  return {"out_sharding": names, "eager_sharding": False}
+
+
+def _dropout(x: jax.Array, rate: float, rng: Optional[jax.Array]) -> jax.Array:
+  if rng is None or rate == 0.0:
+    return x
+  keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+def _activation(name: str):
+  if name == "gelu":
+    return lambda x: jax.nn.gelu(x, approximate=False)
+  if name in ("gelu_new", "gelu_pytorch_tanh"):
+    return lambda x: jax.nn.gelu(x, approximate=True)
+  if name == "relu":
+    return jax.nn.relu
+  raise ValueError(f"hidden_act {name!r} is not supported (gelu, gelu_new, relu)")
+
+
+class _RngSplitter:
+  """Hands out a fresh dropout key per call site; None stays None (deterministic)."""
+
+  def __init__(self, rng: Optional[jax.Array]):
+    self._rng, self._count = rng, 0
+
+  def __call__(self) -> Optional[jax.Array]:
+    if self._rng is None:
+      return None
+    self._count += 1
+    return jax.random.fold_in(self._rng, self._count)
+
+
+def _dense(cfg: XLMRConfig, n_in: int, n_out: int, axes: tuple, dtype, rngs: nnx.Rngs) -> nnx.Linear:
+  return nnx.Linear(
+      n_in, n_out, dtype=dtype, param_dtype=jnp.float32, rngs=rngs,
+      kernel_init=nnx.initializers.normal(cfg.initializer_range),
+      kernel_metadata=_axes(*axes), bias_metadata=_axes(axes[1]))
+
+
+def _layer_norm(cfg: XLMRConfig, rngs: nnx.Rngs) -> nnx.LayerNorm:
+  # Normalisation runs in float32 whatever the compute dtype: bf16 variance is too coarse.
+  return nnx.LayerNorm(
+      cfg.hidden_size, epsilon=cfg.layer_norm_eps, dtype=jnp.float32, param_dtype=jnp.float32,
+      rngs=rngs, scale_metadata=_axes("embed"), bias_metadata=_axes("embed"))
+
+
+def _embed(cfg: XLMRConfig, n: int, axes: tuple, rngs: nnx.Rngs) -> nnx.Embed:
+  return nnx.Embed(
+      n, cfg.hidden_size, param_dtype=jnp.float32, rngs=rngs,
+      embedding_init=nnx.initializers.normal(cfg.initializer_range),
+      embedding_metadata=_axes(*axes))
+
+
+class Embeddings(nnx.Module):
+
+  def __init__(self, cfg: XLMRConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.word_embeddings = _embed(cfg, cfg.vocab_size, ("vocab", "embed"), rngs)
+    self.position_embeddings = _embed(cfg, cfg.max_position_embeddings, (None, "embed"), rngs)
+    self.token_type_embeddings = _embed(cfg, cfg.type_vocab_size, (None, "embed"), rngs)
+    self.layer_norm = _layer_norm(cfg, rngs)
+
+  def __call__(self, input_ids, token_type_ids, rng: _RngSplitter):
+    # RoBERTa position ids: count real tokens from padding_idx + 1; padding keeps padding_idx.
+    pad = self.cfg.pad_token_id
+    is_token = (input_ids != pad).astype(jnp.int32)
+    position_ids = jnp.cumsum(is_token, axis=-1) * is_token + pad
+    x = (self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
+         + self.token_type_embeddings(token_type_ids))
+    return _dropout(self.layer_norm(x), self.cfg.hidden_dropout_prob, rng())
+
+
+class SelfAttention(nnx.Module):
+
+  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+    self.cfg, self.dtype = cfg, dtype
+    h = cfg.hidden_size
+    self.query = _dense(cfg, h, h, ("embed", "heads"), dtype, rngs)
+    self.key = _dense(cfg, h, h, ("embed", "heads"), dtype, rngs)
+    self.value = _dense(cfg, h, h, ("embed", "heads"), dtype, rngs)
+    self.output = _dense(cfg, h, h, ("heads", "embed"), dtype, rngs)
+    self.layer_norm = _layer_norm(cfg, rngs)
+
+  def __call__(self, x, attention_mask, rng: _RngSplitter):
+    cfg = self.cfg
+    split = lambda t: t.reshape(*t.shape[:-1], cfg.num_attention_heads, cfg.head_dim)
+    q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+    mask = attention_mask[:, None, None, :].astype(bool)  # [B, 1, 1, S]: keys that are real tokens
+    attn_rng = rng()
+    if attn_rng is None or cfg.attention_probs_dropout_prob == 0.0:
+      context = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    else:  # dot_product_attention has no dropout on the probabilities; training needs it.
+      logits = jnp.einsum("btnh,bsnh->bnts", q, k) / jnp.sqrt(cfg.head_dim).astype(q.dtype)
+      logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+      probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(q.dtype)
+      probs = _dropout(probs, cfg.attention_probs_dropout_prob, attn_rng)
+      context = jnp.einsum("bnts,bsnh->btnh", probs, v)
+    out = self.output(context.reshape(*x.shape[:-1], cfg.hidden_size))
+    out = _dropout(out, cfg.hidden_dropout_prob, rng())
+    return self.layer_norm(out + x)
+
+
+class TransformerBlock(nnx.Module):
+  """Post-LN block: attention + residual + LN, then MLP + residual + LN."""
+
+  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.attention = SelfAttention(cfg, dtype, rngs=rngs)
+    self.intermediate = _dense(cfg, cfg.hidden_size, cfg.intermediate_size, ("embed", "mlp"), dtype, rngs)
+    self.output = _dense(cfg, cfg.intermediate_size, cfg.hidden_size, ("mlp", "embed"), dtype, rngs)
+    self.layer_norm = _layer_norm(cfg, rngs)
+
+  def __call__(self, x, attention_mask, rng: _RngSplitter):
+    x = self.attention(x, attention_mask, rng)
+    y = self.output(_activation(self.cfg.hidden_act)(self.intermediate(x)))
+    y = _dropout(y, self.cfg.hidden_dropout_prob, rng())
+    return self.layer_norm(y + x)
+
+
+class Encoder(nnx.Module):
+  """Embeddings, the blocks, and the `<s>` pooler (dense + tanh) that XLMRobertaModel carries."""
+
+  def __init__(self, cfg: XLMRConfig, dtype=jnp.float32, *, rngs: nnx.Rngs):
+    self.cfg, self.dtype = cfg, dtype
+    self.embeddings = Embeddings(cfg, rngs=rngs)
+    self.layers = nnx.List([TransformerBlock(cfg, dtype, rngs=rngs) for _ in range(cfg.num_hidden_layers)])
+    self.pooler = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
+
+  def __call__(self, input_ids, attention_mask, token_type_ids=None, *, rng: _RngSplitter,
+               output_hidden_states: bool = False):
+    if token_type_ids is None:
+      token_type_ids = jnp.zeros_like(input_ids)
+    x = self.embeddings(input_ids, token_type_ids, rng).astype(self.dtype)
+    hidden_states = [x]
+    for layer in self.layers:
+      x = layer(x, attention_mask, rng).astype(self.dtype)
+      hidden_states.append(x)
+    return (x, tuple(hidden_states)) if output_hidden_states else (x, None)
+
+  def pool(self, x):
+    return jnp.tanh(self.pooler(x[:, 0]))
+
+
+class ClassificationHead(nnx.Module):
+  """RoBERTa's head on `<s>`: dropout, dense, tanh, dropout, out_proj."""
+
+  def __init__(self, cfg: XLMRConfig, num_labels: int, dtype, *, rngs: nnx.Rngs):
+    self.rate = cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
+    self.dense = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
+    self.out_proj = _dense(cfg, cfg.hidden_size, num_labels, (None, "labels"), dtype, rngs)
+
+  def __call__(self, x, rng: _RngSplitter):
+    x = _dropout(x[:, 0], self.rate, rng())
+    x = _dropout(jnp.tanh(self.dense(x)), self.rate, rng())
+    return self.out_proj(x)
+
+
+class TaggingHead(nnx.Module):
+
+  def __init__(self, cfg: XLMRConfig, num_labels: int, dtype, *, rngs: nnx.Rngs):
+    self.rate = cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
+    self.classifier = _dense(cfg, cfg.hidden_size, num_labels, ("embed", "labels"), dtype, rngs)
+
+  def __call__(self, x, rng: _RngSplitter):
+    return self.classifier(_dropout(x, self.rate, rng()))
+
+
+class SpanHead(nnx.Module):
+
+  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+    self.qa_outputs = _dense(cfg, cfg.hidden_size, 2, ("embed", None), dtype, rngs)
+
+  def __call__(self, x, rng: _RngSplitter):
+    logits = self.qa_outputs(x)
+    return logits[..., 0], logits[..., 1]
+
+
+class MultipleChoiceHead(nnx.Module):
+  """transformers' XLMRobertaForMultipleChoice: the encoder's pooler, dropout, one score per choice."""
+
+  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+    self.rate = cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
+    self.classifier = _dense(cfg, cfg.hidden_size, 1, ("embed", None), dtype, rngs)
+
+  def __call__(self, pooled, rng: _RngSplitter):
+    return self.classifier(_dropout(pooled, self.rate, rng()))[..., 0]
+
+
+class MaskedLMHead(nnx.Module):
+  """dense, gelu, LayerNorm, then the decoder tied to the word embeddings, plus a bias."""
+
+  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+    self.dense = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
+    self.layer_norm = _layer_norm(cfg, rngs)
+    self.bias = nnx.Param(jnp.zeros((cfg.vocab_size,), jnp.float32), **_axes("vocab"))
+    self.dtype = dtype
+
+  def __call__(self, x, word_embeddings: jax.Array):
+    x = self.layer_norm(jax.nn.gelu(self.dense(x), approximate=False)).astype(self.dtype)
+    return x @ word_embeddings.astype(self.dtype).T + self.bias[...].astype(self.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+  kind: str
+  num_labels: int = 0
+
+
+def _make_head(cfg: XLMRConfig, spec: HeadSpec, dtype, rngs: nnx.Rngs):
+  if spec.kind == "classification":
+    return ClassificationHead(cfg, spec.num_labels, dtype, rngs=rngs)
+  if spec.kind == "tagging":
+    return TaggingHead(cfg, spec.num_labels, dtype, rngs=rngs)
+  if spec.kind == "span":
+    return SpanHead(cfg, dtype, rngs=rngs)
+  if spec.kind == "multiple_choice":
+    return MultipleChoiceHead(cfg, dtype, rngs=rngs)
+  if spec.kind == "mlm":
+    return MaskedLMHead(cfg, dtype, rngs=rngs)
+  raise ValueError(f"unknown head kind {spec.kind!r}; expected one of {HEAD_KINDS[1:]}")
+
+
+class XLMRModel(nnx.Module):
+  """One XLM-R encoder and any number of named heads (one per task; tasks may share a head).
+
+  `model(input_ids, attention_mask)` calls the only head (or returns the last hidden state
+  when there is none); with several heads, name one: `model(ids, mask, head="mnli")`.
+  Multiple-choice inputs are [B, K, T] and give [B, K]; span heads give (start, end).
+  """
+
+  def __init__(self, cfg: XLMRConfig, heads: Mapping[str, HeadSpec] | None = None,
+               dtype=jnp.float32, *, rngs: nnx.Rngs):
+    self.cfg, self.dtype = cfg, dtype
+    self.encoder = Encoder(cfg, dtype, rngs=rngs)
+    heads = dict(heads or {})
+    self._head_specs = tuple(heads.items())  # a tuple: static attributes must be hashable
+    self.heads = nnx.Dict({name: _make_head(cfg, spec, dtype, rngs) for name, spec in heads.items()})
+
+  @property
+  def head_specs(self) -> dict[str, HeadSpec]:
+    return dict(self._head_specs)
+
+  def add_head(self, name: str, spec: HeadSpec, *, rngs: nnx.Rngs) -> None:
+    if name in self.head_specs:
+      raise ValueError(f"head {name!r} exists already")
+    self._head_specs = self._head_specs + ((name, spec),)
+    self.heads[name] = _make_head(self.cfg, spec, self.dtype, rngs)
+
+  def __call__(self, input_ids, attention_mask, token_type_ids=None, *, head: Optional[str] = None,
+               dropout_rng: Optional[jax.Array] = None, output_hidden_states: bool = False):
+    if head is None:
+      if len(self.head_specs) > 1:
+        raise ValueError(f"this model has heads {sorted(self.head_specs)}: name one with head=")
+      head = next(iter(self.head_specs), None)
+    kind = self.head_specs[head].kind if head is not None else "encoder"
+    rng = _RngSplitter(dropout_rng)
+
+    choices_shape = None
+    if kind == "multiple_choice":
+      choices_shape = input_ids.shape[:2]
+      flat = lambda t: None if t is None else t.reshape(-1, t.shape[-1])
+      input_ids, attention_mask, token_type_ids = map(flat, (input_ids, attention_mask, token_type_ids))
+
+    x, hidden_states = self.encoder(input_ids, attention_mask, token_type_ids, rng=rng,
+                                    output_hidden_states=output_hidden_states)
+    if kind == "encoder":
+      return (x, hidden_states) if output_hidden_states else x
+    module = self.heads[head]
+    if kind == "multiple_choice":
+      out = module(self.encoder.pool(x), rng).reshape(choices_shape)
+    elif kind == "mlm":
+      out = module(x, self.encoder.embeddings.word_embeddings.embedding[...])
+    else:
+      out = module(x, rng)
+    return (out, hidden_states) if output_hidden_states else out
+
+
+def mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:
+  """Mean over positions where the mask is 1 (special tokens included, as XTREME and jiant do)."""
+  m = attention_mask.astype(jnp.float32)[..., None]
+  return (hidden.astype(jnp.float32) * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
+
+
+def logical_axes(model: nnx.Module) -> Any:
+  """A pytree like nnx.state(model, nnx.Param) whose leaves are tuples of logical axis names."""
+  return nnx.get_partition_spec(nnx.state(model, nnx.Param))
+
+
+def count_params(model: nnx.Module) -> int:
+  return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def heads_of(names_and_kinds: Sequence[tuple[str, str, int]]) -> dict[str, HeadSpec]:
+  return {name: HeadSpec(kind, n) for name, kind, n in names_and_kinds}

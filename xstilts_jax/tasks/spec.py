@@ -1,0 +1,82 @@
+"""A task is data: one small typed spec per task, no behaviour.
+
+Formats and the example type their readers yield:
+  classification   -> ClassificationExample   (head "classification")
+  multiple_choice  -> MultipleChoiceExample   (head "multiple_choice")
+  span_qa          -> SpanQAExample           (head "span")
+  tagging          -> TaggingExample          (head "tagging")
+  retrieval        -> RetrievalCorpus         (no head: the encoder, mean-pooled)
+  mlm              -> SentenceExample         (head "mlm")
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+FORMATS = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval", "mlm")
+HEAD_OF_FORMAT = {
+    "classification": "classification",
+    "multiple_choice": "multiple_choice",
+    "span_qa": "span",
+    "tagging": "tagging",
+    "retrieval": "encoder",
+    "mlm": "mlm",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class HubSource:
+  """A Hugging Face hub dataset: `datasets.load_dataset(path, config)`.
+
+  `config` may contain `{lang}` (e.g. "PAWS-X.{lang}"); `splits` maps our split names
+  (train / dev / test) to the hub's split names.
+  """
+  path: str
+  config: Optional[str] = None
+  splits: tuple[tuple[str, str], ...] = (("train", "train"), ("dev", "validation"), ("test", "test"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSource:
+  """A TensorFlow Datasets builder; `name` may contain `{lang}` (e.g. "xquad/{lang}")."""
+  name: str
+  splits: tuple[tuple[str, str], ...] = (("train", "train"), ("dev", "validation"), ("test", "test"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalSource:
+  """Files in the dataset's original release layout under a data_dir.
+
+  `reader` names a function in xstilts_jax.data.readers; `paths` maps a split to a path
+  pattern relative to data_dir, with `{lang}` (and `{lang3}` for ISO 639-3) filled in.
+  """
+  reader: str
+  paths: tuple[tuple[str, str], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  name: str
+  format: str
+  metric: str                      # a key of xstilts_jax.evaluation.metrics.METRICS
+  languages: tuple[str, ...] = ("en",)
+  labels: tuple[str, ...] = ()     # label names (classification, tagging); empty otherwise
+  num_choices: int = 0             # multiple choice
+  head: str = ""                   # head name; tasks sharing a name share a head ("" = task name)
+  train_language: str = "en"
+  train_task: Optional[str] = None  # for a target: the task whose English train set trains it
+  eval_splits: tuple[str, ...] = ("dev", "test")
+  max_seq_length: int = 128
+  hub: Optional[HubSource] = None
+  tfds: Optional[TfdsSource] = None
+  local: Optional[LocalSource] = None
+  category: str = ""               # XTREME category: classification, structured, qa, retrieval
+  description: str = ""
+
+  @property
+  def head_name(self) -> str:
+    return self.head or self.name
+
+  @property
+  def num_labels(self) -> int:
+    return self.num_choices if self.format == "multiple_choice" else len(self.labels)
