@@ -18,6 +18,7 @@ setup(
         "ml-collections>=1.0",
         "clu>=0.0.12",
         "tensorflow-cpu>=2.19",  # clu's writers and tensorflow-datasets import it
+        "tensorboard>=2.19",
         "tensorflow-datasets>=4.9",
         "transformers>=5.0",  # tokenizers and config classes; the model itself is ours
         "tokenizers>=0.21",

@@ -14,6 +14,11 @@ from xstilts_jax.errors import ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
 
+# Padding rows of eval batches hold 0, except these keys, which get their "nothing here"
+# value: the decoders skip rows with a negative example_index, losses skip -100 labels.
+PAD_VALUES = {"example_index": -1, "word_index": -1, "offsets": -1, "label_ids": -100,
+              "mlm_labels": -100}
+
 
 def num_rows(features: Mapping[str, np.ndarray]) -> int:
   """The shared leading dimension of all arrays (DataError if they disagree or none exist)."""
@@ -95,7 +100,10 @@ class TrainBatches:
 
 
 def eval_batches(features: Mapping[str, np.ndarray], batch_size: int) -> Iterator[Batch]:
-  """Batches covering every row once, in order; the last one padded with zero rows, mask 0."""
+  """Batches covering every row once, in order; the last one padded, with mask 0 there.
+
+  Padding rows are zeros, except for the keys of PAD_VALUES.
+  """
   _check_batch_size(batch_size)
   rows = num_rows(features)
   for start in range(0, rows, batch_size):
@@ -104,7 +112,8 @@ def eval_batches(features: Mapping[str, np.ndarray], batch_size: int) -> Iterato
     for k, v in features.items():
       chunk = v[start:start + real]
       if real < batch_size:
-        chunk = np.concatenate([chunk, np.zeros((batch_size - real,) + v.shape[1:], v.dtype)])
+        padding = np.full((batch_size - real,) + v.shape[1:], PAD_VALUES.get(k, 0), v.dtype)
+        chunk = np.concatenate([chunk, padding])
       batch[k] = chunk
     mask = np.zeros(batch_size, np.int32)
     mask[:real] = 1
@@ -120,7 +129,8 @@ def host_slice(batch: Mapping[str, np.ndarray], process_index: int, process_coun
   """
   size = num_rows(batch)
   if process_count <= 0 or not 0 <= process_index < process_count:
-    raise ConfigError(f"process_index {process_index} is not in range for {process_count} processes")
+    raise ConfigError(f"process_index {process_index} is out of range for "
+                      f"{process_count} processes")
   if size % process_count:
     raise ConfigError(f"global batch size {size} is not divisible by the process count "
                       f"{process_count}")

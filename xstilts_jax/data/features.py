@@ -47,9 +47,9 @@ def _label_index(labels: Sequence[str], label: Optional[str], example_id: str) -
                     f"(expected one of {', '.join(labels)})") from None
 
 
-def _encode(tokenizer, texts_a: list[str], texts_b: Optional[list[str]], max_seq_length: int,
-            truncation: str = "longest_first") -> tuple[list, list]:
-  enc = tokenizer(texts_a, texts_b, truncation=truncation, max_length=max_seq_length,
+def _encode(tokenizer, texts_a: list[str], texts_b: Optional[list[str]],
+            max_seq_length: int) -> tuple[list, list]:
+  enc = tokenizer(texts_a, texts_b, truncation="longest_first", max_length=max_seq_length,
                   padding="max_length")
   return enc["input_ids"], enc["attention_mask"]
 
@@ -133,7 +133,8 @@ def _context_offsets(context_is_space: np.ndarray, offsets, sequence_ids,
   if context_is_space.size:
     last = context_is_space.size - 1
     starts, ends = np.minimum(out[:, 0], last), np.clip(out[:, 1] - 1, 0, last)
-    padded = in_context & (out[:, 0] < out[:, 1]) & (context_is_space[starts] | context_is_space[ends])
+    spaced = context_is_space[starts] | context_is_space[ends]
+    padded = in_context & (out[:, 0] < out[:, 1]) & spaced
     for j in np.flatnonzero(padded):  # rare: tokenizers that keep a space in the offsets
       start, end = out[j]
       while start < end and context_is_space[start]:
@@ -153,10 +154,10 @@ def _answer_tokens(offsets: np.ndarray, start_char: int, end_char: int) -> tuple
   if offsets[first, 0] > start_char or offsets[last, 1] < end_char:
     return 0, 0
   ctx = offsets[in_context]
-  # Last token starting at or before the answer start; first token ending at or after its end.
-  start = in_context[np.flatnonzero(ctx[:, 0] <= start_char)[-1]]
-  end = in_context[np.flatnonzero(ctx[:, 1] >= end_char)[0]]
-  return int(start), int(end)
+  # The tokens that overlap the answer (a lone "▁" token shares its offsets with the next).
+  start = np.flatnonzero(ctx[:, 1] > start_char)[0]
+  end = np.flatnonzero(ctx[:, 0] < end_char)[-1]
+  return int(in_context[start]), int(in_context[max(start, end)])
 
 
 def _first_answer(ex: SpanQAExample) -> Optional[tuple[int, int]]:
@@ -192,7 +193,7 @@ def span_qa_features(examples: Sequence[SpanQAExample], tokenizer, max_seq_lengt
     by_question_length[n].append(i)
   is_space = {}  # context -> which characters are whitespace
 
-  rows = []  # (example index, window number, features of one window)
+  windows = []
   for n, indices in by_question_length.items():
     budget = max_seq_length - n - added
     if budget <= 0:
@@ -203,32 +204,26 @@ def span_qa_features(examples: Sequence[SpanQAExample], tokenizer, max_seq_lengt
                     truncation="only_second", max_length=max_seq_length, stride=overlap,
                     return_overflowing_tokens=True, return_offsets_mapping=True,
                     padding="max_length")
-    window_of = collections.Counter()
     for f, local in enumerate(enc["overflow_to_sample_mapping"]):
       i = indices[local]
       ex = examples[i]
       if ex.context not in is_space:
         is_space[ex.context] = np.fromiter((c.isspace() for c in ex.context), bool,
                                            len(ex.context))
-      offsets = _context_offsets(is_space[ex.context], enc["offset_mapping"][f], enc.sequence_ids(f),
-                                 max_seq_length)
+      offsets = _context_offsets(is_space[ex.context], enc["offset_mapping"][f],
+                                 enc.sequence_ids(f), max_seq_length)
       answer = _first_answer(ex)
       start, end = _answer_tokens(offsets, *answer) if answer else (0, 0)
-      rows.append((i, window_of[i], enc["input_ids"][f], enc["attention_mask"][f], offsets,
-                   start, end))
-      window_of[i] += 1
-  rows.sort(key=lambda r: (r[0], r[1]))
+      windows.append({"example_index": i, "input_ids": enc["input_ids"][f],
+                      "attention_mask": enc["attention_mask"][f], "start_positions": start,
+                      "end_positions": end, "offsets": offsets})
+  windows.sort(key=lambda w: w["example_index"])  # stable: windows keep their context order
 
-  n_rows = len(rows)
-  shape = (n_rows, max_seq_length)
-  return {
-      "input_ids": _int32([r[2] for r in rows], shape),
-      "attention_mask": _int32([r[3] for r in rows], shape),
-      "start_positions": _int32([r[5] for r in rows], (n_rows,)),
-      "end_positions": _int32([r[6] for r in rows], (n_rows,)),
-      "example_index": _int32([r[0] for r in rows], (n_rows,)),
-      "offsets": _int32([r[4] for r in rows], (n_rows, max_seq_length, 2)),
-  }
+  shapes = {"input_ids": (max_seq_length,), "attention_mask": (max_seq_length,),
+            "start_positions": (), "end_positions": (), "example_index": (),
+            "offsets": (max_seq_length, 2)}
+  return {k: _int32([w[k] for w in windows], (len(windows), *shape))
+          for k, shape in shapes.items()}
 
 
 def tagging_features(examples: Sequence[TaggingExample], tokenizer, labels: Sequence[str],
@@ -247,49 +242,45 @@ def tagging_features(examples: Sequence[TaggingExample], tokenizer, labels: Sequ
     raise ConfigError(f"max_seq_length {max_seq_length} leaves no room for words")
   flat_words = [w for ex in examples for w in ex.words]
   word_pieces = tokenizer(flat_words, add_special_tokens=False)["input_ids"] if flat_words else []
-  pad, cls, sep, unk = (tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                        tokenizer.unk_token_id)
 
-  ids_rows, label_rows, word_rows, example_rows = [], [], [], []
+  windows = []  # per window: example index, then token ids, tags, word indices without <s> </s>
   cut_words = 0
-
-  def start_window():
-    ids_rows.append([cls]); label_rows.append([IGNORE_LABEL]); word_rows.append([-1])
-
   flat = 0
   for i, ex in enumerate(examples):
     if ex.labels is not None and len(ex.labels) != len(ex.words):
       raise DataError(f"example {ex.id}: {len(ex.words)} words but {len(ex.labels)} labels")
     tags = ([IGNORE_LABEL] * len(ex.words) if ex.labels is None
             else [_label_index(labels, t, ex.id) for t in ex.labels])
-    start_window(); example_rows.append(i)
-    for w in range(len(ex.words)):
-      pieces = word_pieces[flat] or [unk]
+    window = (i, [], [], [])
+    windows.append(window)
+    for w, tag in enumerate(tags):
+      pieces = word_pieces[flat] or [tokenizer.unk_token_id]
       flat += 1
       if len(pieces) > budget:
         pieces, cut_words = pieces[:budget], cut_words + 1
-      if len(ids_rows[-1]) - 1 + len(pieces) > budget:
-        start_window(); example_rows.append(i)
-      ids_rows[-1].extend(pieces)
-      label_rows[-1].extend([tags[w]] + [IGNORE_LABEL] * (len(pieces) - 1))
-      word_rows[-1].extend([w] + [-1] * (len(pieces) - 1))
+      if len(window[1]) + len(pieces) > budget:
+        window = (i, [], [], [])
+        windows.append(window)
+      window[1].extend(pieces)
+      window[2].extend([tag] + [IGNORE_LABEL] * (len(pieces) - 1))
+      window[3].extend([w] + [-1] * (len(pieces) - 1))
   if cut_words:
     log.warning("tagging: %d word(s) longer than a %d-token window kept only their first "
                 "sub-tokens", cut_words, max_seq_length)
 
-  n = len(ids_rows)
-  input_ids = np.full((n, max_seq_length), pad, np.int32)
+  n = len(windows)
+  input_ids = np.full((n, max_seq_length), tokenizer.pad_token_id, np.int32)
   attention_mask = np.zeros((n, max_seq_length), np.int32)
   label_ids = np.full((n, max_seq_length), IGNORE_LABEL, np.int32)
   word_index = np.full((n, max_seq_length), -1, np.int32)
-  for r in range(n):
-    length = len(ids_rows[r]) + 1
-    input_ids[r, :length] = ids_rows[r] + [sep]
-    attention_mask[r, :length] = 1
-    label_ids[r, :length - 1] = label_rows[r]
-    word_index[r, :length - 1] = word_rows[r]
+  for r, (_, ids, tags, words) in enumerate(windows):
+    length = len(ids)
+    input_ids[r, :length + 2] = [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
+    attention_mask[r, :length + 2] = 1
+    label_ids[r, 1:length + 1] = tags
+    word_index[r, 1:length + 1] = words
   return {"input_ids": input_ids, "attention_mask": attention_mask, "label_ids": label_ids,
-          "word_index": word_index, "example_index": _int32(example_rows, (n,))}
+          "word_index": word_index, "example_index": _int32([w[0] for w in windows], (n,))}
 
 
 def _single_text_features(texts: Sequence[str], tokenizer, max_seq_length: int) -> Features:

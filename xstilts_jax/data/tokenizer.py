@@ -16,7 +16,7 @@ import tokenizers
 from tokenizers import decoders, models, pre_tokenizers, processors, trainers, Regex
 import transformers
 
-from xstilts_jax.errors import DataError
+from xstilts_jax.errors import ConfigError, DataError
 
 # Any one of these marks a directory as holding a tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "tokenizer_config.json")
@@ -37,7 +37,7 @@ def load_tokenizer(path: str | os.PathLike) -> transformers.PreTrainedTokenizerB
   except (OSError, ValueError) as e:
     raise DataError(f"{path}: cannot load tokenizer: {e}") from e
   if not tokenizer.is_fast:
-    raise DataError(f"{path}: tokenizer is not a fast (tokenizers-backed) tokenizer; offsets need one")
+    raise DataError(f"{path}: not a fast (tokenizers-backed) tokenizer; offsets need one")
   return tokenizer
 
 
@@ -60,6 +60,24 @@ def _training_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
   ])
 
 
+def _canonical_order(pieces: list[tuple[str, float]]) -> list[tuple[str, float]]:
+  """The trained pieces in an order (and with scores) that does not change from run to run.
+
+  The trainer breaks ties in hash-set order and its scores wobble in the last bits, so
+  scores are rounded and ties sorted by text. Characters it must keep but did not learn
+  get made-up scores stepping by 1e-4 below every learned piece, handed out in hash-set
+  order; they get the same scores, handed out in character order.
+  """
+  pieces = [(piece, round(score, 8)) for piece, score in pieces]
+  lowest_learned = min((score for piece, score in pieces if len(piece) > 1), default=0.0)
+  is_filler = [len(piece) == 1 and score < lowest_learned - 0.5 for piece, score in pieces]
+  learned = [p for p, f in zip(pieces, is_filler) if not f]
+  filler = sorted(p for p, f in zip(pieces, is_filler) if f)
+  scores = sorted((score for _, score in filler), reverse=True)
+  filler = [(piece, score) for (piece, _), score in zip(filler, scores)]
+  return sorted(learned, key=lambda p: (-p[1], p[0])) + filler
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int,
                     out_dir: str | os.PathLike) -> transformers.PreTrainedTokenizerBase:
   """Trains an XLM-R-compatible Unigram tokenizer on `texts`, saves it to out_dir, returns it.
@@ -68,7 +86,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int,
   always the last id, so `len(tokenizer)` is the model's vocabulary size.
   """
   if vocab_size <= len(SPECIAL_TOKENS) + 1:
-    raise DataError(f"vocab_size {vocab_size} is too small (need more than {len(SPECIAL_TOKENS) + 1})")
+    raise ConfigError(f"vocab_size {vocab_size} is too small "
+                      f"(need more than {len(SPECIAL_TOKENS) + 1})")
   backend = tokenizers.Tokenizer(models.Unigram())
   backend.pre_tokenizer = _training_pre_tokenizer()
   trainer = trainers.UnigramTrainer(
@@ -79,9 +98,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int,
   backend.train_from_iterator(texts, trainer)
 
   pieces = [tuple(p) for p in json.loads(backend.to_str())["model"]["vocab"]]
-  if [p[0] for p in pieces[:len(SPECIAL_TOKENS)]] != list(SPECIAL_TOKENS):
+  specials, learned = pieces[:len(SPECIAL_TOKENS)], pieces[len(SPECIAL_TOKENS):]
+  if [p[0] for p in specials] != list(SPECIAL_TOKENS):
     raise DataError("tokenizer training did not place the special tokens first")
-  pieces.append((MASK_TOKEN, 0.0))
+  pieces = [*specials, *_canonical_order(learned), (MASK_TOKEN, 0.0)]
 
   tokenizer = tokenizers.Tokenizer(models.Unigram(pieces, unk_id=SPECIAL_TOKENS.index("<unk>"),
                                                   byte_fallback=False))

@@ -28,32 +28,33 @@ def decode_multiple_choice(logits: np.ndarray) -> list[int]:
 
 
 def _max_context(offsets: np.ndarray, rows: Sequence[int]) -> dict[int, np.ndarray]:
-  """For each window, which context tokens are scored from it (BERT's "max context").
+  """For each window of one example, which context tokens are scored from it (BERT's "max context").
 
   A token in several windows counts in the one where min(tokens left, tokens right) +
   0.01 * window length is largest, the first such window on ties. Tokens are matched
-  across windows by their character offsets (and rank among equal offsets in a window).
+  across windows by their character offsets (and rank within a run of equal offsets).
   """
-  best: dict[tuple, tuple[float, int]] = {}
-  keys_of_row = {}
+  parts = []  # per window: (start, end, rank, -score, row, position) columns
   for row in rows:
     positions = np.flatnonzero(offsets[row, :, 0] >= 0)
     n = len(positions)
-    seen = collections.Counter()
-    keys = []
-    for rank, p in enumerate(positions):
-      pair = (int(offsets[row, p, 0]), int(offsets[row, p, 1]))
-      keys.append(pair + (seen[pair],))
-      seen[pair] += 1
-      score = min(rank, n - 1 - rank) + 0.01 * n
-      if keys[-1] not in best or score > best[keys[-1]][0]:
-        best[keys[-1]] = (score, row)
-    keys_of_row[row] = (positions, keys)
-  result = {}
-  for row, (positions, keys) in keys_of_row.items():
-    mask = np.zeros(offsets.shape[1], bool)
-    mask[positions] = [best[k][1] == row for k in keys]
-    result[row] = mask
+    pairs = offsets[row, positions]
+    index = np.arange(n)
+    new_pair = np.ones(n, bool)
+    new_pair[1:] = np.any(pairs[1:] != pairs[:-1], axis=1)
+    rank = index - np.maximum.accumulate(np.where(new_pair, index, 0))
+    score = np.minimum(index, n - 1 - index) + 0.01 * n
+    parts.append(np.stack([pairs[:, 0], pairs[:, 1], rank, -score, np.full(n, row), positions]))
+  table = np.concatenate(parts, axis=1)
+  order = np.lexsort(table[4::-1])  # by start, end, rank, then best score, then first window
+  table = table[:, order]
+  first = np.ones(table.shape[1], bool)
+  first[1:] = np.any(table[:3, 1:] != table[:3, :-1], axis=0)
+  best_row = table[4][np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))]
+  result = {row: np.zeros(offsets.shape[1], bool) for row in rows}
+  for row in rows:
+    mine = (table[4] == row) & (best_row == row)
+    result[row][table[5][mine].astype(int)] = True
   return result
 
 
@@ -63,9 +64,9 @@ def decode_spans(examples: Sequence[SpanQAExample], features: Mapping[str, np.nd
                  null_threshold: float = 0.0, max_context: bool = True) -> dict[str, str]:
   """Best answer text per example id, over all of the example's windows.
 
-  Candidates: the n_best highest start and end logits among context tokens of a window;
-  a span needs end >= start and at most max_answer_length tokens, and scores start + end
-  logits. With max_context (as BERT's, HF's, XTREME's and jiant's SQuAD code) a span only
+  Candidates: the n_best highest start and end logits among context tokens of a window
+  (HF's code takes the n_best over all positions and drops non-context ones after); a span
+  needs end >= start and at most max_answer_length tokens, and scores start + end logits. With max_context (as BERT's, HF's, XTREME's and jiant's SQuAD code) a span only
   counts in the window where its start token has the most context. The text is
   context[offsets[s, 0]:offsets[e, 1]], with no further clean-up. For SQuAD v2 the null
   score is start + end logit at position 0 (`<s>`), the minimum over the example's windows;

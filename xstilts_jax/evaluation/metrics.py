@@ -89,7 +89,8 @@ def token_accuracy(predictions: Sequence[Sequence[str]], labels: Sequence[Sequen
   return accuracy(flat_pred, flat_gold)
 
 
-def mlm_accuracy(predicted_ids: np.ndarray, label_ids: np.ndarray, ignore_index: int = -100) -> dict:
+def mlm_accuracy(predicted_ids: np.ndarray, label_ids: np.ndarray,
+                 ignore_index: int = -100) -> dict:
   predicted_ids, label_ids = np.asarray(predicted_ids), np.asarray(label_ids)
   if predicted_ids.shape != label_ids.shape:
     raise DataError(f"predictions of shape {predicted_ids.shape} but labels of shape "
@@ -145,7 +146,7 @@ XTREME_LANGUAGES: dict[str, tuple[str, ...]] = {
 }
 XTREME_CATEGORIES: dict[str, tuple[str, ...]] = {
     "classification": ("pawsx", "xnli"),
-    "structured_prediction": ("udpos", "panx"),
+    "structured": ("udpos", "panx"),
     "qa": ("xquad", "mlqa", "tydiqa"),
     "retrieval": ("bucc2018", "tatoeba"),
 }

@@ -90,7 +90,7 @@ def _max_over_gold(predictions: Mapping[str, str], references: Mapping[str, Sequ
   missing = 0
   for qid, golds in references.items():
     if not golds:
-      raise DataError(f"question {qid} has no gold answer (a SQuAD v2 file? its metric is squad_v2)")
+      raise DataError(f"question {qid} has no gold answer (SQuAD v2 data? score it with squad_v2)")
     if qid not in predictions:
       missing += 1
       continue

@@ -1,0 +1,229 @@
+"""The training engine: sharded == single device, accumulation == big batch, torch AdamW parity,
+checkpoints across meshes, SIGKILL + resume == uninterrupted, two hosts == one."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import transformers as T
+from flax import nnx
+
+from xstilts_jax import load_hf, sharding as shd
+from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
+from xstilts_jax.train import optim, state as train_state, steps as train_steps
+from xstilts_jax.train.checkpoint import Checkpointer, abstract_like
+from xstilts_jax.train.loop import task_probabilities
+
+JOB = Path(__file__).with_name("train_job.py")
+CFG = XLMRConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                 max_position_embeddings=40, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def _mesh(d, f, t):
+  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[:d * f * t])
+
+
+def _batches(kind, rows, n=5, seed=0):
+  rng = np.random.default_rng(seed)
+  out = []
+  for _ in range(n):
+    ids = rng.integers(3, 64, size=(rows, 16)).astype(np.int32)
+    ids[:, 0] = 0
+    ids[: rows // 2, -5:] = 1  # padded rows of different lengths
+    mask = (ids != 1).astype(np.int32)
+    b = {"input_ids": ids, "attention_mask": mask, "mask": np.ones(rows, np.int32)}
+    if kind == "classification":
+      b["label"] = rng.integers(0, 3, rows).astype(np.int32)
+    else:
+      b["label_ids"] = np.where(mask == 1, rng.integers(0, 5, ids.shape), -100).astype(np.int32)
+    out.append(b)
+  return out
+
+
+def _run(mesh, kind, batches, accum=1, cfg=CFG, lr=1e-3):
+  model = XLMRModel(cfg, {"h": HeadSpec(kind, 3 if kind == "classification" else 5)}, rngs=nnx.Rngs(0))
+  ocfg = optim.OptimizerConfig(learning_rate=lr, total_steps=10)
+  tx = optim.make_transform(ocfg)
+  layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
+  step = train_steps.jit_train_step(train_steps.make_train_step(
+      layout, "h", kind, tx, optim.make_schedule(ocfg), 1.0, accum, mesh), shardings, mesh)
+  losses = []
+  for i, b in enumerate(batches):
+    state, metrics = step(state, shd.global_batch(b, mesh), jax.random.key(i))
+    losses.append(float(metrics["loss"]))
+  return np.array(losses), state, layout
+
+
+@pytest.mark.parametrize("kind", ["classification", "tagging"])
+def test_eight_devices_equal_one(kind):
+  batches = _batches(kind, 8)
+  one, s1, _ = _run(_mesh(1, 1, 1), kind, batches)
+  eight, s8, _ = _run(_mesh(2, 2, 2), kind, batches)
+  np.testing.assert_allclose(eight, one, rtol=1e-5)
+  assert np.ptp(one) > 1e-4  # the steps change the model
+  k = "encoder.layers.0.intermediate.kernel"
+  assert s8["params"]["encoder"][k].sharding.spec == jax.sharding.PartitionSpec("fsdp", "tensor")
+  assert s8["opt"]["encoder"][0].mu[k].sharding.spec == jax.sharding.PartitionSpec("fsdp", "tensor")
+  np.testing.assert_allclose(np.asarray(s8["params"]["encoder"][k]), np.asarray(s1["params"]["encoder"][k]), atol=1e-5)
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+  big = _batches("tagging", 16)  # a token-level loss: per-micro-batch means would not add up
+  one, s1, _ = _run(_mesh(2, 2, 1), "tagging", big, accum=1)
+  four, s4, _ = _run(_mesh(2, 2, 1), "tagging", big, accum=4)
+  np.testing.assert_allclose(four, one, rtol=1e-5)
+  for k, v in s1["params"]["encoder"].items():
+    np.testing.assert_allclose(np.asarray(s4["params"]["encoder"][k]), np.asarray(v), atol=2e-6, err_msg=k)
+
+
+def test_train_step_matches_torch_adamw(tmp_path):
+  """Three steps against transformers' model + torch AdamW (no decay on bias/LayerNorm) + linear
+  warmup schedule + clip_grad_norm_: the jiant recipe."""
+  hf_cfg = T.XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              intermediate_size=64, max_position_embeddings=40, num_labels=3,
+                              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, type_vocab_size=1)
+  torch.manual_seed(0)
+  ref = T.XLMRobertaForSequenceClassification(hf_cfg)
+  ref.save_pretrained(tmp_path)
+  model = load_hf(str(tmp_path), head="classification")
+  ocfg = optim.OptimizerConfig(learning_rate=5e-3, total_steps=10, warmup_fraction=0.2, grad_clip_norm=0.5)
+  no_decay = [p for n, p in ref.named_parameters() if n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n]
+  decay = [p for n, p in ref.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n)]
+  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                          lr=ocfg.learning_rate, eps=1e-8)
+  sched = T.get_linear_schedule_with_warmup(opt, 2, 10)
+  batches = _batches("classification", 8, n=3, seed=5)
+  torch_losses = []
+  for b in batches:
+    out = ref(input_ids=torch.tensor(b["input_ids"], dtype=torch.long),
+              attention_mask=torch.tensor(b["attention_mask"], dtype=torch.long),
+              labels=torch.tensor(b["label"], dtype=torch.long))
+    opt.zero_grad()
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.5)
+    opt.step()
+    sched.step()
+    torch_losses.append(out.loss.item())
+
+  mesh = _mesh(1, 1, 1)
+  tx = optim.make_transform(ocfg)
+  layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
+  step = train_steps.jit_train_step(train_steps.make_train_step(
+      layout, "classification", "classification", tx, optim.make_schedule(ocfg), 0.5, 1, mesh), shardings, mesh)
+  losses = []
+  for i, b in enumerate(batches):
+    state, m = step(state, shd.global_batch({**b, "mask": np.ones(8, np.int32)}, mesh), jax.random.key(i))
+    losses.append(float(m["loss"]))
+  np.testing.assert_allclose(losses, torch_losses, rtol=1e-4)
+  got = np.asarray(state["params"]["encoder"]["encoder.layers.1.output.kernel"])
+  want = ref.roberta.encoder.layer[1].output.dense.weight.detach().numpy().T
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  got = np.asarray(state["params"]["heads"]["classification"]["heads.classification.out_proj.bias"])
+  np.testing.assert_allclose(got, ref.classifier.out_proj.bias.detach().numpy(), atol=1e-5)
+
+
+def test_learning_rate_schedule_matches_transformers():
+  ocfg = optim.OptimizerConfig(learning_rate=1.0, total_steps=50, warmup_fraction=0.1)
+  sched = optim.make_schedule(ocfg)
+  opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+  ref = T.get_linear_schedule_with_warmup(opt, 5, 50)
+  for s in range(50):
+    assert abs(float(sched(s)) - ref.get_last_lr()[0]) < 1e-6, s
+    opt.step()
+    ref.step()
+
+
+def test_task_probabilities():
+  np.testing.assert_allclose(task_probabilities([100, 300], "proportional", None, 1.0), [0.25, 0.75])
+  np.testing.assert_allclose(task_probabilities([100, 300], "proportional", 200, 1.0), [1 / 3, 2 / 3])
+  np.testing.assert_allclose(task_probabilities([100, 400], "temperature", None, 2.0), [1 / 3, 2 / 3])
+  np.testing.assert_allclose(task_probabilities([1, 9], "uniform", None, 1.0), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("save_mesh,restore_mesh", [((2, 2, 2), (1, 1, 1)), ((1, 1, 1), (2, 2, 2))])
+def test_checkpoint_restores_across_meshes(tmp_path, save_mesh, restore_mesh):
+  _, state, layout = _run(_mesh(*save_mesh), "classification", _batches("classification", 8, n=2))
+  ckpt = Checkpointer(tmp_path, save_every=1, async_save=False, keep_best=0)
+  ckpt.save(2, state, {"note": "x"}, force=True)
+  ckpt.wait()
+  mesh = _mesh(*restore_mesh)
+  tx = optim.make_transform(optim.OptimizerConfig())
+  _, fresh, shardings = train_state.create_state(layout.model(jax.device_get(state["params"])), tx, mesh, shd.DEFAULT_RULES)
+  restored, meta = ckpt.restore(2, abstract_like(fresh, shardings))
+  assert meta == {"note": "x"}
+  for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  k = "encoder.layers.0.intermediate.kernel"
+  assert restored["params"]["encoder"][k].sharding.mesh.shape == mesh.shape
+  ckpt.close()
+
+
+def _job(workdir, *args, env_extra=None, **popen):
+  env = {**os.environ, **(env_extra or {})}
+  env.pop("XLA_FLAGS", None)
+  return subprocess.Popen([sys.executable, str(JOB), str(workdir), *args], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _finish(proc, timeout=400):
+  out, err = proc.communicate(timeout=timeout)
+  assert proc.returncode == 0, err[-3000:]
+  return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("uninterrupted")
+  losses = _finish(_job(workdir, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+  return losses, dict(np.load(workdir / "final.npz"))
+
+
+def test_sigkill_then_resume_equals_uninterrupted(reference_run, tmp_path):
+  ref_losses, ref_params = reference_run
+  proc = _job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "10", "--step-sleep", "0.7")
+  ckpt_dir = tmp_path / "checkpoints" / "intermediate"
+  deadline = time.time() + 300
+  while time.time() < deadline and not any(p.name.isdigit() and int(p.name) >= 4 for p in ckpt_dir.glob("*")):
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  saved = sorted(int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit())
+  assert saved and max(saved) < 10, f"the run was not killed mid-way (checkpoints {saved})"
+  resumed = _finish(_job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+  final = dict(np.load(tmp_path / "final.npz"))
+  assert final.keys() == ref_params.keys()
+  for k, v in ref_params.items():
+    np.testing.assert_allclose(final[k], v, atol=1e-6, err_msg=k)
+  # metrics.jsonl holds the first run's steps and then the resumed ones; the last 10 - resume point
+  # of them equal the reference's tail
+  np.testing.assert_allclose(resumed[-(10 - max(saved)):], ref_losses[max(saved):], rtol=1e-5)
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_equal_one(reference_run, tmp_path):
+  ref_losses, ref_params = reference_run
+  port = _free_port()
+  procs = [_job(tmp_path, "--devices", "2", "--mesh", "2,2,1", "--steps", "10", "--coordinator", f"127.0.0.1:{port}",
+                "--num-processes", "2", "--process-id", str(i)) for i in range(2)]
+  outs = [p.communicate(timeout=400) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  losses = json.loads(outs[0][0].strip().splitlines()[-1])
+  np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+  final = dict(np.load(tmp_path / "final.npz"))
+  for k, v in ref_params.items():
+    np.testing.assert_allclose(final[k], v, atol=1e-5, err_msg=k)

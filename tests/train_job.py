@@ -1,0 +1,73 @@
+"""A tiny two-task training run used by the tests as a separate process (kill/resume, multi-host).
+
+python tests/train_job.py WORKDIR --devices 4 --mesh 2,2,1 --steps 12 --save-every 2 [--coordinator 127.0.0.1:PORT --num-processes 2 --process-id 0]
+Writes WORKDIR/final.npz with every parameter and prints the step losses as JSON on the last line.
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("workdir")
+  p.add_argument("--devices", type=int, default=1)
+  p.add_argument("--mesh", default="1,1,1")
+  p.add_argument("--steps", type=int, default=12)
+  p.add_argument("--save-every", type=int, default=2)
+  p.add_argument("--coordinator")
+  p.add_argument("--num-processes", type=int)
+  p.add_argument("--process-id", type=int)
+  p.add_argument("--step-sleep", type=float, default=0.0)
+  a = p.parse_args()
+  os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={a.devices}"
+
+  import jax
+  import numpy as np
+  from flax import nnx
+
+  from xstilts_jax import sharding as shd
+  from xstilts_jax.data.batches import TrainBatches
+  from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
+  from xstilts_jax.train import loop, optim, state as train_state
+
+  shd.maybe_initialize_distributed(a.coordinator, a.num_processes, a.process_id,
+                                   cpu_collectives="gloo" if a.coordinator else None)
+  cfg = XLMRConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=64, max_position_embeddings=40)  # dropout 0.1: keys must line up too
+  model = XLMRModel(cfg, {"cls": HeadSpec("classification", 3), "tag": HeadSpec("tagging", 5)}, rngs=nnx.Rngs(0))
+
+  rng = np.random.default_rng(0)
+  ids = rng.integers(3, 64, size=(40, 16)).astype(np.int32)
+  ids[:, 0], ids[:, -4:] = 0, 1
+  mask = (ids != 1).astype(np.int32)
+  cls_features = {"input_ids": ids, "attention_mask": mask, "label": rng.integers(0, 3, 40).astype(np.int32)}
+  tag_features = {"input_ids": ids, "attention_mask": mask,
+                  "label_ids": np.where(mask == 1, rng.integers(0, 5, ids.shape), -100).astype(np.int32)}
+
+  import time
+
+  class Slow(TrainBatches):  # lets the kill test catch the run between checkpoints
+    def __next__(self):
+      time.sleep(a.step_sleep)
+      return super().__next__()
+
+  tasks = [loop.TrainTask("cls", "cls", "classification", Slow(cls_features, 8, seed=1), 40),
+           loop.TrainTask("tag", "tag", "tagging", Slow(tag_features, 4, seed=2), 20, accum_steps=2)]
+  mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, map(int, a.mesh.split(",")))))
+  cfg_loop = loop.LoopConfig(total_steps=a.steps, optimizer=optim.OptimizerConfig(learning_rate=1e-3, total_steps=a.steps),
+                             seed=3, log_every=1, save_every=a.save_every, async_checkpoints=False)
+  result = loop.train(model, tasks, cfg_loop, a.workdir, mesh, shd.DEFAULT_RULES, phase="intermediate")
+  from xstilts_jax.train.state import ModelLayout
+  layout = ModelLayout.of(result.model)
+  params = {n: shd.to_host(v) for n, v in layout.flat(result.model).items()}
+  if jax.process_index() == 0:
+    np.savez(os.path.join(a.workdir, "final.npz"), **params)
+    losses = [json.loads(l)["loss"] for l in open(os.path.join(a.workdir, "metrics.jsonl")) if '"loss"' in l]
+    print(json.dumps(losses))
+  sys.stdout.flush()
+
+
+if __name__ == "__main__":
+  main()

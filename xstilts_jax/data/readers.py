@@ -1,0 +1,591 @@
+"""Readers for the original release formats, one per format: path -> examples.
+
+Every reader takes the file path first and returns a list of examples (a
+RetrievalCorpus for BUCC and Tatoeba). Problems raise DataError as
+`path:line: what is wrong` (malformed rows, unknown labels, empty or missing files).
+
+Rows skipped for a legitimate reason (an SNLI pair without a gold label, a UD
+sentence whose word forms are withheld) are counted: each reader logs one warning
+per file and, when given a `ReadReport`, adds its counts there.
+
+Example ids are the dataset's own question ids for QA and sentence ids for BUCC;
+elsewhere the 0-based position of the row in its file (after a language filter),
+skipped rows included, so a hub split read in the same order gets the same ids.
+UD sentences are numbered across the merged treebanks, kept sentences only.
+JSON errors name a location (`data[0].paragraphs[3].qas[1]`) instead of a line.
+"""
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence, Union
+
+from xstilts_jax.data.examples import (
+    Answer, ClassificationExample, MultipleChoiceExample, RetrievalCorpus,
+    SentenceExample, SpanQAExample, TaggingExample)
+from xstilts_jax.errors import DataError
+from xstilts_jax.tasks import registry
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, Path]
+
+ANLI_LABELS = {"e": "entailment", "n": "neutral", "c": "contradiction"}
+# COPA asks for the cause or the effect of the premise; the question joins the context.
+COPA_QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happened as a result?"}
+
+
+@dataclasses.dataclass
+class ReadReport:
+  """Rows skipped for a legitimate reason, counted by reason (summed over files)."""
+  skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+  @property
+  def total_skipped(self) -> int:
+    return sum(self.skipped.values())
+
+
+class SkipCounter:
+  """Counts one file's skipped rows; `done` logs them and adds them to the report."""
+
+  def __init__(self, path: PathLike, report: Optional[ReadReport]):
+    self.path, self.report, self.counts = path, report, collections.Counter()
+
+  def __call__(self, reason: str) -> None:
+    self.counts[reason] += 1
+
+  def done(self) -> None:
+    if self.counts:
+      logger.warning("%s: skipped %d rows: %s", self.path, sum(self.counts.values()),
+                     dict(self.counts))
+      if self.report is not None:
+        self.report.skipped.update(self.counts)
+
+
+# ---- file access ------------------------------------------------------------
+
+
+def _error(path: PathLike, where: Union[int, str, None], what: str) -> DataError:
+  """`path:where: what`; where is a line number, or a JSON location such as data[0]."""
+  return DataError(f"{path}:{where}: {what}" if where else f"{path}: {what}")
+
+
+def _read_text(path: PathLike) -> str:
+  path = Path(path)
+  if not path.is_file():
+    raise _error(path, None, "file not found")
+  try:
+    text = path.read_bytes().decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    line = path.read_bytes()[:e.start].count(b"\n") + 1
+    raise _error(path, line, f"not valid UTF-8 ({e.reason})") from None
+  if not text.strip():
+    raise _error(path, None, "file is empty")
+  return text
+
+
+def _lines(path: PathLike) -> list[tuple[int, str]]:
+  """(1-based line number, line) pairs. Splits on \\n only: texts may hold \\x85 or \\u2028."""
+  lines = _read_text(path).split("\n")
+  if lines[-1] == "":
+    lines.pop()  # the final newline (some files lack it)
+  return [(i, line[:-1] if line.endswith("\r") else line) for i, line in enumerate(lines, 1)]
+
+
+def _tsv(path: PathLike) -> tuple[list[str], list[tuple[int, list[str]]]]:
+  """Header and (line number, fields) rows of a TSV without quoting (GLUE, XNLI, PAWS-X).
+
+  Blank lines are not rows and are passed over.
+  """
+  lines = [(n, line) for n, line in _lines(path) if line.strip()]
+  header = lines[0][1].split("\t")
+  rows = []
+  for line_no, line in lines[1:]:
+    fields = line.split("\t")
+    if len(fields) != len(header):
+      raise _error(path, line_no,
+                   f"expected {len(header)} tab-separated fields, found {len(fields)}")
+    rows.append((line_no, fields))
+  if not rows:
+    raise _error(path, None, "no data rows after the header")
+  return header, rows
+
+
+def _columns(path: PathLike, header: Sequence[str], required: Sequence[str]) -> None:
+  missing = [c for c in required if c not in header]
+  if missing:
+    raise _error(path, 1, f"missing column(s) {', '.join(missing)} in header {list(header)}")
+
+
+def _jsonl(path: PathLike) -> list[tuple[int, Any]]:
+  records = []
+  for line_no, line in _lines(path):
+    if not line.strip():
+      continue
+    try:
+      records.append((line_no, json.loads(line)))
+    except json.JSONDecodeError as e:
+      raise _error(path, line_no, f"invalid JSON ({e.msg})") from None
+  return records
+
+
+def _json(path: PathLike) -> Any:
+  try:
+    return json.loads(_read_text(path))
+  except json.JSONDecodeError as e:
+    raise _error(path, e.lineno, f"invalid JSON ({e.msg})") from None
+
+
+def _field(path: PathLike, where: Union[int, str, None], record: Any, key: str) -> Any:
+  if not isinstance(record, dict) or key not in record:
+    raise _error(path, where, f"missing field '{key}'")
+  return record[key]
+
+
+def _check_label(path: PathLike, where: Union[int, str, None], label: Any,
+                 labels: Sequence[str]) -> str:
+  if label not in labels:
+    raise _error(path, where, f"unknown label {label!r} (expected one of {', '.join(labels)})")
+  return label
+
+
+# ---- sentence(-pair) classification ----------------------------------------
+
+
+def read_xnli(path: PathLike, language: str, *,
+              report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """XNLI-1.0 `xnli.{dev,test}.tsv` or `.jsonl` (all languages in one file), rows of `language`."""
+  if Path(path).suffix == ".jsonl":
+    rows = _jsonl(path)
+  else:
+    header, fields = _tsv(path)
+    _columns(path, header, ("language", "gold_label", "sentence1", "sentence2"))
+    rows = [(n, dict(zip(header, f))) for n, f in fields]
+  examples, seen = [], set()
+  for line_no, row in rows:
+    row_language = _field(path, line_no, row, "language")
+    seen.add(row_language)
+    if row_language != language:
+      continue
+    label = _check_label(path, line_no, _field(path, line_no, row, "gold_label"),
+                         registry.NLI_LABELS)
+    examples.append(ClassificationExample(
+        str(len(examples)), _field(path, line_no, row, "sentence1"),
+        _field(path, line_no, row, "sentence2"), label))
+  if not examples:
+    raise _error(path, None, f"no rows for language '{language}' (found: "
+                 f"{', '.join(sorted(seen))})")
+  return examples
+
+
+def read_xnli_mt(path: PathLike, *,
+                 report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """XNLI-MT-1.0 `multinli.train.{lang}.tsv` (premise, hypo, label; 'contradictory')."""
+  header, rows = _tsv(path)
+  _columns(path, header, ("premise", "hypo", "label"))
+  examples = []
+  for i, (line_no, fields) in enumerate(rows):
+    row = dict(zip(header, fields))
+    label = "contradiction" if row["label"] == "contradictory" else row["label"]
+    examples.append(ClassificationExample(
+        str(i), row["premise"], row["hypo"],
+        _check_label(path, line_no, label, registry.NLI_LABELS)))
+  return examples
+
+
+def read_pawsx(path: PathLike, *,
+               report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """PAWS-X / PAWS-Wiki TSV with header id, sentence1, sentence2, label (0/1)."""
+  header, rows = _tsv(path)
+  _columns(path, header, ("sentence1", "sentence2", "label"))
+  examples = []
+  for i, (line_no, fields) in enumerate(rows):
+    row = dict(zip(header, fields))
+    examples.append(ClassificationExample(
+        str(i), row["sentence1"], row["sentence2"],
+        _check_label(path, line_no, row["label"], registry.BINARY_LABELS)))
+  return examples
+
+
+def _read_glue(path: PathLike, text_a: str, text_b: Optional[str], label: str,
+               labels: Sequence[str], report: Optional[ReadReport]) -> list[ClassificationExample]:
+  """A GLUE TSV; test files have no label column and give label None."""
+  header, rows = _tsv(path)
+  _columns(path, header, [text_a] + ([text_b] if text_b else []))
+  has_labels = label in header
+  skips, examples = SkipCounter(path, report), []
+  for i, (line_no, fields) in enumerate(rows):
+    row = dict(zip(header, fields))
+    gold = row[label] if has_labels else None
+    if gold == "-":
+      skips("no gold label ('-')")
+      continue
+    if gold is not None:
+      _check_label(path, line_no, gold, labels)
+    examples.append(ClassificationExample(
+        str(i), row[text_a], row[text_b] if text_b else None, gold))
+  skips.done()
+  return examples
+
+
+def read_glue_mnli(path: PathLike, *,
+                   report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """GLUE MNLI TSV (sentence1, sentence2, gold_label)."""
+  return _read_glue(path, "sentence1", "sentence2", "gold_label", registry.NLI_LABELS, report)
+
+
+def read_glue_qqp(path: PathLike, *,
+                  report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """GLUE QQP TSV (question1, question2, is_duplicate)."""
+  return _read_glue(path, "question1", "question2", "is_duplicate", registry.BINARY_LABELS,
+                    report)
+
+
+def read_glue_sst2(path: PathLike, *,
+                   report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """GLUE SST-2 TSV (sentence, label)."""
+  return _read_glue(path, "sentence", None, "label", registry.BINARY_LABELS, report)
+
+
+def read_snli(path: PathLike, *,
+              report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """SNLI 1.0 jsonl (sentence1, sentence2, gold_label); '-' (no consensus) is skipped."""
+  skips, examples = SkipCounter(path, report), []
+  for i, (line_no, row) in enumerate(_jsonl(path)):
+    label = _field(path, line_no, row, "gold_label")
+    if label == "-":
+      skips("no gold label ('-')")
+      continue
+    examples.append(ClassificationExample(
+        str(i), _field(path, line_no, row, "sentence1"), _field(path, line_no, row, "sentence2"),
+        _check_label(path, line_no, label, registry.NLI_LABELS)))
+  skips.done()
+  return examples
+
+
+def read_anli(path: PathLike, *,
+              report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+  """ANLI jsonl (context, hypothesis, label e/n/c -> entailment/neutral/contradiction)."""
+  examples = []
+  for i, (line_no, row) in enumerate(_jsonl(path)):
+    label = _check_label(path, line_no, _field(path, line_no, row, "label"), tuple(ANLI_LABELS))
+    examples.append(ClassificationExample(
+        str(i), _field(path, line_no, row, "context"), _field(path, line_no, row, "hypothesis"),
+        ANLI_LABELS[label]))
+  return examples
+
+
+# ---- multiple choice ----------------------------------------------------------
+
+
+def choice_label(path: PathLike, where: Union[int, str, None], value: Any,
+                 num_choices: int) -> Optional[int]:
+  """An int label in [0, num_choices) from an int or digit string; None, "" and -1 mean
+  'no label' (test sets)."""
+  if value is None or value in ("", -1, "-1"):
+    return None
+  if isinstance(value, str) and value.strip().isdigit():
+    value = int(value)
+  if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_choices:
+    raise _error(path, where, f"unknown label {value!r} (expected 0..{num_choices - 1})")
+  return int(value)
+
+
+def read_hellaswag(path: PathLike, *,
+                   report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+  """HellaSwag jsonl: context = ctx, choices = endings (4), label (absent in test)."""
+  examples = []
+  for i, (line_no, row) in enumerate(_jsonl(path)):
+    endings = _field(path, line_no, row, "endings")
+    if not isinstance(endings, list) or len(endings) != 4:
+      raise _error(path, line_no, f"expected 4 endings, found {endings!r}")
+    examples.append(MultipleChoiceExample(
+        str(i), _field(path, line_no, row, "ctx"), tuple(endings),
+        choice_label(path, line_no, row.get("label"), 4)))
+  return examples
+
+
+def read_commonsenseqa(path: PathLike, *,
+                       report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+  """CommonsenseQA jsonl: question.stem, question.choices (A-E), answerKey (absent in test)."""
+  examples = []
+  for i, (line_no, row) in enumerate(_jsonl(path)):
+    question = _field(path, line_no, row, "question")
+    choices = _field(path, line_no, question, "choices")
+    keys = [_field(path, line_no, c, "label") for c in choices]
+    if keys != list("ABCDE"):
+      raise _error(path, line_no, f"expected choices labelled A-E, found {keys}")
+    key = row.get("answerKey")
+    label = keys.index(_check_label(path, line_no, key, keys)) if key else None
+    examples.append(MultipleChoiceExample(
+        str(i), _field(path, line_no, question, "stem"),
+        tuple(_field(path, line_no, c, "text") for c in choices), label))
+  return examples
+
+
+def read_cosmosqa(path: PathLike, *,
+                  report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+  """Cosmos QA csv (train/valid) or jsonl (test): context = 'context question', answer0..3."""
+  columns = ("context", "question", "answer0", "answer1", "answer2", "answer3")
+  if Path(path).suffix == ".jsonl":
+    records = _jsonl(path)
+  else:
+    reader = csv.DictReader(_csv_lines(_read_text(path)))
+    try:
+      records = [(reader.line_num, row) for row in reader]
+    except csv.Error as e:
+      raise _error(path, reader.line_num, f"malformed CSV ({e})") from None
+    _columns(path, reader.fieldnames or [], columns)
+  examples = []
+  for i, (line_no, row) in enumerate(records):
+    if None in row or any(row.get(c) is None for c in columns):
+      raise _error(path, line_no, "row has a different number of fields than the header")
+    for column in columns:
+      _field(path, line_no, row, column)
+    examples.append(MultipleChoiceExample(
+        str(i), f"{row['context']} {row['question']}",
+        tuple(row[f"answer{k}"] for k in range(4)),
+        choice_label(path, line_no, row.get("label"), 4)))
+  if not examples:
+    raise _error(path, None, "no data rows")
+  return examples
+
+
+def _csv_lines(text: str) -> Iterator[str]:
+  """Lines for csv.reader, split on \\n only (quoted fields may hold other line breaks)."""
+  for line in text.split("\n"):
+    yield line + "\n"  # csv.reader skips the empty last line
+
+
+def read_copa(path: PathLike, *,
+              report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+  """COPA / XCOPA jsonl (premise, choice1, choice2, question cause|effect, label 0/1).
+
+  The context is the premise followed by the question as a sentence
+  ("What was the cause of this?" / "What happened as a result?").
+  """
+  examples = []
+  for i, (line_no, row) in enumerate(_jsonl(path)):
+    question = _field(path, line_no, row, "question")
+    if question not in COPA_QUESTIONS:
+      raise _error(path, line_no, f"unknown question {question!r} (expected cause or effect)")
+    examples.append(MultipleChoiceExample(
+        str(i), f"{_field(path, line_no, row, 'premise')} {COPA_QUESTIONS[question]}",
+        (_field(path, line_no, row, "choice1"), _field(path, line_no, row, "choice2")),
+        choice_label(path, line_no, row.get("label"), 2)))
+  return examples
+
+
+# ---- span QA ------------------------------------------------------------------
+
+
+def read_squad_json(path: PathLike, *, id_prefix: str = "",
+                    report: Optional[ReadReport] = None) -> list[SpanQAExample]:
+  """SQuAD-style JSON: SQuAD v1.1/v2.0, XQuAD, MLQA, TyDiQA-GoldP, XTREME translations.
+
+  v2.0 questions with `is_impossible` get no answers (`plausible_answers` are not
+  kept). Only questions whose id starts with `id_prefix` are read.
+  """
+  data = _json(path)
+  articles = data.get("data") if isinstance(data, dict) else None
+  if not isinstance(articles, list):
+    raise _error(path, None, "expected a JSON object with a 'data' list of articles")
+  examples = []
+  for a, article in enumerate(articles):
+    for p, paragraph in enumerate(_field(path, f"data[{a}]", article, "paragraphs")):
+      where = f"data[{a}].paragraphs[{p}]"
+      context = _field(path, where, paragraph, "context")
+      for q, qa in enumerate(_field(path, where, paragraph, "qas")):
+        qid = str(_field(path, f"{where}.qas[{q}]", qa, "id"))
+        if not qid.startswith(id_prefix):
+          continue
+        impossible = bool(qa.get("is_impossible", False))
+        answers = []
+        for answer in ([] if impossible else _field(path, f"{where}.qas[{q}]", qa, "answers")):
+          start, text = answer.get("answer_start"), answer.get("text")
+          if not isinstance(start, int) or not isinstance(text, str):
+            raise _error(path, f"{where}.qas[{q}]", f"question {qid}: an answer lacks text "
+                         "or an integer answer_start")
+          if not 0 <= start <= len(context) - len(text):
+            raise _error(path, f"{where}.qas[{q}]", f"question {qid}: answer_start {start} "
+                         f"is outside the context ({len(context)} characters)")
+          answers.append(Answer(text, start))
+        examples.append(SpanQAExample(
+            qid, _field(path, f"{where}.qas[{q}]", qa, "question"), context, tuple(answers),
+            impossible))
+  if not examples:
+    what = f"with id prefix '{id_prefix}'" if id_prefix else "in the file"
+    raise _error(path, None, f"no questions {what}")
+  return examples
+
+
+def tydiqa_id_prefix(language: str) -> str:
+  """TyDiQA ids start with the language's English name: 'english-...', 'arabic-...'."""
+  return registry.language_name(language).lower() + "-"
+
+
+def read_tydiqa_goldp(path: PathLike, language: str, *,
+                      report: Optional[ReadReport] = None) -> list[SpanQAExample]:
+  """TyDiQA-GoldP v1.1 JSON (all languages in one file), questions of `language`."""
+  return read_squad_json(path, id_prefix=tydiqa_id_prefix(language), report=report)
+
+
+# ---- tagging --------------------------------------------------------------------
+
+
+def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
+                report: Optional[ReadReport] = None) -> list[TaggingExample]:
+  """CoNLL-U files (one language's treebanks, merged in the order given): FORM and UPOS.
+
+  Comment lines, multiword-token ranges (`1-2`) and empty nodes (`1.1`) are not
+  words. Sentences whose forms are all withheld ('_', e.g. UD_Arabic-NYUAD) are
+  skipped. Ids number the kept sentences across all files.
+  """
+  paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+  examples = []
+  for path in paths:
+    skips, words, tags = SkipCounter(path, report), [], []
+    for line_no, line in _lines(path) + [(None, "")]:
+      if line.startswith("#"):
+        continue
+      if line.strip():
+        fields = line.split("\t")
+        if len(fields) != 10:
+          raise _error(path, line_no, f"expected 10 tab-separated fields, found {len(fields)}")
+        if "-" in fields[0] or "." in fields[0]:
+          continue
+        if not fields[0].isdigit():
+          raise _error(path, line_no, f"bad word ID {fields[0]!r}")
+        words.append(fields[1])
+        tags.append(_check_label(path, line_no, fields[3], registry.UPOS_TAGS))
+        continue
+      if words and all(w == "_" for w in words):
+        skips("word forms withheld ('_')")
+      elif words:
+        examples.append(TaggingExample(str(len(examples)), tuple(words), tuple(tags)))
+      words, tags = [], []
+    skips.done()
+  if not examples:
+    raise _error(", ".join(map(str, paths)) or "(no files)", None, "no sentences")
+  return examples
+
+
+def _read_blank_separated(path: PathLike, parse) -> list[TaggingExample]:
+  """Sentences of one-token lines separated by blank lines; parse(line_no, line) -> (word, tag)."""
+  examples, words, tags = [], [], []
+  for line_no, line in _lines(path) + [(None, "")]:
+    if line.strip():
+      word, tag = parse(line_no, line)
+      words.append(word)
+      tags.append(tag)
+      continue
+    if words:
+      if any(t is None for t in tags) and not all(t is None for t in tags):
+        raise _error(path, line_no, "sentence mixes tagged and untagged tokens")
+      labels = None if tags[0] is None else tuple(tags)
+      examples.append(TaggingExample(str(len(examples)), tuple(words), labels))
+      words, tags = [], []
+  if not examples:
+    raise _error(path, None, "no sentences")
+  return examples
+
+
+def read_panx(path: PathLike, *, report: Optional[ReadReport] = None) -> list[TaggingExample]:
+  """XTREME's preprocessed PAN-X TSV: `token<TAB>TAG`, blank line between sentences.
+
+  XTREME's test files have tokens only; such sentences get labels None.
+  """
+  def parse(line_no, line):
+    if "\t" not in line:
+      return line, None
+    word, tag = line.rsplit("\t", 1)
+    return word, _check_label(path, line_no, tag, registry.PANX_TAGS)
+  return _read_blank_separated(path, parse)
+
+
+def read_wikiann_raw(path: PathLike, *,
+                     report: Optional[ReadReport] = None) -> list[TaggingExample]:
+  """Raw WikiANN (Rahimi splits) `lang:token<TAB>tag` files (train / dev / test)."""
+  def parse(line_no, line):
+    fields = line.split("\t")
+    if len(fields) != 2 or ":" not in fields[0]:
+      raise _error(path, line_no, "expected 'lang:token<TAB>tag'")
+    return fields[0].split(":", 1)[1], _check_label(path, line_no, fields[1], registry.PANX_TAGS)
+  return _read_blank_separated(path, parse)
+
+
+def read_ccg(path: PathLike, *, labels: Optional[Sequence[str]] = None,
+             report: Optional[ReadReport] = None) -> list[TaggingExample]:
+  """CCG supertags as `word<TAB>supertag` lines, blank line between sentences.
+
+  This is our own simple layout for CCGbank (which is LDC-licensed): convert the
+  .auto files to it. `labels`, when given, is the closed set of supertags.
+  """
+  def parse(line_no, line):
+    fields = line.split("\t")
+    if len(fields) != 2 or not fields[1]:
+      raise _error(path, line_no, "expected 'word<TAB>supertag'")
+    tag = _check_label(path, line_no, fields[1], labels) if labels else fields[1]
+    return fields[0], tag
+  return _read_blank_separated(path, parse)
+
+
+# ---- retrieval and plain text -------------------------------------------------------
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+  return path.with_suffix("." + suffix)
+
+
+def read_tatoeba(path: PathLike, *, report: Optional[ReadReport] = None) -> RetrievalCorpus:
+  """LASER Tatoeba `tatoeba.xxx-eng.xxx` and its sibling `.eng`; line i pairs with line i."""
+  path = Path(path)
+  english = _sibling(path, "eng")
+  source, target = _lines(path), _lines(english)
+  if len(source) != len(target):
+    raise _error(path, None, f"{len(source)} lines but {english.name} has {len(target)}")
+  ids = [str(i) for i in range(len(source))]
+  return RetrievalCorpus(
+      source=tuple(SentenceExample(i, line) for i, (_, line) in zip(ids, source)),
+      target=tuple(SentenceExample(i, line) for i, (_, line) in zip(ids, target)),
+      gold=tuple((i, i) for i in ids))
+
+
+def _id_sentences(path: Path) -> list[SentenceExample]:
+  sentences, seen = [], set()
+  for line_no, line in _lines(path):
+    fields = line.split("\t")
+    if len(fields) != 2 or not fields[0]:
+      raise _error(path, line_no, "expected 'id<TAB>sentence'")
+    if fields[0] in seen:
+      raise _error(path, line_no, f"duplicate id {fields[0]!r}")
+    seen.add(fields[0])
+    sentences.append(SentenceExample(fields[0], fields[1]))
+  return sentences
+
+
+def read_bucc(path: PathLike, *, report: Optional[ReadReport] = None) -> RetrievalCorpus:
+  """BUCC 2018 `{xx}-en.{split}.{xx}` with its siblings `.en` and `.gold` (src_id<TAB>en_id)."""
+  path = Path(path)
+  source, target = _id_sentences(path), _id_sentences(_sibling(path, "en"))
+  gold_path = _sibling(path, "gold")
+  source_ids, target_ids = {s.id for s in source}, {s.id for s in target}
+  gold = []
+  for line_no, line in _lines(gold_path):
+    fields = line.split("\t")
+    if len(fields) != 2:
+      raise _error(gold_path, line_no, "expected 'source_id<TAB>target_id'")
+    if fields[0] not in source_ids or fields[1] not in target_ids:
+      raise _error(gold_path, line_no, f"gold pair {tuple(fields)} names an unknown sentence id")
+    gold.append((fields[0], fields[1]))
+  return RetrievalCorpus(tuple(source), tuple(target), tuple(gold))
+
+
+def read_text_lines(path: PathLike, *,
+                    report: Optional[ReadReport] = None) -> list[SentenceExample]:
+  """Plain text for MLM: one example per non-empty line, id = its line number."""
+  return [SentenceExample(str(line_no), line) for line_no, line in _lines(path) if line.strip()]

@@ -1,0 +1,126 @@
+"""Meshes, the logical-axis rule table, and global arrays from host-local batches.
+
+The model names its parameter axes (vocab, embed, heads, mlp, labels); the config's rule
+table says which mesh axes each name is split over (MaxText's logical_axis_rules). A
+dimension that a rule's mesh axes do not divide is replicated rather than refused, so tiny
+test models and odd head counts run on any mesh.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from xstilts_jax.errors import ConfigError
+
+MESH_AXES = ("data", "fsdp", "tensor")
+BATCH_AXES = ("data", "fsdp")
+
+# The default rule table: FSDP over the embedding dimension, tensor parallelism over heads,
+# MLP and vocabulary. Configs carry their own copy (config.sharding.rules).
+DEFAULT_RULES = (
+    ("vocab", ("tensor",)),
+    ("embed", ("fsdp",)),
+    ("heads", ("tensor",)),
+    ("mlp", ("tensor",)),
+    ("labels", ()),
+)
+
+
+def maybe_initialize_distributed(coordinator: Optional[str] = None, num_processes: Optional[int] = None,
+                                 process_id: Optional[int] = None, cpu_collectives: Optional[str] = None) -> None:
+  """jax.distributed.initialize() when asked (arguments, or XSTILTS_DISTRIBUTED=1 on a TPU pod)."""
+  if cpu_collectives:
+    jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
+  if coordinator or os.environ.get("XSTILTS_DISTRIBUTED") == "1":
+    # On Cloud TPU VMs all arguments are discovered from the environment.
+    jax.distributed.initialize(coordinator, num_processes, process_id)
+    logging.info("jax.distributed: process %d of %d, %d devices (%d local)", jax.process_index(),
+                 jax.process_count(), jax.device_count(), jax.local_device_count())
+
+
+def make_mesh(shape: Mapping[str, int] | Sequence[tuple[str, int]], devices=None) -> Mesh:
+  """A mesh over all devices (every host) with axes data, fsdp, tensor; one size may be -1."""
+  items = list(shape.items()) if isinstance(shape, Mapping) else list(shape)
+  names = tuple(n for n, _ in items)
+  if set(names) != set(MESH_AXES) or len(names) != len(MESH_AXES):
+    raise ConfigError(f"mesh axes are {names}; expected exactly {MESH_AXES}")
+  devices = list(devices if devices is not None else jax.devices())
+  sizes = [int(s) for _, s in items]
+  if sizes.count(-1) > 1:
+    raise ConfigError(f"mesh {dict(items)}: at most one axis may be -1")
+  known = math.prod(s for s in sizes if s != -1)
+  if -1 in sizes:
+    if len(devices) % known:
+      raise ConfigError(f"mesh {dict(items)}: {len(devices)} devices are not divisible by {known}")
+    sizes[sizes.index(-1)] = len(devices) // known
+  if math.prod(sizes) != len(devices):
+    raise ConfigError(f"mesh {dict(zip(names, sizes))} needs {math.prod(sizes)} devices; there are {len(devices)}")
+  return jax.make_mesh(tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names), devices=devices)
+
+
+def spec_for(logical: Sequence[Optional[str]], shape: Sequence[int], rules, mesh: Mesh) -> P:
+  """The PartitionSpec for one array: each logical name through the rules, each mesh axis once."""
+  table = {name: tuple(axes or ()) for name, axes in rules}
+  used: set[str] = set()
+  out = []
+  for name, dim in zip(logical, shape):
+    axes = tuple(a for a in table.get(name, ()) if a not in used and mesh.shape.get(a, 1) > 1) if name else ()
+    if axes and dim % math.prod(mesh.shape[a] for a in axes) == 0:
+      used.update(axes)
+      out.append(axes[0] if len(axes) == 1 else axes)
+    else:
+      out.append(None)
+  return P(*out)
+
+
+def logical_shardings(abstract_tree: Any, logical_tree: Any, rules, mesh: Mesh) -> Any:
+  """NamedShardings for a tree of arrays whose logical axes are in a parallel tree of PartitionSpecs."""
+  is_spec = lambda x: isinstance(x, P)
+  specs = jax.tree.leaves(logical_tree, is_leaf=is_spec)
+  arrays, treedef = jax.tree.flatten(abstract_tree)
+  if len(specs) != len(arrays):
+    raise ValueError(f"{len(arrays)} arrays but {len(specs)} logical specs")
+  return jax.tree.unflatten(treedef, [
+      NamedSharding(mesh, spec_for(tuple(s), a.shape, rules, mesh)) for s, a in zip(specs, arrays)])
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Rows of every batch array split over (data, fsdp); the other dimensions whole."""
+  return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def batch_divisor(mesh: Mesh) -> int:
+  return math.prod(mesh.shape[a] for a in BATCH_AXES)
+
+
+def global_batch(local: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """This host's rows of a global batch -> global arrays sharded over the batch axes."""
+  sharding = batch_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()}
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+  """The whole of a (possibly multi-host) global array on every host."""
+  if jax.process_count() == 1 or x.is_fully_addressable:
+    return np.asarray(jax.device_get(x))
+  from jax.experimental import multihost_utils
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def host_rows(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """This process's contiguous share of the rows of a global batch (every host sees the same batch)."""
+  n, count, index = len(next(iter(batch.values()))), jax.process_count(), jax.process_index()
+  if n % count:
+    raise ConfigError(f"a global batch of {n} rows does not split over {count} processes")
+  size = n // count
+  return {k: np.asarray(v)[index * size:(index + 1) * size] for k, v in batch.items()}

@@ -1,0 +1,181 @@
+"""The training loop, one readable function: single- or multi-task, resumable, preemption-safe.
+
+Each optimizer step samples one task (examples-proportional, capped, or by temperature; the
+choice is a function of the seed and the step, so a resumed run makes the same choices),
+draws `accum_steps` micro-batches of it and runs that task's compiled step. Every
+`eval_every` steps a score callback from the caller (the pipeline passes the dev-set
+evaluation; train/ never imports evaluation/) decides the best checkpoint and early stopping.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import signal
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from xstilts_jax import sharding as shd
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models.xlmr import XLMRModel
+from xstilts_jax.train import optim
+from xstilts_jax.train.checkpoint import Checkpointer, abstract_like
+from xstilts_jax.train.logs import MetricLogger
+from xstilts_jax.train.state import ModelLayout, create_state
+from xstilts_jax.train.steps import jit_train_step, make_train_step
+
+
+@dataclasses.dataclass
+class TrainTask:
+  """One task of a run: its head, and an iterator of global batches with state()/restore()."""
+  name: str
+  head: str
+  kind: str
+  batches: Iterator[dict]
+  num_examples: int
+  accum_steps: int = 1
+  prepare: Optional[Callable[[dict, int], dict]] = None  # e.g. MLM masking, seeded by step
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  total_steps: int
+  optimizer: optim.OptimizerConfig
+  seed: int = 0
+  sampler: str = "proportional"  # proportional | temperature | uniform
+  sampler_cap: Optional[int] = None  # examples-proportional to min(N, cap)
+  sampler_temperature: float = 1.0
+  log_every: int = 10
+  save_every: int = 500
+  eval_every: int = 0  # 0: no evaluation during training
+  early_stopping_patience: int = 0  # evaluations without improvement; 0: never stop early
+  keep_latest: int = 1
+  async_checkpoints: bool = True
+
+
+@dataclasses.dataclass
+class TrainResult:
+  model: XLMRModel
+  step: int
+  best_score: Optional[float]
+  stopped_early: bool
+
+
+def task_probabilities(sizes: Sequence[int], method: str, cap: Optional[int], temperature: float) -> np.ndarray:
+  sizes = np.asarray(sizes, dtype=np.float64)
+  if cap:
+    sizes = np.minimum(sizes, cap)
+  if method == "uniform":
+    p = np.ones_like(sizes)
+  elif method == "proportional":
+    p = sizes
+  elif method == "temperature":
+    p = sizes ** (1.0 / temperature)
+  else:
+    raise ConfigError(f"sampler {method!r} is not one of proportional, temperature, uniform")
+  return p / p.sum()
+
+
+class _Preemption:
+  """SIGTERM (what a spot/preemptible VM gets first) becomes a save-and-exit at the next step."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, *_):
+    self.requested = True
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+class Preempted(SystemExit):
+  pass
+
+
+def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir: str | Path, mesh: Mesh,
+          rules, phase: str, score_fn: Optional[Callable[[XLMRModel, int], float]] = None) -> TrainResult:
+  workdir = Path(workdir)
+  by_name = {t.name: t for t in tasks}
+  if len(by_name) != len(tasks):
+    raise ConfigError(f"{phase}: a task appears twice in {[t.name for t in tasks]}")
+  probs = task_probabilities([t.num_examples for t in tasks], cfg.sampler, cfg.sampler_cap, cfg.sampler_temperature)
+
+  tx = optim.make_transform(cfg.optimizer)
+  schedule = optim.make_schedule(cfg.optimizer)
+  layout, state, shardings = create_state(model, tx, mesh, rules)
+  steps = {}  # head -> compiled step, built on first use
+
+  ckpt = Checkpointer(workdir / "checkpoints" / phase, cfg.save_every, cfg.keep_latest,
+                      keep_best=1 if score_fn else 0, async_save=cfg.async_checkpoints)
+  meta = {"batches": {}, "best_score": None, "evals_without_improvement": 0, "done": False}
+  start = ckpt.latest_step()
+  if start is not None:
+    state, meta = ckpt.restore(start, abstract_like(state, shardings))
+    for t in tasks:
+      t.batches.restore(meta["batches"][t.name])
+    logging.info("%s: resumed at step %d", phase, start)
+  start = start or 0
+
+  logger = MetricLogger(workdir, phase, cfg.total_steps)
+  logger.start(start)
+  preemption = _Preemption()
+  base_key = jax.random.key(cfg.seed)
+  step = start
+  try:
+    while step < cfg.total_steps and not meta["done"]:
+      task = tasks[np.random.default_rng([cfg.seed, step]).choice(len(tasks), p=probs)]
+      batch = next(task.batches)
+      if task.prepare is not None:
+        batch = task.prepare(batch, step)
+      if task.head not in steps:
+        steps[task.head] = jit_train_step(make_train_step(
+            layout, task.head, task.kind, tx, schedule, cfg.optimizer.grad_clip_norm, task.accum_steps, mesh),
+            shardings, mesh)
+      local = shd.host_rows(batch)
+      state, metrics = steps[task.head](state, shd.global_batch(local, mesh), jax.random.fold_in(base_key, step))
+      step += 1
+      logger.step(step, int(np.asarray(batch["attention_mask"]).sum()))
+      if step % cfg.log_every == 0 or step == cfg.total_steps:
+        logger.log(step, task.name, jax.device_get(metrics))
+
+      score = None
+      if score_fn is not None and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.total_steps):
+        score = float(score_fn(layout.model(state["params"]), step))
+        logger.log(step, "dev", {"score": score})
+        if meta["best_score"] is None or score > meta["best_score"]:
+          meta["best_score"], meta["evals_without_improvement"] = score, 0
+        else:
+          meta["evals_without_improvement"] += 1
+          if cfg.early_stopping_patience and meta["evals_without_improvement"] >= cfg.early_stopping_patience:
+            logging.info("%s: early stop at step %d (best dev score %.4f)", phase, step, meta["best_score"])
+            meta["done"] = True
+      meta["done"] = meta["done"] or step >= cfg.total_steps
+      meta["batches"] = {t.name: t.batches.state() for t in tasks}
+      preempted = preemption.requested or ckpt.reached_preemption(step)
+      ckpt.save(step, state, meta, score=score, force=meta["done"] or preempted)
+      if preempted:
+        ckpt.wait()
+        raise Preempted(f"{phase}: preempted at step {step}; checkpoint saved, run the same command to resume")
+    ckpt.wait()
+
+    if score_fn is not None and ckpt.best_step() not in (None, step):
+      best = ckpt.best_step()
+      logging.info("%s: restoring the best checkpoint (step %d, dev score %.4f)", phase, best, meta["best_score"])
+      state, _ = ckpt.restore(best, abstract_like(state, shardings))
+    return TrainResult(layout.model(state["params"]), step, meta["best_score"],
+                       stopped_early=step < cfg.total_steps)
+  finally:
+    preemption.restore()
+    logger.close()
+    ckpt.close()
+
+
+def steps_for(num_examples: int, epochs: float, batch_rows: int) -> int:
+  """jiant's count: epochs x ceil(N / effective batch)."""
+  return int(math.ceil(epochs * math.ceil(num_examples / batch_rows)))

@@ -1,0 +1,130 @@
+"""The train state as plain arrays: flat parameter dicts per group, Adam state per group, step.
+
+Parameters are grouped as the encoder plus one group per head, each a flat dict keyed by the
+dotted NNX path ("encoder.layers.0.attention.query.kernel"). Flat dicts of arrays go through
+optax, jit shardings and orbax without any framework objects in between; `ModelLayout` turns
+them back into the NNX module inside a step.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, PartitionSpec as P
+
+from xstilts_jax import sharding as shd
+from xstilts_jax.models.xlmr import XLMRModel
+
+
+def _path_name(path) -> str:
+  parts = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
+  return ".".join(parts[:-1] if parts and parts[-1] == "value" else parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelLayout:
+  """What is static about a model: its graph, parameter names, groups and logical axes."""
+  graphdef: Any
+  treedef: Any
+  names: tuple[str, ...]
+  logical: tuple[tuple, ...]
+  rest: Any  # non-parameter state (none for XLM-R; kept so merge is exact)
+
+  @classmethod
+  def of(cls, model: XLMRModel) -> "ModelLayout":
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(params)
+    specs = jax.tree.leaves(nnx.get_partition_spec(params), is_leaf=lambda x: isinstance(x, P))
+    names = tuple(_path_name(p) for p, _ in with_paths)
+    return cls(graphdef, treedef, names, tuple(tuple(s) for s in specs), rest)
+
+  def group_of(self, name: str) -> str:
+    return name.split(".")[1] if name.startswith("heads.") else "encoder"
+
+  def flat(self, model: XLMRModel) -> dict[str, jax.Array]:
+    return dict(zip(self.names, jax.tree.leaves(nnx.state(model, nnx.Param))))
+
+  def grouped(self, flat: Mapping[str, Any]) -> dict:
+    out: dict = {"encoder": {}, "heads": {}}
+    for name, value in flat.items():
+      group = self.group_of(name)
+      (out["encoder"] if group == "encoder" else out["heads"].setdefault(group, {}))[name] = value
+    return out
+
+  def model(self, params: Mapping) -> XLMRModel:
+    """An NNX module over grouped (or flat) parameters; cheap under jit."""
+    flat = dict(params.get("encoder", {})) if "encoder" in params else dict(params)
+    for head_params in params.get("heads", {}).values():
+      flat.update(head_params)
+    state = jax.tree.unflatten(self.treedef, [flat[n] for n in self.names])
+    return nnx.merge(self.graphdef, state, self.rest)
+
+  def logical_of(self) -> dict[str, P]:
+    return dict(zip(self.names, (P(*s) for s in self.logical)))
+
+
+def init_state(layout: ModelLayout, params: Mapping[str, Any], tx: optax.GradientTransformation) -> dict:
+  """{'step', 'params', 'opt'}: Adam state for the encoder and each head separately."""
+  grouped = layout.grouped(params)
+  return {
+      "step": jnp.zeros((), jnp.int32),
+      "params": grouped,
+      "opt": {"encoder": tx.init(grouped["encoder"]),
+              "heads": {h: tx.init(p) for h, p in grouped["heads"].items()}},
+  }
+
+
+def state_shardings(layout: ModelLayout, abstract_state: Any, rules, mesh: Mesh) -> Any:
+  """Shardings for a train state: parameters (and their Adam moments) by the rule table."""
+  logical = layout.logical_of()
+  by_name = {n: shd.NamedSharding(mesh, shd.spec_for(tuple(logical[n]), shape, rules, mesh))
+             for n, shape in _shapes(abstract_state["params"]).items()}
+
+  def place(path, leaf):
+    key = getattr(path[-1], "key", None)  # parameters and Adam moments sit under their name
+    return by_name[key] if isinstance(key, str) and key in by_name else shd.replicated(mesh)
+
+  return jax.tree_util.tree_map_with_path(place, abstract_state)
+
+
+def _shapes(grouped: Mapping) -> dict[str, tuple]:
+  out = {n: v.shape for n, v in grouped["encoder"].items()}
+  for head in grouped["heads"].values():
+    out.update({n: v.shape for n, v in head.items()})
+  return out
+
+
+def create_state(model: XLMRModel, tx: optax.GradientTransformation, mesh: Mesh, rules) -> tuple[ModelLayout, dict, Any]:
+  """The layout, the train state placed on the mesh, and its shardings.
+
+  Parameters go straight from wherever they are (host numpy after load_hf) to their shards;
+  the Adam state is created by a jit whose outputs are already sharded, so nothing the size
+  of the optimizer state ever sits whole on one device.
+  """
+  layout = ModelLayout.of(model)
+  params = layout.flat(model)
+  abstract = jax.eval_shape(lambda p: init_state(layout, p, tx), params)
+  shardings = state_shardings(layout, abstract, rules, mesh)
+  placed = jax.device_put(layout.grouped(params), shardings["params"])
+  state = jax.jit(lambda p: init_state(layout, {**p["encoder"], **_merge_heads(p)}, tx),
+                  out_shardings=shardings)(placed)
+  return layout, state, shardings
+
+
+def _merge_heads(grouped: Mapping) -> dict:
+  out = {}
+  for head in grouped["heads"].values():
+    out.update(head)
+  return out
+
+
+def host_params(state: Mapping) -> dict[str, np.ndarray]:
+  """Every parameter as a host numpy array (gathered across hosts)."""
+  flat = dict(state["params"]["encoder"])
+  flat.update(_merge_heads(state["params"]))
+  return {n: shd.to_host(v) for n, v in flat.items()}

@@ -1,0 +1,103 @@
+"""Pure train steps: one per (task format, head), compiled once each.
+
+A step takes the state, a global batch of `accum * batch_size` rows and a dropout key. The
+rows are split into `accum` micro-batches scanned in sequence; every loss is a sum with a
+count of what it summed over, so accumulated gradients equal those of the whole batch
+exactly (token-level losses included). The `mask` key marks real rows.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from xstilts_jax import sharding as shd
+from xstilts_jax.train.optim import clip_by_global_norm
+from xstilts_jax.train.state import ModelLayout
+
+IGNORE = -100
+
+
+def _ce_sum(logits, labels, valid):
+  """Summed cross-entropy over positions where `valid`, and how many there were."""
+  logits = logits.astype(jnp.float32)
+  safe = jnp.where(valid, labels, 0)
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, safe)
+  return jnp.sum(jnp.where(valid, losses, 0.0)), jnp.sum(valid)
+
+
+def task_loss(kind: str, outputs, batch: Mapping[str, jax.Array]):
+  """(summed loss, count) for one head kind on one micro-batch."""
+  row = batch["mask"].astype(bool)
+  if kind in ("classification", "multiple_choice"):
+    return _ce_sum(outputs, batch["label"], row & (batch["label"] >= 0))
+  if kind == "span":
+    start, end = outputs
+    s, n = _ce_sum(start, batch["start_positions"], row)
+    e, _ = _ce_sum(end, batch["end_positions"], row)
+    return (s + e) / 2.0, n
+  if kind == "tagging":
+    labels = batch["label_ids"]
+    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE))
+  if kind == "mlm":
+    labels = batch["mlm_labels"]
+    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE))
+  raise ValueError(f"no loss for head kind {kind!r}")
+
+
+def make_train_step(layout: ModelLayout, head: str, kind: str, tx: optax.GradientTransformation,
+                    schedule: Callable, grad_clip_norm: float, accum_steps: int, mesh: Mesh) -> Callable:
+  """step(state, batch, dropout_key) -> (state, metrics); jit it with shardings (see `jit_train_step`)."""
+  micro_sharding = NamedSharding(mesh, P(None, shd.BATCH_AXES))
+
+  def loss_and_count(trainable, frozen_heads, micro, key):
+    params = {"encoder": trainable["encoder"], "heads": {**frozen_heads, head: trainable["head"]}}
+    model = layout.model(params)
+    out = model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key)
+    return task_loss(kind, out, micro)
+
+  grad_fn = jax.value_and_grad(loss_and_count, has_aux=True)
+
+  def step(state, batch, key):
+    params = state["params"]
+    trainable = {"encoder": params["encoder"], "head": params["heads"][head]}
+    frozen = {h: p for h, p in params["heads"].items() if h != head}
+    micro = jax.tree.map(lambda x: x.reshape(accum_steps, -1, *x.shape[1:]), batch)
+    if accum_steps > 1:  # keep each micro-batch spread over the batch axes
+      micro = jax.lax.with_sharding_constraint(micro, micro_sharding)
+
+    def body(carry, xs):
+      grads, loss, count = carry
+      i, mb = xs
+      (l, n), g = grad_fn(trainable, frozen, mb, jax.random.fold_in(key, i))
+      return (jax.tree.map(jnp.add, grads, g), loss + l, count + n), None
+
+    zeros = jax.tree.map(jnp.zeros_like, trainable)
+    (grads, loss, count), _ = jax.lax.scan(body, (zeros, 0.0, 0), (jnp.arange(accum_steps), micro))
+    denom = jnp.maximum(count, 1).astype(jnp.float32)
+    grads = jax.tree.map(lambda g: g / denom, grads)
+    grads, grad_norm = clip_by_global_norm(grads, grad_clip_norm)
+
+    lr = schedule(state["step"])
+    enc_updates, enc_opt = tx.update(grads["encoder"], state["opt"]["encoder"], trainable["encoder"])
+    head_updates, head_opt = tx.update(grads["head"], state["opt"]["heads"][head], trainable["head"])
+    apply = lambda p, u: jax.tree.map(lambda a, b: a - lr * b, p, u)
+    new_state = {
+        "step": state["step"] + 1,
+        "params": {"encoder": apply(trainable["encoder"], enc_updates),
+                   "heads": {**frozen, head: apply(trainable["head"], head_updates)}},
+        "opt": {"encoder": enc_opt, "heads": {**state["opt"]["heads"], head: head_opt}},
+    }
+    metrics = {"loss": loss / denom, "grad_norm": grad_norm, "learning_rate": lr,
+               "count": count.astype(jnp.float32)}
+    return new_state, metrics
+
+  return step
+
+
+def jit_train_step(step: Callable, state_shardings, mesh: Mesh) -> Callable:
+  return jax.jit(step, in_shardings=(state_shardings, shd.batch_sharding(mesh), shd.replicated(mesh)),
+                 out_shardings=(state_shardings, shd.replicated(mesh)), donate_argnums=(0,))
