@@ -8,7 +8,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["xstilts_jax", "xstilts_jax.*"]),
+    # configs/ (experiment files at the top of the repo) installs as xstilts_jax.configs.
+    packages=find_packages(include=["xstilts_jax", "xstilts_jax.*"]) + ["xstilts_jax.configs"],
+    package_dir={"xstilts_jax.configs": "configs"},
     package_data={"xstilts_jax": ["analysis/*.csv"]},
     install_requires=[
         "jax>=0.10.2,<0.11",

@@ -67,6 +67,10 @@ class TrainBatches:
     return np.random.default_rng([self._seed, epoch]).permutation(self._rows)
 
   @property
+  def batch_size(self) -> int:
+    return self._batch_size
+
+  @property
   def steps_per_epoch(self) -> float:
     return self._rows / self._batch_size
 

@@ -167,7 +167,8 @@ def _language_metric(task: str, language: str, scores: Mapping[str, float], key:
   return float(scores[key])
 
 
-def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict:
+def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]],
+                 languages: Mapping[str, Sequence[str]] | None = None) -> dict:
   """The XTREME score of {task: {language: {metric: value}}}.
 
   Per task: the mean over its XTREME test languages present (others are ignored and
@@ -175,20 +176,22 @@ def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> di
   task scores present; categories likewise. Returns {tasks, overall, categories,
   missing_tasks, missing_languages, ignored_languages, complete}; overall is None when no
   XTREME task is present, and `complete` says all 9 tasks and all their languages are.
-  Other tasks in `results` (e.g. intermediate ones) are ignored.
+  Other tasks in `results` (e.g. intermediate ones) are ignored. `languages` replaces
+  XTREME's language list of the tasks it names (e.g. a run on synthetic languages).
   """
+  language_lists = {**XTREME_LANGUAGES, **{t: l for t, l in (languages or {}).items() if t in XTREME_LANGUAGES}}
   tasks, missing_languages, ignored_languages = {}, {}, {}
   for name, per_language in results.items():
     task = XTREME_TASK_ALIASES.get(name, name)
-    if task not in XTREME_LANGUAGES:
+    if task not in language_lists:
       continue
     if task in tasks:
       raise DataError(f"results hold task {task!r} twice (as {name!r} and an alias)")
-    languages = [l for l in XTREME_LANGUAGES[task] if l in per_language]
+    languages = [l for l in language_lists[task] if l in per_language]
     extra = sorted(set(per_language) - set(languages))
     if extra:
       ignored_languages[task] = extra
-    missing = [l for l in XTREME_LANGUAGES[task] if l not in per_language]
+    missing = [l for l in language_lists[task] if l not in per_language]
     if missing:
       missing_languages[task] = missing
     if not languages:

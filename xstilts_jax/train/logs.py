@@ -63,7 +63,7 @@ class MetricLogger:
     if self._writer is not None:
       self._writer.write_scalars(step, {f"{task}/{k}": float(v) for k, v in scalars.items()})
     if self._bar is not None:
-      self._bar.set_postfix(task=task, loss=f"{float(scalars.get('loss', float('nan'))):.4f}")
+      self._bar.set_postfix({"task": task, **{k: f"{float(v):.4f}" for k, v in scalars.items() if k in ("loss", "score")}})
 
   def close(self) -> None:
     if self._bar is not None:

@@ -1,0 +1,55 @@
+"""X-STILTs as the paper ran it: XLM-R Large, English intermediate task(s), then each XTREME
+target fine-tuned on English and evaluated zero-shot on every language.
+
+  xstilts run --config configs/xstilts.py:intermediate=squad_v1 --workdir gs://bucket/xstilts/squad_v1
+  xstilts run --config configs/xstilts.py:intermediate=all --workdir ...              # multi-task, 8 public tasks
+  xstilts run --config configs/xstilts.py:intermediate=mnli+squad_v1,target=xnli+xquad --workdir ...
+  xstilts run --config configs/xstilts.py:intermediate=mnli,mlm=sw+ur,mlm_beside --workdir ...
+  xstilts run --config configs/xstilts.py --workdir ...                                # the baseline
+  --config.intermediate.learning_rate=2e-5 and any other key override from the command line.
+
+Arguments: intermediate (tasks joined by '+', 'all' = all_intermediate_public, 'anli_plus'),
+target (default: the 7 trainable XTREME tasks + BUCC + Tatoeba), mlm (languages of continued
+masked-LM training: phase 0, or beside phase 1 with mlm_beside), model (large | base | a path),
+source (local | hub | tfds), baseline (also run the baseline beside it), runlocal (tiny smoke run).
+Hyper-parameters: jiant's XTREME runscripts (xstilts.md section 4.1); the paper's own
+intermediate-training values are not public, jiant's simple-API defaults stand in.
+"""
+from xstilts_jax.configs import common
+from xstilts_jax.tasks import TASK_GROUPS
+
+TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
+# epochs, batch size, gradient accumulation (jiant's d_write_configs.sh)
+TARGET_HPARAMS = {
+    "xnli": (2, 4, 8), "pawsx": (5, 4, 8), "udpos": (10, 4, 8), "panx": (10, 4, 8),
+    "xquad": (2, 4, 4), "mlqa": (2, 4, 4), "tydiqa": (2, 4, 4),
+}
+MODELS = {"large": ("FacebookAI/xlm-roberta-large", 14), "base": ("FacebookAI/xlm-roberta-base", 7)}
+
+
+def get_config(arg=None):
+  arg = common.parse_arg(arg, intermediate=[], target=TARGETS, mlm=[], mlm_beside=False, model="large",
+                         source="local", baseline=False, runlocal=False)
+  c = common.base_config()
+  tasks = []
+  for name in arg.intermediate:
+    tasks += TASK_GROUPS["all_intermediate_public"] if name == "all" else TASK_GROUPS.get(name, [name])
+  c.intermediate.tasks = tasks
+  c.name = "+".join(arg.intermediate) if arg.intermediate else "baseline"
+  c.model.checkpoint, c.model.retrieval_layer = MODELS.get(arg.model, (arg.model, 14))
+  c.data.source = arg.source
+  c.mlm.languages = list(arg.mlm)
+  c.intermediate.mlm_beside = arg.mlm_beside
+  c.baseline = arg.baseline
+
+  c.targets.tasks = list(arg.target)
+  for task, (epochs, batch, accum) in TARGET_HPARAMS.items():
+    qa = task in ("xquad", "mlqa", "tydiqa")
+    c.targets.per_task[task] = dict(epochs=float(epochs), batch_size=batch, accum_steps=accum,
+                                    max_seq_length=384 if qa else 256)
+  if arg.runlocal:  # a smoke run of the same code path: small steps and subsets
+    c.intermediate.max_steps = 20
+    c.targets.defaults.max_steps = 20
+    c.targets.defaults.eval_every = 10
+    c.eval.batch_size = 8
+  return c

@@ -1,0 +1,142 @@
+"""The runs of one report: a baseline, the other conditions, and what they share.
+
+Tasks and languages are cut to what every run has (the intersection), and what was
+cut is kept in `notes` so the report can say so. Scores of replicates (seeds) are
+averaged; deltas are mean(condition) - mean(reference) per (task, language).
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from xstilts_jax.analysis.languages import LanguageInfo, language_info
+from xstilts_jax.analysis.results import Condition, Run, group_by_condition, seeds_text
+from xstilts_jax.errors import DataError
+
+Table = dict[str, dict[str, float]]  # task -> language -> value
+
+
+class Study:
+  def __init__(self, runs: Sequence[Run], baseline_runs: Sequence[Run]):
+    if not baseline_runs:
+      raise DataError("no baseline run given")
+    baseline_conditions = {r.condition for r in baseline_runs}
+    if len(baseline_conditions) > 1:
+      raise DataError("baseline workdirs differ in what they train: " + "; ".join(
+          f"{r.workdir}: {r.condition.label}" for r in baseline_runs))
+    self.baseline: Condition = baseline_runs[0].condition
+    seen = {r.workdir.resolve() for r in baseline_runs}
+    others = [r for r in runs if r.workdir.resolve() not in seen]
+    self.runs: list[Run] = list(baseline_runs) + others
+    self.groups = group_by_condition(self.runs)
+    self.conditions = sorted(c for c in self.groups if c != self.baseline)
+    self.notes: list[str] = []
+    kinds = sorted({r.data for r in self.runs})
+    if len(kinds) > 1:
+      raise DataError("runs mix data kinds (" + ", ".join(
+          f"{r.workdir}: {r.data or '?'}" for r in self.runs) + ")")
+    self.synthetic = kinds == ["synthetic"]
+    self._check_replicates()
+    self.tasks, self.languages = self._intersection()
+    block = {}
+    for run in self.runs:
+      block.update(run.languages)
+    codes = sorted({l for ls in self.languages.values() for l in ls})
+    self.info: dict[str, LanguageInfo] = {
+        code: language_info(code, block, self.synthetic) for code in codes}
+    self.all_languages = sorted(codes, key=self._order)
+
+  def _order(self, code: str):
+    distance = self.info[code].distance
+    return (code != "en", distance is None, distance if distance is not None else 0.0, code)
+
+  def _check_replicates(self) -> None:
+    for condition, runs in self.groups.items():
+      seeds = [r.seed for r in runs]
+      repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+      if repeated:
+        self.notes.append(f"{condition.label}: seed(s) {', '.join(map(str, repeated))} appear in "
+                          "more than one workdir; both runs are averaged as replicates")
+    models = sorted({r.model for r in self.runs})
+    if len(models) > 1:
+      self.notes.append("runs start from different checkpoints: " + ", ".join(models))
+
+  def _intersection(self) -> tuple[list[str], dict[str, list[str]]]:
+    task_sets = [set(r.scores) for r in self.runs]
+    common = set.intersection(*task_sets)
+    dropped = sorted(set.union(*task_sets) - common)
+    if dropped:
+      self.notes.append("tasks not in every run were left out (the report uses the "
+                        f"intersection): {', '.join(dropped)}")
+    tasks, languages = [], {}
+    for task in sorted(common):
+      sets = [set(r.scores[task]) for r in self.runs]
+      shared = set.intersection(*sets)
+      cut = sorted(set.union(*sets) - shared)
+      if cut:
+        self.notes.append(f"{task}: languages not in every run were left out (the report uses "
+                          f"the intersection): {', '.join(cut)}")
+      if shared:
+        tasks.append(task)
+        languages[task] = sorted(shared)
+      else:
+        self.notes.append(f"{task}: no language in common across runs; task left out")
+    if not tasks:
+      raise DataError("the runs have no (task, language) in common: " + "; ".join(
+          f"{r.workdir}: {', '.join(f'{t}[{len(ls)}]' for t, ls in r.scores.items())}"
+          for r in self.runs))
+    return tasks, languages
+
+  # --- numbers ---------------------------------------------------------------
+
+  def runs_of(self, condition: Condition) -> list[Run]:
+    return self.groups[condition]
+
+  def mean_scores(self, condition: Condition) -> Table:
+    runs = self.groups[condition]
+    return {t: {l: float(np.mean([r.scores[t][l] for r in runs])) for l in self.languages[t]}
+            for t in self.tasks}
+
+  def seed_sd(self, condition: Condition) -> Table:
+    """Standard deviation across replicates (nan with one run)."""
+    runs = self.groups[condition]
+    return {t: {l: float(np.std([r.scores[t][l] for r in runs], ddof=1)) if len(runs) > 1
+                else math.nan for l in self.languages[t]} for t in self.tasks}
+
+  def deltas(self, condition: Condition, reference: Optional[Condition] = None) -> Table:
+    a, b = self.mean_scores(condition), self.mean_scores(reference or self.baseline)
+    return {t: {l: a[t][l] - b[t][l] for l in self.languages[t]} for t in self.tasks}
+
+  def targets(self, languages: Optional[Iterable[str]] = None) -> list[str]:
+    """Target languages in report order: not English (its gain is not transfer)."""
+    chosen = self.all_languages if languages is None else set(languages)
+    return [l for l in self.all_languages if l != "en" and l in chosen]
+
+  def per_language(self, table: Table, tasks: Optional[Sequence[str]] = None) -> dict[str, float]:
+    """Each language's mean over the tasks it appears in (all tasks unless given)."""
+    result = {}
+    for language in self.all_languages:
+      values = [table[t][language] for t in (tasks or self.tasks) if language in table.get(t, {})]
+      if values:
+        result[language] = float(np.mean(values))
+    return result
+
+  # --- what a number rests on ---------------------------------------------------
+
+  def basis(self, conditions: Sequence[Condition]) -> str:
+    parts = []
+    for condition in dict.fromkeys(conditions):
+      name = f"baseline ({condition.label})" if condition == self.baseline else condition.label
+      parts.append(f"{name}: {seeds_text(self.groups[condition])}")
+    return "Rests on " + "; ".join(parts) + "."
+
+  def single_run(self, conditions: Sequence[Condition]) -> list[str]:
+    return [c.label for c in dict.fromkeys(conditions) if len(self.groups[c]) == 1]
+
+  @property
+  def uneven_coverage(self) -> bool:
+    """True when languages appear in different sets of tasks (per-language means mix tasks)."""
+    coverage = {l: tuple(t for t in self.tasks if l in self.languages[t]) for l in self.targets()}
+    return len(set(coverage.values())) > 1

@@ -1,0 +1,268 @@
+"""`xstilts`: run | score | export | report | bench | sweep | tasks.
+
+  xstilts run                                              # the embedded default (configs/demo.py)
+  xstilts run --config configs/xstilts.py:intermediate=squad_v1 --workdir DIR --config.intermediate.learning_rate=2e-5
+  xstilts score --task xquad --predictions preds.json --gold xquad.de.json
+  xstilts export --workdir DIR --phase target:xnli --out HF_DIR
+  xstilts report DIR1 DIR2 --baseline DIR0 --out REPORT_DIR
+  xstilts bench --size base --batch 8 --seq 128
+  xstilts sweep --config configs/xstilts.py --workdir-root gs://bucket/xstilts
+
+A problem with the input (config, data, checkpoint) ends with one line on stderr and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from xstilts_jax.errors import ConfigError, XstiltsError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+def load_config(spec: str):
+  """`NAME[:ARG]` (a file of xstilts_jax.configs) or `PATH.py[:ARG]` -> get_config(ARG)."""
+  target, _, arg = spec.partition(":")
+  if target.endswith(".py"):
+    path = Path(target)
+    if not path.exists():
+      raise ConfigError(f"config file {target} does not exist")
+    name = f"xstilts_jax.configs.{path.stem}"
+    if path.resolve().parent == _package_config_dir():
+      module = importlib.import_module(name)
+    else:
+      loader = importlib.util.spec_from_file_location(f"xstilts_user_config_{path.stem}", path)
+      module = importlib.util.module_from_spec(loader)
+      loader.loader.exec_module(module)
+  else:
+    try:
+      module = importlib.import_module(f"xstilts_jax.configs.{target}")
+    except ModuleNotFoundError:
+      known = sorted(p.stem for p in _package_config_dir().glob("*.py") if not p.stem.startswith("_"))
+      raise ConfigError(f"no config named {target!r} (known: {', '.join(known)}; or give a path to a .py file)") from None
+  try:
+    return module.get_config(arg or None)
+  except ValueError as e:
+    raise ConfigError(f"{spec}: {e}") from None
+
+
+def _package_config_dir() -> Path:
+  import xstilts_jax.configs
+  return Path(xstilts_jax.configs.__file__).resolve().parent
+
+
+def _all_keys(config, prefix="") -> list[str]:
+  import ml_collections
+  out = []
+  for k, v in config.items():
+    out.append(prefix + k)
+    if isinstance(v, ml_collections.ConfigDict):
+      out += _all_keys(v, prefix + k + ".")
+  return out
+
+
+def _coerce(raw: str, current):
+  if isinstance(current, bool):
+    if raw.lower() in ("true", "1", "yes"):
+      return True
+    if raw.lower() in ("false", "0", "no"):
+      return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+  if isinstance(current, int):
+    return int(raw)
+  if isinstance(current, float):
+    return float(raw)
+  if isinstance(current, (list, tuple)):
+    value = ast.literal_eval(raw) if raw.startswith("[") else [v for v in raw.split(",") if v]
+    return list(value)
+  if isinstance(current, str) or current is None:
+    return raw
+  return ast.literal_eval(raw)
+
+
+def apply_overrides(config, overrides: Sequence[str]):
+  """`--config.a.b=value` for each item: the key must exist; the value takes the key's type."""
+  import ml_collections
+  for item in overrides:
+    key, sep, raw = item.partition("=")
+    if not sep:
+      raise ConfigError(f"--config.{key}: give a value as --config.{key}=VALUE")
+    node, parts = config, key.split(".")
+    for i, part in enumerate(parts):
+      container = isinstance(node, ml_collections.ConfigDict)
+      if not container or part not in node:
+        close = difflib.get_close_matches(key, _all_keys(config), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"--config.{key}: the config has no key {key!r}{hint}")
+      if i < len(parts) - 1:
+        node = node[part]
+    try:
+      value = _coerce(raw, node[parts[-1]])
+    except (ValueError, SyntaxError) as e:
+      raise ConfigError(f"--config.{key}={raw}: {e}") from None
+    with node.unlocked() if hasattr(node, "unlocked") else _null():
+      node[parts[-1]] = value
+  return config
+
+
+class _null:
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *a):
+    return False
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_run(args, overrides) -> int:
+  from xstilts_jax import pipeline
+  config = apply_overrides(load_config(args.config), overrides)
+  workdir = args.workdir or config.workdir or str(Path("workdirs") / config.name)
+  config.workdir = workdir
+  pipeline.run(config, workdir)
+  return 0
+
+
+def cmd_score(args, _) -> int:
+  from xstilts_jax.evaluation.score import score_files
+  print(json.dumps(score_files(args.task, args.predictions, args.gold, args.language), indent=1))
+  return 0
+
+
+def cmd_export(args, _) -> int:
+  from xstilts_jax.data.tokenizer import load_tokenizer
+  from xstilts_jax.models import export_hf, load_hf
+  from xstilts_jax.models.hf import read_hf_config
+  workdir = Path(args.workdir)
+  experiments = [p for p in [workdir, *workdir.iterdir()] if (p / "phases").is_dir()] if workdir.is_dir() else []
+  if not experiments:
+    raise ConfigError(f"{workdir}: no experiment with finished phases here")
+  if args.phase == "intermediate":
+    rel = Path("phases") / "intermediate"
+  elif args.phase.startswith("target:"):
+    from xstilts_jax.tasks import get_task
+    spec = get_task(args.phase.split(":", 1)[1])
+    rel = Path("phases") / f"target-{spec.train_task or spec.name}"
+  else:
+    raise ConfigError(f"--phase {args.phase!r}: expected intermediate or target:TASK")
+  found = [e / rel for e in experiments if (e / rel / "DONE").exists()]
+  if not found:
+    raise ConfigError(f"{workdir}: phase {args.phase} has not finished (no {rel}/DONE)")
+  source = found[0]
+  hf = read_hf_config(source)
+  kind = {"XLMRobertaForSequenceClassification": "classification", "XLMRobertaForTokenClassification": "tagging",
+          "XLMRobertaForQuestionAnswering": "span", "XLMRobertaForMultipleChoice": "multiple_choice",
+          "XLMRobertaForMaskedLM": "mlm"}.get((hf.get("architectures") or ["XLMRobertaModel"])[0], "encoder")
+  model = load_hf(str(source), head=kind)
+  labels = [hf["id2label"][str(i)] for i in range(len(hf["id2label"]))] if kind in ("classification", "tagging") else None
+  out = export_hf(model, args.out, tokenizer=load_tokenizer(source), label_names=labels)
+  print(f"{out}: {hf.get('architectures', ['XLMRobertaModel'])[0]} from {source}")
+  return 0
+
+
+def cmd_report(args, _) -> int:
+  from xstilts_jax.analysis.report import build_report
+  print(build_report([Path(w) for w in args.workdirs], Path(args.baseline), Path(args.out)))
+  return 0
+
+
+def cmd_bench(args, _) -> int:
+  from xstilts_jax.bench import main as bench_main
+  print(json.dumps(bench_main(args.size, args.batch, args.seq, args.steps), indent=1))
+  return 0
+
+
+def cmd_sweep(args, _) -> int:
+  from xstilts_jax.sweep import grid
+  for line in grid(args.config, args.workdir_root, args.seeds):
+    print(line)
+  return 0
+
+
+def cmd_tasks(args, _) -> int:
+  from xstilts_jax.tasks import TASKS, TASK_GROUPS
+  for name, spec in TASKS.items():
+    print(f"{name:24s} {spec.format:16s} {spec.metric:17s} {len(spec.languages):3d} languages  {spec.description}")
+  for name, members in TASK_GROUPS.items():
+    print(f"{name:24s} group: {' + '.join(members)}")
+  return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="xstilts", description=__doc__.split("\n")[0])
+  sub = p.add_subparsers(dest="command")
+  r = sub.add_parser("run", help="run an experiment (default: the embedded demo)")
+  r.add_argument("--config", default="demo", help="NAME[:ARG] or PATH.py[:ARG] (default: demo)")
+  r.add_argument("--workdir", default="", help="default: workdirs/<config name>")
+  r.set_defaults(fn=cmd_run)
+  s = sub.add_parser("score", help="score a prediction file against gold, as XTREME's scripts do")
+  s.add_argument("--task", required=True)
+  s.add_argument("--predictions", required=True)
+  s.add_argument("--gold", required=True)
+  s.add_argument("--language")
+  s.set_defaults(fn=cmd_score)
+  e = sub.add_parser("export", help="write a finished phase's model as a Hugging Face checkpoint")
+  e.add_argument("--workdir", required=True)
+  e.add_argument("--phase", required=True, help="intermediate | target:TASK")
+  e.add_argument("--out", required=True)
+  e.set_defaults(fn=cmd_export)
+  rep = sub.add_parser("report", help="answer the research questions from experiment workdirs")
+  rep.add_argument("workdirs", nargs="+")
+  rep.add_argument("--baseline", required=True)
+  rep.add_argument("--out", required=True)
+  rep.set_defaults(fn=cmd_report)
+  b = sub.add_parser("bench", help="train-step throughput against transformers' PyTorch model")
+  b.add_argument("--size", default="tiny", choices=["tiny", "base", "large"])
+  b.add_argument("--batch", type=int, default=8)
+  b.add_argument("--seq", type=int, default=128)
+  b.add_argument("--steps", type=int, default=5)
+  b.set_defaults(fn=cmd_bench)
+  w = sub.add_parser("sweep", help="print the commands of the whole experimental grid")
+  w.add_argument("--config", default="configs/xstilts.py")
+  w.add_argument("--workdir-root", default="workdirs")
+  w.add_argument("--seeds", type=int, default=1)
+  w.set_defaults(fn=cmd_sweep)
+  t = sub.add_parser("tasks", help="list the registered tasks")
+  t.set_defaults(fn=cmd_tasks)
+  return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  overrides = [a[len("--config."):] for a in argv if a.startswith("--config.")]
+  argv = [a for a in argv if not a.startswith("--config.")]
+  parser = build_parser()
+  args = parser.parse_args(argv or ["run"])
+  if args.command is None:
+    args = parser.parse_args(["run", *argv])
+  if overrides and args.command != "run":
+    parser.error("--config.KEY=VALUE overrides belong to `xstilts run`")
+  logging.basicConfig(level=logging.INFO if os.environ.get("XSTILTS_VERBOSE") else logging.WARNING,
+                      format="%(levelname)s %(name)s: %(message)s")
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  try:
+    return args.fn(args, overrides)
+  except XstiltsError as e:
+    print(f"xstilts: error: {e}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print("xstilts: interrupted; run the same command again to resume", file=sys.stderr)
+    return 130
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,90 @@
+"""Examples and their cached features for one (task, language, split), from any source."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional
+
+from xstilts_jax.data import features as F
+from xstilts_jax.data.examples import (ClassificationExample, MultipleChoiceExample, RetrievalCorpus,
+                                       SentenceExample, SpanQAExample, TaggingExample)
+from xstilts_jax.data.readers import ReadReport
+from xstilts_jax.data.sources import load_examples, local_paths
+from xstilts_jax.tasks.spec import TaskSpec
+
+# What a train step reads of each format's features (the rest stays on the host).
+TRAIN_KEYS = {
+    "classification": ("input_ids", "attention_mask", "label"),
+    "multiple_choice": ("input_ids", "attention_mask", "label"),
+    "span_qa": ("input_ids", "attention_mask", "start_positions", "end_positions"),
+    "tagging": ("input_ids", "attention_mask", "label_ids"),
+    "mlm": ("input_ids", "attention_mask"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+  source: str = "local"
+  data_dir: str = ""
+  tfds_data_dir: str = ""
+  cache_dir: str = ""
+
+
+def _fingerprint(spec: TaskSpec, language: str, split: str, src: DataSource) -> Any:
+  if src.source != "local":
+    return [src.source, spec.name, language, split]
+  try:
+    return [F.file_fingerprint(p) for p in local_paths(spec, language, split, src.data_dir)]
+  except Exception:  # the reader reports the missing file with its own message
+    return None
+
+
+def load_task(spec: TaskSpec, language: str, split: str, tokenizer, src: DataSource,
+              max_seq_length: Optional[int] = None, report: Optional[ReadReport] = None,
+              limit: int = 0) -> tuple[Any, dict]:
+  """(examples, features); retrieval gives (corpus, {"source": features, "target": features}).
+
+  `limit` keeps the first N examples (0: all). Features are cached on disk, keyed by all
+  they depend on (task, language, split, tokenizer, length, the data files, the limit).
+  """
+  examples = load_examples(spec, language, split, src.source, src.data_dir or None,
+                           src.tfds_data_dir or None, report)
+  if limit and not isinstance(examples, RetrievalCorpus):
+    examples = examples[:limit]
+  length = max_seq_length or spec.max_seq_length
+  key = dict(task=spec.name, language=language, split=split, length=length, limit=limit,
+             tokenizer=F.tokenizer_fingerprint(tokenizer), data=_fingerprint(spec, language, split, src),
+             version=F.FEATURES_VERSION)
+
+  def build(side=None):
+    items = examples if side is None else getattr(examples, side)
+    return lambda: F.task_features(spec, items, tokenizer, length)
+
+  cache = src.cache_dir
+  if isinstance(examples, RetrievalCorpus):
+    feats = {side: (F.cached_features(cache, {**key, "side": side}, build(side)) if cache else build(side)())
+             for side in ("source", "target")}
+  else:
+    feats = F.cached_features(cache, key, build()) if cache else build()()
+  return examples, feats
+
+
+def example_texts(examples) -> list[str]:
+  """The plain text of examples of any format (for task embeddings and diversity)."""
+  out = []
+  for ex in examples:
+    if isinstance(ex, ClassificationExample):
+      out.append(ex.text_a if ex.text_b is None else f"{ex.text_a} {ex.text_b}")
+    elif isinstance(ex, MultipleChoiceExample):
+      out.append(f"{ex.context} {ex.choices[ex.label or 0]}")
+    elif isinstance(ex, SpanQAExample):
+      out.append(f"{ex.question} {ex.context}")
+    elif isinstance(ex, TaggingExample):
+      out.append(" ".join(ex.words))
+    elif isinstance(ex, SentenceExample):
+      out.append(ex.text)
+  return out
+
+
+def data_root(path: str) -> Optional[Path]:
+  return Path(path) if path else None

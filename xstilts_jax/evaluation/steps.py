@@ -1,0 +1,65 @@
+"""Jit-compiled eval steps and `predict`: features in, host arrays of model outputs out.
+
+Batches are fixed-size and padded (data.batches.eval_batches); each process feeds its rows,
+outputs come back whole on every host, and padding rows are dropped by their mask, so every
+real example counts exactly once on any mesh and any number of hosts.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+
+from xstilts_jax import sharding as shd
+from xstilts_jax.data.batches import eval_batches, num_batches
+from xstilts_jax.models.xlmr import XLMRModel, mean_pool
+
+_MODEL_INPUTS = ("input_ids", "attention_mask")
+
+
+def make_eval_step(graphdef, kind: str, head: Optional[str], layer: Optional[int] = None) -> Callable:
+  """step(state, batch) -> outputs: logits, (start, end) for spans, or mean-pooled embeddings
+  of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts)."""
+
+  def step(state, batch):
+    model = nnx.merge(graphdef, state)
+    if kind == "retrieval":
+      _, hidden = model(batch["input_ids"], batch["attention_mask"], output_hidden_states=True)
+      return mean_pool(hidden[layer if layer is not None else -1], batch["attention_mask"])
+    out = model(batch["input_ids"], batch["attention_mask"], head=head)
+    return tuple(o.astype(jnp.float32) for o in out) if kind == "span" else out.astype(jnp.float32)
+
+  return jax.jit(step)
+
+
+class Predictor:
+  """Compiled eval steps for one model, cached by (kind, head, layer)."""
+
+  def __init__(self, model: XLMRModel, mesh: Mesh, batch_size: int):
+    self.graphdef, self.state = nnx.split(model)
+    self.mesh, self.batch_size = mesh, batch_size
+    self._steps: dict = {}
+
+  def __call__(self, features: Mapping[str, np.ndarray], kind: str, head: Optional[str] = None,
+               layer: Optional[int] = None, progress: Optional[Callable[[int], None]] = None):
+    key = (kind, head, layer)
+    if key not in self._steps:
+      self._steps[key] = make_eval_step(self.graphdef, kind, head, layer)
+    step = self._steps[key]
+    inputs = {k: v for k, v in features.items() if k in _MODEL_INPUTS}
+    outputs = []
+    for batch in eval_batches(inputs, self.batch_size):
+      real = batch.pop("mask").astype(bool)
+      out = step(self.state, shd.global_batch(shd.host_rows(batch), self.mesh))
+      out = jax.tree.map(shd.to_host, out)
+      outputs.append(jax.tree.map(lambda x: x[real], out))
+      if progress is not None:
+        progress(1)
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+
+  def num_batches(self, features) -> int:
+    return num_batches(features, self.batch_size)
