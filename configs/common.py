@@ -112,7 +112,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.targets.per_task = ml_collections.ConfigDict()   # task -> overrides of the defaults
 
   # Phase 3: zero-shot evaluation of every language of every target.
-  c.eval = ml_collections.ConfigDict(dict(split="test", batch_size=32, write_predictions=True))
+  c.eval = ml_collections.ConfigDict(dict(split="test", batch_size=32, write_predictions=True,
+                                          retrieval_max_seq_length=0))  # 0: the task's (512 for BUCC, Tatoeba)
 
   c.baseline = False          # also run the same experiment without phase 1, beside it
   c.report = False            # write the analysis report comparing the runs at the end

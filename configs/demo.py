@@ -45,6 +45,7 @@ def get_config(arg=None):
   c.targets.per_task = {"xquad": dict(max_seq_length=96)}
   c.eval.batch_size = 32
   c.eval.split = "test"
+  c.eval.retrieval_max_seq_length = 64
   c.baseline = True
   c.report = True
   c.log_every = 20

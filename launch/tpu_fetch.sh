@@ -3,8 +3,10 @@
 #
 # Usage: launch/tpu_fetch.sh [NAME --zone ZONE] --workdir REMOTE --to LOCAL
 #
-#   --workdir REMOTE     the run's workdir: a gs:// path (copied with `gcloud storage`; NAME and
-#                        --zone are then not needed) or a path on a worker (copied with scp;
+#   --workdir REMOTE     the run's workdir: a gs:// path or a bucket mounted by tpu_setup.sh
+#                        --bucket (/mnt/gcs/BUCKET/... is read as gs://BUCKET/...), copied with
+#                        `gcloud storage` (NAME and --zone are then not needed), or a path on
+#                        a worker (copied with scp;
 #                        a relative path is relative to ~/xstilts_jax, as in tpu_run.sh)
 #   --to LOCAL           local directory that receives the workdir as LOCAL/<last part of REMOTE>
 #   --zone ZONE          zone of the TPU (for a worker path)
@@ -39,6 +41,7 @@ require "$REMOTE" --workdir
 require "$LOCAL" --to
 [[ $WORKER =~ ^[0-9]+$ ]] || die "--worker takes a number, not '$WORKER'"
 
+[[ $REMOTE != /mnt/gcs/* ]] || REMOTE="gs://${REMOTE#/mnt/gcs/}"
 if [[ $REMOTE == gs://* ]]; then
   copy=(gcloud storage cp --recursive "${REMOTE%/}" "$LOCAL")
 else

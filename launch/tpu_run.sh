@@ -5,8 +5,9 @@
 #
 #   --zone ZONE          zone of the TPU
 #   --project PROJECT    Google Cloud project (default: gcloud's configured project)
-#   --workdir WORKDIR    where the run writes; a gs:// path on multi-host slices (a worker-local
-#                        path is relative to ~/xstilts_jax and must be fetched from worker 0)
+#   --workdir WORKDIR    where the run writes: on multi-host slices a directory every worker
+#                        sees, i.e. a bucket mounted by tpu_setup.sh --bucket (/mnt/gcs/BUCKET/...);
+#                        a worker-local path is relative to ~/xstilts_jax (single-host slices)
 #   --run-name RUN       names the log ~/xstilts-RUN.log on each worker
 #                        (default: the last part of WORKDIR)
 #   --env KEY=VALUE      extra environment for the run (repeatable; printed with the command),
@@ -19,7 +20,7 @@
 # Install first with launch/tpu_setup.sh; follow with launch/tpu_logs.sh.
 #
 # Example:
-#   launch/tpu_run.sh xstilts-v5e --zone us-west4-a --workdir gs://my-bucket/xstilts/squad-xnli -- \
+#   launch/tpu_run.sh xstilts-v5e --zone us-west4-a --workdir /mnt/gcs/my-bucket/xstilts/squad-xnli -- \
 #     --config configs/xstilts.py:intermediate=squad_v1,target=xnli --config.seed=1
 
 set -euo pipefail
@@ -57,8 +58,11 @@ if [[ -z $RUN_NAME ]]; then
   RUN_NAME=${RUN_NAME//[^A-Za-z0-9._-]/_}
 fi
 [[ $RUN_NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "--run-name may use only letters, digits and . _ -, not '$RUN_NAME'"
-if [[ $WORKDIR != gs://* ]]; then
-  warn "workdir '$WORKDIR' is local to each worker: fetch it from worker 0 with launch/tpu_fetch.sh"
+if [[ $WORKDIR == gs://* ]]; then
+  die "workdir '$WORKDIR': mount the bucket on every worker (tpu_setup.sh --bucket ${WORKDIR#gs://}) and pass /mnt/gcs/${WORKDIR#gs://}"
+fi
+if [[ $WORKDIR != /mnt/gcs/* ]]; then
+  warn "workdir '$WORKDIR' is local to each worker: fine on one host; fetch it from worker 0 with launch/tpu_fetch.sh"
 fi
 tpu_flags
 

@@ -12,6 +12,9 @@
 #   --exclude PATTERN    with --copy: leave out PATTERN too (repeatable), e.g. --exclude 'runs'
 #   --python VERSION     Python of the worker venv, fetched by uv (default 3.12; the
 #                        TPU images ship Python 3.10, older than jax supports)
+#   --bucket BUCKET      mount gs://BUCKET with Cloud Storage FUSE at /mnt/gcs/BUCKET on every
+#                        worker; on several hosts the workdir must be a directory all workers
+#                        see, e.g. --workdir /mnt/gcs/BUCKET/xstilts/run1 for tpu_run.sh
 #   --dry-run            print the commands instead of running them
 #   -h, --help           show this help
 #
@@ -27,7 +30,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 COPY_EXCLUDES=(.git '.venv*' venv __pycache__ '*.egg-info' .pytest_cache build dist workdirs)
 
-NAME="" ZONE="" PROJECT="" REPO_URL="" REF=HEAD PYTHON_VERSION=3.12 COPY=0 REF_GIVEN=0
+NAME="" ZONE="" PROJECT="" REPO_URL="" REF=HEAD PYTHON_VERSION=3.12 COPY=0 REF_GIVEN=0 BUCKET=""
 EXTRA_EXCLUDES=()
 while (($#)); do
   case $1 in
@@ -39,6 +42,7 @@ while (($#)); do
     --ref | --ref=*) option_value REF "$@"; REF_GIVEN=1; shift "$SHIFT" ;;
     --python | --python=*) option_value PYTHON_VERSION "$@"; shift "$SHIFT" ;;
     --exclude | --exclude=*) option_value pattern "$@"; EXTRA_EXCLUDES+=("$pattern"); shift "$SHIFT" ;;
+    --bucket | --bucket=*) option_value BUCKET "$@"; BUCKET=${BUCKET#gs://}; shift "$SHIFT" ;;
     --copy) COPY=1; shift ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) [[ -z $NAME ]] || die "unexpected argument '$1'"; NAME=$1; shift ;;
@@ -85,7 +89,15 @@ steps+=(
   "[ -x $REMOTE_VENV/bin/python ] || uv venv --quiet --seed --python $(shell_quote "$PYTHON_VERSION") $REMOTE_VENV"
   "uv pip install --quiet --python $REMOTE_VENV/bin/python \"jax[tpu]\" -e ./$REMOTE_CHECKOUT"
   "$REMOTE_VENV/bin/python -c \"import jax, xstilts_jax\""
-  "echo \"\$(hostname): xstilts_jax ready\""
 )
+if [[ -n $BUCKET ]]; then
+  bucket=$(shell_quote "$BUCKET")
+  steps+=(
+    "command -v gcsfuse >/dev/null || { echo \"deb https://packages.cloud.google.com/apt gcsfuse-\$(lsb_release -c -s) main\" | sudo tee /etc/apt/sources.list.d/gcsfuse.list >/dev/null && curl -s https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add - && sudo apt-get update -qq && sudo apt-get install -y -qq gcsfuse; }"
+    "sudo mkdir -p /mnt/gcs/$bucket && sudo chown \"\$USER\" /mnt/gcs/$bucket"
+    "mountpoint -q /mnt/gcs/$bucket || gcsfuse --implicit-dirs $bucket /mnt/gcs/$bucket"
+  )
+fi
+steps+=("echo \"\$(hostname): xstilts_jax ready\"")
 remote_script=$(printf '%s; ' "${steps[@]}")
 run gcloud compute tpus tpu-vm ssh "$NAME" "${TPU_FLAGS[@]}" --worker=all --command "${remote_script%; }"

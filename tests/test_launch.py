@@ -110,7 +110,7 @@ def test_unknown_option(launch, script):
 @pytest.mark.parametrize("script,args", [
     ("tpu_create.sh", ["n", "--zone", "z", "--type", "v4-8"]),
     ("tpu_setup.sh", ["n", "--zone", "z", "--copy"]),
-    ("tpu_run.sh", ["n", "--zone", "z", "--workdir", "gs://b/r", "--"]),
+    ("tpu_run.sh", ["n", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--"]),
     ("tpu_logs.sh", ["n", "--zone", "z"]),
     ("tpu_fetch.sh", ["--workdir", "gs://b/r", "--to", "out"]),
     ("tpu_delete.sh", ["n", "--zone", "z"]),
@@ -298,7 +298,7 @@ TRICKY_ARGS = ["--config", "configs/xstilts.py:intermediate=squad_v1,target=xnli
 
 
 def test_run_starts_every_worker_with_distributed_env(launch):
-  result = launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "gs://bucket/xstilts/squad-xnli/", "--env",
+  result = launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/bucket/xstilts/squad-xnli/", "--env",
                   "TFDS_DATA_DIR=gs://bucket/tfds", "--", *TRICKY_ARGS)
   ssh = only_command(result)
   assert ssh[:8] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "xs", "--zone=z", "--worker=all"]
@@ -307,9 +307,9 @@ def test_run_starts_every_worker_with_distributed_env(launch):
   start, redirect = words.index("nohup"), words.index(">")
   assert words[start:redirect] == ["nohup", "env", "XSTILTS_DISTRIBUTED=1", "TFDS_DATA_DIR=gs://bucket/tfds",
                                    "~/xstilts_venv/bin/xstilts", "run", *TRICKY_ARGS, "--workdir",
-                                   "gs://bucket/xstilts/squad-xnli/"]
+                                   "/mnt/gcs/bucket/xstilts/squad-xnli/"]
   assert words[redirect:redirect + 8] == [">", "~/xstilts-squad-xnli.log", "2", ">&", "1", "<", "/dev/null", "&"]
-  assert not result.stderr  # a gs:// workdir needs no warning
+  assert not result.stderr  # a mounted bucket needs no warning
 
 
 def test_run_remote_script_detaches_and_keeps_quoting(launch, tmp_path):
@@ -324,7 +324,7 @@ def test_run_remote_script_detaches_and_keeps_quoting(launch, tmp_path):
       '#!/bin/sh\necho "XSTILTS_DISTRIBUTED=$XSTILTS_DISTRIBUTED cwd=$(pwd)"\nfor a in "$@"; do echo "[$a]"; done\n'
       f'for i in $(seq 100); do [ -e {release} ] && break; sleep 0.1; done\necho END\n')
   fake_xstilts.chmod(0o755)
-  ssh = only_command(launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "gs://b/r1", "--run-name", "r1", "--",
+  ssh = only_command(launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r1", "--run-name", "r1", "--",
                             *TRICKY_ARGS))
   try:
     result = subprocess.run(["bash", "-c", remote_command(ssh)], env={**os.environ, "HOME": str(home)},
@@ -338,8 +338,19 @@ def test_run_remote_script_detaches_and_keeps_quoting(launch, tmp_path):
   while not (log.exists() and log.read_text().endswith("END\n")) and time.monotonic() < deadline:
     time.sleep(0.05)
   expected = [f"XSTILTS_DISTRIBUTED=1 cwd={home / 'xstilts_jax'}", "[run]",
-              *[f"[{a}]" for a in TRICKY_ARGS], "[--workdir]", "[gs://b/r1]", "END"]
+              *[f"[{a}]" for a in TRICKY_ARGS], "[--workdir]", "[/mnt/gcs/b/r1]", "END"]
   assert log.read_text().splitlines() == expected
+
+
+def test_run_refuses_a_bucket_url_as_workdir(launch):
+  result = launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "gs://b/r", "--", "--config", "c")
+  assert result.returncode == 2 and "tpu_setup.sh --bucket b/r" in result.stderr and "/mnt/gcs/b/r" in result.stderr
+
+
+def test_setup_mounts_the_bucket(launch):
+  ssh = commands(launch("tpu_setup.sh", "xs", "--zone", "z", "--copy", "--bucket", "gs://my-bucket"))[-1]
+  script = ssh[-1]
+  assert "gcsfuse --implicit-dirs my-bucket /mnt/gcs/my-bucket" in script and "--worker=all" in ssh
 
 
 def test_run_local_workdir_warns(launch):
@@ -352,13 +363,13 @@ def test_run_local_workdir_warns(launch):
 
 @pytest.mark.parametrize("args,fragment", [
     (["xs", "--zone", "z", "--", "--config", "c"], "--workdir"),
-    (["xs", "--workdir", "gs://b/r", "--"], "--zone"),
-    (["--zone", "z", "--workdir", "gs://b/r", "--"], "NAME"),
+    (["xs", "--workdir", "/mnt/gcs/b/r", "--"], "--zone"),
+    (["--zone", "z", "--workdir", "/mnt/gcs/b/r", "--"], "NAME"),
     (["xs", "--zone", "z", "--workdir", "gs://b/r"], "'--'"),
-    (["xs", "--zone", "z", "--workdir", "gs://b/r", "--", "run", "--config", "c"], "without 'run'"),
-    (["xs", "--zone", "z", "--workdir", "gs://b/r", "--", "--workdir=gs://b/other"], "--workdir"),
-    (["xs", "--zone", "z", "--workdir", "gs://b/r", "--env", "not-an-assignment", "--"], "KEY=VALUE"),
-    (["xs", "--zone", "z", "--workdir", "gs://b/r", "--run-name", "a/b", "--"], "--run-name"),
+    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--", "run", "--config", "c"], "without 'run'"),
+    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--", "--workdir=gs://b/other"], "--workdir"),
+    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--env", "not-an-assignment", "--"], "KEY=VALUE"),
+    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--run-name", "a/b", "--"], "--run-name"),
 ])
 def test_run_errors(launch, args, fragment):
   assert_one_line_error(launch("tpu_run.sh", *args), "tpu_run.sh", fragment)

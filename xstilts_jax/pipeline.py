@@ -259,7 +259,7 @@ def phase_mlm(ctx: Context) -> str:
   hp = ctx.config.mlm.phase
   model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed)
   tasks = [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)]
-  result = loop.train(model, tasks, loop_config(ctx, hp, total_steps(tasks, hp)), out.parent, ctx.mesh, ctx.rules,
+  result = loop.train(model, tasks, loop_config(ctx, hp, total_steps(tasks, hp)), ctx.root, ctx.mesh, ctx.rules,
                       phase=out.name)
   export(result.model, out, ctx, head="mlm", extra={"steps": result.step, "languages": languages})
   return str(out)
@@ -351,7 +351,7 @@ def phase_target(ctx: Context, exp: Path, start: str, group: str, targets: list[
     return M.main_score(eval_spec.metric, result)
 
   steps = total_steps([task], hp)
-  result = loop.train(model, [task], loop_config(ctx, hp, steps), out.parent, ctx.mesh, ctx.rules,
+  result = loop.train(model, [task], loop_config(ctx, hp, steps), exp, ctx.mesh, ctx.rules,
                       phase=out.name, score_fn=score if hp.eval_every else None)
   export(result.model, out, ctx, head="target", label_names=labels or None,
          extra={"steps": result.step, "best_dev_score": result.best_score, "stopped_early": result.stopped_early,
@@ -381,7 +381,7 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
       spec = dataclasses.replace(spec, labels=tuple(info["labels"]))
     model = load_hf(str(model_dir), head=HEAD_OF_FORMAT[spec.format], head_name="target", dtype=ctx.dtype)
     layer = None
-  hp = target_hparams(ctx, target) if not retrieval else None
+  length = (ctx.config.eval.retrieval_max_seq_length or None) if retrieval else target_hparams(ctx, target).max_seq_length
   predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size))
   languages = [l for l in spec.languages if not (retrieval and l == "en")]
   results, skipped = {}, {}
@@ -392,10 +392,9 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
       continue
     threshold = None
     if spec.metric == "bucc_f1" and split != "dev":  # the threshold chosen on dev is reused on test
-      corpus, feats = load_task(spec, lang, "dev", ctx.tokenizer, ctx.data, None, ctx.read_report)
+      corpus, feats = load_task(spec, lang, "dev", ctx.tokenizer, ctx.data, length, ctx.read_report)
       threshold = evaluate_task(predictor, spec, corpus, feats, lang, retrieval_layer=layer)[0]["threshold"]
-    examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, hp.max_seq_length if hp else None,
-                                ctx.read_report)
+    examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, length, ctx.read_report)
     metrics, predictions = evaluate_task(predictor, spec, examples, feats, lang, head="target",
                                          retrieval_layer=layer, bucc_threshold=threshold)
     results[lang] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -543,6 +542,9 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Run the experiment of `config` (and its baseline when asked) in `workdir`; returns results."""
   check_config(config)
+  if "://" in workdir:
+    raise ConfigError(f"workdir {workdir}: give a directory path; for a bucket, mount it (gcsfuse, as "
+                      "launch/tpu_setup.sh --bucket does) and pass the mount path")
   root = Path(workdir)
   root.mkdir(parents=True, exist_ok=True)
   d = config.distributed

@@ -55,11 +55,8 @@ class LanguageInfo:
 
   @property
   def low_resource(self) -> Optional[bool]:
-    """Joshi 0-2 or unseen in XLM-R pretraining; None when unknown."""
-    if self.joshi_class is None and self.in_xlmr_pretraining is None:
-      return None
-    return bool((self.joshi_class is not None and self.joshi_class <= 2)
-                or self.in_xlmr_pretraining is False)
+    """Joshi class 0-2 (XLM-R's unseen XTREME-R languages yo, qu, wo, ht all are); None when unknown."""
+    return None if self.joshi_class is None else self.joshi_class <= 2
 
   @property
   def distance(self) -> Optional[float]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -11,6 +12,11 @@ from matplotlib.figure import Figure
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _note(figure: Figure, note: str) -> None:
+  width = int(figure.get_figwidth() * 16)
+  figure.text(0.01, -0.02, textwrap.fill(note, width), fontsize=7, ha="left", va="top")
 
 
 def _png(figure: Figure) -> bytes:
@@ -42,7 +48,7 @@ def delta_heatmap(tasks: Sequence[str], languages: Sequence[str],
                   color="white" if abs(values[i, j]) > 0.6 * limit else "black")
   figure.colorbar(image, ax=axes, label="delta vs baseline (points)")
   axes.set_title(title, fontsize=10)
-  figure.text(0.01, -0.02, note, fontsize=7, ha="left", va="top")
+  _note(figure, note)
   return _png(figure)
 
 
@@ -65,7 +71,7 @@ def gain_vs_distance(series: Mapping[str, tuple[Sequence[float], Sequence[float]
   axes.set_ylabel("mean gain over tasks (points)")
   axes.legend(fontsize=7)
   axes.set_title("Gain vs typological distance to English", fontsize=10)
-  figure.text(0.01, -0.02, note, fontsize=7, ha="left", va="top")
+  _note(figure, note)
   return _png(figure)
 
 
@@ -88,5 +94,5 @@ def gain_by_group(groups: Sequence[str],
   axes.set_ylabel("mean gain (points)")
   axes.legend(fontsize=7)
   axes.set_title(title, fontsize=10)
-  figure.text(0.01, -0.02, note, fontsize=7, ha="left", va="top")
+  _note(figure, note)
   return _png(figure)

@@ -43,8 +43,8 @@ class Condition:
 
   @property
   def slug(self) -> str:
-    text = self.label.replace(" ", "_")
-    return "".join(c if c.isalnum() or c in "_-+" else "-" for c in text)
+    """The label as a file-name part: 'mnli_mlm_first_on_qs_qc'."""
+    return "_".join("".join(c if c.isalnum() else " " for c in self.label.lower()).split())
 
   @property
   def plain(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -21,6 +21,7 @@ from xstilts_jax.errors import DataError
 N_BOOTSTRAP = 2000
 N_PERMUTATIONS = 5000
 CONFIDENCE = 0.95
+MIN_UNITS = 3  # below this no CI or p-value is given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +43,9 @@ class Estimate:
   def format(self, digits: int = 2) -> str:
     """E.g. '0.62 [0.21, 0.88], p = 0.031, n = 12'."""
     def num(x: float) -> str:
-      return "n/a" if math.isnan(x) else f"{x:+.{digits}f}" if digits else f"{x:+.0f}"
-    ci = "no CI" if math.isnan(self.ci_low) else f"{self.confidence:.0%} CI [{num(self.ci_low)}, {num(self.ci_high)}]"
+      return "n/a" if math.isnan(x) else f"{x:+.{digits}f}"
+    ci = ("no CI" if math.isnan(self.ci_low)
+          else f"{self.confidence:.0%} CI [{num(self.ci_low)}, {num(self.ci_high)}]")
     p = "p n/a" if math.isnan(self.p_value) else f"p = {self.p_value:.3g}"
     return f"{num(self.estimate)} ({ci}, {p}, n = {self.n})"
 
@@ -91,7 +93,7 @@ def spearman(x: Sequence[float], y: Sequence[float], n_bootstrap: int = N_BOOTST
     raise DataError(f"spearman needs pairs: {x.size} x values but {y.size} y values")
   n = x.size
   method = "Spearman rho; bootstrap over units; permutation p"
-  if n < 3:
+  if n < MIN_UNITS:
     return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
   rho = float(_spearman_rows(x[None], y[None])[0])
   if math.isnan(rho):  # a constant variable
@@ -129,7 +131,7 @@ def bootstrap_mean(values: Sequence[float], n_bootstrap: int = N_BOOTSTRAP,
   if n == 0:
     return Estimate(math.nan, math.nan, math.nan, math.nan, 0, method, confidence)
   mean = float(x.mean())
-  if n < 2:
+  if n < MIN_UNITS:
     return Estimate(mean, math.nan, math.nan, math.nan, n, method, confidence)
   rng = np.random.default_rng(seed)
   boot = x[rng.integers(0, n, size=(n_bootstrap, n))].mean(axis=1)
@@ -165,7 +167,7 @@ def group_difference(a: Sequence[float], b: Sequence[float], n_bootstrap: int = 
   if a.size == 0 or b.size == 0:
     return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
   difference = float(a.mean() - b.mean())
-  if a.size < 2 or b.size < 2:
+  if a.size < 2 or b.size < 2 or n < MIN_UNITS:
     return Estimate(difference, math.nan, math.nan, math.nan, n, method, confidence)
   rng = np.random.default_rng(seed)
   boot = (a[rng.integers(0, a.size, size=(n_bootstrap, a.size))].mean(axis=1)
@@ -187,7 +189,7 @@ def slope(x: Sequence[float], y: Sequence[float], n_bootstrap: int = N_BOOTSTRAP
     raise DataError(f"slope needs pairs: {x.size} x values but {y.size} y values")
   n = x.size
   method = "least-squares slope; bootstrap over units; permutation p"
-  if n < 3 or np.ptp(x) == 0:
+  if n < MIN_UNITS or np.ptp(x) == 0:
     return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
   estimate = float(_slopes(x[None], y[None])[0])
   rng = np.random.default_rng(seed)
@@ -214,31 +216,3 @@ def _slopes_along(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
   a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
   a, b = np.broadcast_arrays(a, b)
   return np.nan_to_num(_slopes(a, b))
-
-
-def bootstrap_statistic(units: Sequence, statistic: Callable[[list], float],
-                        n_bootstrap: int = N_BOOTSTRAP, confidence: float = CONFIDENCE,
-                        seed: int = 0) -> tuple[float, float, float, int]:
-  """(estimate, CI low, CI high, dropped) of statistic(units) with units resampled.
-
-  For statistics of several quantities over the same units, e.g. the difference of
-  two conditions' slopes over the same languages (a paired comparison).
-  """
-  units = list(units)
-  estimate = float(statistic(units))
-  rng = np.random.default_rng(seed)
-  boot = np.array([statistic([units[i] for i in rng.integers(0, len(units), len(units))])
-                   for _ in range(n_bootstrap)], dtype=float)
-  low, high = _percentile_ci(boot, confidence)
-  return estimate, low, high, int(np.isnan(boot).sum())
-
-
-def sign_flip_p(differences: Sequence[float], n_permutations: int = N_PERMUTATIONS,
-                seed: int = 0) -> Optional[float]:
-  """Two-sided sign-flip p-value of mean(differences) = 0; None below 2 values."""
-  x = _as_array(differences, "differences")
-  if x.size < 2:
-    return None
-  return float(scipy_stats.permutation_test(
-      (x,), _mean_along, permutation_type="samples", vectorized=True,
-      n_resamples=n_permutations, alternative="two-sided", random_state=seed).pvalue)

@@ -7,7 +7,7 @@ averaged; deltas are mean(condition) - mean(reference) per (task, language).
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 

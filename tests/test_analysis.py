@@ -1,0 +1,306 @@
+"""Analysis: statistics with known answers, the language table, and reports on fabricated workdirs."""
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xstilts_jax.analysis import stats
+from xstilts_jax.analysis.languages import language_table
+from xstilts_jax.analysis.report import build_report, main_report
+from xstilts_jax.analysis.results import Condition, load_runs
+from xstilts_jax.analysis.study import Study
+from xstilts_jax.errors import DataError
+from xstilts_jax.tasks import registry
+
+FAST = dict(n_bootstrap=500, n_permutations=500)
+
+# --- statistics ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_planted_correlation_is_found(seed):
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=30)
+  y = x + 0.5 * rng.normal(size=30)
+  estimate = stats.spearman(x, y, seed=seed, **FAST)
+  assert estimate.n == 30
+  assert estimate.ci_low > 0 and estimate.p_value < 0.01
+  assert estimate.ci_low <= estimate.estimate <= estimate.ci_high
+
+
+def test_no_correlation_where_none_was_planted():
+  false_positives = 0
+  for seed in range(20):
+    rng = np.random.default_rng(100 + seed)
+    estimate = stats.spearman(rng.normal(size=25), rng.normal(size=25), seed=seed, **FAST)
+    false_positives += estimate.ci_excludes_zero
+  assert false_positives <= 3  # about 1 expected at 95%
+
+
+@pytest.mark.parametrize("test", ["group", "paired", "spearman"])
+def test_permutation_p_values_are_calibrated(test):
+  rng = np.random.default_rng(7)
+  p_values = []
+  for i in range(200):
+    a, b = rng.normal(size=10), rng.normal(size=10)
+    if test == "group":
+      result = stats.group_difference(a, b, n_bootstrap=50, n_permutations=300, seed=i)
+    elif test == "paired":
+      result = stats.paired_difference(a, b, n_bootstrap=50, n_permutations=300, seed=i)
+    else:
+      result = stats.spearman(a, b, n_bootstrap=50, n_permutations=300, seed=i)
+    p_values.append(result.p_value)
+  rejected = np.mean(np.array(p_values) < 0.05)
+  assert 0.01 <= rejected <= 0.10
+  assert 0.4 <= np.mean(p_values) <= 0.6  # null p-values are roughly uniform
+
+
+def test_exact_small_sample_p_values():
+  # Sign flips of (1, 2, 3): only all-plus and all-minus reach |mean| >= 2, so p = 2/8.
+  assert stats.bootstrap_mean([1.0, 2.0, 3.0]).p_value == pytest.approx(0.25)
+  # 4 pairs in perfect rank order: 2 of the 24 pairings reach |rho| = 1.
+  assert stats.spearman([1, 2, 3, 4], [10, 20, 30, 40]).p_value == pytest.approx(2 / 24)
+
+
+def test_paired_and_group_differences():
+  rng = np.random.default_rng(3)
+  b = rng.normal(size=12)
+  paired = stats.paired_difference(b + 1.0, b, **FAST)
+  assert paired.estimate == pytest.approx(1.0)
+  assert paired.ci_low == pytest.approx(1.0) and paired.ci_high == pytest.approx(1.0)
+  assert paired.p_value < 0.01 and paired.n == 12  # exact p = 2 / 2**12
+  group = stats.group_difference(rng.normal(5, 1, 15), rng.normal(0, 1, 15), **FAST)
+  assert 4 < group.estimate < 6 and group.ci_low > 3 and group.p_value < 0.01 and group.n == 30
+  nothing = stats.group_difference(rng.normal(size=15), rng.normal(size=15), **FAST)
+  assert nothing.ci_low < 0 < nothing.ci_high
+
+
+def test_slope_recovers_planted_value():
+  covered = 0
+  for seed in range(40):
+    rng = np.random.default_rng(200 + seed)
+    x = rng.uniform(0, 1, 40)
+    estimate = stats.slope(x, 3 * x + 0.2 * rng.normal(size=40), seed=seed, **FAST)
+    assert estimate.estimate == pytest.approx(3, abs=0.5) and estimate.p_value < 0.01
+    covered += estimate.ci_low < 3 < estimate.ci_high
+  assert covered >= 33  # 95% intervals: about 38 of 40 expected
+
+
+def test_too_few_units_give_no_interval():
+  assert np.isnan(stats.spearman([1, 2], [2, 1]).ci_low)
+  assert np.isnan(stats.bootstrap_mean([1.0, 2.0]).p_value)
+  with pytest.raises(DataError):
+    stats.spearman([1, 2, 3], [1, 2])
+
+
+# --- the language table ---------------------------------------------------------
+
+
+def test_language_table_agrees_with_task_registry():
+  table = language_table()
+  assert len(table) == 50
+  # Two independent transcriptions of evaluate.py: the registry's lists and the CSV's columns.
+  assert sorted(l for l, i in table.items() if "xcopa" in i.xtreme_r_tasks) == sorted(
+      registry.XCOPA_LANGUAGES)
+  assert sorted(l for l, i in table.items() if "xnli" in i.xtreme_tasks) == sorted(
+      registry.XNLI_LANGUAGES)
+  assert table["en"].distance == 0.0
+  assert all(0 < i.distance <= 1 for l, i in table.items() if l != "en")
+  assert {l for l, i in table.items() if i.mostly_imputed} == {"af", "gu", "ht", "jv", "kk", "ml"}
+  assert table["qu"].low_resource and not table["de"].low_resource
+
+
+# --- reports on fabricated workdirs ------------------------------------------------
+
+SYNTHETIC_DISTANCE = {"en": 0.0, "qn": 0.0625, "qv": 0.375, "qs": 0.625, "qc": 0.6875}
+SYNTHETIC_TASKS = {"xnli": "accuracy", "xquad": "squad_v1", "panx": "seqeval_f1"}
+
+
+def _metric_values(metric, score):
+  if metric == "squad_v1":
+    return {"f1": score + 4, "exact_match": score - 4}
+  if metric == "seqeval_f1":
+    return {"f1": score, "precision": score + 1, "recall": score - 1}
+  return {"accuracy": score}
+
+
+def write_run(root: Path, name, intermediate, gain, seed, languages=SYNTHETIC_DISTANCE,
+              tasks=SYNTHETIC_TASKS, mlm=(), data="synthetic", facts=None):
+  """A results.json following the pipeline's schema; score = 80 - 40 d + gain(task, lang, d)."""
+  rng = random.Random(f"{name}/{seed}")
+  facts = facts or {l: d for l, d in languages.items()}
+  results = {}
+  for task, metric in tasks.items():
+    task_languages = metric[1] if isinstance(metric, tuple) else list(languages)
+    metric = metric[0] if isinstance(metric, tuple) else metric
+    per_language = {}
+    for language in task_languages:
+      d = facts[language]
+      score = 80 - 40 * d + gain(task, language, d) + rng.gauss(0, 0.2)
+      per_language[language] = _metric_values(metric, score)
+    results[task] = {"metric": metric, "languages": per_language, "average": {}}
+  vectors = random.Random(1)
+  # As the pipeline: intermediate tasks and the targets' English training tasks.
+  embeddings = {t: [vectors.gauss(0, 1) for _ in range(8)]
+                for t in ("mnli", "squad_v1", "hellaswag", "panx", "copa")}
+  diversity = {"mnli": 6.0, "squad_v1": 8.0, "hellaswag": 7.0}
+  workdir = root / f"{name}-seed{seed}"
+  workdir.mkdir(parents=True)
+  (workdir / "results.json").write_text(json.dumps({
+      "schema": 1, "experiment": name, "intermediate": list(intermediate),
+      "mlm_languages": list(mlm), "mlm_beside": False, "translated": False, "seed": seed,
+      "model": "tiny-xlmr", "data": data, "eval_split": {t: "test" for t in tasks},
+      "tasks": results,
+      "xtreme": {"tasks": {}, "overall": 60.0 + gain("xnli", "en", 0.0),
+                 "categories": {"classification": 70.0}, "missing_tasks": ["pawsx"],
+                 "missing_languages": {}, "ignored_languages": {}},
+      "languages": ({l: {"distance_to_en": d, "features": {"script": "Cyrl" if l == "qc" else "Latn"}}
+                     for l, d in languages.items() if l != "en"} if data == "synthetic" else {}),
+      "task_embeddings": embeddings,
+      "task_diversity": {t: {"word_class_entropy": diversity[t], "distinct_2": 0.5}
+                         for t in intermediate},
+  }))
+  return workdir
+
+
+@pytest.fixture
+def synthetic_runs(tmp_path):
+  root = tmp_path / "runs"
+  baseline = [write_run(root, "base", [], lambda t, l, d: 0.0, s) for s in (0, 1)]
+  grows = [write_run(root, "mnli", ["mnli"], lambda t, l, d: 1 + 10 * d, s) for s in (0, 1)]
+  shrinks = [write_run(root, "squad", ["squad_v1"], lambda t, l, d: 4 - 5 * d, 0)]
+  flat = [write_run(root, "hella", ["hellaswag"], lambda t, l, d: 1.0, 0)]
+  mlm = [write_run(root, "mlm", ["mnli"],
+                   lambda t, l, d: 1 + 10 * d + (4 if l in ("qs", "qc") else 2), 0, mlm=("qs", "qc"))]
+  control = [write_run(root, "mlm-en", ["mnli"], lambda t, l, d: 1.5 + 10 * d, 0, mlm=("en",))]
+  return baseline, grows + shrinks + flat + mlm + control
+
+
+SECTIONS = ["Runs", "Answers to the five questions", "Per-language deltas against the baseline",
+            "XTREME score", "Cross-lingual transfer gap", "Gains by language group",
+            "By resource class", "By family", "By script", "Gain vs typological distance to English",
+            "Q1:", "Q2:", "Q3:", "Q4:", "Q5:"]
+
+
+def _images(markdown: str) -> list[str]:
+  return [line.split("](")[1].rstrip(")") for line in markdown.splitlines() if line.startswith("![")]
+
+
+def test_report_on_synthetic_runs(synthetic_runs, tmp_path):
+  from PIL import Image
+  baseline, others = synthetic_runs
+  out = tmp_path / "report"
+  path = build_report(others, baseline, out)
+  markdown = path.read_text()
+  html = (out / "report.html").read_text()
+  for section in SECTIONS:
+    assert f"## {section}" in markdown or f"### {section}" in markdown, section
+    assert section.rstrip(":") in html
+  images = _images(markdown)
+  assert len(images) >= 6  # 4 heatmaps, gain vs distance, gain by resource class
+  assert {"gain_vs_distance.png", "gain_by_resource_class.png"} <= set(images)
+  for name in images:
+    assert f'src="{name}"' in html
+    pixels = np.asarray(Image.open(out / name).convert("L"), dtype=float)
+    assert pixels.var() > 0, name
+  # What each table rests on, and the single-seed warnings.
+  assert "baseline (no intermediate): 2 runs (seeds 0, 1)" in markdown
+  assert "only one run (one seed) for squad_v1" in markdown
+  # Planted: the mnli gain grows with distance, the squad_v1 gain shrinks.
+  assert "| mnli | all tasks (per-language mean) | +1.00" in markdown
+  assert "| squad_v1 | all tasks (per-language mean) | -1.00" in markdown
+  # Questions that synthetic runs cannot answer say what they need.
+  answers = markdown.split("## Answers to the five questions")[1].split("\n## ")[0]
+  assert "Q4 (" in answers and "cannot be answered from these runs: need runs evaluated on XCOPA" in answers
+  assert "need languages with a known resource class" in answers
+  assert "MLM on qs,qc before mnli" in answers
+  assert "against the control mnli (MLM first on en)" in answers
+  assert "squad_v1" in answers.split("Q2 (")[1].split("Q3 (")[0]  # most diverse task named
+  # xnli's TextEmb is MNLI's (its English training data): similarity 1 with mnli.
+  assert "| mnli | xnli | 1.000 |" in markdown and "| squad_v1 | xquad | 1.000 |" in markdown
+
+
+def test_deltas_average_seeds_and_qa_metrics(synthetic_runs):
+  baseline, others = synthetic_runs
+  study = Study(load_runs(others), load_runs(baseline))
+  mnli = Condition(intermediate=("mnli",))
+  deltas = study.deltas(mnli)
+  for task in SYNTHETIC_TASKS:
+    for language, d in SYNTHETIC_DISTANCE.items():
+      assert deltas[task][language] == pytest.approx(1 + 10 * d, abs=0.8), (task, language)
+  # QA's main score is (F1 + EM) / 2: F1 and EM were written as score +- 4.
+  scores = study.mean_scores(study.baseline)
+  assert scores["xquad"]["qs"] == pytest.approx(80 - 40 * 0.625, abs=0.5)
+  assert len(study.runs_of(mnli)) == 2
+
+
+def test_report_on_real_languages_answers_q4_and_q5(tmp_path):
+  table = language_table()
+  facts = {l: i.distance for l, i in table.items()}
+  tasks = {"xnli": ("accuracy", "en de es hi sw th tr vi zh ur".split()),
+           "xcopa": ("accuracy", "et ht id it qu sw ta th tr vi zh".split())}
+
+  def gain(task, language, d):  # low-resource languages gain 5 points more
+    return 1 + (5 if table[language].joshi_class <= 2 else 0)
+  root = tmp_path / "runs"
+  baseline = [write_run(root, "base", [], lambda t, l, d: 0.0, s, tasks=tasks, data="xtreme",
+                        facts=facts) for s in (0, 1)]
+  runs = [write_run(root, "mnli", ["mnli"], gain, s, tasks=tasks, data="xtreme", facts=facts)
+          for s in (0, 1)]
+  markdown = build_report(runs, baseline, tmp_path / "out").read_text()
+  answers = markdown.split("## Answers to the five questions")[1].split("\n## ")[0]
+  q4 = answers.split("Q4 (")[1].split("Q5 (")[0]
+  q5 = answers.split("Q5 (")[1]
+  assert "cannot be answered" not in q4 and "a gain" in q4
+  assert "cannot be answered" not in q5
+  assert "unpaired over languages: low-resource languages gain more" in q5
+  assert "Sensitivity: other distances" in markdown
+  assert "syntactic (observed only)" in markdown
+
+
+def test_missing_results_json_is_one_line_error(synthetic_runs, tmp_path):
+  baseline, others = synthetic_runs
+  empty = tmp_path / "not-a-run"
+  empty.mkdir()
+  with pytest.raises(DataError) as error:
+    build_report(others + [empty], baseline, tmp_path / "out")
+  message = str(error.value)
+  assert str(empty) in message and "results.json" in message and "\n" not in message
+  assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_malformed_results_json_names_the_file(tmp_path):
+  workdir = tmp_path / "broken"
+  workdir.mkdir()
+  (workdir / "results.json").write_text('{"schema": 1, "seed": 0, "tasks": {"xnli": '
+                                        '{"metric": "accuracy", "languages": {"en": {"f1": 1}}}}}')
+  with pytest.raises(DataError, match=r"broken/results.json: tasks.xnli.languages.en: no numeric 'accuracy'"):
+    build_report([workdir], workdir, tmp_path / "out")
+
+
+def test_mismatched_languages_use_the_intersection(synthetic_runs, tmp_path):
+  baseline, _ = synthetic_runs
+  fewer = {l: d for l, d in SYNTHETIC_DISTANCE.items() if l != "qc"}
+  run = write_run(tmp_path / "other", "mnli", ["mnli"], lambda t, l, d: 2.0, 0, languages=fewer)
+  markdown = build_report([run], baseline, tmp_path / "out").read_text()
+  assert "languages not in every run were left out (the report uses the intersection): qc" in markdown
+  assert "| task | en | qn | qv | qs |" in markdown  # qc is gone from the tables
+
+
+def test_disjoint_language_sets_are_an_error(synthetic_runs, tmp_path):
+  baseline, _ = synthetic_runs
+  run = write_run(tmp_path / "other", "mnli", ["mnli"], lambda t, l, d: 2.0, 0,
+                  languages={"xx": 0.5}, facts={"xx": 0.5})
+  with pytest.raises(DataError, match="no \\(task, language\\) in common"):
+    build_report([run], baseline, tmp_path / "out")
+
+
+def test_cli_glue(synthetic_runs, tmp_path, capsys):
+  baseline, others = synthetic_runs
+  argv = [str(p) for p in others[:2]] + ["--baseline", str(baseline[0]), "--baseline",
+                                         str(baseline[1]), "--out", str(tmp_path / "cli")]
+  assert main_report(argv) == 0
+  assert (tmp_path / "cli" / "report.md").is_file() and (tmp_path / "cli" / "report.html").is_file()
+  assert "report.md" in capsys.readouterr().out

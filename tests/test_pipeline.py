@@ -1,0 +1,161 @@
+"""`xstilts run` end to end on the embedded default (quick variant), resume after SIGKILL,
+the export, the scorer on the run's own prediction files, and one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import transformers as T
+
+QUICK = ["run", "--config", "demo:quick", "--config.save_every=10", "--config.report=false"]
+
+
+def xstilts(*args, **kw):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  return subprocess.run([sys.executable, "-m", "xstilts_jax.cli", *args], env=env, capture_output=True, text=True,
+                        timeout=kw.pop("timeout", 900), **kw)
+
+
+def popen(*args):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  return subprocess.Popen([sys.executable, "-m", "xstilts_jax.cli", *args], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("demo")
+  done = xstilts(*QUICK, "--workdir", str(workdir))
+  assert done.returncode == 0, done.stderr[-4000:]
+  return workdir, done.stdout
+
+
+def test_demo_runs_every_phase_and_prints_the_table(demo_run):
+  workdir, stdout = demo_run
+  for exp in ("demo", "baseline"):
+    results = json.loads((workdir / exp / "results.json").read_text())
+    assert set(results["tasks"]) == {"xnli", "xquad", "panx", "xcopa", "tatoeba", "bucc2018"}
+    for task, rec in results["tasks"].items():
+      expected = {"qn", "qv", "qs", "qc"} | (set() if task in ("tatoeba", "bucc2018") else {"en"})
+      assert set(rec["languages"]) == expected, task
+    assert results["intermediate"] == (["hellaswag", "squad_v1"] if exp == "demo" else [])
+    assert results["languages"]["qs"]["distance_to_en"] > results["languages"]["qn"]["distance_to_en"]
+    assert results["xtreme"]["overall"] is not None
+    assert len(results["task_embeddings"]["mnli"]) == 32  # the quick model's hidden size
+  # every phase left its Hugging Face checkpoint
+  for phase in ("intermediate", "target-mnli", "target-squad_v1", "target-panx", "target-copa"):
+    assert (workdir / "demo" / "phases" / phase / "DONE").exists(), phase
+  assert not (workdir / "baseline" / "phases" / "intermediate").exists()
+  assert (workdir / "pretrained" / "DONE").exists() and (workdir / "phases" / "mlm-qs+qc" / "DONE").exists()
+  # the table compares the two runs
+  assert "| xnli (accuracy) | en | qn | qv | qs | qc | avg |" in stdout and "| delta |" in stdout
+  metrics = [json.loads(l) for l in (workdir / "demo" / "metrics.jsonl").read_text().splitlines()]
+  assert {"step", "task", "loss", "learning_rate"} <= set(metrics[0])
+  for line in (workdir / "demo" / "predictions" / "xnli" / "test-qs.tsv").read_text().splitlines():
+    assert line in ("contradiction", "entailment", "neutral")
+
+
+def test_prediction_files_score_like_the_run(demo_run):
+  """The scorer reads the run's XTREME-layout prediction files and the gold files through its
+  own path (file parsing, readers) and must give the numbers the run recorded."""
+  workdir, _ = demo_run
+  results = json.loads((workdir / "demo" / "results.json").read_text())
+  data = workdir / "data"
+  cases = [("xnli", "qs", data / "xnli/XNLI-1.0/xnli.test.tsv", "accuracy"),
+           ("xquad", "qc", data / "xquad/xquad.qc.json", "f1"),
+           ("panx", "qv", data / "panx/xtreme_format/test-qv.tsv", "f1")]
+  for task, lang, gold, key in cases:
+    pred = workdir / "demo" / "predictions" / task / f"test-{lang}.{'json' if task == 'xquad' else 'tsv'}"
+    out = xstilts("score", "--task", task, "--predictions", str(pred), "--gold", str(gold), "--language", lang)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[key] == pytest.approx(results["tasks"][task]["languages"][lang][key], abs=1e-6)
+
+
+def test_export_loads_in_transformers(demo_run, tmp_path):
+  workdir, _ = demo_run
+  out = xstilts("export", "--workdir", str(workdir), "--phase", "target:xnli", "--out", str(tmp_path / "hf"))
+  assert out.returncode == 0, out.stderr
+  model, info = T.XLMRobertaForSequenceClassification.from_pretrained(tmp_path / "hf", output_loading_info=True)
+  assert not info["missing_keys"] and not info["unexpected_keys"]
+  assert model.config.id2label[0] == "contradiction"
+  tok = T.AutoTokenizer.from_pretrained(tmp_path / "hf")
+  assert tok("a b")["input_ids"][0] == 0
+  out = xstilts("export", "--workdir", str(workdir), "--phase", "intermediate", "--out", str(tmp_path / "enc"))
+  assert out.returncode == 0, out.stderr
+  T.XLMRobertaModel.from_pretrained(tmp_path / "enc")
+
+
+def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_path):
+  reference, _ = demo_run
+  proc = popen(*QUICK, "--workdir", str(tmp_path))
+  ckpts = tmp_path / "demo" / "checkpoints" / "intermediate"
+  deadline = time.time() + 600
+  while time.time() < deadline and proc.poll() is None and not any(p.name.isdigit() for p in ckpts.glob("*")):
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  assert not (tmp_path / "demo" / "phases" / "intermediate" / "DONE").exists(), "phase 1 finished before the kill"
+  assert any(p.name.isdigit() for p in ckpts.glob("*")), "no phase-1 checkpoint was written before the kill"
+  done = xstilts(*QUICK, "--workdir", str(tmp_path))
+  assert done.returncode == 0, done.stderr[-4000:]
+  for exp in ("demo", "baseline"):
+    a = json.loads((reference / exp / "results.json").read_text())
+    b = json.loads((tmp_path / exp / "results.json").read_text())
+    assert a["tasks"] == b["tasks"], exp
+    np.testing.assert_allclose(a["xtreme"]["overall"], b["xtreme"]["overall"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--config", "xstilts:intermediate=mnlii"], "unknown task 'mnlii'"),
+    (["run", "--config", "demo", "--config.intermediate.lerning_rate=1"], "no key 'intermediate.lerning_rate'"),
+    (["run", "--config", "nosuchconfig"], "no config named 'nosuchconfig'"),
+    (["run", "--config", "xstilts:intermediate=mnli", "--config.model.checkpoint=FacebookAI/not-here"],
+     "cannot get 'FacebookAI/not-here' from the Hugging Face hub"),
+    (["run", "--config", "xstilts:intermediate=mnli", "--config.model.checkpoint=/nonexistent/dir"],
+     "not a checkpoint directory"),
+    (["score", "--task", "xnli", "--predictions", "/nonexistent/p.tsv", "--gold", "/nonexistent/g.tsv"],
+     "/nonexistent"),
+])
+def test_bad_input_is_one_line_without_traceback(args, message, tmp_path):
+  out = xstilts(*args, "--workdir", str(tmp_path)) if args[0] == "run" else xstilts(*args)
+  assert out.returncode == 2, out.stderr
+  lines = out.stderr.strip().splitlines()
+  assert "Traceback" not in out.stderr and len(lines) == 1, out.stderr
+  assert message in lines[0]
+
+
+def test_missing_data_file_is_one_line(tmp_path):
+  """A real-data config pointing at an empty data_dir: the first missing file is named."""
+  (tmp_path / "ckpt").mkdir()
+  T.XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32).save_pretrained(tmp_path / "ckpt")
+  import torch
+  from xstilts_jax.data.tokenizer import train_tokenizer
+  torch.manual_seed(0)
+  T.XLMRobertaModel(T.XLMRobertaConfig.from_pretrained(tmp_path / "ckpt")).save_pretrained(tmp_path / "ckpt")
+  train_tokenizer(["a small text to learn a vocabulary from"] * 20, 40, tmp_path / "ckpt")
+  out = xstilts("run", "--config", "xstilts:intermediate=mnli,target=xnli", f"--config.model.checkpoint={tmp_path / 'ckpt'}",
+                f"--config.data.data_dir={tmp_path / 'empty'}", "--workdir", str(tmp_path / "w"))
+  assert out.returncode == 2
+  assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+  assert "mnli" in out.stderr
+
+
+def test_resumed_workdir_with_another_config_is_refused(demo_run):
+  workdir, _ = demo_run
+  out = xstilts(*QUICK, "--workdir", str(workdir), "--config.intermediate.learning_rate=0.1")
+  assert out.returncode == 2 and "another config" in out.stderr
+
+
+def test_sweep_lists_the_grid():
+  out = xstilts("sweep", "--config", "configs/xstilts.py", "--workdir-root", "gs://b/x", "--seeds", "2")
+  lines = out.stdout.strip().splitlines()
+  assert out.returncode == 0
+  assert any("intermediate=hellaswag'" in l or "intermediate=hellaswag " in l for l in lines)
+  assert sum("/baseline/seed" in l for l in lines) == 2
+  assert len(lines) == len(set(lines))

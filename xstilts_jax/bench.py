@@ -1,0 +1,140 @@
+"""`xstilts bench`: train-step throughput of the JAX model against transformers' PyTorch one.
+
+Both sides train XLMRobertaForSequenceClassification-shaped models of the same size on the
+same batch, with AdamW, dropout on, in the same process (JAX on every local device, torch on
+every core). Model FLOP utilisation is measured against a plain float32 matmul timed in the
+same run, so the figure is comparable across machines without a datasheet peak.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from xstilts_jax import sharding as shd
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel, count_params
+from xstilts_jax.train import optim, state as train_state, steps as train_steps
+
+SIZES = {
+    "tiny": dict(vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
+    "base": dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=3072),
+    "large": dict(vocab_size=250002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                  intermediate_size=4096),
+}
+
+
+def train_flops(cfg: XLMRConfig, batch: int, seq: int) -> float:
+  """6 x (non-embedding parameters) x tokens, plus attention scores and values (forward + backward)."""
+  h, layers = cfg.hidden_size, cfg.num_hidden_layers
+  per_layer = 4 * h * h + 2 * h * cfg.intermediate_size
+  tokens = batch * seq
+  return 6.0 * layers * per_layer * tokens + 12.0 * layers * h * seq * tokens
+
+
+def _timed(fn, steps: int) -> float:
+  start = time.perf_counter()
+  for _ in range(steps):
+    fn()
+  return (time.perf_counter() - start) / steps
+
+
+def matmul_flops_per_sec(n: int = 1024, repeats: int = 10) -> float:
+  a = jnp.ones((n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  seconds = _timed(lambda: f(a).block_until_ready(), repeats)
+  return 2.0 * n ** 3 / seconds
+
+
+def _batch(cfg: XLMRConfig, batch: int, seq: int):
+  rng = np.random.default_rng(0)
+  ids = rng.integers(4, cfg.vocab_size, size=(batch, seq)).astype(np.int32)
+  ids[:, 0] = 0
+  return {"input_ids": ids, "attention_mask": np.ones_like(ids), "label": rng.integers(0, 3, batch).astype(np.int32),
+          "mask": np.ones(batch, np.int32)}
+
+
+def jax_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> tuple[float, float]:
+  mesh = shd.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
+  if batch % shd.batch_divisor(mesh):
+    raise ConfigError(f"--batch {batch} does not split over {shd.batch_divisor(mesh)} devices")
+  model = XLMRModel(cfg, {"cls": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
+  ocfg = optim.OptimizerConfig(learning_rate=1e-5, total_steps=1000)
+  tx = optim.make_transform(ocfg)
+  layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
+  step = train_steps.jit_train_step(train_steps.make_train_step(
+      layout, "cls", "classification", tx, optim.make_schedule(ocfg), 1.0, 1, mesh), shardings, mesh)
+  data = shd.global_batch(_batch(cfg, batch, seq), mesh)
+  key = jax.random.key(0)
+  box = {"state": state}
+
+  def one():
+    box["state"], metrics = step(box["state"], data, key)
+    metrics["loss"].block_until_ready()
+
+  start = time.perf_counter()
+  one()  # compiles
+  compile_seconds = time.perf_counter() - start
+  one()
+  return _timed(one, steps), compile_seconds
+
+
+def torch_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> float:
+  try:
+    import torch
+    import transformers
+  except ImportError:
+    raise ConfigError("the benchmark's peer is transformers' PyTorch model: pip install torch==2.13.0") from None
+  torch.set_num_threads(os.cpu_count() or 1)
+  torch.manual_seed(0)
+  hf = transformers.XLMRobertaConfig(**{k: getattr(cfg, k) for k in SIZES["tiny"]}, num_labels=3,
+                                     max_position_embeddings=cfg.max_position_embeddings, type_vocab_size=1)
+  model = transformers.XLMRobertaForSequenceClassification(hf).train()
+  no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+  decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                          lr=1e-5, eps=1e-8)
+  b = _batch(cfg, batch, seq)
+  inputs = dict(input_ids=torch.tensor(b["input_ids"], dtype=torch.long),
+                attention_mask=torch.tensor(b["attention_mask"], dtype=torch.long),
+                labels=torch.tensor(b["label"], dtype=torch.long))
+
+  def one():
+    loss = model(**inputs).loss
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+  one()
+  one()
+  return _timed(one, steps)
+
+
+def main(size: str, batch: int, seq: int, steps: int = 5) -> dict:
+  if size not in SIZES:
+    raise ConfigError(f"--size {size!r} is not one of {', '.join(SIZES)}")
+  cfg = XLMRConfig(**SIZES[size], max_position_embeddings=max(514, seq + 2))
+  jax_seconds, compile_seconds = jax_step_seconds(cfg, batch, seq, steps)
+  torch_seconds = torch_step_seconds(cfg, batch, seq, steps)
+  tokens = batch * seq
+  flops = train_flops(cfg, batch, seq)
+  matmul = matmul_flops_per_sec()
+  return {
+      "size": size, "batch": batch, "seq": seq, "steps_timed": steps, "devices": jax.device_count(),
+      "backend": jax.default_backend(), "params": count_params(XLMRModel(cfg, {"cls": HeadSpec("classification", 3)},
+                                                                        rngs=nnx.Rngs(0))) if size == "tiny" else None,
+      "jax_step_ms": 1e3 * jax_seconds, "jax_compile_s": compile_seconds,
+      "jax_tokens_per_sec": tokens / jax_seconds,
+      "torch_step_ms": 1e3 * torch_seconds, "torch_tokens_per_sec": tokens / torch_seconds,
+      "ratio_jax_over_torch": torch_seconds / jax_seconds,
+      "model_tflops_per_sec": flops / jax_seconds / 1e12, "matmul_tflops_per_sec": matmul / 1e12,
+      "mfu_vs_matmul": flops / jax_seconds / matmul,
+      "torch_mfu_vs_matmul": flops / torch_seconds / matmul,
+  }
