@@ -99,6 +99,7 @@ def base_config() -> ml_collections.ConfigDict:
   # names translated training data; empty = the baseline.
   c.intermediate = train_phase()
   c.intermediate.tasks = []
+  c.intermediate.task_max_seq_length = ml_collections.ConfigDict()  # task -> length, where it differs
   c.intermediate.mlm_beside = False          # masked LM on c.mlm.languages as one more task
   c.intermediate.sampler = "proportional"    # proportional | temperature | uniform
   c.intermediate.sampler_cap = 0

@@ -29,20 +29,24 @@ def get_config(arg=None):
   c.model.build.enabled = True
   c.data.synthetic.enabled = True
   c.data.synthetic.languages = LANGUAGES
+  c.data.synthetic.sizes = dict(squad_train=600, udpos_train=200)  # UD-POS is not among the demo's targets
   c.mesh = dict(data=-1, fsdp=1, tensor=1)
 
   c.mlm.languages = ["qs", "qc"]
-  c.mlm.phase = common.train_phase(epochs=1.0, batch_size=32, learning_rate=5e-4, max_seq_length=64)
+  c.mlm.phase = common.train_phase(epochs=1.0, batch_size=32, learning_rate=5e-4, max_seq_length=48)
 
-  c.intermediate = common.train_phase(epochs=2.0, batch_size=16, learning_rate=5e-4, max_seq_length=96)
+  c.model.build.vocab_size = 3000
+  c.model.build.pretrain = common.train_phase(epochs=2.0, batch_size=32, learning_rate=1e-3, max_seq_length=48,
+                                              warmup_fraction=0.05)
+  c.intermediate = common.train_phase(epochs=1.0, batch_size=16, learning_rate=5e-4, max_seq_length=128)
   c.intermediate.update(dict(tasks=["hellaswag", "squad_v1"], mlm_beside=False, sampler="proportional",
-                             sampler_cap=0, sampler_temperature=1.0))
+                             sampler_cap=0, sampler_temperature=1.0, task_max_seq_length={"hellaswag": 64}))
 
   c.targets.tasks = TARGETS
   c.targets.languages = {t: LANGUAGES for t in TARGETS}
-  c.targets.defaults = common.train_phase(epochs=3.0, batch_size=16, learning_rate=5e-4, max_seq_length=64,
-                                          eval_every=100, eval_subset=200, early_stopping_patience=3)
-  c.targets.per_task = {"xquad": dict(max_seq_length=96)}
+  c.targets.defaults = common.train_phase(epochs=2.0, batch_size=32, learning_rate=5e-4, max_seq_length=64,
+                                          eval_every=50, eval_subset=200, early_stopping_patience=3)
+  c.targets.per_task = {"xquad": dict(max_seq_length=128)}
   c.eval.batch_size = 32
   c.eval.split = "test"
   c.eval.retrieval_max_seq_length = 64
@@ -59,7 +63,8 @@ def get_config(arg=None):
     c.model.build.vocab_size = 1500
     c.model.build.hidden_size = 32
     c.model.build.intermediate_size = 64
-    c.intermediate.epochs = 1.0
+    c.model.build.pretrain.epochs = 1.0
     c.targets.defaults.epochs = 1.0
+    c.targets.defaults.batch_size = 16
     c.targets.defaults.eval_every = 20
   return c

@@ -69,16 +69,20 @@ def test_eval_batches_cover_every_row_once():
   assert B.num_batches(9, 3) == 3 and B.num_batches(0, 3) == 0
 
 
-def test_host_slices_concatenate_to_global_batch():
-  batch = next(B.TrainBatches(make_features(10), 6, seed=1))
-  parts = [B.host_slice(batch, i, 2) for i in range(2)]
-  for key in batch:
-    assert np.array_equal(np.concatenate([p[key] for p in parts]), batch[key])
-    assert len(parts[0][key]) == 3
-  with pytest.raises(ConfigError, match="divisible"):
-    B.host_slice(batch, 0, 4)
+def test_micro_batches_pad_and_interleave():
+  batch = next(B.TrainBatches(make_features(10), 6, seed=1))  # 2 micro-batches of 3 real rows
+  laid = B.micro_batches(batch, accum_steps=2, rows_per_micro=4)
+  for key, value in batch.items():
+    micro = laid[key].reshape(4, 2, *value.shape[1:]).swapaxes(0, 1)  # what the train step does
+    for i in range(2):
+      assert np.array_equal(micro[i][:3], value[3 * i:3 * i + 3]), key
+  mask = laid["mask"].reshape(4, 2).swapaxes(0, 1)
+  assert mask.tolist() == [[1, 1, 1, 0], [1, 1, 1, 0]]
+  assert np.all(laid["offsets"].reshape(4, 2, -1, 2)[3] == -1)  # padding rows carry "nothing here"
   with pytest.raises(ConfigError):
-    B.host_slice(batch, 2, 2)
+    B.micro_batches(batch, accum_steps=4, rows_per_micro=4)
+  with pytest.raises(ConfigError):
+    B.micro_batches(batch, accum_steps=2, rows_per_micro=2)
 
 
 def test_bad_inputs_raise():

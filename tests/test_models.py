@@ -185,3 +185,21 @@ def test_checkpoint_without_encoder_weights_is_an_error(tmp_path):
 def test_offline_hub_id_names_the_id():
   with pytest.raises(ModelError, match="FacebookAI/xlm-roberta-nonexistent"):
     load_hf("FacebookAI/xlm-roberta-nonexistent")
+
+
+@pytest.mark.parametrize("save", ["sharded_safetensors", "pytorch_bin"])
+def test_other_weight_layouts_load(save, tmp_path):
+  cfg = _hf_config(*CONFIGS[0])
+  ref, _ = _torch_model("classification", cfg, 11, tmp_path)
+  path = tmp_path / save
+  if save == "sharded_safetensors":
+    ref.save_pretrained(path, max_shard_size="20KB")
+    assert (path / "model.safetensors.index.json").exists()
+  else:  # the older torch pickle format (transformers 5 writes safetensors only)
+    path.mkdir()
+    ref.config.save_pretrained(path)
+    torch.save(ref.state_dict(), path / "pytorch_model.bin")
+  model = load_hf(str(path), head="classification")
+  ids, mask = _batch(np.random.default_rng(6), 3, 13)
+  np.testing.assert_allclose(_jax_out("classification", model, ids, mask)[0],
+                             _torch_out("classification", ref, ids, mask)[0], atol=1e-4)

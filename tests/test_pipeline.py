@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,7 +47,7 @@ def test_demo_runs_every_phase_and_prints_the_table(demo_run):
     assert results["xtreme"]["overall"] is not None
     assert len(results["task_embeddings"]["mnli"]) == 32  # the quick model's hidden size
   # every phase left its Hugging Face checkpoint
-  for phase in ("intermediate", "target-mnli", "target-squad_v1", "target-panx", "target-copa"):
+  for phase in ("intermediate", "target-xnli", "target-xquad", "target-panx", "target-xcopa"):
     assert (workdir / "demo" / "phases" / phase / "DONE").exists(), phase
   assert not (workdir / "baseline" / "phases" / "intermediate").exists()
   assert (workdir / "pretrained" / "DONE").exists() and (workdir / "phases" / "mlm-qs+qc" / "DONE").exists()
@@ -79,6 +78,10 @@ def test_prediction_files_score_like_the_run(demo_run):
 def test_export_loads_in_transformers(demo_run, tmp_path):
   workdir, _ = demo_run
   out = xstilts("export", "--workdir", str(workdir), "--phase", "target:xnli", "--out", str(tmp_path / "hf"))
+  assert out.returncode == 2 and "several experiments (baseline, demo)" in out.stderr or \
+      "several experiments (demo, baseline)" in out.stderr, out.stderr
+  out = xstilts("export", "--workdir", str(workdir), "--phase", "target:xnli", "--experiment", "demo",
+                "--out", str(tmp_path / "hf"))
   assert out.returncode == 0, out.stderr
   model, info = T.XLMRobertaForSequenceClassification.from_pretrained(tmp_path / "hf", output_loading_info=True)
   assert not info["missing_keys"] and not info["unexpected_keys"]

@@ -8,7 +8,7 @@ import pytest
 
 from xstilts_jax.data import readers, sources
 from xstilts_jax.data.examples import RetrievalCorpus
-from xstilts_jax.data.sources import examples_from_hub_rows, examples_from_tfds, load_examples
+from xstilts_jax.data.sources import examples_from_hub_rows, load_examples
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.tasks import TASKS, get_task
 

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -58,7 +57,7 @@ def _run(mesh, kind, batches, accum=1, cfg=CFG, lr=1e-3):
       layout, "h", kind, tx, optim.make_schedule(ocfg), 1.0, accum, mesh), shardings, mesh)
   losses = []
   for i, b in enumerate(batches):
-    state, metrics = step(state, shd.global_batch(b, mesh), jax.random.key(i))
+    state, metrics = step(state, shd.global_batch(b, mesh))
     losses.append(float(metrics["loss"]))
   return np.array(losses), state, layout
 
@@ -121,7 +120,7 @@ def test_train_step_matches_torch_adamw(tmp_path):
       layout, "classification", "classification", tx, optim.make_schedule(ocfg), 0.5, 1, mesh), shardings, mesh)
   losses = []
   for i, b in enumerate(batches):
-    state, m = step(state, shd.global_batch({**b, "mask": np.ones(8, np.int32)}, mesh), jax.random.key(i))
+    state, m = step(state, shd.global_batch({**b, "mask": np.ones(8, np.int32)}, mesh))
     losses.append(float(m["loss"]))
   np.testing.assert_allclose(losses, torch_losses, rtol=1e-4)
   got = np.asarray(state["params"]["encoder"]["encoder.layers.1.output.kernel"])
@@ -227,3 +226,28 @@ def test_two_processes_equal_one(reference_run, tmp_path):
   final = dict(np.load(tmp_path / "final.npz"))
   for k, v in ref_params.items():
     np.testing.assert_allclose(final[k], v, atol=1e-5, err_msg=k)
+
+
+def test_the_best_dev_checkpoint_is_what_training_returns(tmp_path):
+  """Dev scores peak at step 2 of 5: the model that comes back is the one scored at step 2."""
+  from xstilts_jax.data.batches import TrainBatches
+  from xstilts_jax.train import loop
+  from xstilts_jax.train.state import ModelLayout
+  feats = {k: v for k, v in _batches("classification", 40, n=1)[0].items() if k != "mask"}
+  model = XLMRModel(CFG, {"h": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
+  task = loop.TrainTask("cls", "h", "classification", TrainBatches(feats, 8, seed=0), 40)
+  scores = iter([1.0, 5.0, 2.0, 3.0, 0.5])
+  seen = {}
+
+  def score(current, step):
+    seen[step] = {k: np.asarray(v) for k, v in ModelLayout.of(current).flat(current).items()}
+    return next(scores)
+
+  cfg = loop.LoopConfig(total_steps=5, optimizer=optim.OptimizerConfig(learning_rate=1e-2, total_steps=5),
+                        eval_every=1, save_every=1, async_checkpoints=False)
+  result = loop.train(model, [task], cfg, tmp_path, _mesh(1, 1, 1), shd.DEFAULT_RULES, "p", score_fn=score)
+  assert result.best_score == 5.0
+  final = ModelLayout.of(result.model).flat(result.model)
+  for k, v in seen[2].items():
+    np.testing.assert_array_equal(np.asarray(final[k]), v, err_msg=k)
+  assert any(not np.array_equal(seen[2][k], seen[5][k]) for k in seen[2])

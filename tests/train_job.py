@@ -30,7 +30,7 @@ def main():
   from xstilts_jax import sharding as shd
   from xstilts_jax.data.batches import TrainBatches
   from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
-  from xstilts_jax.train import loop, optim, state as train_state
+  from xstilts_jax.train import loop, optim
 
   shd.maybe_initialize_distributed(a.coordinator, a.num_processes, a.process_id,
                                    cpu_collectives="gloo" if a.coordinator else None)

@@ -71,11 +71,10 @@ def jax_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> tuple
   step = train_steps.jit_train_step(train_steps.make_train_step(
       layout, "cls", "classification", tx, optim.make_schedule(ocfg), 1.0, 1, mesh), shardings, mesh)
   data = shd.global_batch(_batch(cfg, batch, seq), mesh)
-  key = jax.random.key(0)
   box = {"state": state}
 
   def one():
-    box["state"], metrics = step(box["state"], data, key)
+    box["state"], metrics = step(box["state"], data)
     metrics["loss"].block_until_ready()
 
   start = time.perf_counter()

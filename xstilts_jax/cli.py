@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -49,7 +50,9 @@ def load_config(spec: str):
   else:
     try:
       module = importlib.import_module(f"xstilts_jax.configs.{target}")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as e:
+      if e.name != f"xstilts_jax.configs.{target}":
+        raise
       known = sorted(p.stem for p in _package_config_dir().glob("*.py") if not p.stem.startswith("_"))
       raise ConfigError(f"no config named {target!r} (known: {', '.join(known)}; or give a path to a .py file)") from None
   try:
@@ -112,17 +115,9 @@ def apply_overrides(config, overrides: Sequence[str]):
       value = _coerce(raw, node[parts[-1]])
     except (ValueError, SyntaxError) as e:
       raise ConfigError(f"--config.{key}={raw}: {e}") from None
-    with node.unlocked() if hasattr(node, "unlocked") else _null():
+    with node.unlocked() if hasattr(node, "unlocked") else contextlib.nullcontext():
       node[parts[-1]] = value
   return config
-
-
-class _null:
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *a):
-    return False
 
 
 # ----------------------------------------------------------------------------- commands
@@ -149,19 +144,25 @@ def cmd_export(args, _) -> int:
   from xstilts_jax.models.hf import read_hf_config
   workdir = Path(args.workdir)
   experiments = [p for p in [workdir, *workdir.iterdir()] if (p / "phases").is_dir()] if workdir.is_dir() else []
+  if args.experiment:
+    experiments = [e for e in experiments if e.name == args.experiment]
   if not experiments:
-    raise ConfigError(f"{workdir}: no experiment with finished phases here")
+    raise ConfigError(f"{workdir}: no experiment{' ' + args.experiment if args.experiment else ''} with phases here")
   if args.phase == "intermediate":
-    rel = Path("phases") / "intermediate"
+    found = [e / "phases" / "intermediate" for e in experiments]
   elif args.phase.startswith("target:"):
-    from xstilts_jax.tasks import get_task
-    spec = get_task(args.phase.split(":", 1)[1])
-    rel = Path("phases") / f"target-{spec.train_task or spec.name}"
+    task = args.phase.split(":", 1)[1]
+    found = [d for e in experiments for d in sorted((e / "phases").glob("target-*"))
+             if task in _read_json(d / "xstilts.json").get("targets", [])]
   else:
     raise ConfigError(f"--phase {args.phase!r}: expected intermediate or target:TASK")
-  found = [e / rel for e in experiments if (e / rel / "DONE").exists()]
+  found = [d for d in found if (d / "DONE").exists()]
   if not found:
-    raise ConfigError(f"{workdir}: phase {args.phase} has not finished (no {rel}/DONE)")
+    raise ConfigError(f"{workdir}: phase {args.phase} has not finished in any experiment here")
+  if len(found) > 1:
+    names = ", ".join(d.parents[1].name for d in found)
+    raise ConfigError(f"{workdir}: phase {args.phase} finished in several experiments ({names}); "
+                      "choose one with --experiment NAME")
   source = found[0]
   hf = read_hf_config(source)
   kind = {"XLMRobertaForSequenceClassification": "classification", "XLMRobertaForTokenClassification": "tagging",
@@ -172,6 +173,15 @@ def cmd_export(args, _) -> int:
   out = export_hf(model, args.out, tokenizer=load_tokenizer(source), label_names=labels)
   print(f"{out}: {hf.get('architectures', ['XLMRobertaModel'])[0]} from {source}")
   return 0
+
+
+def _read_json(path: Path) -> dict:
+  if not path.exists():
+    return {}
+  try:
+    return json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise ConfigError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
 
 
 def cmd_report(args, _) -> int:
@@ -219,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
   e.add_argument("--workdir", required=True)
   e.add_argument("--phase", required=True, help="intermediate | target:TASK")
   e.add_argument("--out", required=True)
+  e.add_argument("--experiment", help="the experiment's folder name when the workdir holds several")
   e.set_defaults(fn=cmd_export)
   rep = sub.add_parser("report", help="answer the research questions from experiment workdirs")
   rep.add_argument("workdirs", nargs="+")
@@ -246,9 +257,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   overrides = [a[len("--config."):] for a in argv if a.startswith("--config.")]
   argv = [a for a in argv if not a.startswith("--config.")]
   parser = build_parser()
-  args = parser.parse_args(argv or ["run"])
-  if args.command is None:
-    args = parser.parse_args(["run", *argv])
+  commands = {"run", "score", "export", "report", "bench", "sweep", "tasks", "-h", "--help"}
+  if not argv or argv[0] not in commands:  # `xstilts`, `xstilts --config demo:quick`: run
+    argv = ["run", *argv]
+  args = parser.parse_args(argv)
   if overrides and args.command != "run":
     parser.error("--config.KEY=VALUE overrides belong to `xstilts run`")
   logging.basicConfig(level=logging.INFO if os.environ.get("XSTILTS_VERBOSE") else logging.WARNING,

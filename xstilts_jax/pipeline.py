@@ -18,9 +18,7 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -30,7 +28,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from xstilts_jax import sharding as shd
+from xstilts_jax import atomic, sharding as shd
 from xstilts_jax.data import batches as B
 from xstilts_jax.data import features as F
 from xstilts_jax.data.loading import TRAIN_KEYS, DataSource, example_texts, load_task
@@ -65,28 +63,27 @@ def sync(name: str) -> None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-  """Whole or not at all: a crash never leaves half a file."""
-  if not is_main():
-    return
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  with os.fdopen(fd, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=1, ensure_ascii=False, default=float)
-  os.replace(tmp, path)
+  """Whole or not at all (a crash never leaves half a file), and by process 0 only."""
+  if is_main():
+    atomic.write_json(path, obj)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-  if not is_main():
-    return
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  with os.fdopen(fd, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, path)
+  if is_main():
+    atomic.write_text(path, text)
 
 
 def is_done(path: Path) -> bool:
   return (path / DONE).exists()
+
+
+def read_json(path: Path) -> Any:
+  try:
+    return json.loads(path.read_text())
+  except FileNotFoundError:
+    raise DataError(f"{path}: missing") from None
+  except json.JSONDecodeError as e:
+    raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg}); remove it to redo that step") from None
 
 
 def banner(text: str) -> None:
@@ -112,8 +109,8 @@ class Context:
     return jnp.bfloat16 if self.config.model.dtype == "bfloat16" else jnp.float32
 
   def batch_rows(self, n: int) -> int:
-    """Global batch rows, padded up so that the batch axes and the hosts divide them."""
-    unit = math.lcm(shd.batch_divisor(self.mesh), jax.process_count())
+    """`n` rounded up to what the batch axes divide; the extra rows are padding (mask 0)."""
+    unit = shd.batch_divisor(self.mesh)
     return int(math.ceil(n / unit) * unit)
 
 
@@ -160,13 +157,16 @@ def host_copy(model: XLMRModel) -> XLMRModel:
 
 
 def export(model: XLMRModel, out: Path, ctx: Context, head: Optional[str] = None, label_names=None,
-           extra: Optional[dict] = None) -> None:
-  """A Hugging Face checkpoint + tokenizer, then the DONE marker (a phase's proof of completion)."""
+           extra: Optional[dict] = None, checkpoints: Optional[Path] = None) -> None:
+  """A Hugging Face checkpoint + tokenizer, then the DONE marker (a phase's proof of completion);
+  the phase's orbax checkpoints, now redundant, are removed (XLM-R Large: ~7 GB a phase)."""
   model = host_copy(model)
   if is_main():
     export_hf(model, str(out), tokenizer=ctx.tokenizer, head=head, label_names=label_names)
     write_json_atomic(out / "xstilts.json", extra or {})
     (out / DONE).write_text("")
+    if checkpoints is not None and checkpoints.exists():
+      shutil.rmtree(checkpoints)
   sync(f"export:{out}")
 
 
@@ -179,18 +179,20 @@ def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.
   spec = get_task(task_name)
   if spec.format == "mlm" and language not in spec.languages:  # masked LM takes text in any language
     spec = get_task(task_name, [language])
-  examples, feats = load_task(spec, language, "train", ctx.tokenizer, ctx.data, hp.max_seq_length,
-                              ctx.read_report, limit=hp.train_examples_cap)
+  if spec.format == "tagging" and not spec.labels:  # an open tag set (CCG): the tags of train and dev
+    tags = {t for split in ("train", "dev") for ex in load_examples(spec, language, split, ctx.data.source,
+                                                                     ctx.data.data_dir) for t in ex.labels}
+    spec = dataclasses.replace(spec, labels=tuple(sorted(tags)))
+  _, feats = load_task(spec, language, "train", ctx.tokenizer, ctx.data, hp.max_seq_length,
+                       ctx.read_report, limit=hp.train_examples_cap, seed=seed)
   labels = spec.labels
-  if spec.format == "tagging" and not labels:  # an open tag set (CCG): take it from the data
-    labels = tuple(sorted({t for ex in examples for t in ex.labels}))
-    feats = F.tagging_features(examples, ctx.tokenizer, labels, hp.max_seq_length)
   feats = {k: feats[k] for k in TRAIN_KEYS[spec.format]}
-  rows = ctx.batch_rows(hp.batch_size) * hp.accum_steps
   kind = HEAD_OF_FORMAT[spec.format]
   prepare = mlm_prepare(ctx, seed) if spec.format == "mlm" else None
-  batches = B.TrainBatches(feats, rows, seed)
-  return loop.TrainTask(name, head, kind, batches, B.num_rows(feats), hp.accum_steps, prepare), spec, labels
+  batches = B.TrainBatches(feats, hp.batch_size * hp.accum_steps, seed)
+  task = loop.TrainTask(name, head, kind, batches, B.num_rows(feats), hp.accum_steps, prepare,
+                        rows_per_micro=ctx.batch_rows(hp.batch_size))
+  return task, spec, labels
 
 
 def mlm_prepare(ctx: Context, seed: int) -> Callable:
@@ -232,7 +234,10 @@ def phase_pretrain(ctx: Context) -> str:
   texts = []
   for lang in languages:
     texts += _mlm_lines(ctx, spec, lang)
-  ctx.tokenizer = train_tokenizer(texts, b.vocab_size, ctx.root / "tokenizer")
+  if is_main():
+    train_tokenizer(texts, b.vocab_size, ctx.root / "tokenizer")
+  sync("tokenizer")
+  ctx.tokenizer = load_tokenizer(ctx.root / "tokenizer")
   cfg = XLMRConfig(vocab_size=len(ctx.tokenizer), hidden_size=b.hidden_size, num_hidden_layers=b.num_hidden_layers,
                    num_attention_heads=b.num_attention_heads, intermediate_size=b.intermediate_size,
                    max_position_embeddings=b.max_position_embeddings, pad_token_id=ctx.tokenizer.pad_token_id)
@@ -241,7 +246,8 @@ def phase_pretrain(ctx: Context) -> str:
            for i, lang in enumerate(languages)]
   steps = total_steps(tasks, b.pretrain)
   result = loop.train(model, tasks, loop_config(ctx, b.pretrain, steps), ctx.root, ctx.mesh, ctx.rules, "pretrain")
-  export(result.model, out, ctx, head="mlm", extra={"steps": result.step, "languages": languages})
+  export(result.model, out, ctx, head="mlm", extra={"steps": result.step, "languages": languages},
+         checkpoints=ctx.root / "checkpoints" / "pretrain")
   return str(out)
 
 
@@ -261,7 +267,8 @@ def phase_mlm(ctx: Context) -> str:
   tasks = [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)]
   result = loop.train(model, tasks, loop_config(ctx, hp, total_steps(tasks, hp)), ctx.root, ctx.mesh, ctx.rules,
                       phase=out.name)
-  export(result.model, out, ctx, head="mlm", extra={"steps": result.step, "languages": languages})
+  export(result.model, out, ctx, head="mlm", extra={"steps": result.step, "languages": languages},
+         checkpoints=ctx.root / "checkpoints" / out.name)
   return str(out)
 
 
@@ -278,7 +285,10 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
   tasks, rngs = [], nnx.Rngs(ctx.config.seed + 1)
   for i, name in enumerate(names):
     spec = get_task(parse_task_name(name)[0])
-    task, spec, labels = train_task(ctx, name, hp, spec.head_name, ctx.config.seed + 10 + i)
+    task_hp = hp
+    if name in hp.task_max_seq_length:  # e.g. short multiple-choice inputs beside long QA windows
+      task_hp = ml_collections.ConfigDict({**hp.to_dict(), "max_seq_length": hp.task_max_seq_length[name]})
+    task, spec, labels = train_task(ctx, name, task_hp, spec.head_name, ctx.config.seed + 10 + i)
     if task.head not in model.head_specs:
       model.add_head(task.head, head_spec(spec, labels), rngs=rngs)
     tasks.append(task)
@@ -288,7 +298,8 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
   steps = total_steps(tasks, hp)
   result = loop.train(model, tasks, loop_config(ctx, hp, steps, (hp.sampler, hp.sampler_cap, hp.sampler_temperature)),
                       exp, ctx.mesh, ctx.rules, phase="intermediate")
-  export(_encoder_of(result.model), out, ctx, extra={"steps": result.step, "tasks": names})
+  export(_encoder_of(result.model), out, ctx, extra={"steps": result.step, "tasks": names},
+         checkpoints=exp / "checkpoints" / "intermediate")
   return str(out)
 
 
@@ -301,18 +312,20 @@ def _encoder_of(model: XLMRModel) -> XLMRModel:
   return nnx.merge(bare_graphdef, bare_state)
 
 
-def target_groups(ctx: Context) -> dict[str, list[str]]:
+def target_groups(ctx: Context) -> list[list[str]]:
   """Targets grouped by what trains them: xquad and mlqa both fine-tune on SQuAD v1.1 once,
   unless their hyper-parameters differ."""
-  groups: dict[str, list[str]] = {}
+  groups: dict[tuple, list[str]] = {}
   for target in ctx.config.targets.tasks:
     spec = get_task(target)
-    if spec.format == "retrieval":
-      continue
-    train_name = spec.train_task or spec.name
-    key = f"{train_name}-{_hp_key(ctx, target)}"
-    groups.setdefault(key, []).append(target)
-  return groups
+    if spec.format != "retrieval":
+      key = (spec.train_task or spec.name, json.dumps(target_hparams(ctx, target).to_dict(), sort_keys=True))
+      groups.setdefault(key, []).append(target)
+  return list(groups.values())
+
+
+def target_dir(exp: Path, targets: list[str]) -> Path:
+  return exp / "phases" / ("target-" + "+".join(targets))
 
 
 def target_hparams(ctx: Context, target: str):
@@ -322,17 +335,12 @@ def target_hparams(ctx: Context, target: str):
   return hp
 
 
-def _hp_key(ctx: Context, target: str) -> str:
-  import hashlib
-  return hashlib.sha256(json.dumps(target_hparams(ctx, target).to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-
-
-def phase_target(ctx: Context, exp: Path, start: str, group: str, targets: list[str]) -> Path:
+def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Path:
   """Phase 2: fine-tune on the English training data of a target, fresh head, early stopping
   on the training task's English dev set; the best checkpoint is kept."""
   spec = get_task(targets[0])
   train_name = spec.train_task or spec.name
-  out = exp / "phases" / f"target-{train_name}"
+  out = target_dir(exp, targets)
   if is_done(out):
     return out
   hp = target_hparams(ctx, targets[0])
@@ -346,7 +354,7 @@ def phase_target(ctx: Context, exp: Path, start: str, group: str, targets: list[
                   limit=hp.eval_subset)
 
   def score(current: XLMRModel, step: int) -> float:
-    predictor = Predictor(current, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size))
+    predictor = Predictor(current, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
     result, _ = evaluate_task(predictor, eval_spec, dev[0], dev[1], "en", head="target")
     return M.main_score(eval_spec.metric, result)
 
@@ -355,7 +363,8 @@ def phase_target(ctx: Context, exp: Path, start: str, group: str, targets: list[
                       phase=out.name, score_fn=score if hp.eval_every else None)
   export(result.model, out, ctx, head="target", label_names=labels or None,
          extra={"steps": result.step, "best_dev_score": result.best_score, "stopped_early": result.stopped_early,
-                "train_task": train_name, "targets": targets, "labels": list(labels)})
+                "train_task": train_name, "targets": targets, "labels": list(labels)},
+         checkpoints=exp / "checkpoints" / out.name)
   return out
 
 
@@ -367,7 +376,7 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
   """Phase 3: zero-shot evaluation of one target in every language -> {lang: metrics}."""
   out = exp / "eval" / f"{target}.json"
   if out.exists():
-    return json.loads(out.read_text())
+    return read_json(out)
   langs = ctx.config.targets.languages.get(target, None)
   spec = get_task(target, list(langs) if langs else None)
   split = eval_split(spec, ctx.config.eval.split)
@@ -376,13 +385,13 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
     model = load_hf(encoder_dir, head="encoder", dtype=ctx.dtype)
     layer = min(ctx.config.model.retrieval_layer, model.cfg.num_hidden_layers)
   else:
-    info = json.loads((model_dir / "xstilts.json").read_text())
+    info = read_json(model_dir / "xstilts.json")
     if info.get("labels"):
       spec = dataclasses.replace(spec, labels=tuple(info["labels"]))
     model = load_hf(str(model_dir), head=HEAD_OF_FORMAT[spec.format], head_name="target", dtype=ctx.dtype)
     layer = None
   length = (ctx.config.eval.retrieval_max_seq_length or None) if retrieval else target_hparams(ctx, target).max_seq_length
-  predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size))
+  predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
   languages = [l for l in spec.languages if not (retrieval and l == "en")]
   results, skipped = {}, {}
   from tqdm.auto import tqdm
@@ -399,7 +408,7 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
                                          retrieval_layer=layer, bucc_threshold=threshold)
     results[lang] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     if ctx.config.eval.write_predictions and is_main():
-      write_predictions(exp / "predictions" / target / prediction_file_name(spec, lang), spec, predictions)
+      write_predictions(exp / "predictions" / target / prediction_file_name(spec, lang, split), spec, predictions)
   record = {"split": split, "metric": spec.metric, "languages": results, "skipped": skipped}
   write_json_atomic(out, record)
   sync(f"eval:{out}")
@@ -413,7 +422,7 @@ def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[st
   """TextEmb (Vu et al. 2020): the mean-pooled last-layer embedding of up to `limit` English
   training examples of each task, from the base encoder (before any phase-1 training)."""
   model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype)
-  predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size))
+  predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
   out = {}
   for name in names:
     task_name, language = parse_task_name(name)
@@ -477,18 +486,20 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
   config.intermediate.tasks = intermediate
   config.name = name
   check_saved_config(exp / "config.json", config)
+  if (exp / "results.json").exists():
+    return read_json(exp / "results.json")
+  ctx.read_report = ReadReport()  # rows skipped while reading this experiment's data
 
   encoder = phase_intermediate(ctx, exp, start) if intermediate else start
   models = {}
-  for group, targets in target_groups(ctx).items():
-    model_dir = phase_target(ctx, exp, encoder, group, targets)
+  for targets in target_groups(ctx):
+    model_dir = phase_target(ctx, exp, encoder, targets)
     models.update({t: model_dir for t in targets})
 
   banner(f"phase 3: zero-shot evaluation ({name})")
   tasks, splits = {}, {}
   for target in ctx.config.targets.tasks:
     rec = phase_eval(ctx, exp, target, models.get(target), encoder)
-    spec = get_task(target)
     average = {}
     for key in {k for scores in rec["languages"].values() for k in scores}:
       average[key] = float(np.mean([s[key] for s in rec["languages"].values() if key in s]))
@@ -547,6 +558,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                       "launch/tpu_setup.sh --bucket does) and pass the mount path")
   root = Path(workdir)
   root.mkdir(parents=True, exist_ok=True)
+  check_saved_config(root / "config.json", config)  # before any phase, shared ones included
   d = config.distributed
   shd.maybe_initialize_distributed(d.coordinator or None, d.num_processes or None,
                                    d.process_id if d.process_id >= 0 else None)
@@ -558,14 +570,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   if config.data.synthetic.enabled:
     data_dir = root / "data"
-    if not (data_dir / "manifest.json").exists():
+    if is_main() and not (data_dir / "manifest.json").exists():
       banner("writing the synthetic languages' data in the original formats")
       from xstilts_jax.data.synthetic import write_synthetic_data
-      if is_main():
-        write_synthetic_data(data_dir, seed=config.data.synthetic.seed, sizes=dict(config.data.synthetic.sizes),
-                             languages=list(config.data.synthetic.languages))
-      sync("synthetic-data")
-    manifest = json.loads((data_dir / "manifest.json").read_text())
+      write_synthetic_data(data_dir, seed=config.data.synthetic.seed, sizes=dict(config.data.synthetic.sizes),
+                           languages=list(config.data.synthetic.languages))
+    sync("synthetic-data")
+    manifest = read_json(data_dir / "manifest.json")
     ctx.data = dataclasses.replace(ctx.data, data_dir=str(data_dir))
     ctx.synthetic_languages = {code: {"distance_to_en": lang["distance_to_en"], "features": lang["features"]}
                                for code, lang in manifest["languages"].items()}

@@ -75,8 +75,19 @@ def spec_for(logical: Sequence[Optional[str]], shape: Sequence[int], rules, mesh
       used.update(axes)
       out.append(axes[0] if len(axes) == 1 else axes)
     else:
+      if axes:
+        _warn_once(name, dim, axes)
       out.append(None)
   return P(*out)
+
+
+_warned: set = set()
+
+
+def _warn_once(name: str, dim: int, axes: tuple) -> None:
+  if (name, dim, axes) not in _warned:
+    _warned.add((name, dim, axes))
+    logging.warning("logical axis %r of size %d does not divide over mesh axes %s: replicated", name, dim, axes)
 
 
 def logical_shardings(abstract_tree: Any, logical_tree: Any, rules, mesh: Mesh) -> Any:
@@ -103,10 +114,20 @@ def batch_divisor(mesh: Mesh) -> int:
   return math.prod(mesh.shape[a] for a in BATCH_AXES)
 
 
-def global_batch(local: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-  """This host's rows of a global batch -> global arrays sharded over the batch axes."""
+def global_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """A global batch, which every host holds whole, as arrays sharded over the batch axes.
+
+  Each host places only the shards of its own devices, whatever order the mesh gives them.
+  """
   sharding = batch_sharding(mesh)
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()}
+  out = {}
+  for k, v in batch.items():
+    v = np.asarray(v)
+    if v.shape[0] % batch_divisor(mesh):
+      raise ConfigError(f"batch key {k!r}: {v.shape[0]} rows do not split over the {batch_divisor(mesh)} "
+                        f"devices of the batch axes {BATCH_AXES}")
+    out[k] = jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index])
+  return out
 
 
 def to_host(x: jax.Array) -> np.ndarray:
@@ -115,12 +136,3 @@ def to_host(x: jax.Array) -> np.ndarray:
     return np.asarray(jax.device_get(x))
   from jax.experimental import multihost_utils
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
-def host_rows(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """This process's contiguous share of the rows of a global batch (every host sees the same batch)."""
-  n, count, index = len(next(iter(batch.values()))), jax.process_count(), jax.process_index()
-  if n % count:
-    raise ConfigError(f"a global batch of {n} rows does not split over {count} processes")
-  size = n // count
-  return {k: np.asarray(v)[index * size:(index + 1) * size] for k, v in batch.items()}

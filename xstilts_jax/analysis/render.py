@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence, Union
+
+from xstilts_jax import atomic
 
 
 @dataclasses.dataclass
@@ -113,14 +113,4 @@ class Document:
 
 
 def write_atomic(path: Path, content: Union[str, bytes]) -> None:
-  """Write `content` to a temporary file beside `path`, then rename it into place."""
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(content.encode("utf-8") if isinstance(content, str) else content)
-    os.replace(temporary, path)
-  except BaseException:
-    Path(temporary).unlink(missing_ok=True)
-    raise
+  atomic.write_bytes(path, content.encode("utf-8") if isinstance(content, str) else content)

@@ -125,19 +125,26 @@ def eval_batches(features: Mapping[str, np.ndarray], batch_size: int) -> Iterato
     yield batch
 
 
-def host_slice(batch: Mapping[str, np.ndarray], process_index: int, process_count: int) -> Batch:
-  """This host's contiguous block of rows of a global batch.
+def micro_batches(batch: Mapping[str, np.ndarray], accum_steps: int, rows_per_micro: int) -> Batch:
+  """The rows of one optimizer step as the train step reads them: `accum_steps` micro-batches,
+  each padded to `rows_per_micro` rows (mask 0, so the loss skips them), interleaved so that
+  row r belongs to micro-batch r % accum_steps.
 
-  Every host builds the same global batch (same features, same seed) and keeps its own
-  block; host i holds rows [i * B / P, (i + 1) * B / P).
+  Padding keeps the effective batch what the config says when the devices of the batch axes
+  do not divide it; interleaving keeps every micro-batch spread over all devices.
   """
-  size = num_rows(batch)
-  if process_count <= 0 or not 0 <= process_index < process_count:
-    raise ConfigError(f"process_index {process_index} is out of range for "
-                      f"{process_count} processes")
-  if size % process_count:
-    raise ConfigError(f"global batch size {size} is not divisible by the process count "
-                      f"{process_count}")
-  per_host = size // process_count
-  start = process_index * per_host
-  return {k: v[start:start + per_host] for k, v in batch.items()}
+  rows = num_rows(batch)
+  if rows % accum_steps:
+    raise ConfigError(f"{rows} rows do not split into {accum_steps} micro-batches")
+  real = rows // accum_steps
+  if rows_per_micro < real:
+    raise ConfigError(f"micro-batches of {real} rows cannot be padded to {rows_per_micro}")
+  out = {}
+  for k, v in batch.items():
+    v = v.reshape(accum_steps, real, *v.shape[1:])
+    if rows_per_micro > real:
+      pad = np.full((accum_steps, rows_per_micro - real, *v.shape[2:]), 0 if k == "mask" else PAD_VALUES.get(k, 0),
+                    v.dtype)
+      v = np.concatenate([v, pad], axis=1)
+    out[k] = v.swapaxes(0, 1).reshape(accum_steps * rows_per_micro, *v.shape[2:])
+  return out

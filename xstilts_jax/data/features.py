@@ -7,6 +7,7 @@ attention_mask 0 and the tokenizer's pad id.
 """
 from __future__ import annotations
 
+import io
 import collections
 import hashlib
 import json
@@ -19,6 +20,7 @@ import zipfile
 
 import numpy as np
 
+from xstilts_jax import atomic
 from xstilts_jax.data.examples import (ClassificationExample, MultipleChoiceExample,
                                        SentenceExample, SpanQAExample, TaggingExample)
 from xstilts_jax.errors import ConfigError, DataError
@@ -352,9 +354,14 @@ FEATURES_VERSION = 1
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
-  """The tokenizer's name and a hash of its full serialisation (vocabulary and pipeline)."""
-  digest = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
-  return f"{Path(str(tokenizer.name_or_path)).name or 'tokenizer'}:{digest}"
+  """The tokenizer's name and a hash of its full serialisation (vocabulary and pipeline);
+  computed once per tokenizer object (serialising a 250k vocabulary is not free)."""
+  cached = getattr(tokenizer, "_xstilts_fingerprint", None)
+  if cached is None:
+    digest = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
+    cached = f"{Path(str(tokenizer.name_or_path)).name or 'tokenizer'}:{digest}"
+    tokenizer._xstilts_fingerprint = cached
+  return cached
 
 
 def file_fingerprint(path: str | os.PathLike) -> list[tuple[str, int, int]]:
@@ -393,13 +400,7 @@ def cached_features(cache_dir: str | os.PathLike, key_parts: Mapping[str, Any],
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
       log.warning("%s: unreadable feature cache (%s); rebuilding", path, e)
   features = build_fn()
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-  try:
-    with open(tmp, "wb") as f:
-      np.savez(f, **features)
-    os.replace(tmp, path)
-  finally:
-    if tmp.exists():
-      tmp.unlink()
+  buffer = io.BytesIO()
+  np.savez(buffer, **features)
+  atomic.write_bytes(path, buffer.getvalue())
   return features

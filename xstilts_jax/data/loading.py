@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any, Optional
+
+import numpy as np
 
 from xstilts_jax.data import features as F
 from xstilts_jax.data.examples import (ClassificationExample, MultipleChoiceExample, RetrievalCorpus,
@@ -41,18 +42,22 @@ def _fingerprint(spec: TaskSpec, language: str, split: str, src: DataSource) -> 
 
 def load_task(spec: TaskSpec, language: str, split: str, tokenizer, src: DataSource,
               max_seq_length: Optional[int] = None, report: Optional[ReadReport] = None,
-              limit: int = 0) -> tuple[Any, dict]:
+              limit: int = 0, seed: int = 0) -> tuple[Any, dict]:
   """(examples, features); retrieval gives (corpus, {"source": features, "target": features}).
 
-  `limit` keeps the first N examples (0: all). Features are cached on disk, keyed by all
-  they depend on (task, language, split, tokenizer, length, the data files, the limit).
+  `limit` keeps a seeded random sample of N examples, in file order (0: all); files such
+  as SQuAD's are sorted by article, so their first N would not be a fair sample. Features
+  are cached on disk, keyed by all they depend on (task, labels, language, split,
+  tokenizer, length, the data files, the sample).
   """
   examples = load_examples(spec, language, split, src.source, src.data_dir or None,
                            src.tfds_data_dir or None, report)
-  if limit and not isinstance(examples, RetrievalCorpus):
-    examples = examples[:limit]
+  if limit and not isinstance(examples, RetrievalCorpus) and len(examples) > limit:
+    keep = np.sort(np.random.default_rng([seed, limit]).choice(len(examples), limit, replace=False))
+    examples = [examples[i] for i in keep]
   length = max_seq_length or spec.max_seq_length
-  key = dict(task=spec.name, language=language, split=split, length=length, limit=limit,
+  key = dict(task=spec.name, labels=list(spec.labels), language=language, split=split, length=length,
+             limit=limit, sample_seed=seed if limit else None,
              tokenizer=F.tokenizer_fingerprint(tokenizer), data=_fingerprint(spec, language, split, src),
              version=F.FEATURES_VERSION)
 
@@ -84,7 +89,3 @@ def example_texts(examples) -> list[str]:
     elif isinstance(ex, SentenceExample):
       out.append(ex.text)
   return out
-
-
-def data_root(path: str) -> Optional[Path]:
-  return Path(path) if path else None

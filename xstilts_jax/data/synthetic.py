@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
 from pathlib import Path
 from typing import Optional, Union
@@ -27,6 +26,7 @@ from xstilts_jax.data.synthetic_language import (  # noqa: F401 (LANGUAGES, PROF
     ADJECTIVES, CAUSAL_SCHEMAS, LANGUAGES, MODIFIERS, NOUNS, ORGANISATIONS, PERSON_VERBS, PLACES, PROFILES,
     ROUTE_VERBS, VERBS, FIRST_NAMES, LAST_NAMES, NP, Clause, Language, LanguageProfile, Mod, detokenize,
     english_parses, language_features, role_span, typological_distance, get_profile)
+from xstilts_jax import atomic
 from xstilts_jax.errors import ConfigError
 
 
@@ -470,14 +470,6 @@ def _mlm_files(seed, sizes, langs):
   return files
 
 
-def _write_atomic(path: Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-  with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def write_synthetic_data(out_dir: Union[str, Path], seed: int = 0, sizes: Optional[dict] = None,
                          languages: Optional[list[str]] = None) -> dict:
   """Writes every task's files under `out_dir` (the /work/shared/data layout) and returns the manifest.
@@ -504,7 +496,7 @@ def write_synthetic_data(out_dir: Union[str, Path], seed: int = 0, sizes: Option
     files.update(build(seed, sizes, langs))
   out = Path(out_dir)
   for rel, (text, _) in sorted(files.items()):
-    _write_atomic(out / rel, text)
+    atomic.write_text(out / rel, text)
   manifest = {
       "generator": "xstilts_jax.data.synthetic", "format_version": 1, "seed": seed, "sizes": sizes,
       "distance": "normalised Hamming distance to en over the 8 features (morphology counts rank difference / 2, "
@@ -514,5 +506,5 @@ def write_synthetic_data(out_dir: Union[str, Path], seed: int = 0, sizes: Option
                     for code in langs},
       "files": {rel: count for rel, (_, count) in sorted(files.items())},
   }
-  _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+  atomic.write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
   return manifest

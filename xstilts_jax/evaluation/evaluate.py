@@ -8,13 +8,12 @@ line; Tatoeba: an index per line), which `xstilts score` reads back.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from xstilts_jax import atomic
 from xstilts_jax.data.examples import RetrievalCorpus
 from xstilts_jax.errors import DataError
 from xstilts_jax.evaluation import decode, metrics
@@ -80,14 +79,6 @@ def _retrieval(predict: Predictor, spec: TaskSpec, corpus: RetrievalCorpus, feat
   return result, tatoeba_predictions(source, target).tolist()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  with os.fdopen(fd, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def write_predictions(path: str | Path, spec: TaskSpec, predictions: Any) -> Path:
   path = Path(path)
   if spec.format == "span_qa":
@@ -98,11 +89,11 @@ def write_predictions(path: str | Path, spec: TaskSpec, predictions: Any) -> Pat
     text = "".join(f"{s}\t{t}\n" for s, t in predictions)
   else:
     text = "".join(f"{p}\n" for p in predictions)
-  _atomic_write(path, text)
+  atomic.write_text(path, text)
   return path
 
 
-def prediction_file_name(spec: TaskSpec, language: str) -> str:
-  """XTREME's submission names: test-{lang}.tsv, test-{lang}.json for QA, {lang}.tsv otherwise."""
+def prediction_file_name(spec: TaskSpec, language: str, split: str = "test") -> str:
+  """XTREME's submission names: test-{lang}.tsv (test-{lang}.json for QA); dev-... for dev."""
   suffix = "json" if spec.format == "span_qa" else "tsv"
-  return f"test-{language}.{suffix}"
+  return f"{split}-{language}.{suffix}"

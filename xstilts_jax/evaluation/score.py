@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 import re
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from xstilts_jax.data import readers
 from xstilts_jax.errors import ConfigError, DataError

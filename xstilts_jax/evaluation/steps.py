@@ -6,6 +6,7 @@ real example counts exactly once on any mesh and any number of hosts.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping, Optional
 
 import jax
@@ -15,20 +16,24 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from xstilts_jax import sharding as shd
-from xstilts_jax.data.batches import eval_batches, num_batches
-from xstilts_jax.models.xlmr import XLMRModel, mean_pool
+from xstilts_jax.data.batches import eval_batches
+from xstilts_jax.models.xlmr import XLMRModel, encode, mean_pool
 
 _MODEL_INPUTS = ("input_ids", "attention_mask")
 
 
+@functools.lru_cache(maxsize=64)
 def make_eval_step(graphdef, kind: str, head: Optional[str], layer: Optional[int] = None) -> Callable:
   """step(state, batch) -> outputs: logits, (start, end) for spans, or mean-pooled embeddings
-  of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts)."""
+  of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts).
+
+  Cached by model structure, so scoring the dev set every few hundred steps compiles once.
+  """
 
   def step(state, batch):
     model = nnx.merge(graphdef, state)
     if kind == "retrieval":
-      _, hidden = model(batch["input_ids"], batch["attention_mask"], output_hidden_states=True)
+      _, hidden = encode(model, batch["input_ids"], batch["attention_mask"])
       return mean_pool(hidden[layer if layer is not None else -1], batch["attention_mask"])
     out = model(batch["input_ids"], batch["attention_mask"], head=head)
     return tuple(o.astype(jnp.float32) for o in out) if kind == "span" else out.astype(jnp.float32)
@@ -37,29 +42,23 @@ def make_eval_step(graphdef, kind: str, head: Optional[str], layer: Optional[int
 
 
 class Predictor:
-  """Compiled eval steps for one model, cached by (kind, head, layer)."""
+  """Runs a model's eval steps over padded batches of features."""
 
-  def __init__(self, model: XLMRModel, mesh: Mesh, batch_size: int):
-    self.graphdef, self.state = nnx.split(model)
+  def __init__(self, model: XLMRModel, mesh: Mesh, batch_size: int, rules=shd.DEFAULT_RULES):
+    self.graphdef, state = nnx.split(model)
+    # Parameters go to their shards once, as the rule table says (not to every device per batch).
+    shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
+    self.state = jax.device_put(state, shardings)
     self.mesh, self.batch_size = mesh, batch_size
-    self._steps: dict = {}
 
   def __call__(self, features: Mapping[str, np.ndarray], kind: str, head: Optional[str] = None,
-               layer: Optional[int] = None, progress: Optional[Callable[[int], None]] = None):
-    key = (kind, head, layer)
-    if key not in self._steps:
-      self._steps[key] = make_eval_step(self.graphdef, kind, head, layer)
-    step = self._steps[key]
+               layer: Optional[int] = None):
+    step = make_eval_step(self.graphdef, kind, head, layer)
     inputs = {k: v for k, v in features.items() if k in _MODEL_INPUTS}
     outputs = []
     for batch in eval_batches(inputs, self.batch_size):
       real = batch.pop("mask").astype(bool)
-      out = step(self.state, shd.global_batch(shd.host_rows(batch), self.mesh))
+      out = step(self.state, shd.global_batch(batch, self.mesh))
       out = jax.tree.map(shd.to_host, out)
       outputs.append(jax.tree.map(lambda x: x[real], out))
-      if progress is not None:
-        progress(1)
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
-
-  def num_batches(self, features) -> int:
-    return num_batches(features, self.batch_size)

@@ -20,7 +20,8 @@ import numpy as np
 from flax import nnx
 
 from xstilts_jax.errors import ModelError
-from xstilts_jax.models.xlmr import HEAD_KINDS, HeadSpec, XLMRConfig, XLMRModel
+from xstilts_jax.models.xlmr import (HEAD_KINDS, SUPPORTED_ACTIVATIONS, HeadSpec, XLMRConfig, XLMRModel, _dense,
+                                    _make_head)
 
 ARCHITECTURES = {
     "encoder": "XLMRobertaModel",
@@ -167,7 +168,7 @@ def _set(state_dict: dict, path: tuple, value: np.ndarray, name: str) -> None:
   old = node[path[-1]]
   if tuple(old.shape) != tuple(value.shape):
     raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} != model shape {tuple(old.shape)}")
-  node[path[-1]] = jnp.asarray(value, dtype=old.dtype)
+  node[path[-1]] = np.asarray(value, dtype=old.dtype)
 
 
 def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int] = None,
@@ -182,6 +183,9 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   ckpt_dir = _resolve(path_or_hub_id)
   hf_cfg = read_hf_config(ckpt_dir)
   cfg = XLMRConfig.from_hf_dict(hf_cfg)
+  if cfg.hidden_act not in SUPPORTED_ACTIVATIONS:
+    raise ModelError(f"{ckpt_dir}/config.json: hidden_act {cfg.hidden_act!r} is not supported "
+                     f"({', '.join(SUPPORTED_ACTIVATIONS)})")
   weights = read_hf_weights(ckpt_dir)
   prefix = _prefix_of(weights)
 
@@ -196,12 +200,14 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
                        f"but num_labels={num_labels} was asked")
   name = head_name or head
   heads = {} if head == "encoder" else {name: HeadSpec(head, num_labels or 0)}
-  model = XLMRModel(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed))
-
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  # The model's shapes only: weights go from the file to host arrays and from there straight
+  # to their shards (train.state.create_state), never through a whole copy on one device.
+  abstract = nnx.eval_shape(lambda: XLMRModel(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed)))
+  graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
   values = nnx.to_pure_dict(params)
   encoder_entries, head_entries = _param_map(cfg, head, name, prefix)
-  encoder_entries = [e for e in encoder_entries if "pooler" not in e[0] or e[0] in weights]
+  pooler = [e for e in encoder_entries if ".pooler." in e[0]]
+  encoder_entries = [e for e in encoder_entries if e not in pooler]
   missing = [hf for hf, _, _ in encoder_entries if hf not in weights]
   if missing:
     raise ModelError(f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); "
@@ -210,11 +216,23 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   if head_present and len(head_present) != len(head_entries):
     absent = [hf for hf, _, _ in head_entries if hf not in weights]
     raise ModelError(f"{ckpt_dir}: the {head} head is incomplete (missing {', '.join(absent)})")
-  for hf, path, transpose in encoder_entries + (head_entries if head_present else []):
+  pooler_present = bool(pooler) and all(hf in weights for hf, _, _ in pooler)
+  for hf, path, transpose in encoder_entries + (pooler if pooler_present else []) + (
+      head_entries if head_present else []):
     w = weights[hf]
     _set(values, path, w.T if transpose else w, hf)
+  # What the checkpoint lacks (a new head, a pooler) starts fresh, as transformers would.
+  rngs = nnx.Rngs(seed)
+  if not pooler_present:
+    values["encoder"]["pooler"] = _host(_dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs))
+  if heads and not head_present:
+    values["heads"][name] = _host(_make_head(cfg, heads[name], dtype, rngs))
   nnx.replace_by_pure_dict(params, values)
   return nnx.merge(graphdef, params, rest)
+
+
+def _host(module: nnx.Module) -> dict:
+  return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(module, nnx.Param)))
 
 
 # ----------------------------------------------------------------------------- writing

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 HEAD_KINDS = ("encoder", "classification", "tagging", "span", "multiple_choice", "mlm")
+SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -327,6 +328,11 @@ class XLMRModel(nnx.Module):
     else:
       out = module(x, rng)
     return (out, hidden_states) if output_hidden_states else out
+
+
+def encode(model: XLMRModel, input_ids, attention_mask) -> tuple[jax.Array, tuple]:
+  """The encoder alone, whatever heads the model has: (last hidden state, all hidden states)."""
+  return model.encoder(input_ids, attention_mask, rng=_RngSplitter(None), output_hidden_states=True)
 
 
 def mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:

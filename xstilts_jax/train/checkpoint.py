@@ -26,6 +26,8 @@ class Checkpointer:
       preservation.append(cm.BestN(get_metric_fn=lambda m: m["score"], reverse=False, n=keep_best,
                                    keep_checkpoints_without_metrics=False))
     options = ocp.CheckpointManagerOptions(
+        # best_fn makes orbax keep the scores on disk, so "best" survives a restart.
+        best_fn=(lambda m: m["score"]) if keep_best else None, best_mode="max",
         save_decision_policy=cm.AnySavePolicy([
             cm.FixedIntervalPolicy(max(save_every, 1)), cm.PreemptionCheckpointingPolicy()]),
         preservation_policy=cm.AnyPreservationPolicy(preservation),

@@ -12,20 +12,22 @@ import dataclasses
 import logging
 import math
 import signal
+import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import jax
 import numpy as np
 from jax.sharding import Mesh
 
 from xstilts_jax import sharding as shd
+from xstilts_jax.data import batches as B
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.xlmr import XLMRModel
 from xstilts_jax.train import optim
 from xstilts_jax.train.checkpoint import Checkpointer, abstract_like
 from xstilts_jax.train.logs import MetricLogger
-from xstilts_jax.train.state import ModelLayout, create_state
+from xstilts_jax.train.state import create_state
 from xstilts_jax.train.steps import jit_train_step, make_train_step
 
 
@@ -39,6 +41,7 @@ class TrainTask:
   num_examples: int
   accum_steps: int = 1
   prepare: Optional[Callable[[dict, int], dict]] = None  # e.g. MLM masking, seeded by step
+  rows_per_micro: int = 0  # pad each micro-batch to this many rows (0: no padding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +109,7 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
     raise ConfigError(f"{phase}: a task appears twice in {[t.name for t in tasks]}")
   probs = task_probabilities([t.num_examples for t in tasks], cfg.sampler, cfg.sampler_cap, cfg.sampler_temperature)
 
+  seed = cfg.seed ^ zlib.crc32(phase.encode())  # each phase draws its own dropout masks and task order
   tx = optim.make_transform(cfg.optimizer)
   schedule = optim.make_schedule(cfg.optimizer)
   layout, state, shardings = create_state(model, tx, mesh, rules)
@@ -125,20 +129,21 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
   logger = MetricLogger(workdir, phase, cfg.total_steps)
   logger.start(start)
   preemption = _Preemption()
-  base_key = jax.random.key(cfg.seed)
   step = start
   try:
     while step < cfg.total_steps and not meta["done"]:
-      task = tasks[np.random.default_rng([cfg.seed, step]).choice(len(tasks), p=probs)]
+      task = tasks[np.random.default_rng([seed, step]).choice(len(tasks), p=probs)]
       batch = next(task.batches)
       if task.prepare is not None:
         batch = task.prepare(batch, step)
+      real_rows = B.num_rows(batch) // task.accum_steps
+      batch = B.micro_batches(batch, task.accum_steps, task.rows_per_micro or real_rows)
       if task.head not in steps:
         steps[task.head] = jit_train_step(make_train_step(
-            layout, task.head, task.kind, tx, schedule, cfg.optimizer.grad_clip_norm, task.accum_steps, mesh),
+            layout, task.head, task.kind, tx, schedule, cfg.optimizer.grad_clip_norm, task.accum_steps, mesh,
+            seed),
             shardings, mesh)
-      local = shd.host_rows(batch)
-      state, metrics = steps[task.head](state, shd.global_batch(local, mesh), jax.random.fold_in(base_key, step))
+      state, metrics = steps[task.head](state, shd.global_batch(batch, mesh))
       step += 1
       logger.step(step, int(np.asarray(batch["attention_mask"]).sum()))
       if step % cfg.log_every == 0 or step == cfg.total_steps:
@@ -157,7 +162,8 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
             meta["done"] = True
       meta["done"] = meta["done"] or step >= cfg.total_steps
       meta["batches"] = {t.name: t.batches.state() for t in tasks}
-      preempted = preemption.requested or ckpt.reached_preemption(step)
+      # One host's SIGTERM cannot stop the others; on several hosts orbax's synced check decides.
+      preempted = ckpt.reached_preemption(step) or (preemption.requested and jax.process_count() == 1)
       ckpt.save(step, state, meta, score=score, force=meta["done"] or preempted)
       if preempted:
         ckpt.wait()

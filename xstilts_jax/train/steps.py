@@ -49,8 +49,13 @@ def task_loss(kind: str, outputs, batch: Mapping[str, jax.Array]):
 
 
 def make_train_step(layout: ModelLayout, head: str, kind: str, tx: optax.GradientTransformation,
-                    schedule: Callable, grad_clip_norm: float, accum_steps: int, mesh: Mesh) -> Callable:
-  """step(state, batch, dropout_key) -> (state, metrics); jit it with shardings (see `jit_train_step`)."""
+                    schedule: Callable, grad_clip_norm: float, accum_steps: int, mesh: Mesh,
+                    seed: int = 0) -> Callable:
+  """step(state, batch) -> (state, metrics); jit it with shardings (see `jit_train_step`).
+
+  Dropout keys derive from `seed` and the state's step count inside the step, so a resumed
+  run draws the same masks and no key is made on the host.
+  """
   micro_sharding = NamedSharding(mesh, P(None, shd.BATCH_AXES))
 
   def loss_and_count(trainable, frozen_heads, micro, key):
@@ -61,11 +66,13 @@ def make_train_step(layout: ModelLayout, head: str, kind: str, tx: optax.Gradien
 
   grad_fn = jax.value_and_grad(loss_and_count, has_aux=True)
 
-  def step(state, batch, key):
+  def step(state, batch):
+    key = jax.random.fold_in(jax.random.key(seed), state["step"])
     params = state["params"]
     trainable = {"encoder": params["encoder"], "head": params["heads"][head]}
     frozen = {h: p for h, p in params["heads"].items() if h != head}
-    micro = jax.tree.map(lambda x: x.reshape(accum_steps, -1, *x.shape[1:]), batch)
+    # Row r belongs to micro-batch r % accum_steps (data.batches.micro_batches lays them out so).
+    micro = jax.tree.map(lambda x: x.reshape(-1, accum_steps, *x.shape[1:]).swapaxes(0, 1), batch)
     if accum_steps > 1:  # keep each micro-batch spread over the batch axes
       micro = jax.lax.with_sharding_constraint(micro, micro_sharding)
 
@@ -99,5 +106,5 @@ def make_train_step(layout: ModelLayout, head: str, kind: str, tx: optax.Gradien
 
 
 def jit_train_step(step: Callable, state_shardings, mesh: Mesh) -> Callable:
-  return jax.jit(step, in_shardings=(state_shardings, shd.batch_sharding(mesh), shd.replicated(mesh)),
+  return jax.jit(step, in_shardings=(state_shardings, shd.batch_sharding(mesh)),
                  out_shardings=(state_shardings, shd.replicated(mesh)), donate_argnums=(0,))
