@@ -109,8 +109,22 @@ def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_p
   for exp in ("demo", "baseline"):
     a = json.loads((reference / exp / "results.json").read_text())
     b = json.loads((tmp_path / exp / "results.json").read_text())
-    assert a["tasks"] == b["tasks"], exp
+    # Every score is the same; BUCC's mined threshold (a cosine ratio) may differ in the 6th digit,
+    # as float32 sums after a restore are not bit-identical.
+    assert _numbers(a["tasks"]) == pytest.approx(_numbers(b["tasks"]), rel=1e-5), exp
+    assert {k: v for k, v in _numbers(a["tasks"]).items() if not k.endswith("threshold")} == \
+        {k: v for k, v in _numbers(b["tasks"]).items() if not k.endswith("threshold")}, exp
     np.testing.assert_allclose(a["xtreme"]["overall"], b["xtreme"]["overall"])
+
+
+def _numbers(tree, prefix=""):
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_numbers(v, f"{prefix}{k}."))
+    else:
+      out[prefix + k] = v
+  return out
 
 
 @pytest.mark.parametrize("args,message", [
