@@ -6,7 +6,7 @@ nothing of tokenizers or shapes. `id` is unique within one (task, language, spli
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +56,6 @@ class SentenceExample:
   """One sentence of a retrieval corpus (BUCC, Tatoeba) or a line of MLM text."""
   id: str
   text: str
-
-
-def as_tuple(xs: Sequence) -> tuple:
-  return tuple(xs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ Dropout is functional: pass `dropout_rng` to train, leave it None to run determi
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -341,14 +341,5 @@ def mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:
   return (hidden.astype(jnp.float32) * m).sum(-2) / jnp.maximum(m.sum(-2), 1.0)
 
 
-def logical_axes(model: nnx.Module) -> Any:
-  """A pytree like nnx.state(model, nnx.Param) whose leaves are tuples of logical axis names."""
-  return nnx.get_partition_spec(nnx.state(model, nnx.Param))
-
-
 def count_params(model: nnx.Module) -> int:
   return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
-def heads_of(names_and_kinds: Sequence[tuple[str, str, int]]) -> dict[str, HeadSpec]:
-  return {name: HeadSpec(kind, n) for name, kind, n in names_and_kinds}

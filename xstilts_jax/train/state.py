@@ -12,7 +12,6 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import Mesh, PartitionSpec as P
@@ -121,10 +120,3 @@ def _merge_heads(grouped: Mapping) -> dict:
   for head in grouped["heads"].values():
     out.update(head)
   return out
-
-
-def host_params(state: Mapping) -> dict[str, np.ndarray]:
-  """Every parameter as a host numpy array (gathered across hosts)."""
-  flat = dict(state["params"]["encoder"])
-  flat.update(_merge_heads(state["params"]))
-  return {n: shd.to_host(v) for n, v in flat.items()}
