@@ -20,6 +20,7 @@ def main():
   p.add_argument("--num-processes", type=int)
   p.add_argument("--process-id", type=int)
   p.add_argument("--step-sleep", type=float, default=0.0)
+  p.add_argument("--async-checkpoints", action="store_true")
   a = p.parse_args()
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={a.devices}"
 
@@ -57,7 +58,8 @@ def main():
            loop.TrainTask("tag", "tag", "tagging", Slow(tag_features, 4, seed=2), 20, accum_steps=2)]
   mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, map(int, a.mesh.split(",")))))
   cfg_loop = loop.LoopConfig(total_steps=a.steps, optimizer=optim.OptimizerConfig(learning_rate=1e-3, total_steps=a.steps),
-                             seed=3, log_every=1, save_every=a.save_every, async_checkpoints=False)
+                             seed=3, log_every=1, save_every=a.save_every,
+                             async_checkpoints=a.async_checkpoints)
   result = loop.train(model, tasks, cfg_loop, a.workdir, mesh, shd.DEFAULT_RULES, phase="intermediate")
   from xstilts_jax.train.state import ModelLayout
   layout = ModelLayout.of(result.model)

@@ -57,6 +57,6 @@ def make_schedule(cfg: OptimizerConfig) -> optax.Schedule:
 
 
 def clip_by_global_norm(grads, max_norm: float):
-  norm = optax.global_norm(grads)
+  norm = optax.tree.norm(grads)
   scale = jnp.minimum(1.0, max_norm / (norm + 1e-6)) if max_norm > 0 else 1.0  # as torch clips
   return jax.tree.map(lambda g: g * scale, grads), norm
