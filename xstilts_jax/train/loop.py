@@ -164,7 +164,8 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
       meta["batches"] = {t.name: t.batches.state() for t in tasks}
       # One host's SIGTERM cannot stop the others; on several hosts orbax's synced check decides.
       preempted = ckpt.reached_preemption(step) or (preemption.requested and jax.process_count() == 1)
-      ckpt.save(step, state, meta, score=score, force=meta["done"] or preempted)
+      # A scored step is always saved, so the best checkpoint can be any evaluated one.
+      ckpt.save(step, state, meta, score=score, force=meta["done"] or preempted or score is not None)
       if preempted:
         ckpt.wait()
         raise Preempted(f"{phase}: preempted at step {step}; checkpoint saved, run the same command to resume")
