@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from xstilts_jax.atomic import read_json
 from xstilts_jax.errors import ConfigError, XstiltsError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -153,7 +154,7 @@ def cmd_export(args, _) -> int:
   elif args.phase.startswith("target:"):
     task = args.phase.split(":", 1)[1]
     found = [d for e in experiments for d in sorted((e / "phases").glob("target-*"))
-             if task in _read_json(d / "xstilts.json").get("targets", [])]
+             if (d / "xstilts.json").exists() and task in read_json(d / "xstilts.json").get("targets", [])]
   else:
     raise ConfigError(f"--phase {args.phase!r}: expected intermediate or target:TASK")
   found = [d for d in found if (d / "DONE").exists()]
@@ -173,15 +174,6 @@ def cmd_export(args, _) -> int:
   out = export_hf(model, args.out, tokenizer=load_tokenizer(source), label_names=labels)
   print(f"{out}: {hf.get('architectures', ['XLMRobertaModel'])[0]} from {source}")
   return 0
-
-
-def _read_json(path: Path) -> dict:
-  if not path.exists():
-    return {}
-  try:
-    return json.loads(path.read_text())
-  except json.JSONDecodeError as e:
-    raise ConfigError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
 
 
 def cmd_report(args, _) -> int:

@@ -31,15 +31,18 @@ from flax import nnx
 from xstilts_jax import atomic, sharding as shd
 from xstilts_jax.data import batches as B
 from xstilts_jax.data import features as F
+from xstilts_jax.data.examples import SentenceExample
 from xstilts_jax.data.loading import TRAIN_KEYS, DataSource, example_texts, load_task
 from xstilts_jax.data.readers import ReadReport
 from xstilts_jax.data.sources import load_examples
 from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
-from xstilts_jax.errors import ConfigError, DataError
+from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation import metrics as M
 from xstilts_jax.evaluation.evaluate import evaluate_task, prediction_file_name, write_predictions
 from xstilts_jax.evaluation.steps import Predictor
+from xstilts_jax.atomic import read_json
 from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
+from xstilts_jax.models.hf import resolve_checkpoint
 from xstilts_jax.tasks import get_task
 from xstilts_jax.tasks.spec import HEAD_OF_FORMAT, TaskSpec
 from xstilts_jax.train import loop, optim
@@ -77,15 +80,6 @@ def is_done(path: Path) -> bool:
   return (path / DONE).exists()
 
 
-def read_json(path: Path) -> Any:
-  try:
-    return json.loads(path.read_text())
-  except FileNotFoundError:
-    raise DataError(f"{path}: missing") from None
-  except json.JSONDecodeError as e:
-    raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg}); remove it to redo that step") from None
-
-
 def banner(text: str) -> None:
   if is_main():
     print(f"\n== {text}", flush=True)
@@ -103,6 +97,7 @@ class Context:
   base_checkpoint: str = ""
   read_report: ReadReport = dataclasses.field(default_factory=ReadReport)
   synthetic_languages: Optional[dict] = None
+  task_embeddings: dict = dataclasses.field(default_factory=dict)  # shared by the main run and the baseline
 
   @property
   def dtype(self):
@@ -420,23 +415,18 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
 def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[str, list[float]]:
   """TextEmb (Vu et al. 2020): the mean-pooled last-layer embedding of up to `limit` English
   training examples of each task, from the base encoder (before any phase-1 training)."""
-  model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype)
-  predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
-  out = {}
-  for name in names:
+  missing = [n for n in names if n not in ctx.task_embeddings and get_task(parse_task_name(n)[0]).format != "retrieval"]
+  if missing:
+    model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype)
+    predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
+  for name in missing:
     task_name, language = parse_task_name(name)
-    spec = get_task(task_name)
-    if spec.format == "retrieval":
-      continue
-    examples, _ = load_task(spec, language, "train", ctx.tokenizer, ctx.data, 128, ctx.read_report, limit=limit)
-    feats = F.retrieval_features([_sentence(i, t) for i, t in enumerate(example_texts(examples))], ctx.tokenizer, 128)
-    out[name] = np.asarray(predictor(feats, "retrieval")).mean(axis=0).tolist()
-  return out
-
-
-def _sentence(i: int, text: str):
-  from xstilts_jax.data.examples import SentenceExample
-  return SentenceExample(str(i), text)
+    examples, _ = load_task(get_task(task_name), language, "train", ctx.tokenizer, ctx.data, 128, ctx.read_report,
+                            limit=limit)
+    sentences = [SentenceExample(str(i), t) for i, t in enumerate(example_texts(examples))]
+    feats = F.retrieval_features(sentences, ctx.tokenizer, 128)
+    ctx.task_embeddings[name] = np.asarray(predictor(feats, "retrieval")).mean(axis=0).tolist()
+  return {n: ctx.task_embeddings[n] for n in names if n in ctx.task_embeddings}
 
 
 def task_diversity(ctx: Context, names: list[str], limit: int = 2000) -> dict[str, dict]:
@@ -612,5 +602,4 @@ def _local_dir(name: str) -> str:
   """A local directory for a hub id or path (tokenizer files come with the checkpoint)."""
   if Path(name).is_dir():
     return name
-  from xstilts_jax.models.hf import _resolve
-  return str(_resolve(name))
+  return str(resolve_checkpoint(name))

@@ -17,7 +17,7 @@ from xstilts_jax import atomic
 from xstilts_jax.data.examples import RetrievalCorpus
 from xstilts_jax.errors import DataError
 from xstilts_jax.evaluation import decode, metrics
-from xstilts_jax.evaluation.retrieval_metrics import mine_candidates, extract_pairs, tatoeba_predictions
+from xstilts_jax.evaluation.retrieval_metrics import bucc_mine, tatoeba_predictions
 from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.tasks.spec import TaskSpec
 
@@ -62,11 +62,9 @@ def _retrieval(predict: Predictor, spec: TaskSpec, corpus: RetrievalCorpus, feat
   if spec.metric == "bucc_f1":
     source_texts = [s.text for s in corpus.source]
     target_texts = [t.text for t in corpus.target]
-    result = metrics.METRICS["bucc_f1"](source, target, source_ids, target_ids, corpus.gold, threshold,
-                                        source_texts, target_texts)
-    candidates = mine_candidates(source, target, source_ids, target_ids, source_texts, target_texts)
-    pairs = sorted(extract_pairs(candidates, result["threshold"]))
-    return result, pairs
+    result, pairs = bucc_mine(source, target, source_ids, target_ids, corpus.gold, threshold,
+                              source_texts, target_texts)
+    return result, sorted(pairs)
   # Tatoeba: each English sentence searches the other side (as XTREME's code does).
   source_index = {sid: i for i, sid in enumerate(source_ids)}
   english_index = {tid: i for i, tid in enumerate(target_ids)}

@@ -160,6 +160,23 @@ def pairs_f1(predicted: Iterable[Pair], gold: Iterable[Pair]) -> dict:
           "precision": 100.0 * precision, "recall": 100.0 * recall}
 
 
+def bucc_mine(source_embeddings: np.ndarray, target_embeddings: np.ndarray,
+              source_ids: Sequence[str], target_ids: Sequence[str], gold: Iterable[Pair],
+              threshold: Optional[float] = None, source_texts: Optional[Sequence[str]] = None,
+              target_texts: Optional[Sequence[str]] = None, k: int = 4) -> tuple[dict, set[Pair]]:
+  """(the scores of `bucc_f1`, the mined pairs at the threshold)."""
+  gold = {(str(s), str(t)) for s, t in gold}
+  if not gold:
+    raise DataError("BUCC: no gold pairs")
+  candidates = mine_candidates(source_embeddings, target_embeddings, source_ids, target_ids,
+                               source_texts, target_texts, k)
+  if threshold is None:
+    threshold = best_threshold(candidates, gold)
+  pairs = extract_pairs(candidates, threshold)
+  result = pairs_f1(pairs, gold)
+  return {**result, "threshold": float(threshold), "num_candidates": len(candidates)}, pairs
+
+
 def bucc_f1(source_embeddings: np.ndarray, target_embeddings: np.ndarray,
             source_ids: Sequence[str], target_ids: Sequence[str], gold: Iterable[Pair],
             threshold: Optional[float] = None, source_texts: Optional[Sequence[str]] = None,
@@ -168,15 +185,8 @@ def bucc_f1(source_embeddings: np.ndarray, target_embeddings: np.ndarray,
 
   threshold None chooses the best one against `gold` (dev); pass dev's to score test.
   """
-  gold = {(str(s), str(t)) for s, t in gold}
-  if not gold:
-    raise DataError("BUCC: no gold pairs")
-  candidates = mine_candidates(source_embeddings, target_embeddings, source_ids, target_ids,
-                               source_texts, target_texts, k)
-  if threshold is None:
-    threshold = best_threshold(candidates, gold)
-  result = pairs_f1(extract_pairs(candidates, threshold), gold)
-  return {**result, "threshold": float(threshold), "num_candidates": len(candidates)}
+  return bucc_mine(source_embeddings, target_embeddings, source_ids, target_ids, gold, threshold,
+                   source_texts, target_texts, k)[0]
 
 
 TATOEBA_QUERIES = ("english", "source")

@@ -92,7 +92,8 @@ def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str) -> tuple
 # ----------------------------------------------------------------------------- reading
 
 
-def _resolve(path_or_hub_id: str) -> Path:
+def resolve_checkpoint(path_or_hub_id: str) -> Path:
+  """A local directory for a checkpoint path or hub id (fetched through huggingface_hub)."""
   path = Path(path_or_hub_id).expanduser()
   if path.is_dir():
     return path
@@ -180,7 +181,7 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   """
   if head not in HEAD_KINDS:
     raise ModelError(f"head {head!r} is not one of {', '.join(HEAD_KINDS)}")
-  ckpt_dir = _resolve(path_or_hub_id)
+  ckpt_dir = resolve_checkpoint(path_or_hub_id)
   hf_cfg = read_hf_config(ckpt_dir)
   cfg = XLMRConfig.from_hf_dict(hf_cfg)
   if cfg.hidden_act not in SUPPORTED_ACTIVATIONS:

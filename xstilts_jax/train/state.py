@@ -48,6 +48,14 @@ class ModelLayout:
   def flat(self, model: XLMRModel) -> dict[str, jax.Array]:
     return dict(zip(self.names, jax.tree.leaves(nnx.state(model, nnx.Param))))
 
+  @staticmethod
+  def ungrouped(grouped: Mapping) -> dict[str, Any]:
+    """The inverse of `grouped`: one flat dict of every parameter."""
+    flat = dict(grouped["encoder"])
+    for head_params in grouped["heads"].values():
+      flat.update(head_params)
+    return flat
+
   def grouped(self, flat: Mapping[str, Any]) -> dict:
     out: dict = {"encoder": {}, "heads": {}}
     for name, value in flat.items():
@@ -56,10 +64,8 @@ class ModelLayout:
     return out
 
   def model(self, params: Mapping) -> XLMRModel:
-    """An NNX module over grouped (or flat) parameters; cheap under jit."""
-    flat = dict(params.get("encoder", {})) if "encoder" in params else dict(params)
-    for head_params in params.get("heads", {}).values():
-      flat.update(head_params)
+    """An NNX module over grouped parameters; cheap under jit."""
+    flat = self.ungrouped(params)
     state = jax.tree.unflatten(self.treedef, [flat[n] for n in self.names])
     return nnx.merge(self.graphdef, state, self.rest)
 
@@ -110,13 +116,5 @@ def create_state(model: XLMRModel, tx: optax.GradientTransformation, mesh: Mesh,
   abstract = jax.eval_shape(lambda p: init_state(layout, p, tx), params)
   shardings = state_shardings(layout, abstract, rules, mesh)
   placed = jax.device_put(layout.grouped(params), shardings["params"])
-  state = jax.jit(lambda p: init_state(layout, {**p["encoder"], **_merge_heads(p)}, tx),
-                  out_shardings=shardings)(placed)
+  state = jax.jit(lambda p: init_state(layout, layout.ungrouped(p), tx), out_shardings=shardings)(placed)
   return layout, state, shardings
-
-
-def _merge_heads(grouped: Mapping) -> dict:
-  out = {}
-  for head in grouped["heads"].values():
-    out.update(head)
-  return out
