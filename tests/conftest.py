@@ -11,14 +11,16 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real slices of the datasets in their original formats (sources and licences: data/README.md).
+TEST_DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-  if not SHARED_DATA.is_dir():
-    pytest.skip(f"real data slices not found at {SHARED_DATA}")
-  return SHARED_DATA
+  """The real data slices; a missing folder fails the tests that use it, never skips them."""
+  if not (TEST_DATA / "SHA256SUMS").is_file():
+    pytest.fail(f"real data slices not found at {TEST_DATA} (they are part of the repository)")
+  return TEST_DATA
 
 
 def _tokenizer_training_text(data: Path) -> list[str]:
