@@ -5,7 +5,7 @@
 
 A small XLM-R-shaped model and its tokenizer are built and pretrained (masked LM on every
 language) by the project itself, standing in for XLM-R. The data are synthetic languages
-(xstilts_jax.data.synthetic) that differ from English in word order, morphology, vocabulary
+(xstilts_jax.demo.synthetic) that differ from English in word order, morphology, vocabulary
 and script by known amounts, written as files in the real formats and read by the real
 readers. Then: phase 0, continued masked LM on the two most distant languages; phase 1,
 multi-task intermediate training on HellaSwag- and SQuAD-style English data; phase 2,

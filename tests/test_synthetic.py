@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xstilts_jax.data import synthetic
+from xstilts_jax.demo import synthetic
 from xstilts_jax.errors import ConfigError
 
 LANGS = ("en", "qn", "qv", "qs", "qc")

@@ -561,7 +561,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     data_dir = root / "data"
     if is_main() and not (data_dir / "manifest.json").exists():
       banner("writing the synthetic languages' data in the original formats")
-      from xstilts_jax.data.synthetic import write_synthetic_data
+      from xstilts_jax.demo.synthetic import write_synthetic_data
       write_synthetic_data(data_dir, seed=config.data.synthetic.seed, sizes=dict(config.data.synthetic.sizes),
                            languages=list(config.data.synthetic.languages))
     sync("synthetic-data")

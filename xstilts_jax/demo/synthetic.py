@@ -1,6 +1,6 @@
 """Synthetic task data for the embedded default demo, written as files in the real formats.
 
-`write_synthetic_data` renders random meanings (see synthetic_language.py) in every
+`write_synthetic_data` renders random meanings (see language.py) in every
 synthetic language and writes each task in its original release format and in the
 layout of /work/shared/data: GLUE MNLI tsv, XNLI-1.0 tsv, SQuAD v1.1 and XQuAD json,
 PAN-X (XTREME tsv), UD CoNLL-U, PAWS-X tsv, SuperGLUE COPA, XCOPA and HellaSwag
@@ -22,7 +22,7 @@ import random
 from pathlib import Path
 from typing import Optional, Union
 
-from xstilts_jax.data.synthetic_language import (  # noqa: F401 (LANGUAGES, PROFILES, ... are public here too)
+from xstilts_jax.demo.language import (  # noqa: F401 (LANGUAGES, PROFILES, ... are public here too)
     ADJECTIVES, CAUSAL_SCHEMAS, LANGUAGES, MODIFIERS, NOUNS, ORGANISATIONS, PERSON_VERBS, PLACES, PROFILES,
     ROUTE_VERBS, VERBS, FIRST_NAMES, LAST_NAMES, NP, Clause, Language, LanguageProfile, Mod, detokenize,
     english_parses, language_features, role_span, typological_distance, get_profile)
@@ -498,7 +498,7 @@ def write_synthetic_data(out_dir: Union[str, Path], seed: int = 0, sizes: Option
   for rel, (text, _) in sorted(files.items()):
     atomic.write_text(out / rel, text)
   manifest = {
-      "generator": "xstilts_jax.data.synthetic", "format_version": 1, "seed": seed, "sizes": sizes,
+      "generator": "xstilts_jax.demo.synthetic", "format_version": 1, "seed": seed, "sizes": sizes,
       "distance": "normalised Hamming distance to en over the 8 features (morphology counts rank difference / 2, "
                   "lexicon counts the share of new word forms)",
       "languages": {code: {"name": PROFILES[code].name, "tatoeba_code": code if code != "en" else "eng",
