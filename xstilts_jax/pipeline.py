@@ -499,9 +499,14 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
   xtreme = M.xtreme_score({t: r["languages"] for t, r in tasks.items()}, languages)
   trained = list(intermediate) + [get_task(t).train_task or t for t in ctx.config.targets.tasks
                                   if get_task(t).format != "retrieval"]
+  # What this run did, not what the config asked of the experiment (a baseline does no MLM beside).
+  mlm_first = list(ctx.config.mlm.languages) if start != ctx.base_checkpoint else []
+  beside = bool(intermediate) and ctx.config.intermediate.mlm_beside
+  mlm_beside = list(ctx.config.mlm.languages) if beside else []
   results = {
       "schema": 1, "experiment": name, "intermediate": list(intermediate),
-      "mlm_languages": list(ctx.config.mlm.languages), "mlm_beside": bool(ctx.config.intermediate.mlm_beside),
+      "mlm_languages": mlm_first + mlm_beside, "mlm_beside": bool(mlm_beside),
+      "mlm": {"first": mlm_first, "beside": mlm_beside},
       "translated": any(":" in t for t in intermediate), "seed": ctx.config.seed,
       "model": ctx.config.model.checkpoint or "built: " + str(ctx.root / "pretrained"),
       "data": "synthetic" if ctx.synthetic_languages else "xtreme", "eval_split": splits, "tasks": tasks,
