@@ -115,6 +115,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Phase 3: zero-shot evaluation of every language of every target.
   c.eval = ml_collections.ConfigDict(dict(split="test", batch_size=32, write_predictions=True,
                                           retrieval_max_seq_length=0))  # 0: the task's (512 for BUCC, Tatoeba)
+  # Span-QA answer text: "offsets" (the exact context text) or "xtreme" (XTREME's get_final_text,
+  # to reproduce published numbers: it returns whole whitespace chunks for Chinese).
+  c.eval.qa_answer_text = "offsets"
 
   c.baseline = False          # also run the same experiment without phase 1, beside it
   c.report = False            # write the analysis report comparing the runs at the end

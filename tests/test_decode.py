@@ -110,24 +110,32 @@ def test_decode_spans_two_examples_and_padding_rows():
 
 
 def _brute_force_spans(n_tokens, windows, start, end, n_best, max_len):
-  """HF/BERT-style decoding written with global token indices known from construction."""
+  """HF/BERT/XTREME-style decoding written with global token indices known from construction:
+  the n_best starts and ends over every position of a window row (position 0 and the padding
+  after the window's tokens included), then non-context ones dropped."""
   def context_score(w, g):
     first, last = windows[w][0], windows[w][-1]
     return min(g - first, last - g) + 0.01 * len(windows[w])
   best, best_text = -np.inf, ""
   for w, tokens in enumerate(windows):
-    local_start = {g: start[w, 1 + i] for i, g in enumerate(tokens)}
-    local_end = {g: end[w, 1 + i] for i, g in enumerate(tokens)}
-    top_starts = sorted(tokens, key=lambda g: -local_start[g])[:n_best]
-    top_ends = sorted(tokens, key=lambda g: -local_end[g])[:n_best]
-    for s in top_starts:
+    token_at = {1 + i: g for i, g in enumerate(tokens)}  # row position -> global token
+    positions = range(start.shape[1])
+    top_starts = sorted(positions, key=lambda p: -start[w, p])[:n_best]
+    top_ends = sorted(positions, key=lambda p: -end[w, p])[:n_best]
+    for ps in top_starts:
+      if ps not in token_at:
+        continue
+      s = token_at[ps]
       owner = max(range(len(windows)), key=lambda v: (context_score(v, s) if s in windows[v]
                                                       else -1, -v))
       if owner != w:
         continue
-      for e in top_ends:
-        if s <= e < s + max_len and local_start[s] + local_end[e] > best:
-          best, best_text = local_start[s] + local_end[e], f"{s}..{e}"
+      for pe in top_ends:
+        if pe not in token_at:
+          continue
+        e = token_at[pe]
+        if s <= e < s + max_len and start[w, ps] + end[w, pe] > best:
+          best, best_text = start[w, ps] + end[w, pe], f"{s}..{e}"
   return best_text
 
 

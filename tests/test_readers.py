@@ -223,10 +223,12 @@ def test_mlqa_and_tydiqa(shared_data):
 
 
 def _conllu_counts(path):
-  """(sentences, words) counted independently: blank-line blocks and integer-ID lines."""
+  """(sentences, words) counted independently as XTREME counts them: blank-line blocks, and
+  integer-ID lines less the sub-words a multiword token `a-b` fuses into one (b - a)."""
   text = path.read_text(encoding="utf-8")
   blocks = [b for b in re.split(r"\n\s*\n", text) if re.search(r"^\d+\t", b, re.M)]
-  return len(blocks), len(re.findall(r"^\d+\t", text, re.M))
+  fused = sum(int(b) - int(a) for a, b in re.findall(r"^(\d+)-(\d+)\t", text, re.M))
+  return len(blocks), len(re.findall(r"^\d+\t", text, re.M)) - fused
 
 
 def test_conllu_slices(shared_data):
@@ -244,6 +246,112 @@ def test_conllu_slices(shared_data):
   assert train[0].labels[:3] == ("PROPN", "PUNCT", "PROPN")
 
 
+# --- XTREME's UD conversion, ported independently from its published algorithm: -----------
+# ud-conversion-tools' conllu_to_conll.py --replace_subtokens_with_fused_forms writes a
+# CoNLL-X file; XTREME's utils_preprocess.py (udpos) reads it back, drops sentences whose
+# forms are all '_' or all but one, and removes U+200C and spaces inside forms.
+
+_RANKING = "VERB NOUN PROPN PRON ADJ NUM ADV INTJ AUX ADP DET PART CCONJ SCONJ X PUNCT ".split(" ")
+
+
+def _conllu_sentences(text):
+  """Blocks of (ID, fields) rows, comments left out."""
+  for block in text.split("\n\n"):
+    rows = [line.split("\t") for line in block.split("\n") if line and not line.startswith("#")]
+    if rows:
+      yield rows
+
+
+def _converter_conll(rows):
+  """conllu_to_conll.py on one sentence: the CoNLL-X (id, form, upos) rows it writes."""
+  words = {int(r[0]): r for r in rows if r[0].isdigit()}
+  edges = set()  # (head, dependent) of the graph the converter builds
+  for i, r in words.items():
+    edges.add((int(r[6]), i))
+    if r[8] != "_":
+      edges |= {(int(d.split(":")[0]), i) for d in r[8].split("|") if d.split(":")[0].isdigit()}
+
+  def ancestors(node):
+    found = {h for h, d in edges if d == node}
+    while True:
+      more = {h for h, d in edges if d in found} - found
+      if not more:
+        return found
+      found |= more
+
+  removed, fused = set(), {}
+  for r in rows:
+    if "-" not in r[0]:
+      continue
+    a, b = map(int, r[0].split("-"))
+    span = list(range(a, b + 1))
+    distance = [len(ancestors(x)) for x in span]
+    highest = [x for x, dist in zip(span, distance) if dist == min(distance)]
+    if len(highest) == 1:
+      head = highest[0]
+    else:
+      best_rank, head = len(_RANKING) + 1, -1
+      for x in highest:
+        if _RANKING.index(words[x][3]) < best_rank:
+          best_rank, head = _RANKING.index(words[x][3]), x
+    fused[head] = r[1]
+    removed |= set(span) - {head}
+  kept = [i for i in sorted(words) if i not in removed]
+  return [(n, fused.get(i, words[i][1]), words[i][3]) for n, i in enumerate(kept, 1)]
+
+
+def _xtreme_udpos(text):
+  """(words, tags) of each sentence XTREME's udpos preprocessing keeps."""
+  conll = "\n\n".join("\n".join(f"{n}\t{form}\t_\t{upos}\t_\t_\t0\t_\t_\t_"
+                                  for n, form, upos in _converter_conll(rows))
+                        for rows in _conllu_sentences(text)) + "\n\n"
+  sentences, words, tags = [], [], []
+  for line in conll.split("\n"):
+    items = line.strip().split("\t")
+    if len(items) != 10:
+      empty = sum(w == "_" for w in words)
+      if empty == 0 or empty < len(words) - 1:
+        sentences.append((words, tags))
+      words, tags = [], []
+    else:
+      words.append(items[1].strip())
+      tags.append(items[3].strip())
+  return [([w.replace("\u200c", "").replace(" ", "") for w in ws], ts)
+          for ws, ts in sentences if ws]
+
+
+@pytest.mark.parametrize("treebank", ["UD_German-GSD/de_gsd-ud-test.conllu",
+                                      "UD_Finnish-TDT/fi_tdt-ud-test.conllu",
+                                      "UD_Arabic-PUD/ar_pud-ud-test.conllu",
+                                      "UD_Hindi-PUD/hi_pud-ud-test.conllu",
+                                      "UD_Japanese-GSD/ja_gsd-ud-test.conllu",
+                                      "UD_Basque-BDT/eu_bdt-ud-test.conllu",
+                                      "UD_Yoruba-YTB/yo_ytb-ud-test.conllu"])
+def test_conllu_equals_xtreme_conversion(shared_data, treebank):
+  path = shared_data / "udpos" / treebank
+  expected = _xtreme_udpos(path.read_text(encoding="utf-8"))
+  got = readers.read_conllu(path)
+  assert [(list(e.words), list(e.labels)) for e in got] == expected
+
+
+def test_conllu_fuses_multiword_tokens_by_hand(shared_data):
+  de = readers.read_conllu(shared_data / "udpos/UD_German-GSD/de_gsd-ud-test.conllu")
+  # The slice has 1,440 integer-ID words and 23 two-word tokens (12 im, 5 am, 2 beim, ins,
+  # vom, zum, zur), each ADP + DET under one noun: the ranking puts ADP first -> 1,417 words.
+  assert sum(len(e.words) for e in de) == 1417
+  fused = [(w, t) for e in de for w, t in zip(e.words, e.labels)
+           if w.lower() in ("im", "am", "beim", "zum", "zur", "vom", "ins")]
+  assert len(fused) == 23 and {t for _, t in fused} == {"ADP"}
+  assert not any(w in ("in", "dem") and e.words[i + 1:i + 2] == ("dem",)
+                 for e in de for i, w in enumerate(e.words))
+  fi = readers.read_conllu(shared_data / "udpos/UD_Finnish-TDT/fi_tdt-ud-test.conllu")
+  words = [(w, t) for e in fi for w, t in zip(e.words, e.labels)]
+  # "etten" = että (SCONJ, mark of 11) + en (AUX, aux of 11): equally high, AUX ranks first.
+  assert ("etten", "AUX") in words
+  assert (":)", "SYM") in words and (": )", "SYM") not in words  # the space is removed
+  assert sum(len(e.words) for e in fi) == 1422 - 1  # 1,422 integer-ID words, one 2-word token
+
+
 def test_conllu_skips_ranges_and_empty_nodes_and_merges(shared_data):
   de = shared_data / "udpos/UD_German-GSD/de_gsd-ud-test.conllu"
   fi = shared_data / "udpos/UD_Finnish-TDT/fi_tdt-ud-test.conllu"
@@ -252,16 +360,54 @@ def test_conllu_skips_ranges_and_empty_nodes_and_merges(shared_data):
   merged = readers.read_conllu([de, fi])
   assert len(merged) == 200 and [e.id for e in merged] == [str(i) for i in range(200)]
   assert merged[100].words == readers.read_conllu(fi)[0].words
+  # Range lines such as `19-20 im` replace their sub-words "in" + "dem".
+  pairs = [p for e in merged[:100] for p in zip(e.words, e.words[1:])]
+  assert ("in", "dem") not in pairs and sum(w == "im" for e in merged[:100] for w in e.words) == 12
 
 
 def test_conllu_skips_withheld_forms(tmp_path):
   path = tmp_path / "ar_nyuad-ud-test.conllu"
-  path.write_text("# sent_id = 1\n1\t_\t_\tNOUN\t_\t_\t0\troot\t_\t_\n\n"
-                  "1\tword\t_\tNOUN\t_\t_\t0\troot\t_\t_\n", encoding="utf-8")
+  row = "{}\t{}\t_\tNOUN\t_\t_\t0\troot\t_\t_\n"
+  path.write_text("# sent_id = 1\n" + row.format(1, "_") + "\n"          # all withheld: skipped
+                  + row.format(1, "_") + row.format(2, "a") + "\n"        # all but one: skipped
+                  + row.format(1, "_") + row.format(2, "_") + row.format(3, "b") + "\n"
+                  + row.format(1, "_") + row.format(2, "c") + row.format(3, "d") + "\n"
+                  + row.format(1, "word"), encoding="utf-8")
   report = readers.ReadReport()
   examples = readers.read_conllu(path, report=report)
-  assert [e.words for e in examples] == [("word",)]
-  assert report.skipped == {"word forms withheld ('_')": 1}
+  assert [e.words for e in examples] == [("_", "c", "d"), ("word",)]
+  assert report.skipped == {"word forms withheld ('_')": 3}
+
+
+def test_conllu_removes_spaces_and_zwnj_inside_forms(tmp_path):
+  path = tmp_path / "fa_seraji-ud-test.conllu"
+  path.write_text("1\tمی\u200cشود\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
+                  "2\t: )\t_\tSYM\t_\t_\t1\tdiscourse\t_\t_\n"
+                  "3\t1 000\t_\tNUM\t_\t_\t1\tnummod\t_\t_\n\n", encoding="utf-8")
+  assert readers.read_conllu(path)[0].words == ("میشود", ":)", "1000")
+
+
+def test_conllu_multiword_head_by_tree_then_language_ranking(tmp_path):
+  # "dámelo" = da (VERB, root) + me + lo (PRON, objects of da): da is highest -> VERB.
+  # "del" = de (ADP) + el (DET), both under "coche": Spanish ranks ADP before DET.
+  text = ("1-3\tDámelo\t_\t_\t_\t_\t_\t_\t_\t_\n"
+          "1\tDá\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
+          "2\tme\t_\tPRON\t_\t_\t1\tiobj\t_\t_\n"
+          "3\tlo\t_\tPRON\t_\t_\t1\tobj\t_\t_\n"
+          "4-5\tdel\t_\t_\t_\t_\t_\t_\t_\t_\n"
+          "4\tde\t_\tADP\t_\t_\t6\tcase\t_\t_\n"
+          "5\tel\t_\tDET\t_\t_\t6\tdet\t_\t_\n"
+          "6\tcoche\t_\tNOUN\t_\t_\t1\tobl\t_\t_\n\n")
+  path = tmp_path / "es_ancora-ud-test.conllu"
+  path.write_text(text, encoding="utf-8")
+  (ex,) = readers.read_conllu(path)
+  assert (ex.words, ex.labels) == (("Dámelo", "del", "coche"), ("VERB", "ADP", "NOUN"))
+  # A DEPS edge makes "el" lower than "de" (an extra ancestor): "de" wins by the tree alone.
+  path.write_text(text.replace("6\tdet\t_\t_", "6\tdet\t4:dep|6:det\t_"), encoding="utf-8")
+  assert readers.read_conllu(path)[0].labels == ("VERB", "ADP", "NOUN")
+  path.write_text(text.replace("6\tcase\t_\t_", "6\tcase\t5:dep|6:case\t_"),
+                  encoding="utf-8")
+  assert readers.read_conllu(path)[0].labels == ("VERB", "DET", "NOUN")
 
 
 def test_panx_xtreme_format(shared_data):

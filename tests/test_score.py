@@ -47,11 +47,6 @@ def test_xquad_partly_wrong_answers(shared_data, tmp_path):
 def test_qa_prediction_file_errors(shared_data, tmp_path):
   gold = shared_data / "xquad" / "xquad.en.json"
   questions = _squad_questions(gold)
-  preds = {qa["id"]: qa["answers"][0]["text"] for qa in questions[3:]}
-  path = _write(tmp_path / "predictions.json", json.dumps(preds))
-  with pytest.raises(DataError, match=rf"predictions.json: 3 question ids of .*xquad.en.json have "
-                                      rf"no prediction \(e.g. {questions[0]['id']}\)"):
-    score_files("xquad", path, gold)
   with pytest.raises(DataError, match="expected a JSON object"):
     score_files("xquad", _write(tmp_path / "list.json", "[1, 2]"), gold)
   with pytest.raises(DataError, match="not valid JSON"):
@@ -63,6 +58,43 @@ def test_qa_prediction_file_errors(shared_data, tmp_path):
   preds = {**{qa["id"]: qa["answers"][0]["text"] for qa in questions}, "extra": "x"}
   got = score_files("xquad", _write(tmp_path / "extra.json", json.dumps(preds)), gold)
   assert got["ignored_predictions"] == 1 and got["exact_match"] == 100.0
+  assert got["missing_predictions"] == 0
+
+
+def test_missing_predictions_score_zero_or_strict_refuses(shared_data, tmp_path, caplog):
+  gold = shared_data / "xquad" / "xquad.en.json"
+  questions = _squad_questions(gold)
+  assert len(questions) == 105
+  preds = {qa["id"]: qa["answers"][0]["text"] for qa in questions[3:]}
+  path = _write(tmp_path / "predictions.json", json.dumps(preds))
+  # As XTREME's evaluate-v1.1.py: a missing id scores 0 and counts in the total.
+  with caplog.at_level("WARNING"):
+    got = score_files("xquad", path, gold)
+  assert got["missing_predictions"] == 3 and got["num_examples"] == 105
+  assert got["exact_match"] == pytest.approx(100 * 102 / 105)
+  assert got["f1"] == pytest.approx(100 * 102 / 105)
+  assert "3 question ids" in caplog.text and "each scores 0" in caplog.text
+  with pytest.raises(DataError, match=rf"predictions.json: 3 question ids of .*xquad.en.json have "
+                                      rf"no prediction \(e.g. {questions[0]['id']}\)"):
+    score_files("xquad", path, gold, strict=True)
+  # MLQA's script likewise.
+  mlqa_gold = shared_data / "mlqa" / "MLQA_V1" / "dev" / "dev-context-en-question-de.json"
+  got = score_files("mlqa", _write(tmp_path / "none.json", "{}"), mlqa_gold)
+  assert (got["f1"], got["missing_predictions"]) == (0.0, got["num_examples"])
+
+
+def test_cli_score_reports_missing_and_strict(shared_data, tmp_path, capsys):
+  from xstilts_jax.cli import main
+  gold = shared_data / "xquad" / "xquad.en.json"
+  questions = _squad_questions(gold)
+  preds = {qa["id"]: qa["answers"][0]["text"] for qa in questions[1:]}
+  path = _write(tmp_path / "p.json", json.dumps(preds))
+  args = ["score", "--task", "xquad", "--predictions", str(path), "--gold", str(gold)]
+  assert main(args) == 0
+  out = json.loads(capsys.readouterr().out)
+  assert out["missing_predictions"] == 1 and out["exact_match"] == pytest.approx(100 * 104 / 105)
+  assert main(args + ["--strict"]) == 2
+  assert "1 question ids" in capsys.readouterr().err
 
 
 def test_mlqa_language_from_file_name(shared_data, tmp_path):
@@ -224,12 +256,39 @@ def test_udpos_against_seqeval_on_real_conllu(shared_data, tmp_path):
   assert 0 < got["f1"] < 100
 
 
-def test_udpos_skips_multiword_tokens(shared_data, tmp_path):
+def _xtreme_german_upos(path):
+  """XTREME's UD-POS tags for the German slice, by hand: each multiword token `a-b` is one
+  word. In this slice every one is ADP + DET (im, am, beim, ins, vom, zum, zur) under the
+  same noun, where XTREME's converter keeps the ADP: the tag of the range's first word."""
+  sentences, current, skip = [], [], set()
+  for line in path.read_text(encoding="utf-8").splitlines():
+    if not line:
+      if current:
+        sentences.append(current)
+      current, skip = [], set()
+    elif not line.startswith("#"):
+      cols = line.split("\t")
+      if "-" in cols[0]:
+        first, last = map(int, cols[0].split("-"))
+        skip |= set(range(first + 1, last + 1))
+      elif cols[0].isdigit() and int(cols[0]) not in skip:
+        current.append(cols[3])
+      elif cols[0].isdigit():
+        assert cols[3] == "DET"  # the by-hand rule above holds for this slice
+  if current:
+    sentences.append(current)
+  return sentences
+
+
+def test_udpos_fuses_multiword_tokens_as_xtreme(shared_data, tmp_path):
   gold_path = shared_data / "udpos" / "UD_German-GSD" / "de_gsd-ud-test.conllu"
-  text = gold_path.read_text(encoding="utf-8")
-  assert any(line.split("\t")[0].count("-") == 1 for line in text.splitlines() if "\t" in line)
-  got = score_files("udpos", _tag_file(tmp_path / "p.txt", _conllu_upos(gold_path)), gold_path)
-  assert got["f1"] == 100.0
+  gold = _xtreme_german_upos(gold_path)
+  assert sum(map(len, gold)) == 1417  # 1,440 words less 23 fused sub-words
+  got = score_files("udpos", _tag_file(tmp_path / "p.txt", gold), gold_path)
+  assert got["f1"] == 100.0 and got["num_examples"] == 100
+  # A file with a tag for every sub-word (the CoNLL-U's 1,440 words) no longer lines up.
+  with pytest.raises(DataError, match="but gold has"):
+    score_files("udpos", _tag_file(tmp_path / "p.txt", _conllu_upos(gold_path)), gold_path)
 
 
 def test_panx_tsv_and_tagging_errors(shared_data, tmp_path):

@@ -135,7 +135,8 @@ def cmd_run(args, overrides) -> int:
 
 def cmd_score(args, _) -> int:
   from xstilts_jax.evaluation.score import score_files
-  print(json.dumps(score_files(args.task, args.predictions, args.gold, args.language), indent=1))
+  print(json.dumps(score_files(args.task, args.predictions, args.gold, args.language, args.strict),
+                   indent=1))
   return 0
 
 
@@ -216,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--predictions", required=True)
   s.add_argument("--gold", required=True)
   s.add_argument("--language")
+  s.add_argument("--strict", action="store_true",
+                 help="refuse a QA prediction file that misses question ids (default: they score 0)")
   s.set_defaults(fn=cmd_score)
   e = sub.add_parser("export", help="write a finished phase's model as a Hugging Face checkpoint")
   e.add_argument("--workdir", required=True)

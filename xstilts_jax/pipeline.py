@@ -399,7 +399,8 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
       threshold = evaluate_task(predictor, spec, corpus, feats, lang, retrieval_layer=layer)[0]["threshold"]
     examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, length, ctx.read_report)
     metrics, predictions = evaluate_task(predictor, spec, examples, feats, lang, head="target",
-                                         retrieval_layer=layer, bucc_threshold=threshold)
+                                         retrieval_layer=layer, bucc_threshold=threshold,
+                                         qa_answer_text=ctx.config.eval.qa_answer_text, tokenizer=ctx.tokenizer)
     results[lang] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     if ctx.config.eval.write_predictions and is_main():
       write_predictions(exp / "predictions" / target / prediction_file_name(spec, lang, split), spec, predictions)
@@ -514,6 +515,7 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
       "task_embeddings": task_embeddings(ctx, sorted(set(trained))),
       "task_diversity": task_diversity(ctx, list(intermediate)),
       "skipped_rows": dict(ctx.read_report.skipped),
+      "qa_answer_text": ctx.config.eval.qa_answer_text,  # span-QA answer text: offsets | xtreme
   }
   write_json_atomic(exp / "results.json", results)
   return results

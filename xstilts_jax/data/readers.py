@@ -437,18 +437,82 @@ def read_tydiqa_goldp(path: PathLike, language: str, *,
 # ---- tagging --------------------------------------------------------------------
 
 
+# XTREME's UD conversion (its download script runs ud-conversion-tools' conllu_to_conll.py
+# with --replace_subtokens_with_fused_forms) picks the word that stands for a multiword
+# token by these UPOS rankings, chosen by the language prefix of the file name.
+_UD_HEAD_PRECEDENCE = {
+    "default": ("VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP",
+                "DET", "PART", "CCONJ", "SCONJ", "X", "PUNCT"),
+    "es": ("VERB", "AUX", "PRON", "ADP", "DET"),
+    "fr": ("VERB", "AUX", "PRON", "NOUN", "ADJ", "ADV", "ADP", "DET", "PART", "SCONJ", "CONJ"),
+    "it": ("VERB", "AUX", "ADV", "PRON", "ADP", "DET", "INTJ"),
+}
+
+
+@dataclasses.dataclass
+class _UdToken:
+  """One syntactic word of a CoNLL-U sentence (an integer ID line)."""
+  line_no: int
+  form: str
+  upos: str
+  parents: frozenset  # HEAD and the heads in DEPS that are integers, as XTREME's graph has them
+
+
+def _ud_span_head(tokens: dict, span: range, precedence: Sequence[str]) -> tuple[int, bool]:
+  """(the ID that stands for a multiword token, whether a UPOS outside `precedence` was ranked).
+
+  As XTREME's converter: the word with the fewest ancestors in the sentence graph (HEAD and
+  DEPS edges); among several, the first of best UPOS rank. A UPOS missing from the ranking
+  stops XTREME's converter (its treebank is then missing from XTREME's data); here it ranks
+  after every listed one.
+  """
+  def ancestors(i: int) -> int:
+    seen, todo = set(), list(tokens[i].parents)
+    while todo:
+      j = todo.pop()
+      if j not in seen:
+        seen.add(j)
+        todo.extend(tokens[j].parents if j in tokens else ())
+    return len(seen)
+  depth = {i: ancestors(i) for i in span}
+  top = [i for i in span if depth[i] == min(depth.values())]
+  if len(top) == 1:
+    return top[0], False
+  rank = {tag: r for r, tag in enumerate(precedence)}
+  best = min(top, key=lambda i: rank.get(tokens[i].upos, len(precedence)))  # first on ties
+  return best, any(tokens[i].upos not in rank for i in top)
+
+
+def _xtreme_ud_form(form: str) -> str:
+  """A form as XTREME writes it: outer whitespace, spaces and U+200C removed."""
+  return "".join(form.strip().replace("\u200c", "").split(" "))
+
+
 def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
                 report: Optional[ReadReport] = None) -> list[TaggingExample]:
-  """CoNLL-U files (one language's treebanks, merged in the order given): FORM and UPOS.
+  """CoNLL-U files (one language's treebanks, merged in the order given): FORM and UPOS,
+  converted exactly as XTREME builds its UD-POS data.
 
-  Comment lines, multiword-token ranges (`1-2`) and empty nodes (`1.1`) are not
-  words. Sentences whose forms are all withheld ('_', e.g. UD_Arabic-NYUAD) are
-  skipped. Ids number the kept sentences across all files.
+  - A multiword token (`1-2 im` over `1 in`, `2 dem`) is ONE word, its fused form, tagged
+    with the UPOS of the sub-word closest to the root (fewest ancestors over HEAD and DEPS
+    edges); among equally high ones the best by XTREME's UPOS ranking for the language of
+    the file name's prefix (`de_gsd-ud-test.conllu` -> de), see `_UD_HEAD_PRECEDENCE`.
+    Usually the first sub-word: ADP before DET ("im" is ADP); but Finnish "etten"
+    (että SCONJ + en AUX, both under one head) is AUX.
+  - Empty nodes (`1.1`) and comment lines are not words.
+  - Spaces and U+200C are removed inside forms (": )" -> ":)").
+  - Sentences whose forms are all withheld ('_', e.g. UD_Arabic-NYUAD) or all but one are
+    skipped (counted).
+  Ids number the kept sentences across all files.
   """
   paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
   examples = []
   for path in paths:
-    skips, words, tags = SkipCounter(path, report), [], []
+    skips = SkipCounter(path, report)
+    precedence = _UD_HEAD_PRECEDENCE.get(Path(path).name.split("_")[0],
+                                         _UD_HEAD_PRECEDENCE["default"])
+    unranked = 0
+    tokens, ranges = {}, []  # ID -> _UdToken; (first, last, fused form, line number)
     for line_no, line in _lines(path) + [(None, "")]:
       if line.startswith("#"):
         continue
@@ -456,19 +520,53 @@ def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
         fields = line.split("\t")
         if len(fields) != 10:
           raise _error(path, line_no, f"expected 10 tab-separated fields, found {len(fields)}")
-        if "-" in fields[0] or "." in fields[0]:
+        if "." in fields[0]:
+          continue
+        if "-" in fields[0]:
+          first, _, last = fields[0].partition("-")
+          if not (first.isdigit() and last.isdigit() and int(first) <= int(last)):
+            raise _error(path, line_no, f"bad multiword token range {fields[0]!r}")
+          ranges.append((int(first), int(last), fields[1], line_no))
           continue
         if not fields[0].isdigit():
           raise _error(path, line_no, f"bad word ID {fields[0]!r}")
-        words.append(fields[1])
-        tags.append(_check_label(path, line_no, fields[3], registry.UPOS_TAGS))
+        parents = {int(fields[6])} if fields[6].isdigit() else set()
+        if fields[8] != "_":
+          parents |= {int(h) for h, _, _ in (d.partition(":") for d in fields[8].split("|"))
+                      if h.isdigit()}
+        tokens[int(fields[0])] = _UdToken(line_no, fields[1], fields[3], frozenset(parents))
         continue
-      if words and all(w == "_" for w in words):
-        skips("word forms withheld ('_')")
-      elif words:
-        examples.append(TaggingExample(str(len(examples)), tuple(words), tuple(tags)))
-      words, tags = [], []
+      if tokens:
+        head_of_range = {}
+        for first, last, form, range_line in ranges:
+          span = range(first, last + 1)
+          if any(i not in tokens for i in span):
+            raise _error(path, range_line, f"multiword token {first}-{last} covers missing words")
+          head, odd = _ud_span_head(tokens, span, precedence)
+          unranked += odd
+          head_of_range.update({i: None for i in span})
+          head_of_range[head] = form
+        words, tags = [], []
+        for i in sorted(tokens):
+          token = tokens[i]
+          if i in head_of_range and head_of_range[i] is None:
+            continue  # a sub-word of a multiword token that another sub-word stands for
+          words.append(head_of_range.get(i, token.form).strip())
+          tags.append(_check_label(path, token.line_no, token.upos.strip(), registry.UPOS_TAGS))
+        withheld = sum(w == "_" for w in words)
+        if withheld and withheld >= len(words) - 1:
+          skips("word forms withheld ('_')")
+        else:
+          words = [_xtreme_ud_form(w) for w in words]
+          if not all(words):
+            raise _error(path, line_no, "a word form is empty once spaces and U+200C are "
+                         "removed (as XTREME does)")
+          examples.append(TaggingExample(str(len(examples)), tuple(words), tuple(tags)))
+      tokens, ranges = {}, []
     skips.done()
+    if unranked:
+      logger.warning("%s: %d multiword tokens were decided by a UPOS outside XTREME's ranking "
+                     "(XTREME's converter stops there)", path, unranked)
   if not examples:
     raise _error(", ".join(map(str, paths)) or "(no files)", None, "no sentences")
   return examples

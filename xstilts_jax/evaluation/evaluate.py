@@ -24,10 +24,13 @@ from xstilts_jax.tasks.spec import TaskSpec
 
 def evaluate_task(predict: Predictor, spec: TaskSpec, examples, features: Mapping[str, Any], language: str,
                   head: Optional[str] = None, retrieval_layer: Optional[int] = None,
-                  bucc_threshold: Optional[float] = None) -> tuple[dict, Any]:
+                  bucc_threshold: Optional[float] = None, qa_answer_text: str = "offsets",
+                  tokenizer: Any = None) -> tuple[dict, Any]:
   """(metrics, predictions) for the examples of one task in one language.
 
   For retrieval, `examples` is a RetrievalCorpus and `features` holds {"source": ..., "target": ...}.
+  qa_answer_text: how span-QA answers are written, "offsets" (the exact text) or "xtreme"
+  (XTREME's `get_final_text`, which needs `tokenizer`); see decode.decode_spans.
   """
   head = head or spec.head_name
   fmt = spec.format
@@ -40,7 +43,8 @@ def evaluate_task(predict: Predictor, spec: TaskSpec, examples, features: Mappin
     return metrics.METRICS[spec.metric](choices, [ex.label for ex in examples]), choices
   if fmt == "span_qa":
     start, end = predict(features, "span", head)
-    answers = decode.decode_spans(examples, features, start, end, version_2=spec.metric == "squad_v2")
+    answers = decode.decode_spans(examples, features, start, end, version_2=spec.metric == "squad_v2",
+                                  answer_text=qa_answer_text, tokenizer=tokenizer)
     references = {ex.id: [a.text for a in ex.answers] or [""] for ex in examples}
     if spec.metric == "mlqa":
       return metrics.METRICS["mlqa"](answers, references, language), answers

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 from pathlib import Path
 import re
@@ -30,6 +31,7 @@ from xstilts_jax.tasks import registry
 from xstilts_jax.tasks.spec import TaskSpec
 
 PathLike = Union[str, os.PathLike]
+logger = logging.getLogger(__name__)
 
 
 def _lines(path: PathLike) -> list[str]:
@@ -191,7 +193,8 @@ def _mlqa_language(gold_path: PathLike, language: Optional[str]) -> str:
   return match.group(1)
 
 
-def _score_answers(path, gold_path, spec: TaskSpec, language: Optional[str]) -> dict:
+def _score_answers(path, gold_path, spec: TaskSpec, language: Optional[str],
+                   strict: bool = False) -> dict:
   try:
     with open(path, encoding="utf-8") as f:
       predicted = json.load(f)
@@ -206,16 +209,21 @@ def _score_answers(path, gold_path, spec: TaskSpec, language: Optional[str]) -> 
       raise DataError(f"{path}: the answer for {qid} is a {type(text).__name__}, not a string")
   gold = _gold_answers(spec, gold_path, language)
   missing = [qid for qid in gold if qid not in predicted]
-  if missing:
+  if missing and strict:
     raise DataError(f"{path}: {len(missing)} question ids of {gold_path} have no prediction "
                     f"(e.g. {missing[0]})")
+  if missing:
+    how = ("left out of the totals (the official v2.0 rule)" if spec.metric == "squad_v2"
+           else "each scores 0")
+    logger.warning("%s: %d question ids of %s have no prediction (e.g. %s); %s", path,
+                   len(missing), gold_path, missing[0], how)
   if spec.metric == "mlqa":
     result = metrics.mlqa(predicted, gold, _mlqa_language(gold_path, language))
   else:
     result = metrics.METRICS[spec.metric](predicted, gold)
   result = {k: v for k, v in result.items() if k != "missing"}
   ignored = sum(1 for qid in predicted if qid not in gold)
-  return {**result, "num_examples": len(gold),
+  return {**result, "num_examples": len(gold), "missing_predictions": len(missing),
           **({"ignored_predictions": ignored} if ignored else {})}
 
 
@@ -260,8 +268,13 @@ def _labels(spec: TaskSpec) -> tuple[str, ...]:
 
 
 def score_files(task: Union[str, TaskSpec], predictions_path: PathLike, gold_path: PathLike,
-                language: Optional[str] = None) -> dict:
+                language: Optional[str] = None, strict: bool = False) -> dict:
   """Scores one prediction file -> the metric's dict plus num_examples.
+
+  Span QA: a gold question id without a prediction scores 0 and counts in the total (as
+  XTREME's SQuAD v1.1 and MLQA scripts do; SQuAD v2.0 leaves it out of the totals as its
+  official script does), with a warning; the output says how many in
+  `missing_predictions`. strict=True refuses such a file instead.
 
   task: a TaskSpec or a registered task name. language: picks the rows of a multi-language
   gold file (XNLI, TyDiQA-GoldP) and is MLQA's answer language (else read from the gold
@@ -275,7 +288,7 @@ def score_files(task: Union[str, TaskSpec], predictions_path: PathLike, gold_pat
   if spec.format == "tagging":
     return _score_tags(predictions_path, _gold_tags(gold_path), spec.labels, spec.metric)
   if spec.format == "span_qa":
-    return _score_answers(predictions_path, gold_path, spec, language)
+    return _score_answers(predictions_path, gold_path, spec, language, strict)
   if spec.metric == "bucc_f1":
     gold = _read_pairs(gold_path)
     if not gold:
