@@ -127,7 +127,8 @@ def _metric_values(metric, score):
 
 
 def write_run(root: Path, name, intermediate, gain, seed, languages=SYNTHETIC_DISTANCE,
-              tasks=SYNTHETIC_TASKS, mlm=(), data="synthetic", facts=None):
+              tasks=SYNTHETIC_TASKS, mlm=(), data="synthetic", facts=None, beside=False,
+              legacy=False, run_offset=0.0):
   """A results.json following the pipeline's schema; score = 80 - 40 d + gain(task, lang, d)."""
   rng = random.Random(f"{name}/{seed}")
   facts = facts or {l: d for l, d in languages.items()}
@@ -138,7 +139,7 @@ def write_run(root: Path, name, intermediate, gain, seed, languages=SYNTHETIC_DI
     per_language = {}
     for language in task_languages:
       d = facts[language]
-      score = 80 - 40 * d + gain(task, language, d) + rng.gauss(0, 0.2)
+      score = 80 - 40 * d + gain(task, language, d) + rng.gauss(0, 0.2) + run_offset
       per_language[language] = _metric_values(metric, score)
     results[task] = {"metric": metric, "languages": per_language, "average": {}}
   vectors = random.Random(1)
@@ -148,9 +149,12 @@ def write_run(root: Path, name, intermediate, gain, seed, languages=SYNTHETIC_DI
   diversity = {"mnli": 6.0, "squad_v1": 8.0, "hellaswag": 7.0}
   workdir = root / f"{name}-seed{seed}"
   workdir.mkdir(parents=True)
+  record = {} if legacy else {"mlm": {"first": [] if beside else list(mlm),
+                                      "beside": list(mlm) if beside else []}}
   (workdir / "results.json").write_text(json.dumps({
       "schema": 1, "experiment": name, "intermediate": list(intermediate),
-      "mlm_languages": list(mlm), "mlm_beside": False, "translated": False, "seed": seed,
+      "mlm_languages": list(mlm), "mlm_beside": beside, "translated": False, "seed": seed,
+      **record,
       "model": "tiny-xlmr", "data": data, "eval_split": {t: "test" for t in tasks},
       "tasks": results,
       "xtreme": {"tasks": {}, "overall": 60.0 + gain("xnli", "en", 0.0),
@@ -178,10 +182,14 @@ def synthetic_runs(tmp_path):
   return baseline, grows + shrinks + flat + mlm + control
 
 
-SECTIONS = ["Runs", "Answers to the five questions", "Per-language deltas against the baseline",
-            "XTREME score", "Cross-lingual transfer gap", "Gains by language group",
-            "By resource class", "By family", "By script", "Gain vs typological distance to English",
-            "Q1:", "Q2:", "Q3:", "Q4:", "Q5:"]
+SECTIONS = ["Answers to the five questions", "Conventions", "Runs",
+            "Q1:", "Q2:", "Q3:", "Q4:", "Q5:",
+            "Exploratory: overall transfer gain per condition",
+            "Exploratory: mean gain per condition and task", "Exploratory: XTREME score",
+            "Exploratory: cross-lingual transfer gap", "Exploratory: gains by language group",
+            "By resource class", "By family", "By script",
+            "Exploratory: gain vs typological distance to English",
+            "Appendix: per-language deltas against the baseline"]
 
 
 def _images(markdown: str) -> list[str]:
@@ -199,27 +207,27 @@ def test_report_on_synthetic_runs(synthetic_runs, tmp_path):
     assert f"## {section}" in markdown or f"### {section}" in markdown, section
     assert section.rstrip(":") in html
   images = _images(markdown)
-  assert len(images) >= 6  # 4 heatmaps, gain vs distance, gain by resource class
-  assert {"gain_vs_distance.png", "gain_by_resource_class.png"} <= set(images)
+  assert len(images) >= 9  # 5 heatmaps, overall gain, gain by task, distance, resource class
+  assert {"gain_vs_distance.png", "gain_by_resource_class.png", "overall_gain.png",
+          "gain_by_task.png"} <= set(images)
   for name in images:
     assert f'src="{name}"' in html
     pixels = np.asarray(Image.open(out / name).convert("L"), dtype=float)
     assert pixels.var() > 0, name
-  # What each table rests on, and the single-seed warnings.
-  assert "baseline (no intermediate): 2 runs (seeds 0, 1)" in markdown
-  assert "only one run (one seed) for squad_v1" in markdown
-  # Planted: the mnli gain grows with distance, the squad_v1 gain shrinks.
-  assert "| mnli | all tasks (per-language mean) | +1.00" in markdown
-  assert "| squad_v1 | all tasks (per-language mean) | -1.00" in markdown
-  # Questions that synthetic runs cannot answer say what they need.
-  answers = markdown.split("## Answers to the five questions")[1].split("\n## ")[0]
-  assert "Q4 (" in answers and "cannot be answered from these runs: need runs evaluated on XCOPA" in answers
-  assert "need languages with a known resource class" in answers
-  assert "MLM on qs,qc before mnli" in answers
-  assert "against the control mnli (MLM first on en)" in answers
-  assert "squad_v1" in answers.split("Q2 (")[1].split("Q3 (")[0]  # most diverse task named
-  # xnli's TextEmb is MNLI's (its English training data): similarity 1 with mnli.
-  assert "| mnli | xnli | 1.000 |" in markdown and "| squad_v1 | xquad | 1.000 |" in markdown
+  assert "| no intermediate | baseline | 2 runs (seeds 0, 1) |" in markdown
+  # Planted: the mnli gain grows with distance, the squad_v1 gain shrinks (rank correlation).
+  assert "| mnli | +1.00 |" in markdown and "| squad_v1 | -1.00 |" in markdown
+  answers = json.loads((out / "answers.json").read_text())
+  assert answers["q4"]["decision"] == "cannot_answer"
+  assert "need runs evaluated on XCOPA" in answers["q4"]["reason"]
+  assert "need languages with a known resource class" in answers["q5"]["reason"]
+  # One run per arm: an estimate, no direction.
+  q1 = answers["q1"]
+  assert q1["decision"] == "cannot_answer" and q1["p_adjusted"] is None
+  # Planted: MLM adds 4 on qs, qc (the MLM set) and 2 on qn, qv, the languages outside it.
+  assert q1["estimate"] == pytest.approx(2.0, abs=0.3)
+  assert "fewer than 3 runs" in q1["reason"]
+  assert q1["runs"] == {"mnli (MLM first on qs,qc)": 1, "mnli": 2}
 
 
 def test_deltas_average_seeds_and_qa_metrics(synthetic_runs):
@@ -246,16 +254,18 @@ def test_report_on_real_languages_answers_q4_and_q5(tmp_path):
     return 1 + (5 if table[language].joshi_class <= 2 else 0)
   root = tmp_path / "runs"
   baseline = [write_run(root, "base", [], lambda t, l, d: 0.0, s, tasks=tasks, data="xtreme",
-                        facts=facts) for s in (0, 1)]
-  runs = [write_run(root, "mnli", ["mnli"], gain, s, tasks=tasks, data="xtreme", facts=facts)
-          for s in (0, 1)]
+                        facts=facts, run_offset=0.3 * s) for s in (0, 1, 2)]
+  runs = [write_run(root, "mnli", ["mnli"], gain, s, tasks=tasks, data="xtreme", facts=facts,
+                    run_offset=-0.2 * s) for s in (0, 1, 2)]
   markdown = build_report(runs, baseline, tmp_path / "out").read_text()
-  answers = markdown.split("## Answers to the five questions")[1].split("\n## ")[0]
-  q4 = answers.split("Q4 (")[1].split("Q5 (")[0]
-  q5 = answers.split("Q5 (")[1]
-  assert "cannot be answered" not in q4 and "a gain" in q4
-  assert "cannot be answered" not in q5
-  assert "unpaired over languages: low-resource languages gain more" in q5
+  answers = json.loads((tmp_path / "out" / "answers.json").read_text())
+  assert answers["q4"]["decision"] == "helps", answers["q4"]
+  assert answers["q4"]["runs"] == {"mnli": 3, "no intermediate (baseline)": 3}
+  # Planted gain per XCOPA language, minus the run offsets' means (-0.2 against +0.3).
+  planted = np.mean([gain("xcopa", l, 0) for l in tasks["xcopa"][1]]) - 0.5
+  assert answers["q4"]["estimate"] == pytest.approx(planted, abs=0.2)
+  assert answers["q5"]["decision"] == "low_resource_gain_more", answers["q5"]
+  assert answers["q5"]["estimate"] == pytest.approx(5.0, abs=0.5)
   assert "Sensitivity: other distances" in markdown
   assert "syntactic (observed only)" in markdown
 
@@ -298,9 +308,16 @@ def test_disjoint_language_sets_are_an_error(synthetic_runs, tmp_path):
 
 
 def test_cli_glue(synthetic_runs, tmp_path, capsys):
+  from xstilts_jax import cli
   baseline, others = synthetic_runs
-  argv = [str(p) for p in others[:2]] + ["--baseline", str(baseline[0]), "--baseline",
-                                         str(baseline[1]), "--out", str(tmp_path / "cli")]
-  assert main_report(argv) == 0
+  argv = ["report"] + [str(p) for p in others[:2]] + [
+      "--baseline", str(baseline[0]), "--baseline", str(baseline[1]), "--out", str(tmp_path / "cli")]
+  assert cli.main(argv) == 0
   assert (tmp_path / "cli" / "report.md").is_file() and (tmp_path / "cli" / "report.html").is_file()
   assert "report.md" in capsys.readouterr().out
+  # Both --baseline values count: the baseline has 2 runs, not only the last one given.
+  markdown = (tmp_path / "cli" / "report.md").read_text()
+  assert "| no intermediate | baseline | 2 runs (seeds 0, 1) |" in markdown
+  assert main_report([str(others[0]), "--baseline", str(baseline[0]), "--out",
+                      str(tmp_path / "one")]) == 0
+  assert "| no intermediate | baseline | 1 run (seed 0) |" in (tmp_path / "one" / "report.md").read_text()

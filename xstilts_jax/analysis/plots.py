@@ -15,6 +15,8 @@ _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 
 
 def _note(figure: Figure, note: str) -> None:
+  """The figure's basis under it (after a tight layout, so no empty band comes between)."""
+  figure.tight_layout()
   width = int(figure.get_figwidth() * 16)
   figure.text(0.01, -0.02, textwrap.fill(note, width), fontsize=7, ha="left", va="top")
 
@@ -26,73 +28,111 @@ def _png(figure: Figure) -> bytes:
   return buffer.getvalue()
 
 
-def delta_heatmap(tasks: Sequence[str], languages: Sequence[str],
-                  deltas: Mapping[str, Mapping[str, float]], title: str, note: str) -> bytes:
-  """Tasks x languages, colour = delta (points) against the baseline; blank where absent."""
-  values = np.full((len(tasks), len(languages)), np.nan)
-  for i, task in enumerate(tasks):
-    for j, language in enumerate(languages):
-      values[i, j] = deltas.get(task, {}).get(language, np.nan)
+def delta_heatmap(rows: Sequence[str], columns: Sequence[str],
+                  deltas: Mapping[str, Mapping[str, float]], title: str, note: str,
+                  row_height: float = 0.5, label: str = "delta vs baseline (points)") -> bytes:
+  """rows x columns (tasks x languages, or conditions x tasks), colour = delta; blank if absent."""
+  values = np.full((len(rows), len(columns)), np.nan)
+  for i, row in enumerate(rows):
+    for j, column in enumerate(columns):
+      values[i, j] = deltas.get(row, {}).get(column, np.nan)
   limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
   limit = limit or 1.0
-  figure = Figure(figsize=(max(4.0, 0.7 * len(languages) + 2.5), max(2.5, 0.5 * len(tasks) + 1.5)))
+  figure = Figure(figsize=(max(4.0, 0.7 * len(columns) + 2.5),
+                           max(2.5, row_height * len(rows) + 1.5)))
   axes = figure.add_subplot()
   image = axes.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-limit, vmax=limit,
                       aspect="auto")
-  axes.set_xticks(range(len(languages)), languages)
-  axes.set_yticks(range(len(tasks)), tasks)
-  for i in range(len(tasks)):
-    for j in range(len(languages)):
+  axes.set_xticks(range(len(columns)), columns, rotation=45 if len(columns) > 12 else 0,
+                  ha="right" if len(columns) > 12 else "center")
+  axes.set_yticks(range(len(rows)), rows, fontsize=8 if len(rows) > 20 else 10)
+  for i in range(len(rows)):
+    for j in range(len(columns)):
       if math.isfinite(values[i, j]):
-        axes.text(j, i, f"{values[i, j]:+.1f}", ha="center", va="center", fontsize=8,
+        axes.text(j, i, f"{values[i, j]:+.1f}", ha="center", va="center", fontsize=7,
                   color="white" if abs(values[i, j]) > 0.6 * limit else "black")
-  figure.colorbar(image, ax=axes, label="delta vs baseline (points)")
+  figure.colorbar(image, ax=axes, label=label, fraction=0.04 if len(rows) > 20 else 0.15)
+  axes.set_title(title, fontsize=10)
+  _note(figure, note)
+  return _png(figure)
+
+
+def forest(labels: Sequence[str], estimates: Sequence[float], lows: Sequence[float],
+           highs: Sequence[float], xlabel: str, title: str, note: str) -> bytes:
+  """One row per condition (in the order given, top first): estimate and its CI."""
+  n = len(labels)
+  figure = Figure(figsize=(7.0, max(2.5, 0.26 * n + 1.4)))
+  axes = figure.add_subplot()
+  y = np.arange(n)[::-1]
+  est = np.asarray(estimates, float)
+  low, high = np.asarray(lows, float), np.asarray(highs, float)
+  has_ci = np.isfinite(low) & np.isfinite(high)
+  axes.errorbar(est[has_ci], y[has_ci], xerr=[est[has_ci] - low[has_ci], high[has_ci] - est[has_ci]],
+                fmt="o", color=_COLORS[0], ecolor="#555555", capsize=2, markersize=4,
+                label="estimate, 95% CI")
+  if (~has_ci).any():
+    axes.plot(est[~has_ci], y[~has_ci], "x", color=_COLORS[1], label="no CI (fewer than 2 runs)")
+  axes.axvline(0, color="black", linewidth=0.8)
+  axes.set_yticks(y, labels, fontsize=8 if n > 20 else 9)
+  axes.set_ylim(-0.7, n - 0.3)
+  axes.set_xlabel(xlabel)
+  axes.grid(axis="x", alpha=0.3)
+  axes.legend(fontsize=7, loc="lower right")
   axes.set_title(title, fontsize=10)
   _note(figure, note)
   return _png(figure)
 
 
 def gain_vs_distance(series: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[str]]],
-                     xlabel: str, note: str) -> bytes:
-  """One scatter (and least-squares line) per condition: distance -> mean gain per language."""
-  figure = Figure(figsize=(6.5, 4.5))
-  axes = figure.add_subplot()
+                     xlabel: str, note: str, title: str) -> bytes:
+  """Small multiples, one panel per condition: distance -> mean gain per language, LS line."""
+  n = len(series)
+  columns = min(4, n)
+  rows = math.ceil(n / columns)
+  figure = Figure(figsize=(3.2 * columns + 0.5, 2.8 * rows + 0.8))
+  everything = [v for x, y, _ in series.values() for v in y]
+  low, high = (min(everything + [0.0]), max(everything + [0.0])) if everything else (-1, 1)
+  pad = 0.08 * ((high - low) or 1.0)
   for k, (label, (x, y, names)) in enumerate(series.items()):
-    color = _COLORS[k % len(_COLORS)]
-    axes.scatter(x, y, color=color, label=label, zorder=3)
+    axes = figure.add_subplot(rows, columns, k + 1)
+    axes.scatter(x, y, color=_COLORS[0], s=14, zorder=3)
     for xi, yi, name in zip(x, y, names):
-      axes.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7)
+      axes.annotate(name, (xi, yi), textcoords="offset points", xytext=(3, 2), fontsize=6)
     if len(x) >= 2 and np.ptp(x) > 0:
       b, a = np.polyfit(x, y, 1)
       xs = np.linspace(min(x), max(x), 2)
-      axes.plot(xs, a + b * xs, color=color, alpha=0.6)
-  axes.axhline(0, color="black", linewidth=0.8)
-  axes.set_xlabel(xlabel)
-  axes.set_ylabel("mean gain over tasks (points)")
-  axes.legend(fontsize=7)
-  axes.set_title("Gain vs typological distance to English", fontsize=10)
+      axes.plot(xs, a + b * xs, color=_COLORS[1], alpha=0.8)
+    axes.axhline(0, color="black", linewidth=0.6)
+    axes.set_ylim(low - pad, high + pad)
+    axes.set_title(textwrap.fill(label, 38), fontsize=8)
+    axes.tick_params(labelsize=7)
+    if k % columns == 0:
+      axes.set_ylabel("mean gain (points)", fontsize=8)
+    if k >= n - columns:
+      axes.set_xlabel(xlabel, fontsize=8)
+  figure.suptitle(title, fontsize=10)
   _note(figure, note)
   return _png(figure)
 
 
-def gain_by_group(groups: Sequence[str],
-                  bars: Mapping[str, Sequence[tuple[float, Optional[float], Optional[float]]]],
-                  title: str, note: str) -> bytes:
-  """Grouped bars: per condition, the mean gain of each group with its CI (if any)."""
-  figure = Figure(figsize=(max(5.0, 1.6 * len(groups) + 2), 4.2))
+def gain_by_group(groups: Sequence[str], labels: Sequence[str],
+                  means: Mapping[str, Sequence[Optional[float]]], title: str, note: str) -> bytes:
+  """Dot plot, one row per condition, one marker per group: mean gain (points)."""
+  n = len(labels)
+  figure = Figure(figsize=(7.0, max(2.5, 0.26 * n + 1.6)))
   axes = figure.add_subplot()
-  width = 0.8 / max(1, len(bars))
-  for k, (label, values) in enumerate(bars.items()):
-    positions = np.arange(len(groups)) + (k - (len(bars) - 1) / 2) * width
-    means = [v[0] for v in values]
-    low = [v[0] - v[1] if v[1] is not None else 0.0 for v in values]
-    high = [v[2] - v[0] if v[2] is not None else 0.0 for v in values]
-    axes.bar(positions, means, width, yerr=[low, high], capsize=3, label=label,
-             color=_COLORS[k % len(_COLORS)])
-  axes.axhline(0, color="black", linewidth=0.8)
-  axes.set_xticks(range(len(groups)), groups)
-  axes.set_ylabel("mean gain (points)")
-  axes.legend(fontsize=7)
+  y = np.arange(n)[::-1]
+  markers = "os^Dv"
+  for k, group in enumerate(groups):
+    values = np.array([v if v is not None else np.nan for v in means[group]], float)
+    axes.plot(values, y, markers[k % len(markers)], color=_COLORS[k % len(_COLORS)],
+              label=group, markersize=5, alpha=0.85)
+  axes.axvline(0, color="black", linewidth=0.8)
+  axes.set_yticks(y, labels, fontsize=8 if n > 20 else 9)
+  axes.set_ylim(-0.7, n - 0.3)
+  axes.grid(axis="x", alpha=0.3)
+  axes.set_xlabel("mean gain over the group's languages (points)")
+  axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
   axes.set_title(title, fontsize=10)
   _note(figure, note)
   return _png(figure)

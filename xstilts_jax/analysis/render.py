@@ -38,37 +38,52 @@ class Image:
   alt: str
 
 
-Block = Union[Heading, Paragraph, Bullets, Table, Image]
+@dataclasses.dataclass
+class HtmlOnly:
+  """A block for the HTML report only (long tables of a large sweep: the appendix)."""
+  block: "Block"
+
+
+Block = Union[Heading, Paragraph, Bullets, Table, Image, HtmlOnly]
 WARNING = "Warning: "
 
 
 class Document:
+  """Blocks in order; `appendix=True` (or `html_only` on) keeps a block out of the Markdown."""
+  live = True  # a NullDocument (questions.py) keeps nothing and skips exploratory work
+
   def __init__(self, title: str):
     self.title = title
     self.blocks: list[Block] = []
+    self.html_only = False
 
-  def heading(self, text: str, level: int = 2) -> None:
-    self.blocks.append(Heading(text, level))
+  def _add(self, block: Block, appendix: bool = False) -> None:
+    self.blocks.append(HtmlOnly(block) if appendix or self.html_only else block)
 
-  def paragraph(self, text: str) -> None:
-    self.blocks.append(Paragraph(text))
+  def heading(self, text: str, level: int = 2, appendix: bool = False) -> None:
+    self._add(Heading(text, level), appendix)
 
-  def warning(self, text: str) -> None:
-    self.blocks.append(Paragraph(WARNING + text, warning=True))
+  def paragraph(self, text: str, appendix: bool = False) -> None:
+    self._add(Paragraph(text), appendix)
 
-  def bullets(self, items: Sequence[str]) -> None:
+  def warning(self, text: str, appendix: bool = False) -> None:
+    self._add(Paragraph(WARNING + text, warning=True), appendix)
+
+  def bullets(self, items: Sequence[str], appendix: bool = False) -> None:
     if items:
-      self.blocks.append(Bullets(list(items)))
+      self._add(Bullets(list(items)), appendix)
 
-  def table(self, header: Sequence[str], rows: Sequence[Sequence]) -> None:
-    self.blocks.append(Table(list(header), [[str(c) for c in row] for row in rows]))
+  def table(self, header: Sequence[str], rows: Sequence[Sequence], appendix: bool = False) -> None:
+    self._add(Table(list(header), [[str(c) for c in row] for row in rows]), appendix)
 
-  def image(self, file: str, alt: str) -> None:
-    self.blocks.append(Image(file, alt))
+  def image(self, file: str, alt: str, appendix: bool = False) -> None:
+    self._add(Image(file, alt), appendix)
 
   def to_markdown(self) -> str:
     lines = [f"# {self.title}", ""]
     for block in self.blocks:
+      if isinstance(block, HtmlOnly):
+        continue
       if isinstance(block, Heading):
         lines += ["#" * block.level + " " + block.text, ""]
       elif isinstance(block, Paragraph):
@@ -94,6 +109,7 @@ class Document:
              "th{background:#eee}.warning{color:#8a4b00;font-weight:bold}"
              "img{max-width:100%}</style></head><body>", f"<h1>{e(self.title)}</h1>"]
     for block in self.blocks:
+      block = block.block if isinstance(block, HtmlOnly) else block
       if isinstance(block, Heading):
         parts.append(f"<h{block.level}>{e(block.text)}</h{block.level}>")
       elif isinstance(block, Paragraph):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import zlib
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
@@ -24,19 +25,24 @@ _MAIN_KEY = {"accuracy": "accuracy", "tatoeba_accuracy": "accuracy", "token_accu
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Condition:
+  """What a run did besides target fine-tuning, as the run recorded it."""
   intermediate: tuple[str, ...] = ()
-  mlm_languages: tuple[str, ...] = ()
-  mlm_beside: bool = False
+  mlm_first: tuple[str, ...] = ()    # continued masked LM before intermediate training (phase 0)
+  mlm_beside: tuple[str, ...] = ()   # masked LM as one more task beside intermediate training
   translated: bool = False
 
   @property
   def label(self) -> str:
     name = "+".join(self.intermediate) or "no intermediate"
+    if len(self.intermediate) > 4:  # a multi-task condition: short, and unique by its checksum
+      tag = zlib.crc32("+".join(self.intermediate).encode()) % 0x10000
+      name = (f"{len(self.intermediate)} tasks {self.intermediate[0]}+...+"
+              f"{self.intermediate[-1]} #{tag:04x}")
     extras = []
-    if self.mlm_languages:
-      extras.append(f"MLM first on {','.join(self.mlm_languages)}")
+    if self.mlm_first:
+      extras.append(f"MLM first on {','.join(self.mlm_first)}")
     if self.mlm_beside:
-      extras.append("MLM beside")
+      extras.append(f"MLM beside on {','.join(self.mlm_beside)}")
     if self.translated:
       extras.append("translated")
     return f"{name} ({'; '.join(extras)})" if extras else name
@@ -49,7 +55,7 @@ class Condition:
   @property
   def plain(self) -> bool:
     """English intermediate training only: no MLM stage or beside, no translation."""
-    return not (self.mlm_languages or self.mlm_beside or self.translated)
+    return not (self.mlm_first or self.mlm_beside or self.translated)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +72,7 @@ class Run:
   languages: Mapping                                  # results' languages block (synthetic)
   task_embeddings: Mapping[str, Sequence[float]]
   task_diversity: Mapping[str, Mapping]
+  provenance: str = "recorded"   # where the MLM part of the condition was read from
 
 
 def main_score(metric: str, values: Mapping[str, float], where: str) -> float:
@@ -113,11 +120,7 @@ def load_run(workdir: Union[str, Path]) -> Run:
     raise DataError(f"{path}: expected a JSON object")
   if data.get("schema") != SCHEMA:
     raise DataError(f"{path}: schema {data.get('schema')!r} (this report reads schema {SCHEMA})")
-  condition = Condition(
-      intermediate=_codes(data.get("intermediate", []), "intermediate", path),
-      mlm_languages=_codes(data.get("mlm_languages", []), "mlm_languages", path),
-      mlm_beside=bool(data.get("mlm_beside", False)),
-      translated=bool(data.get("translated", False)))
+  condition, provenance = _condition(data, path)
   metrics, scores = {}, {}
   for task, block in _require(data, "tasks", dict, path).items():
     where = f"{path}: tasks.{task}"
@@ -140,7 +143,67 @@ def load_run(workdir: Union[str, Path]) -> Run:
       data=str(data.get("data", "")), metrics=metrics, scores=scores,
       xtreme=data.get("xtreme") or {}, languages=data.get("languages") or {},
       task_embeddings=data.get("task_embeddings") or {},
-      task_diversity=data.get("task_diversity") or {})
+      task_diversity=data.get("task_diversity") or {}, provenance=provenance)
+
+
+def _condition(data: Mapping, path: Path) -> tuple[Condition, str]:
+  """The condition a run did, from its 'mlm' record {first, beside} when it has one.
+
+  Older results.json files copy the config (mlm_languages, mlm_beside) even where the run
+  did no MLM (a baseline beside an MLM-beside run). For them, what the pipeline did is
+  derived: phase 0 ran when mlm_languages is set without mlm_beside; MLM beside ran only
+  with intermediate tasks.
+  """
+  intermediate = _codes(data.get("intermediate", []), "intermediate", path)
+  translated = bool(data.get("translated", False))
+  record = data.get("mlm")
+  if record is not None:
+    if not isinstance(record, dict) or set(record) != {"first", "beside"}:
+      raise DataError(f"{path}: 'mlm' should be {{\"first\": [...], \"beside\": [...]}}, "
+                      f"got {record!r}")
+    return Condition(intermediate, _codes(record["first"], "mlm.first", path),
+                     _codes(record["beside"], "mlm.beside", path), translated), "recorded"
+  languages = _codes(data.get("mlm_languages", []), "mlm_languages", path)
+  beside = bool(data.get("mlm_beside", False))
+  condition = Condition(intermediate, () if beside else languages,
+                        languages if beside and intermediate else (), translated)
+  return condition, ("derived from mlm_languages/mlm_beside (no 'mlm' record)"
+                     if languages else "recorded")
+
+
+def find_workdirs(paths: Sequence[Union[str, Path]]) -> list[Path]:
+  """Every directory holding a results.json at or below each path (any depth), sorted.
+
+  A path with none is a one-line error naming it: a typo must not shrink a report.
+  """
+  found: dict[Path, None] = {}
+  for path in paths:
+    path = Path(path)
+    if (path / RESULTS_FILE).is_file():
+      found[path] = None
+      continue
+    if not path.is_dir():
+      raise DataError(f"{path}: no such directory")
+    below = sorted(p.parent for p in path.rglob(RESULTS_FILE) if p.is_file())
+    if not below:
+      raise DataError(f"{path}: no {RESULTS_FILE} at or below it (not an experiment workdir or "
+                      "sweep root, or nothing has finished)")
+    found.update(dict.fromkeys(below))
+  return list(found)
+
+
+def unfinished_below(paths: Sequence[Union[str, Path]]) -> list[Path]:
+  """Experiment directories below `paths` with a config.json but no results.json yet."""
+  result = []
+  for path in paths:
+    path = Path(path)
+    if not path.is_dir():
+      continue
+    for config in sorted(path.rglob("config.json")):
+      folder = config.parent
+      if (folder / "phases").is_dir() and not any(folder.rglob(RESULTS_FILE)):
+        result.append(folder)
+  return result
 
 
 def load_runs(workdirs: Sequence[Union[str, Path]]) -> list[Run]:

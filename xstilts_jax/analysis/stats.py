@@ -10,10 +10,13 @@ undefined (a constant vector for a correlation) are dropped and counted in `drop
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
+from scipy import special
 from scipy import stats as scipy_stats
 
 from xstilts_jax.errors import DataError
@@ -68,10 +71,17 @@ def _percentile_ci(samples: np.ndarray, confidence: float) -> tuple[float, float
   return float(low), float(high)
 
 
+def _ranks(x: np.ndarray) -> np.ndarray:
+  """Average ranks along the last axis (scipy's rankdata, which is slow, only with ties)."""
+  x = np.asarray(x, float)
+  if (np.diff(np.sort(x, axis=-1), axis=-1) == 0).any():
+    return scipy_stats.rankdata(x, axis=-1)
+  return np.argsort(np.argsort(x, axis=-1), axis=-1).astype(float) + 1
+
+
 def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
   """Spearman rho of each row pair of x and y (2-D); nan where a row is constant."""
-  rx = scipy_stats.rankdata(x, axis=1)
-  ry = scipy_stats.rankdata(y, axis=1)
+  rx, ry = _ranks(x), _ranks(y)
   rx -= rx.mean(axis=1, keepdims=True)
   ry -= ry.mean(axis=1, keepdims=True)
   denominator = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
@@ -216,3 +226,102 @@ def _slopes_along(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
   a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
   a, b = np.broadcast_arrays(a, b)
   return np.nan_to_num(_slopes(a, b))
+
+
+# --- runs as the unit: the primary tests ----------------------------------------------
+
+
+def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
+  """mean(a) - mean(b) of two independent groups of runs, Welch's t (unequal variances).
+
+  Each value is one run's summary (e.g. its mean score over the languages of a question),
+  so the run is the unit; the CI is the t interval with Welch-Satterthwaite degrees of
+  freedom. With fewer than 2 runs in a group there is no variance, so no CI and no p.
+  """
+  a, b = _as_array(a, "a"), _as_array(b, "b")
+  n = a.size + b.size
+  method = "difference of run means; Welch t (runs are the unit)"
+  if a.size == 0 or b.size == 0:
+    return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
+  difference = float(a.mean() - b.mean())
+  if a.size < 2 or b.size < 2:
+    return Estimate(difference, math.nan, math.nan, math.nan, n, method, confidence)
+  va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+  se = math.sqrt(va + vb)
+  if se == 0:  # identical runs within each arm: no noise to test against
+    p = 1.0 if difference == 0 else 0.0
+    return Estimate(difference, difference, difference, p, n, method, confidence)
+  df = (va + vb) ** 2 / ((va ** 2 / (a.size - 1) if va else 0.0)
+                         + (vb ** 2 / (b.size - 1) if vb else 0.0))
+  t = difference / se
+  p = float(2 * special.stdtr(df, -abs(t)))
+  half = float(special.stdtrit(df, 0.5 + confidence / 2)) * se
+  return Estimate(difference, difference - half, difference + half, p, n, method, confidence)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+  """Holm's step-down adjusted p-values (family-wise error), in the order given; nan stays nan."""
+  p = np.asarray(p_values, dtype=float)
+  adjusted = np.full(p.shape, math.nan)
+  index = np.flatnonzero(~np.isnan(p))
+  m = index.size
+  running = 0.0
+  for rank, i in enumerate(index[np.argsort(p[index], kind="stable")]):
+    running = max(running, min(1.0, (m - rank) * p[i]))
+    adjusted[i] = running
+  return [float(x) for x in adjusted]
+
+
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+  """Spearman rho of each row pair of x and y (2-D arrays); nan where a row is constant."""
+  return _spearman_rows(np.asarray(x, float), np.asarray(y, float))
+
+
+def mean_within_correlation(similarity: np.ndarray, gain: np.ndarray,
+                            n_bootstrap: int = N_BOOTSTRAP, n_permutations: int = N_PERMUTATIONS,
+                            confidence: float = CONFIDENCE, seed: int = 0) -> Estimate:
+  """Mean over strata (rows) of Spearman rho(similarity, gain) across units (columns).
+
+  Units are permuted jointly in every stratum (one permutation of the unit labels for all
+  rows), which keeps what a unit shares across strata: the valid null when a unit's gains
+  are correlated across strata. CI: units resampled jointly (percentile bootstrap).
+  """
+  similarity, gain = np.asarray(similarity, float), np.asarray(gain, float)
+  if similarity.shape != gain.shape or similarity.ndim != 2:
+    raise DataError(f"similarity {similarity.shape} and gain {gain.shape} must be equal 2-D")
+  strata, n = similarity.shape
+  method = (f"mean over {strata} strata of Spearman rho across units; joint permutation of "
+            "units; bootstrap over units")
+  if n < MIN_UNITS or strata == 0:
+    return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
+  observed = float(np.nanmean(_spearman_rows(similarity, gain)))
+  if math.isnan(observed):
+    return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
+  rng = np.random.default_rng(seed)
+
+  def statistic(order: np.ndarray) -> np.ndarray:  # order: (k, n) unit indices for gain
+    k = order.shape[0]
+    sims = np.repeat(similarity[None], k, axis=0).reshape(k * strata, n)
+    gains = gain[:, order].transpose(1, 0, 2).reshape(k * strata, n)
+    rows = _spearman_rows(sims, gains).reshape(k, strata)
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)
+      return np.nanmean(rows, axis=1)
+
+  if math.factorial(n) <= n_permutations:
+    orders = np.array(list(itertools.permutations(range(n))))
+    null = statistic(orders)
+    p = float(np.mean(np.abs(null) >= abs(observed) - 1e-12))
+  else:
+    orders = np.argsort(rng.random((n_permutations, n)), axis=1)
+    null = statistic(orders)
+    p = float((1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (n_permutations + 1))
+  index = rng.integers(0, n, size=(n_bootstrap, n))
+  sims = similarity[:, index].transpose(1, 0, 2).reshape(n_bootstrap * strata, n)
+  gains = gain[:, index].transpose(1, 0, 2).reshape(n_bootstrap * strata, n)
+  rows = _spearman_rows(sims, gains).reshape(n_bootstrap, strata)
+  with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # a resample where every stratum is constant
+    boot = np.nanmean(rows, axis=1)
+  low, high = _percentile_ci(boot, confidence)
+  return Estimate(observed, low, high, p, n, method, confidence, int(np.isnan(boot).sum()))

@@ -1,11 +1,15 @@
 """The runs of one report: a baseline, the other conditions, and what they share.
 
 Tasks and languages are cut to what every run has (the intersection), and what was
-cut is kept in `notes` so the report can say so. Scores of replicates (seeds) are
-averaged; deltas are mean(condition) - mean(reference) per (task, language).
+cut is kept in `notes` so the report can say so. A replicate is one seed of one
+condition: workdirs with the same condition and seed (a sweep that also ran the
+baseline beside every experiment) are one replicate, their scores averaged, never
+counted as independent runs. Deltas are mean(condition) - mean(reference) over
+replicates per (task, language); the primary tests use the replicates themselves.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Iterable, Optional, Sequence
 
@@ -29,19 +33,23 @@ class Study:
     self.baseline: Condition = baseline_runs[0].condition
     seen = {r.workdir.resolve() for r in baseline_runs}
     others = [r for r in runs if r.workdir.resolve() not in seen]
-    self.runs: list[Run] = list(baseline_runs) + others
-    self.groups = group_by_condition(self.runs)
-    self.conditions = sorted(c for c in self.groups if c != self.baseline)
+    self.all_runs: list[Run] = list(baseline_runs) + others  # every workdir, as found
     self.notes: list[str] = []
-    kinds = sorted({r.data for r in self.runs})
+    kinds = sorted({r.data for r in self.all_runs})
     if len(kinds) > 1:
       raise DataError("runs mix data kinds (" + ", ".join(
-          f"{r.workdir}: {r.data or '?'}" for r in self.runs) + ")")
+          f"{r.workdir}: {r.data or '?'}" for r in self.all_runs) + ")")
     self.synthetic = kinds == ["synthetic"]
-    self._check_replicates()
+    self.runs: list[Run] = self.all_runs
     self.tasks, self.languages = self._intersection()
+    self.groups = {c: self._replicates(c, rs) for c, rs in group_by_condition(self.all_runs).items()}
+    self.runs = [r for rs in self.groups.values() for r in rs]
+    self.conditions = sorted(c for c in self.groups if c != self.baseline)
+    models = sorted({r.model for r in self.all_runs})
+    if len(models) > 1:
+      self.notes.append("runs start from different checkpoints: " + ", ".join(models))
     block = {}
-    for run in self.runs:
+    for run in self.all_runs:
       block.update(run.languages)
     codes = sorted({l for ls in self.languages.values() for l in ls})
     self.info: dict[str, LanguageInfo] = {
@@ -52,16 +60,25 @@ class Study:
     distance = self.info[code].distance
     return (code != "en", distance is None, distance if distance is not None else 0.0, code)
 
-  def _check_replicates(self) -> None:
-    for condition, runs in self.groups.items():
-      seeds = [r.seed for r in runs]
-      repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-      if repeated:
-        self.notes.append(f"{condition.label}: seed(s) {', '.join(map(str, repeated))} appear in "
-                          "more than one workdir; both runs are averaged as replicates")
-    models = sorted({r.model for r in self.runs})
-    if len(models) > 1:
-      self.notes.append("runs start from different checkpoints: " + ", ".join(models))
+  def _replicates(self, condition: Condition, runs: Sequence[Run]) -> list[Run]:
+    """One run per seed; workdirs sharing a seed are averaged into one replicate (noted)."""
+    by_seed: dict[int, list[Run]] = {}
+    for run in runs:
+      by_seed.setdefault(run.seed, []).append(run)
+    replicates = []
+    for seed in sorted(by_seed):
+      same = by_seed[seed]
+      if len(same) > 1:
+        self.notes.append(
+            f"{condition.label}: seed {seed} is in {len(same)} workdirs ("
+            + ", ".join(str(r.workdir) for r in same) + "); they count as one replicate "
+            "(scores averaged), since one seed of one condition is not an independent run")
+        scores = {t: {l: float(np.mean([r.scores[t][l] for r in same])) for l in self.languages[t]}
+                  for t in self.tasks}
+        replicates.append(dataclasses.replace(same[0], scores=scores))
+      else:
+        replicates.append(same[0])
+    return replicates
 
   def _intersection(self) -> tuple[list[str], dict[str, list[str]]]:
     task_sets = [set(r.scores) for r in self.runs]
@@ -92,12 +109,25 @@ class Study:
   # --- numbers ---------------------------------------------------------------
 
   def runs_of(self, condition: Condition) -> list[Run]:
+    """The replicates of a condition (one per seed)."""
     return self.groups[condition]
 
+  def n_runs(self, condition: Condition) -> int:
+    return len(self.groups[condition])
+
+  def run_values(self, condition: Condition, summary) -> list[float]:
+    """summary(scores table) of each replicate: one number per run, the unit of the tests."""
+    return [float(summary(r.scores)) for r in self.groups[condition]]
+
   def mean_scores(self, condition: Condition) -> Table:
-    runs = self.groups[condition]
-    return {t: {l: float(np.mean([r.scores[t][l] for r in runs])) for l in self.languages[t]}
-            for t in self.tasks}
+    """Mean over the condition's replicates per (task, language); computed once."""
+    cache = self.__dict__.setdefault("_means", {})
+    if condition not in cache:
+      runs = self.groups[condition]
+      n = len(runs)
+      cache[condition] = {t: {l: sum(r.scores[t][l] for r in runs) / n
+                              for l in self.languages[t]} for t in self.tasks}
+    return cache[condition]
 
   def seed_sd(self, condition: Condition) -> Table:
     """Standard deviation across replicates (nan with one run)."""
