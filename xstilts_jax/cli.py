@@ -4,7 +4,7 @@
   xstilts run --config configs/xstilts.py:intermediate=squad_v1 --workdir DIR --config.intermediate.learning_rate=2e-5
   xstilts score --task xquad --predictions preds.json --gold xquad.de.json
   xstilts export --workdir DIR --phase target:xnli --out HF_DIR
-  xstilts report DIR1 DIR2 --baseline DIR0 --out REPORT_DIR
+  xstilts report SWEEP_ROOT --out REPORT_DIR                  # or: DIR1 DIR2 --baseline DIR0 ...
   xstilts bench --size base --batch 8 --seq 128
   xstilts sweep --config configs/xstilts.py --workdir-root gs://bucket/xstilts
 
@@ -178,9 +178,8 @@ def cmd_export(args, _) -> int:
 
 
 def cmd_report(args, _) -> int:
-  from xstilts_jax.analysis.report import build_report
-  print(build_report([Path(w) for w in args.workdirs], Path(args.baseline), Path(args.out)))
-  return 0
+  from xstilts_jax.analysis.report import run_from_args
+  return run_from_args(args)
 
 
 def cmd_bench(args, _) -> int:
@@ -227,9 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
   e.add_argument("--experiment", help="the experiment's folder name when the workdir holds several")
   e.set_defaults(fn=cmd_export)
   rep = sub.add_parser("report", help="answer the research questions from experiment workdirs")
-  rep.add_argument("workdirs", nargs="+")
-  rep.add_argument("--baseline", required=True)
-  rep.add_argument("--out", required=True)
+  from xstilts_jax.analysis import add_report_arguments
+  add_report_arguments(rep)
   rep.set_defaults(fn=cmd_report)
   b = sub.add_parser("bench", help="train-step throughput against transformers' PyTorch model")
   b.add_argument("--size", default="tiny", choices=["tiny", "base", "large"])
