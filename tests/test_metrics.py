@@ -399,6 +399,28 @@ def test_bucc_repeated_sentences_are_merged_then_dropped():
   assert ("d3", "e2") in without_texts and len(without_texts) == 2
 
 
+def test_nearest_neighbours_ties_go_to_the_lowest_index():
+  # Integer vectors: every inner product is exact, so the ties below are exact.
+  y = np.array([[1, 0], [0, 1], [1, 0], [2, 0], [1, 0], [0, 1]], np.float32)
+  x = np.array([[1, 0], [0, 1], [0, 0]], np.float32)
+  for block_size in (1, 2, 3, 1024):
+    fwd_sim, fwd_ind, bwd_sim, bwd_ind = rm.nearest_neighbours(x, y, 3, 2, block_size)
+    # x0: y3 (2), then y0, y2, y4 tie at 1: the two lowest, y0 and y2, in index order.
+    assert fwd_ind[0].tolist() == [3, 0, 2] and fwd_sim[0].tolist() == [2, 1, 1]
+    assert fwd_ind[1].tolist() == [1, 5, 0]  # then all zeros: y0 is the lowest of them
+    assert fwd_ind[2].tolist() == [0, 1, 2]  # all zero
+    # Backward: y0 sees x0 (1) then x1, x2 tie at 0 -> x1; y1 sees x1, then x0.
+    assert bwd_ind[:2].tolist() == [[0, 1], [1, 0]], block_size
+    assert bwd_sim[3].tolist() == [2, 0]
+
+
+def test_tatoeba_ties_go_to_the_lowest_index():
+  english = np.array([[1.0, 0.0], [0.0, 1.0]])
+  source = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+  assert rm.tatoeba_predictions(source, english).tolist() == [1, 0]
+  assert rm.tatoeba_predictions(source, english, query="source").tolist() == [1, 0, 0, 1]
+
+
 # --- Tatoeba --------------------------------------------------------------------------------
 
 

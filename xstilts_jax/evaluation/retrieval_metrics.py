@@ -10,6 +10,13 @@ The threshold that maximises F1 on dev gold is then applied to test.
 
 Exact nearest neighbours use blocked numpy matmuls in float32 (faiss's precision); BUCC's
 full test split (~400K sentences a side) costs two passes of 400K x 400K dot products.
+
+Ties: where candidates have exactly the same similarity, faiss's choice is
+implementation-defined; here the lowest index wins everywhere, so results do not depend on
+block size or numpy version: k-NN lists are ordered by descending similarity then ascending
+index (also where the k-th place is tied), a sentence's best margin-scored neighbour is the
+first of its list, the greedy BUCC pass takes equal scores forward candidates first (by
+source index), then backward ones (by target index), and Tatoeba takes the lowest index.
 """
 from __future__ import annotations
 
@@ -29,9 +36,23 @@ def l2_normalize(embeddings: np.ndarray) -> np.ndarray:
   return x / np.where(norms > 0, norms, 1.0)
 
 
-def _sort_desc(values: np.ndarray, indices: np.ndarray, axis: int):
-  order = np.argsort(-values, axis=axis, kind="stable")
-  return np.take_along_axis(values, order, axis), np.take_along_axis(indices, order, axis)
+def _top_k(values: np.ndarray, indices: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+  """The k largest values of each row and their indices, by descending value, then ascending
+  index: on equal similarity the lowest index wins, also for the last of the k places.
+
+  values, indices: [rows, n] with k <= n. faiss leaves such ties implementation-defined.
+  """
+  top = np.argpartition(-values, k - 1, axis=1)[:, :k]
+  kth = np.take_along_axis(values, top, 1).min(axis=1, keepdims=True)
+  above, at = values > kth, values == kth
+  for r in np.flatnonzero(at.sum(axis=1) > k - above.sum(axis=1)):  # a tie across the k-th place
+    candidates = np.flatnonzero(above[r] | at[r])
+    order = np.lexsort((indices[r, candidates], -values[r, candidates]))
+    top[r] = candidates[order[:k]]
+  top_values = np.take_along_axis(values, top, 1)
+  top_indices = np.take_along_axis(indices, top, 1)
+  order = np.lexsort((top_indices, -top_values), axis=1)
+  return np.take_along_axis(top_values, order, 1), np.take_along_axis(top_indices, order, 1)
 
 
 def nearest_neighbours(x: np.ndarray, y: np.ndarray, k_forward: int, k_backward: int,
@@ -39,27 +60,23 @@ def nearest_neighbours(x: np.ndarray, y: np.ndarray, k_forward: int, k_backward:
   """Top-k inner products both ways in one blocked pass over x @ y.T.
 
   Returns (fwd_sim [nx,kf], fwd_ind, bwd_sim [ny,kb], bwd_ind), each row sorted by
-  descending similarity: fwd for each x over y, bwd for each y over x.
+  descending similarity: fwd for each x over y, bwd for each y over x. Equal similarities
+  are ordered, and cut at the k-th place, by the lowest index first (see `_top_k`).
   """
   nx, ny = len(x), len(y)
   fwd_sim = np.empty((nx, k_forward), np.float32)
   fwd_ind = np.empty((nx, k_forward), np.int64)
-  bwd_sim = np.full((k_backward, ny), -np.inf, np.float32)  # columns hold each y's best x
-  bwd_ind = np.zeros((k_backward, ny), np.int64)
+  bwd_sim = np.full((ny, 0), -np.inf, np.float32)  # each y's best x so far
+  bwd_ind = np.zeros((ny, 0), np.int64)
   for start in range(0, nx, block_size):
     stop = min(start + block_size, nx)
     sims = x[start:stop] @ y.T
-    top = np.argpartition(-sims, k_forward - 1, axis=1)[:, :k_forward]
-    fwd_sim[start:stop] = np.take_along_axis(sims, top, 1)
-    fwd_ind[start:stop] = top
-    pool_sim = np.concatenate([bwd_sim, sims], axis=0)
+    fwd_sim[start:stop], fwd_ind[start:stop] = _top_k(
+        sims, np.broadcast_to(np.arange(ny), sims.shape), k_forward)
+    pool_sim = np.concatenate([bwd_sim, sims.T], axis=1)
     pool_ind = np.concatenate(
-        [bwd_ind, np.broadcast_to(np.arange(start, stop)[:, None], sims.shape)], axis=0)
-    top = np.argpartition(-pool_sim, k_backward - 1, axis=0)[:k_backward]
-    bwd_sim = np.take_along_axis(pool_sim, top, 0)
-    bwd_ind = np.take_along_axis(pool_ind, top, 0)
-  fwd_sim, fwd_ind = _sort_desc(fwd_sim, fwd_ind, axis=1)
-  bwd_sim, bwd_ind = _sort_desc(bwd_sim.T, bwd_ind.T, axis=1)
+        [bwd_ind, np.broadcast_to(np.arange(start, stop), (ny, stop - start))], axis=1)
+    bwd_sim, bwd_ind = _top_k(pool_sim, pool_ind, min(k_backward, pool_sim.shape[1]))
   return fwd_sim, fwd_ind, bwd_sim, bwd_ind
 
 
@@ -198,6 +215,7 @@ def tatoeba_predictions(source_embeddings: np.ndarray, english_embeddings: np.nd
 
   query="english" is what XTREME's and jiant's code do (faiss index over the non-English
   sentences, searched with each English sentence); "source" searches the other way.
+  On exactly equal similarity the lowest index wins (argmax's first maximum).
   """
   if query not in TATOEBA_QUERIES:
     raise ConfigError(f"tatoeba query side {query!r} (expected one of {TATOEBA_QUERIES})")
