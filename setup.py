@@ -24,6 +24,7 @@ setup(
         "tensorflow-datasets>=4.9",
         "transformers>=5.0",  # tokenizers and config classes; the model itself is ours
         "tokenizers>=0.21",
+        "sentencepiece>=0.2",  # the demo tokenizer's deterministic trainer
         "datasets>=3.0",
         "safetensors>=0.4",
         "huggingface_hub>=0.30",

@@ -1,19 +1,23 @@
 """Loading the XLM-R tokenizer from a local directory, and training a small compatible one offline.
 
 `train_tokenizer` builds what tests and the offline demo use in place of the hub's
-xlm-roberta tokenizer: a SentencePiece-style Unigram model behind XLM-R's Metaspace
-pre-tokenizer, with XLM-R's special-token layout (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3,
+xlm-roberta tokenizer: a Unigram model (trained by SentencePiece, deterministically) behind
+XLM-R's Metaspace pre-tokenizer, with XLM-R's special-token layout (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3,
 `<mask>` last) and RoBERTa pairs (`<s> A </s></s> B </s>`).
 """
 from __future__ import annotations
 
-import json
+import collections
+import io
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterable
 
+import sentencepiece
+from sentencepiece import sentencepiece_model_pb2
 import tokenizers
-from tokenizers import decoders, models, pre_tokenizers, processors, trainers, Regex
+from tokenizers import decoders, models, pre_tokenizers, processors, Regex
 import transformers
 
 from xstilts_jax.errors import ConfigError, DataError
@@ -51,57 +55,61 @@ def _xlmr_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
 
 def _training_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
   # XLM-R's pipeline, then cuts between letters, digit runs and punctuation, so that no piece
-  # mixes them (what SentencePiece's split_by_unicode_script / split_by_number do). Without
-  # it the trainer learns pieces like "s." and answer spans could not end before a period.
-  # Only training sees the cuts; the saved tokenizer uses XLM-R's pipeline unchanged.
+  # mixes them. Without it the trainer learns pieces like "s." and answer spans could not
+  # end before a period. Only training sees the cuts; the saved tokenizer uses XLM-R's
+  # pipeline unchanged.
   return pre_tokenizers.Sequence([
       _xlmr_pre_tokenizer(),
       pre_tokenizers.Split(Regex(r"▁?\p{N}+|▁?[^\p{L}\p{M}\p{N}▁]+"), behavior="isolated"),
   ])
 
 
-def _canonical_order(pieces: list[tuple[str, float]]) -> list[tuple[str, float]]:
-  """The trained pieces in an order (and with scores) that does not change from run to run.
+def _train_unigram_pieces(texts: Iterable[str], size: int) -> list[tuple[str, float]]:
+  """SentencePiece's Unigram trainer on the pre-tokenized words, made deterministic.
 
-  The trainer breaks ties in hash-set order and its scores wobble in the last bits, so
-  scores are rounded and ties sorted by text. Characters it must keep but did not learn
-  get made-up scores stepping by 1e-4 below every learned piece, handed out in hash-set
-  order; they get the same scores, handed out in character order.
+  HF tokenizers' Unigram trainer breaks ties in hash order, which differs between processes;
+  SentencePiece with one thread, fed the word counts in sorted order, gives the same pieces
+  and scores in every process. Each word is one SentencePiece "sentence" whose "▁" is the
+  word's own, so pieces never cross the cuts of `_training_pre_tokenizer`.
   """
-  pieces = [(piece, round(score, 8)) for piece, score in pieces]
-  lowest_learned = min((score for piece, score in pieces if len(piece) > 1), default=0.0)
-  is_filler = [len(piece) == 1 and score < lowest_learned - 0.5 for piece, score in pieces]
-  learned = [p for p, f in zip(pieces, is_filler) if not f]
-  filler = sorted(p for p, f in zip(pieces, is_filler) if f)
-  scores = sorted((score for _, score in filler), reverse=True)
-  filler = [(piece, score) for (piece, _), score in zip(filler, scores)]
-  return sorted(learned, key=lambda p: (-p[1], p[0])) + filler
+  pre_tokenizer = _training_pre_tokenizer()
+  counts = collections.Counter()
+  for text in texts:
+    counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(text))
+  if not counts:
+    raise DataError("no text to train a tokenizer on")
+  model = io.BytesIO()
+  with tempfile.TemporaryDirectory() as tmp:
+    words = Path(tmp) / "words.tsv"
+    words.write_text("".join(f"{w}\t{n}\n" for w, n in sorted(counts.items())), encoding="utf-8")
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(words), input_format="tsv", model_writer=model,
+        model_type="unigram", vocab_size=size + 1, hard_vocab_limit=False,
+        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+        normalization_rule_name="identity", add_dummy_prefix=False,
+        remove_extra_whitespaces=False, character_coverage=1.0, byte_fallback=False,
+        split_by_unicode_script=False, split_by_number=False, split_by_whitespace=True,
+        num_threads=1, minloglevel=2)
+  proto = sentencepiece_model_pb2.ModelProto()
+  proto.ParseFromString(model.getvalue())
+  # Piece 0 is SentencePiece's own <unk>; XLM-R's specials are added by the caller.
+  return [(p.piece, p.score) for p in proto.pieces[1:]]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int,
                     out_dir: str | os.PathLike) -> transformers.PreTrainedTokenizerBase:
   """Trains an XLM-R-compatible Unigram tokenizer on `texts`, saves it to out_dir, returns it.
 
+  Training is deterministic: the same texts give the same tokenizer in every process.
   The vocabulary may come out smaller than `vocab_size` on a small corpus; `<mask>` is
   always the last id, so `len(tokenizer)` is the model's vocabulary size.
   """
   if vocab_size <= len(SPECIAL_TOKENS) + 1:
     raise ConfigError(f"vocab_size {vocab_size} is too small "
                       f"(need more than {len(SPECIAL_TOKENS) + 1})")
-  backend = tokenizers.Tokenizer(models.Unigram())
-  backend.pre_tokenizer = _training_pre_tokenizer()
-  trainer = trainers.UnigramTrainer(
-      vocab_size=vocab_size - 1,  # room for <mask>
-      special_tokens=list(SPECIAL_TOKENS),
-      unk_token="<unk>",
-      show_progress=False)
-  backend.train_from_iterator(texts, trainer)
-
-  pieces = [tuple(p) for p in json.loads(backend.to_str())["model"]["vocab"]]
-  specials, learned = pieces[:len(SPECIAL_TOKENS)], pieces[len(SPECIAL_TOKENS):]
-  if [p[0] for p in specials] != list(SPECIAL_TOKENS):
-    raise DataError("tokenizer training did not place the special tokens first")
-  pieces = [*specials, *_canonical_order(learned), (MASK_TOKEN, 0.0)]
+  pieces = [(token, 0.0) for token in SPECIAL_TOKENS]
+  pieces += _train_unigram_pieces(texts, vocab_size - len(SPECIAL_TOKENS) - 1)  # room for <mask>
+  pieces.append((MASK_TOKEN, 0.0))
 
   tokenizer = tokenizers.Tokenizer(models.Unigram(pieces, unk_id=SPECIAL_TOKENS.index("<unk>"),
                                                   byte_fallback=False))
