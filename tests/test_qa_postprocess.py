@@ -229,8 +229,8 @@ def test_xtreme_text_agrees_with_offsets_on_simple_english(shared_data, small_to
   xtreme = decode.decode_spans(examples, features, start, end, answer_text="xtreme",
                                tokenizer=small_tokenizer)
   # Answers that are whole whitespace words made of letters and digits come back the same.
-  plain = [q for q, a in default.items()
-           if a and all(w.isalnum() for w in a.split()) and f" {a} " in f" {_context(examples, q)} "]
+  plain = [q for q, a in default.items() if a and all(w.isalnum() for w in a.split())
+           and f" {a} " in f" {_context(examples, q)} "]
   assert len(plain) > 30
   assert all(xtreme[q] == default[q] for q in plain)
 
@@ -246,3 +246,28 @@ def test_answer_text_mode_is_checked(small_tokenizer):
     decode.decode_spans([example], features, start, end, answer_text="chunks")
   with pytest.raises(ConfigError, match="needs the tokenizer"):
     decode.decode_spans([example], features, start, end, answer_text="xtreme")
+
+
+def test_evaluate_task_passes_the_answer_text_mode(shared_data, small_tokenizer):
+  from xstilts_jax.data.features import span_qa_features
+  from xstilts_jax.evaluation.evaluate import evaluate_task
+  from xstilts_jax.tasks.registry import get_task
+  examples = [ex for ex in _examples(shared_data / "xquad" / "xquad.zh.json")
+              if ex.answers[0].text == "四次"]
+  features = span_qa_features(examples, small_tokenizer, max_seq_length=384, doc_stride=128)
+  n, t = features["input_ids"].shape
+  start, end = np.zeros((n, t)), np.zeros((n, t))
+  has = features["start_positions"] > 0
+  start[has, features["start_positions"][has]] = 10.0
+  end[has, features["end_positions"][has]] = 10.0
+
+  def predict(feats, kind, head=None):
+    assert kind == "span"
+    return start, end
+  spec = get_task("xquad")
+  exact, answers = evaluate_task(predict, spec, examples, features, "zh")
+  assert exact["f1"] == 100.0 and set(answers.values()) == {"四次"}
+  xtreme, answers = evaluate_task(predict, spec, examples, features, "zh",
+                                  qa_answer_text="xtreme", tokenizer=small_tokenizer)
+  assert xtreme["f1"] == 0.0  # XQuAD is scored by SQuAD v1.1: one unsplit chunk, no overlap
+  assert set(answers.values()) == {"(NFL)，并且四次入选职业碗。职业碗防守截锋卡万·肖特以"}

@@ -43,7 +43,8 @@ def evaluate_task(predict: Predictor, spec: TaskSpec, examples, features: Mappin
     return metrics.METRICS[spec.metric](choices, [ex.label for ex in examples]), choices
   if fmt == "span_qa":
     start, end = predict(features, "span", head)
-    answers = decode.decode_spans(examples, features, start, end, version_2=spec.metric == "squad_v2",
+    answers = decode.decode_spans(examples, features, start, end,
+                                  version_2=spec.metric == "squad_v2",
                                   answer_text=qa_answer_text, tokenizer=tokenizer)
     references = {ex.id: [a.text for a in ex.answers] or [""] for ex in examples}
     if spec.metric == "mlqa":
