@@ -10,7 +10,8 @@ Gold is the prediction form itself or the dataset's own file, read by the task's
 xstilts_jax.data.readers (so rows the readers skip are skipped here too): XNLI tsv/jsonl
 (rows of `language`), PAWS-X and GLUE tsv, the intermediate tasks' jsonl/csv, SQuAD-style
 JSON (XQuAD, MLQA, TyDiQA-GoldP -- all languages, or those of `language` --, SQuAD),
-CoNLL-U. Also read here: XTREME's headerless `text_a<TAB>text_b<TAB>label`, `token<TAB>tag`
+CoNLL-U (converted as XTREME converts it, see readers.read_conllu: a multiword token is one
+word, so predictions in XTREME's UD-POS layout line up). Also read here: XTREME's headerless `text_a<TAB>text_b<TAB>label`, `token<TAB>tag`
 lines (PAN-X, XTREME's UDPOS tsv, raw WikiANN) and the BUCC `.gold` file.
 """
 from __future__ import annotations
@@ -144,8 +145,9 @@ def _is_conllu(path: PathLike, lines: list[str]) -> bool:
 
 
 def _gold_tags(path: PathLike) -> list[list[str]]:
-  """Gold tag sequences: CoNLL-U UPOS (read_conllu), `token<TAB>tag` lines (PAN-X, XTREME's
-  UDPOS tsv, raw WikiANN) or one tag per line, blank lines between sentences."""
+  """Gold tag sequences: CoNLL-U UPOS (read_conllu, as XTREME's conversion), `token<TAB>tag`
+  lines (PAN-X, XTREME's UDPOS tsv, raw WikiANN) or one tag per line, blank lines between
+  sentences."""
   if _is_conllu(path, _lines(path)):
     return [list(ex.labels) for ex in readers.read_conllu(path)]
   return [[tag for _, tag in s]
