@@ -271,3 +271,16 @@ def test_evaluate_task_passes_the_answer_text_mode(shared_data, small_tokenizer)
                                   qa_answer_text="xtreme", tokenizer=small_tokenizer)
   assert xtreme["f1"] == 0.0  # XQuAD is scored by SQuAD v1.1: one unsplit chunk, no overlap
   assert set(answers.values()) == {"(NFL)，并且四次入选职业碗。职业碗防守截锋卡万·肖特以"}
+
+
+def test_basic_tokens_match_transformers_basic_tokenizer_on_random_text():
+  # transformers' BasicTokenizer (do_lower_case=False) as an independent implementation; its
+  # later NFC step is a no-op on these strings (only precomposed or unaffected characters).
+  from transformers.models.bert.tokenization_bert_legacy import BasicTokenizer
+  reference = BasicTokenizer(do_lower_case=False)
+  alphabet = list("ab Zé1 ,.()-'\t\n") + ["四", "次", "，", "。", "·", "\u200d", "\u200c", "\x00",
+                                          "\ufffd", "\xa0", "\u3000", "\u0640", "ـ", "ß", "\x85"]
+  rng = np.random.default_rng(3)
+  for _ in range(500):
+    text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 25))))
+    assert decode.bert_basic_tokens(text) == reference.tokenize(text), repr(text)
