@@ -21,6 +21,11 @@ def _note(figure: Figure, note: str) -> None:
   figure.text(0.01, -0.02, textwrap.fill(note, width), fontsize=7, ha="left", va="top")
 
 
+def _width(labels: Sequence[str], plot: float) -> float:
+  """Inches for a plot of `plot` inches beside its row labels."""
+  return plot + 0.075 * max((len(l) for l in labels), default=0)
+
+
 def _png(figure: Figure) -> bytes:
   FigureCanvasAgg(figure)
   buffer = io.BytesIO()
@@ -38,7 +43,8 @@ def delta_heatmap(rows: Sequence[str], columns: Sequence[str],
       values[i, j] = deltas.get(row, {}).get(column, np.nan)
   limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
   limit = limit or 1.0
-  figure = Figure(figsize=(max(4.0, 0.7 * len(columns) + 2.5),
+  label_width = 0.075 * max((len(r) for r in rows), default=0)  # inches for the row names
+  figure = Figure(figsize=(max(4.0, 0.7 * len(columns) + 2.5) + label_width,
                            max(2.5, row_height * len(rows) + 1.5)))
   axes = figure.add_subplot()
   image = axes.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-limit, vmax=limit,
@@ -61,7 +67,7 @@ def forest(labels: Sequence[str], estimates: Sequence[float], lows: Sequence[flo
            highs: Sequence[float], xlabel: str, title: str, note: str) -> bytes:
   """One row per condition (in the order given, top first): estimate and its CI."""
   n = len(labels)
-  figure = Figure(figsize=(7.0, max(2.5, 0.26 * n + 1.4)))
+  figure = Figure(figsize=(_width(labels, 5.0), max(2.5, 0.26 * n + 1.4)))
   axes = figure.add_subplot()
   y = np.arange(n)[::-1]
   est = np.asarray(estimates, float)
@@ -119,7 +125,7 @@ def gain_by_group(groups: Sequence[str], labels: Sequence[str],
                   means: Mapping[str, Sequence[Optional[float]]], title: str, note: str) -> bytes:
   """Dot plot, one row per condition, one marker per group: mean gain (points)."""
   n = len(labels)
-  figure = Figure(figsize=(7.0, max(2.5, 0.26 * n + 1.6)))
+  figure = Figure(figsize=(_width(labels, 6.5), max(2.5, 0.26 * n + 1.6)))
   axes = figure.add_subplot()
   y = np.arange(n)[::-1]
   markers = "os^Dv"

@@ -144,13 +144,14 @@ def describe(estimate: Estimate, digits: int = 2) -> str:
 def runs_text(runs: dict[str, int]) -> str:
   """'3 vs 3' for two arms; 'baseline 3, 12 conditions with 2-3' for many."""
   if len(runs) <= 2:
-    return " vs ".join(str(n) for n in runs.values())
+    return " vs ".join(str(n) for n in runs.values()) + " runs"
   counts = list(runs.values())
   base = [n for name, n in runs.items() if name.endswith("(baseline)")]
   others = [n for name, n in runs.items() if not name.endswith("(baseline)")]
   spread = f"{min(others)}" if min(others) == max(others) else f"{min(others)}-{max(others)}"
   head = f"baseline {base[0]}, " if base else ""
-  return f"{head}{len(others)} conditions with {spread} each" if others else str(counts)
+  return (f"runs: {head}{len(others)} conditions with {spread} each" if others
+          else f"runs: {counts}")
 
 
 def run_counts(study: Study, conditions: Sequence[Condition]) -> dict[str, int]:
@@ -204,7 +205,7 @@ def decide(key: str, comparisons: Sequence[Comparison], positive: str, negative:
   family = (f"Holm over {len(eligible)} {what}" if len(eligible) > 1
             else "its single test (no correction needed)")
   shown = (f"{best.label}: {describe(best.estimate)}, Holm-adjusted p = {best.p_adjusted:.3g} "
-           f"({runs_text(best.runs)} runs)")
+           f"({runs_text(best.runs)})")
   if not significant:
     answer.decision = "no_clear_effect"
     answer.reason = (f"no test significant at {ALPHA} after {family} with a 95% CI excluding "
@@ -644,6 +645,8 @@ def q5_resource(doc: Document, study: Study) -> Answer:
                 + design["reason"] + ".")
     answer.reason += (" Resource class is not separated from distance and script: "
                       + design["reason"] + ".")
+  else:
+    answer.reason += f" Within-task contrast {design['reason']}."
   _primary_table(doc, answer, ["exploratory: unadjusted contrast"] if exploratory else [],
                  lambda c: exploratory.get(c.label, []))
   _conclude(doc, answer)

@@ -381,7 +381,7 @@ def _distance_section(doc: Document, study: Study, images: dict) -> None:
 
 def _appendix(doc: Document, study: Study, images: dict) -> None:
   detail = len(study.conditions) > MARKDOWN_CONDITIONS
-  doc.heading("Appendix: per-language deltas against the baseline", appendix=detail)
+  doc.heading("Appendix: per-language deltas against the baseline")
   if detail:
     doc.paragraph(f"{len(study.conditions)} conditions: the per-language tables are in "
                   "report.html" + (f" (heatmaps per condition are drawn up to {PLOT_CONDITIONS} "
