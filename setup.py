@@ -33,6 +33,7 @@ setup(
         "scipy>=1.11",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "faiss-cpu>=1.8",  # exact inner-product search for large retrieval pools (Mewsli-X)
     ],
     extras_require={
         # torch: transformers' PyTorch XLM-R is the numerical reference in tests and the bench peer.

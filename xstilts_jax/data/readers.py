@@ -687,3 +687,262 @@ def read_text_lines(path: PathLike, *,
                     report: Optional[ReadReport] = None) -> list[SentenceExample]:
   """Plain text for MLM: one example per non-empty line, id = its line number."""
   return [SentenceExample(str(line_no), line) for line_no, line in _lines(path) if line.strip()]
+
+
+# ---- XTREME-R: retrieval QA (LAReQA), entity retrieval (Mewsli-X), SIQA ----------------
+# XTREME-R's rules (google-research/xtreme third_party/utils_lareqa.py, utils_mewslix.py,
+# siqa_data/siqa_data.py, run_xcopa.py), re-implemented.
+
+import re as _re  # noqa: E402  (imports of this appended section)
+
+from xstilts_jax.data import retrieval_examples as rx  # noqa: E402
+
+# Mewsli-X marks the mention in its sentence with these, escaping existing {...} as (...).
+_MEWSLIX_MARKERS = ("{", "}")
+_MEWSLIX_ESCAPE = _re.compile(r"\{(.*?)\}")
+SIQA_LETTERS = ("A", "B", "C")
+
+
+def _xr_typed(path: PathLike, where: Union[int, str, None], record: Any, key: str,
+              kind: type) -> Any:
+  """`record[key]`, which must be a `kind` (bool is not an int here)."""
+  value = _field(path, where, record, key)
+  if not isinstance(value, kind) or isinstance(value, bool):
+    raise _error(path, where, f"'{key}' is {type(value).__name__} {str(value)[:40]!r}, "
+                 f"expected {kind.__name__}")
+  return value
+
+
+def _int_pair(path: PathLike, where: str, value: Any) -> tuple[int, int]:
+  if (not isinstance(value, (list, tuple)) or len(value) != 2
+      or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+    raise _error(path, where, f"expected a [start, end] pair of integers, found {value!r}")
+  return int(value[0]), int(value[1])
+
+
+def read_xquad_r(path: PathLike, *, languages: Optional[Sequence[str]] = None,
+                 report: Optional[ReadReport] = None) -> rx.RetrievalQAPool:
+  """XQuAD-R (LAReQA): a directory of `<lang>.json` files -> XTREME-R's question set and pool.
+
+  Each file is SQuAD v1.1 JSON whose paragraphs also hold `sentence_breaks` ([start, end)
+  character spans of `context`). As XTREME-R's utils_lareqa: a question's answer sentence
+  is the first span with start <= answer_start < end (a question whose answer starts in no
+  span is skipped and counted); every sentence of a paragraph with a kept question is a
+  candidate (paragraphs numbered from 1 per file); the gold candidates of a question are
+  the sentences equal to its answer sentence, in its own paragraph, in every language
+  holding its id. `languages` (default: every `*.json`, sorted) fixes the files and order.
+  """
+  root = Path(path)
+  if not root.is_dir():
+    raise _error(root, None, "not a directory of <lang>.json files")
+  if languages is None:
+    languages = sorted(p.stem for p in root.glob("*.json"))
+    if not languages:
+      raise _error(root, None, "no <lang>.json files")
+  questions, candidates, index_of = [], [], {}
+  gold_of: dict[str, list[int]] = collections.defaultdict(list)
+  seen_uids = set()
+  for language in languages:
+    file = root / f"{language}.json"
+    skips = SkipCounter(file, report)
+    articles = _xr_typed(file, None, _json(file), "data", list)
+    paragraph_number = 0
+    for a, article in enumerate(articles):
+      for p, paragraph in enumerate(_xr_typed(file, f"data[{a}]", article, "paragraphs", list)):
+        where = f"data[{a}].paragraphs[{p}]"
+        paragraph_number += 1
+        context = _xr_typed(file, where, paragraph, "context", str)
+        breaks = [_int_pair(file, f"{where}.sentence_breaks[{i}]", b)
+                  for i, b in enumerate(_xr_typed(file, where, paragraph, "sentence_breaks", list))]
+        for i, (start, end) in enumerate(breaks):
+          if not 0 <= start < end <= len(context):
+            raise _error(file, f"{where}.sentence_breaks[{i}]",
+                         f"span {[start, end]} is outside the context ({len(context)} chars)")
+        sentences = [context[start:end] for start, end in breaks]
+        context_id = f"{language}_{paragraph_number}"
+        kept = 0
+        for q, qa in enumerate(_xr_typed(file, where, paragraph, "qas", list)):
+          qwhere = f"{where}.qas[{q}]"
+          answers = _xr_typed(file, qwhere, qa, "answers", list)
+          if len(answers) != 1:
+            raise _error(file, qwhere, f"expected exactly 1 answer, found {len(answers)}")
+          answer_start = _xr_typed(file, f"{qwhere}.answers[0]", answers[0], "answer_start", int)
+          answer = next((context[s:e] for s, e in breaks if s <= answer_start < e), None)
+          if answer is None:
+            skips("answer starts in no sentence")
+            continue
+          xling_id = _xr_typed(file, qwhere, qa, "id", str)
+          uid = f"{xling_id}_{language}"
+          if uid in seen_uids:
+            raise _error(file, qwhere, f"duplicate question id {xling_id!r}")
+          seen_uids.add(uid)
+          questions.append(rx.RetrievalQuestion(
+              uid, xling_id, language, _xr_typed(file, qwhere, qa, "question", str)))
+          kept += 1
+          for position, sentence in enumerate(sentences):
+            cuid = f"{context_id}_{position}"
+            if cuid not in index_of:
+              index_of[cuid] = len(candidates)
+              candidates.append(rx.RetrievalCandidate(cuid, language, sentence, context))
+            if sentence == answer:
+              gold_of[xling_id].append(index_of[cuid])
+        if not kept and paragraph.get("qas"):
+          skips("paragraph without a kept question (no candidates)")
+    skips.done()
+  if not questions:
+    raise _error(root, None, "no questions")
+  gold = tuple(tuple(gold_of[question.xling_id]) for question in questions)
+  return rx.RetrievalQAPool(tuple(questions), tuple(candidates), gold)
+
+
+def _mewslix_spans(path: PathLike, where: Union[int, str], record: Any, key: str,
+                   text: str) -> list[tuple[int, int]]:
+  spans = []
+  for i, span in enumerate(_xr_typed(path, where, record, key, list)):
+    start = _xr_typed(path, where, span, "start", int)
+    end = _xr_typed(path, where, span, "end", int)
+    if not 0 <= start < end or start >= len(text) or end > len(text):
+      raise _error(path, where, f"{key}[{i}] = [{start}, {end}) is outside the text "
+                   f"({len(text)} chars)")
+    spans.append((start, end))
+  return spans
+
+
+def _normalise_mewslix(text: str) -> str:
+  return " ".join(text.splitlines()).replace("  ", " ").strip()
+
+
+def _mewslix_entity(path: PathLike, where: Union[int, str], record: Any) -> rx.Entity:
+  description = _xr_typed(path, where, record, "description", str)
+  spans = _mewslix_spans(path, where, record, "sentence_spans", description)
+  text = _normalise_mewslix(" ".join(description[s:e] for s, e in spans))
+  return rx.Entity(_xr_typed(path, where, record, "entity_id", str),
+                   _xr_typed(path, where, record, "title", str), text,
+                   _xr_typed(path, where, record, "description_language", str))
+
+
+def _mewslix_query(path: PathLike, where: Union[int, str], context: Any,
+                   mention: Any) -> tuple[str, str]:
+  """(mention text, query text): the mention's sentence with the mention marked by braces,
+  the mention itself prepended (XTREME-R's preprocess_mention, window of 0 sentences)."""
+  text = _xr_typed(path, where, context, "text", str)
+  sentences = _mewslix_spans(path, where, context, "sentence_spans", text)
+  span = _xr_typed(path, where, mention, "mention_span", dict)
+  start, end = _xr_typed(path, where, span, "start", int), _xr_typed(path, where, span, "end", int)
+  surface = _xr_typed(path, where, span, "text", str)
+  if not 0 <= start < end <= len(text) or text[start:end] != surface:
+    raise _error(path, where, f"mention_span [{start}, {end}) {surface!r} does not match the "
+                 f"context text there ({text[max(start, 0):max(end, 0)]!r})")
+  sentence = next(((s, e) for s, e in sentences if s <= start < e and s < end <= e), None)
+  if sentence is None:
+    raise _error(path, where, f"mention {surface!r} lies in no single sentence")
+  left = _MEWSLIX_ESCAPE.sub(r"(\1)", text[sentence[0]:start])
+  right = _MEWSLIX_ESCAPE.sub(r"(\1)", text[end:sentence[1]])
+  markup = f"{left} {_MEWSLIX_MARKERS[0]} {surface} {_MEWSLIX_MARKERS[1]} {right}"
+  return surface, _normalise_mewslix(f"{surface}: {markup}")
+
+
+def read_mewslix_entities(path: PathLike, *,
+                          report: Optional[ReadReport] = None) -> tuple[rx.Entity, ...]:
+  """Mewsli-X `candidate_set_entities.jsonl`: one Entity per line, in file order."""
+  entities, seen = [], set()
+  for line_no, row in _jsonl(path):
+    entity = _mewslix_entity(path, line_no, row)
+    if entity.entity_id in seen:
+      raise _error(path, line_no, f"duplicate entity_id {entity.entity_id!r}")
+    seen.add(entity.entity_id)
+    entities.append(entity)
+  return tuple(entities)
+
+
+def read_mewslix_mentions(path: PathLike, language: Optional[str] = None, *,
+                          report: Optional[ReadReport] = None) -> list[rx.EntityMention]:
+  """Mewsli-X `wikinews_mentions-{dev,test}.jsonl` (one context with its mentions a line),
+  unnested to one query per mention; only contexts of `language` when given. An empty
+  entity_id (XTREME's label-stripped test files) reads as None."""
+  mentions, seen = [], set()
+  for line_no, row in _jsonl(path):
+    context = _xr_typed(path, line_no, row, "context", dict)
+    lang = _xr_typed(path, line_no, context, "language", str)
+    if language is not None and lang != language:
+      continue
+    for mention in _xr_typed(path, line_no, row, "mentions", list):
+      example_id = _xr_typed(path, line_no, mention, "example_id", str)
+      if example_id in seen:
+        raise _error(path, line_no, f"duplicate example_id {example_id!r}")
+      seen.add(example_id)
+      surface, query = _mewslix_query(path, line_no, context, mention)
+      entity_id = _xr_typed(path, line_no, mention, "entity_id", str)
+      mentions.append(rx.EntityMention(example_id, lang, surface, query, entity_id or None))
+  return mentions
+
+
+def read_mewslix(path: PathLike, language: str, *,
+                 report: Optional[ReadReport] = None) -> rx.EntityRetrievalSet:
+  """A Mewsli-X evaluation set: the mentions of `language` in `path` against the
+  sibling `candidate_set_entities.jsonl` (every gold entity must be a candidate)."""
+  path = Path(path)
+  mentions = read_mewslix_mentions(path, language, report=report)
+  if not mentions:
+    raise _error(path, None, f"no mentions in language {language!r}")
+  entities = read_mewslix_entities(path.parent / "candidate_set_entities.jsonl")
+  known = {e.entity_id for e in entities}
+  for m in mentions:
+    if m.entity_id is not None and m.entity_id not in known:
+      raise _error(path, None, f"example {m.example_id}: gold entity {m.entity_id!r} is not in "
+                   "candidate_set_entities.jsonl")
+  return rx.EntityRetrievalSet(tuple(mentions), entities)
+
+
+def read_mewslix_pairs(path: PathLike, *,
+                       report: Optional[ReadReport] = None) -> list[rx.RetrievalPair]:
+  """Mewsli-X `wikipedia_pairs-{train,dev}.jsonl` (MentionEntityPair per line) as
+  (mention query, entity description) training pairs; id = the mention's example_id."""
+  pairs = []
+  for line_no, row in _jsonl(path):
+    contextual = _xr_typed(path, line_no, row, "contextual_mention", dict)
+    mention = _xr_typed(path, line_no, contextual, "mention", dict)
+    _, query = _mewslix_query(path, line_no, _xr_typed(path, line_no, contextual, "context", dict),
+                              mention)
+    entity = _mewslix_entity(path, line_no, _xr_typed(path, line_no, row, "entity", dict))
+    if _xr_typed(path, line_no, mention, "entity_id", str) != entity.entity_id:
+      raise _error(path, line_no, f"mention entity_id differs from the entity's "
+                   f"({entity.entity_id!r})")
+    pairs.append(rx.RetrievalPair(_xr_typed(path, line_no, mention, "example_id", str), query,
+                                  entity.text))
+  return pairs
+
+
+def read_siqa(path: PathLike, *,
+              report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+  """Social IQa jsonl (context, question, answerA-C) -> context 'context question', 3 choices.
+
+  The label is the row's `correct` letter (A-C, the socialIQa_v1.4 files XTREME-R reads)
+  or else line i of the sibling `<name>-labels.lst` (1-3, the original release's
+  train.jsonl + train-labels.lst); None when there is neither (test).
+  """
+  path = Path(path)
+  rows = _jsonl(path)
+  labels_path = path.with_name(path.stem + "-labels.lst")
+  file_labels = None
+  if labels_path.is_file():
+    lines = [(n, line.strip()) for n, line in _lines(labels_path) if line.strip()]
+    if len(lines) != len(rows):
+      raise _error(labels_path, None, f"{len(lines)} labels for {len(rows)} rows of {path.name}")
+    file_labels = []
+    for n, value in lines:
+      if value not in ("1", "2", "3"):
+        raise _error(labels_path, n, f"unknown label {value!r} (expected 1, 2 or 3)")
+      file_labels.append(int(value) - 1)
+  examples = []
+  for i, (line_no, row) in enumerate(rows):
+    if "correct" in row:
+      label = SIQA_LETTERS.index(_check_label(path, line_no, row["correct"], SIQA_LETTERS))
+    else:
+      label = file_labels[i] if file_labels is not None else None
+    context = _xr_typed(path, line_no, row, "context", str)
+    question = _xr_typed(path, line_no, row, "question", str)
+    examples.append(MultipleChoiceExample(
+        str(i), f"{context} {question}",
+        tuple(_xr_typed(path, line_no, row, f"answer{k}", str) for k in SIQA_LETTERS), label))
+  return examples
