@@ -284,3 +284,15 @@ def test_basic_tokens_match_transformers_basic_tokenizer_on_random_text():
   for _ in range(500):
     text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 25))))
     assert decode.bert_basic_tokens(text) == reference.tokenize(text), repr(text)
+
+
+def test_xtreme_final_text_word_span_by_hand():
+  context = "Sie kamen 1066 (im Herbst) an.  Ende "
+  # Tokens "(im" .. "Herbst)": the words "(im Herbst)" hold them; the prediction is found.
+  assert decode.xtreme_final_text(context, 15, 25, "im Herbst") == "im Herbst"
+  # A prediction that BasicTokenizer's split text does not contain: the words whole.
+  assert decode.xtreme_final_text(context, 15, 25, "im Herbst)") == "(im Herbst)"
+  # Two spaces between words become one in the original text.
+  assert decode.xtreme_final_text(context, 27, 33, "an. Ende") == "an. Ende"
+  # An empty token at the end of the context counts in the last word.
+  assert decode.xtreme_final_text(context, 32, 37, "Ende") == "Ende"

@@ -154,7 +154,8 @@ def decode_spans(examples: Sequence[SpanQAExample], features: Mapping[str, np.nd
       tokens = tokenizer.convert_ids_to_tokens(
           [int(t) for t in np.asarray(features["input_ids"])[row, s:e + 1]])
       predictions[example.id] = xtreme_final_text(
-          example.context, int(offsets[row, s, 0]), int(offsets[row, e, 1]),
+          example.context, int(offsets[row, s, 0]),
+          int(max(offsets[row, e, 0], offsets[row, e, 1] - 1)),
           tokenizer.convert_tokens_to_string(tokens))
     else:
       predictions[example.id] = example.context[offsets[row, s, 0]:offsets[row, e, 1]]
@@ -251,9 +252,16 @@ def get_final_text(predicted: str, original: str) -> str:
   return original[original_map[bare_of_tokenized[start]]:original_map[bare_of_tokenized[end]] + 1]
 
 
-def xtreme_final_text(context: str, start_char: int, end_char: int, token_text: str) -> str:
-  """XTREME's answer text for the span of tokens covering context[start_char:end_char],
-  whose tokens the tokenizer writes back as `token_text`."""
+def xtreme_final_text(context: str, first_char: int, last_char: int, token_text: str) -> str:
+  """XTREME's answer text for a span of tokens from the one starting at context[first_char]
+  to the one whose last character (its start, if it has none) is context[last_char]; the
+  tokenizer writes the span's tokens back as `token_text`. The original text is the
+  context's whitespace words (as XTREME's SQuAD reader splits them) holding those two."""
+  if not context or not 0 <= first_char <= last_char <= len(context):
+    raise DataError(f"span of characters {first_char}..{last_char} outside a context of "
+                    f"{len(context)} characters")
+  # An empty token at the very end (a trailing space's "▁") belongs to the last word.
+  first_char, last_char = min(first_char, len(context) - 1), min(last_char, len(context) - 1)
   words, word_of_char, previous_space = [], [], True
   for char in context:
     if _squad_whitespace(char):
@@ -265,43 +273,6 @@ def xtreme_final_text(context: str, start_char: int, end_char: int, token_text: 
         words[-1] += char
       previous_space = False
     word_of_char.append(len(words) - 1)
-  if not 0 <= start_char < len(context):
-    raise DataError(f"span start {start_char} outside a context of {len(context)} characters")
-  first = max(word_of_char[start_char], 0)
-  last = max(word_of_char[min(max(end_char - 1, start_char), len(context) - 1)], first)
+  first = max(word_of_char[first_char], 0)
+  last = max(word_of_char[last_char], first)
   return get_final_text(" ".join(token_text.split()), " ".join(words[first:last + 1]))
-
-
-def decode_tags(features: Mapping[str, np.ndarray], tag_logits: np.ndarray,
-                label_names: Sequence[str], num_words: Sequence[int]) -> list[list[str]]:
-  """One tag per word of every example, from the logits [N, T, L] at each word's first sub-token.
-
-  Windows of one sentence are reassembled through word_index; a word predicted never or
-  twice raises a DataError.
-  """
-  word_index = np.asarray(features["word_index"])
-  example_index = np.asarray(features["example_index"])
-  tag_logits = np.asarray(tag_logits)
-  if tag_logits.shape[:2] != word_index.shape or tag_logits.shape[2] != len(label_names):
-    raise DataError(f"tag logits of shape {tag_logits.shape} for features of shape "
-                    f"{word_index.shape} and {len(label_names)} labels")
-  best = tag_logits.argmax(axis=2)
-  tags = [[None] * n for n in num_words]
-  for row, i in enumerate(example_index):
-    if i < 0:
-      continue
-    if i >= len(tags):
-      raise DataError(f"feature {row} points to example {i} of {len(tags)}")
-    for position in np.flatnonzero(word_index[row] >= 0):
-      w = word_index[row, position]
-      if w >= len(tags[i]):
-        raise DataError(f"feature {row}: word {w} of example {i}, which has {len(tags[i])} words")
-      if tags[i][w] is not None:
-        raise DataError(f"example {i}: word {w} is predicted twice (feature {row})")
-      tags[i][w] = label_names[best[row, position]]
-  for i, sentence in enumerate(tags):
-    lost = [w for w, t in enumerate(sentence) if t is None]
-    if lost:
-      raise DataError(f"example {i}: {len(lost)} of {len(sentence)} words have no prediction "
-                      f"(first sub-token missing from the features), e.g. word {lost[0]}")
-  return tags
