@@ -276,3 +276,38 @@ def xtreme_final_text(context: str, first_char: int, last_char: int, token_text:
   first = max(word_of_char[first_char], 0)
   last = max(word_of_char[last_char], first)
   return get_final_text(" ".join(token_text.split()), " ".join(words[first:last + 1]))
+
+
+def decode_tags(features: Mapping[str, np.ndarray], tag_logits: np.ndarray,
+                label_names: Sequence[str], num_words: Sequence[int]) -> list[list[str]]:
+  """One tag per word of every example, from the logits [N, T, L] at each word's first sub-token.
+
+  Windows of one sentence are reassembled through word_index; a word predicted never or
+  twice raises a DataError.
+  """
+  word_index = np.asarray(features["word_index"])
+  example_index = np.asarray(features["example_index"])
+  tag_logits = np.asarray(tag_logits)
+  if tag_logits.shape[:2] != word_index.shape or tag_logits.shape[2] != len(label_names):
+    raise DataError(f"tag logits of shape {tag_logits.shape} for features of shape "
+                    f"{word_index.shape} and {len(label_names)} labels")
+  best = tag_logits.argmax(axis=2)
+  tags = [[None] * n for n in num_words]
+  for row, i in enumerate(example_index):
+    if i < 0:
+      continue
+    if i >= len(tags):
+      raise DataError(f"feature {row} points to example {i} of {len(tags)}")
+    for position in np.flatnonzero(word_index[row] >= 0):
+      w = word_index[row, position]
+      if w >= len(tags[i]):
+        raise DataError(f"feature {row}: word {w} of example {i}, which has {len(tags[i])} words")
+      if tags[i][w] is not None:
+        raise DataError(f"example {i}: word {w} is predicted twice (feature {row})")
+      tags[i][w] = label_names[best[row, position]]
+  for i, sentence in enumerate(tags):
+    lost = [w for w, t in enumerate(sentence) if t is None]
+    if lost:
+      raise DataError(f"example {i}: {len(lost)} of {len(sentence)} words have no prediction "
+                      f"(first sub-token missing from the features), e.g. word {lost[0]}")
+  return tags
