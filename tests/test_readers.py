@@ -385,6 +385,10 @@ def test_conllu_removes_spaces_and_zwnj_inside_forms(tmp_path):
                   "2\t: )\t_\tSYM\t_\t_\t1\tdiscourse\t_\t_\n"
                   "3\t1 000\t_\tNUM\t_\t_\t1\tnummod\t_\t_\n\n", encoding="utf-8")
   assert readers.read_conllu(path)[0].words == ("میشود", ":)", "1000")
+  path.write_text("1\ta\t_\tNOUN\t_\t_\t0\troot\t_\t_\n2\t\u200c\t_\tX\t_\t_\t1\tdep\t_\t_\n\n",
+                  encoding="utf-8")
+  with pytest.raises(DataError, match=r"fa_seraji-ud-test.conllu:2: the word form is empty"):
+    readers.read_conllu(path)
 
 
 def test_conllu_multiword_head_by_tree_then_language_ranking(tmp_path):

@@ -546,21 +546,22 @@ def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
           unranked += odd
           head_of_range.update({i: None for i in span})
           head_of_range[head] = form
-        words, tags = [], []
+        words, tags, lines = [], [], []
         for i in sorted(tokens):
           token = tokens[i]
           if i in head_of_range and head_of_range[i] is None:
             continue  # a sub-word of a multiword token that another sub-word stands for
           words.append(head_of_range.get(i, token.form).strip())
           tags.append(_check_label(path, token.line_no, token.upos.strip(), registry.UPOS_TAGS))
+          lines.append(token.line_no)
         withheld = sum(w == "_" for w in words)
         if withheld and withheld >= len(words) - 1:
           skips("word forms withheld ('_')")
         else:
           words = [_xtreme_ud_form(w) for w in words]
           if not all(words):
-            raise _error(path, line_no, "a word form is empty once spaces and U+200C are "
-                         "removed (as XTREME does)")
+            raise _error(path, lines[words.index("")], "the word form is empty once spaces and "
+                         "U+200C are removed (as XTREME does)")
           examples.append(TaggingExample(str(len(examples)), tuple(words), tuple(tags)))
       tokens, ranges = {}, []
     skips.done()
