@@ -11,11 +11,13 @@ from xstilts_jax.errors import ConfigError
 from xstilts_jax.tasks import (
     INTERMEDIATE_TASKS, TARGET_TASKS, TASK_GROUPS, TASKS, TaskSpec, expand_tasks, get_task,
     iso639_3)
+from xstilts_jax.tasks import registry
 from xstilts_jax.tasks.spec import FORMATS
 
 # The metric keys the evaluation package implements (from the brief, not the registry).
 ALLOWED_METRICS = {"accuracy", "accuracy_f1", "seqeval_f1", "squad_v1", "squad_v2", "mlqa",
-                   "bucc_f1", "tatoeba_accuracy", "token_accuracy", "mlm_accuracy"}
+                   "bucc_f1", "tatoeba_accuracy", "token_accuracy", "mlm_accuracy",
+                   "lareqa_map", "mewslix_map"}
 # Task names in languages.csv (`bucc` there) -> ours.
 CSV_TASK = {"xnli": "xnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "xquad",
             "mlqa": "mlqa", "tydiqa": "tydiqa", "bucc": "bucc2018", "tatoeba": "tatoeba"}
@@ -147,3 +149,59 @@ def test_hub_udpos_configs_use_google_xtreme_language_names():
   spec = TASKS["udpos"]
   configs = {fill_pattern(spec.hub.config, l) for l in spec.languages}
   assert configs == {f"udpos.{name}" for name in hub_names}
+
+
+# ---- XTREME-R -------------------------------------------------------------------------
+
+
+def test_xtreme_r_language_sets_match_languages_csv(shared_data):
+  by_task = _csv_languages(shared_data, "xtreme_r_tasks")
+  expected_tasks = {"xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba",
+                    "mewslix", "lareqa"}
+  assert set(registry.benchmark_tasks("xtreme-r")) == expected_tasks
+  assert set(by_task) == expected_tasks
+  for task in expected_tasks:
+    expected = by_task[task] - ({"en"} if task == "tatoeba" else set())
+    ours = get_task(task, benchmark="xtreme-r").languages
+    assert set(ours) == expected and len(ours) == len(expected), task
+  # The counts XTREME-R's evaluate.py lists (its XTREME_R_TASK2LANGS).
+  counts = {t: len(get_task(t, benchmark="xtreme-r").languages) for t in expected_tasks}
+  assert counts == {"xnli": 15, "xcopa": 11, "udpos": 38, "panx": 48, "xquad": 12, "mlqa": 7,
+                    "tydiqa": 9, "tatoeba": 41, "mewslix": 11, "lareqa": 11}
+  # The 50 languages of XTREME-R.
+  union = set().union(*(get_task(t, benchmark="xtreme-r").languages for t in expected_tasks))
+  assert len(union) == 50
+  # XTREME keeps its own sets; the registry entries are XTREME's.
+  assert registry.benchmark_tasks("xtreme") == TARGET_TASKS[:9]
+  for task in registry.benchmark_tasks("xtreme"):
+    assert get_task(task, benchmark="xtreme") is TASKS[task]
+  assert len(TASKS["udpos"].languages) == 33 and len(TASKS["panx"].languages) == 40
+  with pytest.raises(ConfigError, match="unknown benchmark 'xtreme-rr'"):
+    get_task("udpos", benchmark="xtreme-rr")
+  with pytest.raises(ConfigError, match="not both"):
+    get_task("udpos", languages=["de"], benchmark="xtreme-r")
+
+
+def test_xcopa_recipes():
+  assert registry.train_recipe("xcopa") == ("copa",)
+  assert registry.train_recipe("xcopa", "xtreme-r") == ("siqa", "copa")
+  assert registry.train_recipe("xcopa", recipe="copa") == ("copa",)
+  assert registry.train_recipe("xnli", "xtreme-r") == ("mnli",)
+  assert registry.train_recipe("udpos", "xtreme-r") == ("udpos",)
+  with pytest.raises(ConfigError, match="siqa_copa"):
+    registry.train_recipe("xcopa", recipe="siqa")
+  siqa = TASKS["siqa"]
+  assert siqa.format == "multiple_choice" and siqa.num_choices == 3 and "siqa" in INTERMEDIATE_TASKS
+
+
+def test_retrieval_tasks_load_through_the_registry(shared_data):
+  from xstilts_jax.data.sources import load_examples
+  spec = get_task("lareqa")
+  assert spec.format == "retrieval_qa" and spec.category == "retrieval"
+  pools = {l: load_examples(spec, l, "test", "local", shared_data) for l in ("de", "th")}
+  for lang, pool in pools.items():
+    assert len(pool.questions) == 135 and {q.language for q in pool.questions} == {lang}
+    assert len(pool.candidates) == len(pools["de"].candidates)  # one shared pool
+    assert all(len(g) == 11 for g in pool.gold)
+  assert TASKS["mewslix"].train_task == "mewslix_wikipedia"
+  assert TASKS["mewslix"].format == TASKS["mewslix_wikipedia"].format == "entity_retrieval"

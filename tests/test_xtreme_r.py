@@ -302,3 +302,61 @@ def test_siqa_reader_both_release_layouts(tmp_path):
   (tmp_path / "train-labels.lst").write_text("3\n4\n")
   with pytest.raises(DataError, match=r"train-labels.lst:2: unknown label '4'"):
     readers.read_siqa(tmp_path / "train.jsonl")
+
+
+# ---- the XTREME-R score --------------------------------------------------------------------
+
+
+def _results():
+  from xstilts_jax.evaluation.xtreme_r import XTREME_R_LANGUAGES
+  langs = XTREME_R_LANGUAGES
+  const = lambda task, **m: {l: dict(m) for l in langs[task]}
+  results = {
+      "xnli": const("xnli", accuracy=80.0), "xcopa": const("xcopa", accuracy=70.0),
+      "udpos": const("udpos", f1=76.0), "panx": const("panx", f1=64.0),
+      "xquad": const("xquad", f1=78.0, exact_match=62.0),
+      "mlqa": const("mlqa", f1=72.0, exact=54.0),  # squad-style key name
+      "tydiqa": const("tydiqa", f1=64.0, exact_match=46.0),
+      "tatoeba": const("tatoeba", accuracy=77.0), "mewslix": const("mewslix", **{"map@20": 45.0}),
+      "lareqa": {l: {"map@20": 40.0, "num_questions": 1190} for l in langs["lareqa"]},
+      "pawsx": {"de": {"accuracy": 1.0}},  # not an XTREME-R task: ignored
+  }
+  results["xnli"]["ar"] = {"accuracy": 95.0}      # xnli: 80 + 15/15 = 81
+  results["lareqa"]["de"] = {"map@20": 51.0, "num_questions": 2380}
+  results["panx"]["xx"] = {"f1": 0.0}              # not an XTREME-R language: ignored
+  return results
+
+
+def test_xtreme_r_score_by_hand():
+  from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
+  score = xtreme_r_score(_results())
+  # Task scores worked out by hand: QA = (F1 + EM) / 2; LAReQA pooled over questions:
+  # 40 + 11 * 2380 / (10 * 1190 + 2380) = 40 + 11 / 6.
+  expected_tasks = {"xnli": 81.0, "xcopa": 70.0, "udpos": 76.0, "panx": 64.0, "xquad": 70.0,
+                    "mlqa": 63.0, "tydiqa": 55.0, "tatoeba": 77.0, "mewslix": 45.0,
+                    "lareqa": 40 + 11 / 6}
+  assert score["tasks"] == pytest.approx(expected_tasks)
+  assert score["categories"] == pytest.approx({
+      "classification": 75.5, "structured": 70.0, "qa": 188 / 3,
+      "retrieval": (77 + 45 + 40 + 11 / 6) / 3})
+  # 81 + 70 + 76 + 64 + 70 + 63 + 55 + 77 + 45 + 40 = 641, plus LAReQA's 11 / 6
+  assert score["overall"] == pytest.approx((641 + 11 / 6) / 10)
+  assert score["complete"] and not score["missing_tasks"] and not score["missing_languages"]
+  assert score["ignored_languages"] == {"panx": ["xx"]}
+
+
+def test_xtreme_r_score_partial_and_unweighted():
+  from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
+  results = _results()
+  del results["mewslix"], results["udpos"]["wo"]
+  for scores in results["lareqa"].values():
+    del scores["num_questions"]
+  score = xtreme_r_score(results)
+  assert score["tasks"]["lareqa"] == pytest.approx((40 * 10 + 51) / 11)
+  assert score["missing_tasks"] == ["mewslix"]
+  assert score["missing_languages"] == {"udpos": ["wo"]}
+  assert not score["complete"]
+  assert score["categories"]["retrieval"] == pytest.approx((77 + 41) / 2)
+  results["xnli"]["de"] = {"f1": 1.0}
+  with pytest.raises(DataError, match=r"results\['xnli'\]\['de'\] has no 'accuracy'"):
+    xtreme_r_score(results)

@@ -721,9 +721,11 @@ def _int_pair(path: PathLike, where: str, value: Any) -> tuple[int, int]:
   return int(value[0]), int(value[1])
 
 
-def read_xquad_r(path: PathLike, *, languages: Optional[Sequence[str]] = None,
+def read_xquad_r(path: PathLike, language: Optional[str] = None, *,
+                 languages: Optional[Sequence[str]] = None,
                  report: Optional[ReadReport] = None) -> rx.RetrievalQAPool:
-  """XQuAD-R (LAReQA): a directory of `<lang>.json` files -> XTREME-R's question set and pool.
+  """XQuAD-R (LAReQA): a directory of `<lang>.json` files (or one of them: the pool is
+  always its whole directory) -> XTREME-R's question set and multilingual candidate pool.
 
   Each file is SQuAD v1.1 JSON whose paragraphs also hold `sentence_breaks` ([start, end)
   character spans of `context`). As XTREME-R's utils_lareqa: a question's answer sentence
@@ -732,10 +734,14 @@ def read_xquad_r(path: PathLike, *, languages: Optional[Sequence[str]] = None,
   candidate (paragraphs numbered from 1 per file); the gold candidates of a question are
   the sentences equal to its answer sentence, in its own paragraph, in every language
   holding its id. `languages` (default: every `*.json`, sorted) fixes the files and order.
+  With `language`, only that language's questions are returned (with their gold), against
+  the same full pool.
   """
   root = Path(path)
+  if root.is_file() and root.suffix == ".json":
+    root = root.parent
   if not root.is_dir():
-    raise _error(root, None, "not a directory of <lang>.json files")
+    raise _error(root, None, "not a directory of <lang>.json files (or one of them)")
   if languages is None:
     languages = sorted(p.stem for p in root.glob("*.json"))
     if not languages:
@@ -743,8 +749,8 @@ def read_xquad_r(path: PathLike, *, languages: Optional[Sequence[str]] = None,
   questions, candidates, index_of = [], [], {}
   gold_of: dict[str, list[int]] = collections.defaultdict(list)
   seen_uids = set()
-  for language in languages:
-    file = root / f"{language}.json"
+  for lang in languages:
+    file = root / f"{lang}.json"
     skips = SkipCounter(file, report)
     articles = _xr_typed(file, None, _json(file), "data", list)
     paragraph_number = 0
@@ -760,7 +766,7 @@ def read_xquad_r(path: PathLike, *, languages: Optional[Sequence[str]] = None,
             raise _error(file, f"{where}.sentence_breaks[{i}]",
                          f"span {[start, end]} is outside the context ({len(context)} chars)")
         sentences = [context[start:end] for start, end in breaks]
-        context_id = f"{language}_{paragraph_number}"
+        context_id = f"{lang}_{paragraph_number}"
         kept = 0
         for q, qa in enumerate(_xr_typed(file, where, paragraph, "qas", list)):
           qwhere = f"{where}.qas[{q}]"
@@ -773,18 +779,18 @@ def read_xquad_r(path: PathLike, *, languages: Optional[Sequence[str]] = None,
             skips("answer starts in no sentence")
             continue
           xling_id = _xr_typed(file, qwhere, qa, "id", str)
-          uid = f"{xling_id}_{language}"
+          uid = f"{xling_id}_{lang}"
           if uid in seen_uids:
             raise _error(file, qwhere, f"duplicate question id {xling_id!r}")
           seen_uids.add(uid)
           questions.append(rx.RetrievalQuestion(
-              uid, xling_id, language, _xr_typed(file, qwhere, qa, "question", str)))
+              uid, xling_id, lang, _xr_typed(file, qwhere, qa, "question", str)))
           kept += 1
           for position, sentence in enumerate(sentences):
             cuid = f"{context_id}_{position}"
             if cuid not in index_of:
               index_of[cuid] = len(candidates)
-              candidates.append(rx.RetrievalCandidate(cuid, language, sentence, context))
+              candidates.append(rx.RetrievalCandidate(cuid, lang, sentence, context))
             if sentence == answer:
               gold_of[xling_id].append(index_of[cuid])
         if not kept and paragraph.get("qas"):
@@ -793,6 +799,11 @@ def read_xquad_r(path: PathLike, *, languages: Optional[Sequence[str]] = None,
   if not questions:
     raise _error(root, None, "no questions")
   gold = tuple(tuple(gold_of[question.xling_id]) for question in questions)
+  if language is not None:
+    if language not in languages:
+      raise _error(root, None, f"no {language}.json among the pool's languages")
+    kept = [i for i, q in enumerate(questions) if q.language == language]
+    questions, gold = [questions[i] for i in kept], tuple(gold[i] for i in kept)
   return rx.RetrievalQAPool(tuple(questions), tuple(candidates), gold)
 
 

@@ -12,8 +12,22 @@ Choices worth knowing:
 - xquad and tydiqa have one evaluation split, "test": XQuAD is test-only and
   XTREME's TyDiQA-GoldP test set is the official GoldP dev file. TyDiQA trains on
   the `english-` ids of the GoldP train file only (strict zero-shot).
-- xcopa (XTREME-R) trains on English COPA (SuperGLUE release; 400 examples).
-  XTREME-R first trains on SIQA, which is not registered here.
+- xcopa (XTREME-R) trains on English COPA (SuperGLUE release; 400 examples). XTREME-R
+  first trains on SIQA, then on COPA: that recipe is TRAIN_RECIPES["xcopa"]["siqa_copa"]
+  (`train_recipe`), the one benchmark "xtreme-r" selects; "copa" is the COPA-only one.
+- Benchmarks: BENCHMARKS maps "xtreme" and "xtreme-r" to their tasks and test languages
+  (google-research/xtreme evaluate.py's XTREME_TASK2LANGS and XTREME_R_TASK2LANGS);
+  `get_task(name, benchmark=...)` gives a task with that benchmark's languages. XTREME-R
+  drops PAWS-X and BUCC, adds XCOPA, Mewsli-X and LAReQA, and languages to UD-POS (lt pl
+  uk wo ro, from a newer UD release), WikiANN (qu pl uk az lt pa gu ro), Tatoeba (az lt
+  pl uk ro) and XQuAD (ro). The registry's own language lists are XTREME's.
+- lareqa (XQuAD-R) is one multilingual pool: each language's questions are scored against
+  the candidate sentences of all 11 languages (`read_xquad_r` reads every `<lang>.json`
+  beside the named one). Its training task, XTREME-R's retrieval version of SQuAD v1.1
+  (sentences from its rule-based sentence breaker), is not registered yet.
+- mewslix reads the Mewsli-X release files (wikinews_mentions-{dev,test}.jsonl, filtered
+  by context language, against candidate_set_entities.jsonl beside them); it trains on
+  mewslix_wikipedia (wikipedia_pairs-{train,dev}.jsonl, English).
 - bucc2018 is local-only: the hub (google/xtreme bucc18.*) and TFDS (bucc/*)
   copies hold only the gold pairs, without the distractor sentences that make
   mining hard, so they would measure an easier task.
@@ -33,7 +47,8 @@ from xstilts_jax.tasks.spec import HubSource, LocalSource, TaskSpec, TfdsSource
 
 METRICS = (
     "accuracy", "accuracy_f1", "seqeval_f1", "squad_v1", "squad_v2", "mlqa",
-    "bucc_f1", "tatoeba_accuracy", "token_accuracy", "mlm_accuracy",
+    "bucc_f1", "tatoeba_accuracy", "token_accuracy", "mlm_accuracy", "lareqa_map",
+    "mewslix_map",
 )
 CATEGORIES = ("classification", "structured", "qa", "retrieval")
 
@@ -62,6 +77,13 @@ TATOEBA_LANGUAGES = tuple(
     "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt "
     "ru sw ta te th tl tr ur vi zh".split())
 XCOPA_LANGUAGES = tuple("et ht id it qu sw ta th tr vi zh".split())
+LAREQA_LANGUAGES = tuple("ar de el en es hi ru th tr vi zh".split())  # XQuAD-R
+MEWSLIX_LANGUAGES = tuple("ar de en es fa ja pl ro ta tr uk".split())  # mention languages
+# XTREME-R's additions (google-research/xtreme evaluate.py, XTREME_R_TASK2LANGS).
+XTREME_R_UDPOS_LANGUAGES = UDPOS_LANGUAGES + tuple("lt pl uk wo ro".split())
+XTREME_R_PANX_LANGUAGES = PANX_LANGUAGES + tuple("qu pl uk az lt pa gu ro".split())
+XTREME_R_TATOEBA_LANGUAGES = TATOEBA_LANGUAGES + tuple("az lt pl uk ro".split())
+XTREME_R_XQUAD_LANGUAGES = XQUAD_LANGUAGES + ("ro",)
 # UDPOS languages without a dev set (kk: train+test; th, tl, yo: test only).
 UDPOS_TEST_ONLY = ("kk", "th", "tl", "yo")
 XTREME_LANGUAGES = PANX_LANGUAGES  # the 40 XTREME languages
@@ -91,6 +113,10 @@ LANGUAGE_NAMES = {
     "pt": "Portuguese", "ru": "Russian", "sw": "Swahili", "ta": "Tamil",
     "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu",
     "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
+    # XTREME-R's ten new languages
+    "az": "Azerbaijani", "gu": "Gujarati", "ht": "Haitian Creole", "lt": "Lithuanian",
+    "pa": "Punjabi", "pl": "Polish", "qu": "Quechua", "ro": "Romanian", "uk": "Ukrainian",
+    "wo": "Wolof",
 }
 
 
@@ -265,6 +291,27 @@ _TASK_LIST = (
             ("test", "copa/COPA/test.jsonl"))),
         description="English COPA (SuperGLUE jsonl); the training task of xcopa.",
     ),
+    TaskSpec(
+        name="siqa", format="multiple_choice", metric="accuracy", num_choices=3,
+        eval_splits=("dev",), max_seq_length=128,
+        local=LocalSource("read_siqa", (
+            ("train", "siqa/socialIQa_v1.4_trn.jsonl"), ("dev", "siqa/socialIQa_v1.4_dev.jsonl"),
+            ("test", "siqa/socialIQa_v1.4_tst.jsonl"))),
+        description=(
+            "Social IQa v1.4 (XTREME-R's download): context = 'context question', answerA-C; "
+            "labels from `correct` (A-C) or a sibling <name>-labels.lst (1-3). XTREME-R's "
+            "first training step for xcopa (recipe siqa_copa)."),
+    ),
+    TaskSpec(
+        name="mewslix_wikipedia", format="entity_retrieval", metric="mewslix_map",
+        eval_splits=(), max_seq_length=64,
+        local=LocalSource("read_mewslix_pairs", (
+            ("train", "mewslix/wikipedia_pairs-train.jsonl"),
+            ("dev", "mewslix/wikipedia_pairs-dev.jsonl"))),
+        description=(
+            "Mewsli-X's English Wikipedia mention-entity pairs (train/dev), the training "
+            "task of mewslix: (mention in its sentence, entity description) pairs."),
+    ),
     # ---- XTREME targets ----
     TaskSpec(
         name="xnli", format="classification", metric="accuracy", labels=NLI_LABELS,
@@ -369,7 +416,31 @@ _TASK_LIST = (
         local=LocalSource("read_copa", (
             ("dev", "xcopa/data/{lang}/val.{lang}.jsonl"),
             ("test", "xcopa/data/{lang}/test.{lang}.jsonl"))),
-        description="XCOPA (XTREME-R); trained on English COPA (task 'copa').",
+        description=(
+            "XCOPA (XTREME-R); trained on English COPA (task 'copa'), or as XTREME-R on SIQA "
+            "then COPA (train_recipe('xcopa', 'xtreme-r'))."),
+    ),
+    # ---- XTREME-R's language-agnostic retrieval targets ----
+    TaskSpec(
+        name="lareqa", format="retrieval_qa", metric="lareqa_map", languages=LAREQA_LANGUAGES,
+        eval_splits=("test",), max_seq_length=256, category="retrieval",
+        local=LocalSource("read_xquad_r", (("test", "lareqa/xquad-r/{lang}.json"),)),
+        description=(
+            "LAReQA on XQuAD-R: a language's questions against the candidate sentences of all "
+            "11 languages (sentence + paragraph, 256 tokens; questions 96), mAP@20. Its "
+            "training task (retrieval SQuAD v1.1) is not registered yet."),
+    ),
+    TaskSpec(
+        name="mewslix", format="entity_retrieval", metric="mewslix_map",
+        languages=MEWSLIX_LANGUAGES, train_task="mewslix_wikipedia", max_seq_length=64,
+        category="retrieval",
+        local=LocalSource("read_mewslix", (
+            ("dev", "mewslix/wikinews_mentions-dev.jsonl"),
+            ("test", "mewslix/wikinews_mentions-test.jsonl"))),
+        description=(
+            "Mewsli-X entity linking as retrieval: WikiNews mentions in 11 languages against "
+            "the English Wikidata entity descriptions of candidate_set_entities.jsonl; mAP@20 "
+            "(= MRR@20: one gold entity), the mean over languages."),
     ),
 )
 
@@ -377,13 +448,35 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in _TASK_LIST}
 
 INTERMEDIATE_TASKS = (
     "mnli", "snli", "anli_r1", "anli_r2", "anli_r3", "qqp", "sst2", "squad_v1",
-    "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg",
+    "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg", "siqa",
 )
 TARGET_TASKS = (
     "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba",
-    "xcopa",
+    "xcopa", "lareqa", "mewslix",
 )
 XTREME_TASKS = TARGET_TASKS[:9]
+XTREME_R_TASKS = ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba",
+                  "mewslix", "lareqa")
+
+# Each benchmark's tasks and their test languages.
+BENCHMARKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "xtreme": {t: TASKS[t].languages for t in XTREME_TASKS},
+    "xtreme-r": {
+        "xnli": XNLI_LANGUAGES, "xcopa": XCOPA_LANGUAGES,
+        "udpos": XTREME_R_UDPOS_LANGUAGES, "panx": XTREME_R_PANX_LANGUAGES,
+        "xquad": XTREME_R_XQUAD_LANGUAGES, "mlqa": MLQA_LANGUAGES, "tydiqa": TYDIQA_LANGUAGES,
+        "tatoeba": XTREME_R_TATOEBA_LANGUAGES, "mewslix": MEWSLIX_LANGUAGES,
+        "lareqa": LAREQA_LANGUAGES,
+    },
+}
+DEFAULT_BENCHMARK = "xtreme"
+
+# English training sequences of a target: each task fine-tuned in turn, continuing from the
+# last; the last one is the target's train_task (or the target itself).
+TRAIN_RECIPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "xcopa": {"copa": ("copa",), "siqa_copa": ("siqa", "copa")},
+}
+BENCHMARK_RECIPES: dict[str, dict[str, str]] = {"xtreme": {}, "xtreme-r": {"xcopa": "siqa_copa"}}
 
 _ANLI_PLUS = ("snli", "mnli", "anli_r1", "anli_r2", "anli_r3")
 # The paper's nine intermediate tasks, SQuAD as v1.1 (as jiant's X-STILTs guide).
@@ -412,11 +505,54 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> ConfigError:
   return ConfigError(f"unknown {kind} '{name}' ({hint}known: {', '.join(known)})")
 
 
-def get_task(name: str, languages: Optional[Iterable[str]] = None) -> TaskSpec:
-  """The spec of task `name`, with its languages replaced when `languages` is given."""
+def check_benchmark(benchmark: str) -> str:
+  """`benchmark` if it is "xtreme" or "xtreme-r"; else a ConfigError naming the choices."""
+  if benchmark not in BENCHMARKS:
+    raise _unknown("benchmark", benchmark, BENCHMARKS)
+  return benchmark
+
+
+def benchmark_tasks(benchmark: str = DEFAULT_BENCHMARK) -> tuple[str, ...]:
+  """The target tasks of a benchmark, in its order."""
+  return tuple(BENCHMARKS[check_benchmark(benchmark)])
+
+
+def benchmark_languages(task: str, benchmark: str = DEFAULT_BENCHMARK) -> tuple[str, ...]:
+  """A task's test languages in `benchmark`; the registry's own for tasks outside it."""
+  if task not in TASKS:
+    raise _unknown("task", task, TASKS)
+  return BENCHMARKS[check_benchmark(benchmark)].get(task, TASKS[task].languages)
+
+
+def train_recipe(task: str, benchmark: str = DEFAULT_BENCHMARK,
+                 recipe: Optional[str] = None) -> tuple[str, ...]:
+  """The English tasks that train target `task`, in order: a named recipe of
+  TRAIN_RECIPES, else the benchmark's choice, else (train_task or the task itself,)."""
+  if task not in TASKS:
+    raise _unknown("task", task, TASKS)
+  recipes = TRAIN_RECIPES.get(task, {})
+  if recipe is None:
+    recipe = BENCHMARK_RECIPES[check_benchmark(benchmark)].get(task)
+  if recipe is None:
+    return (TASKS[task].train_task or task,)
+  if recipe not in recipes:
+    raise _unknown(f"training recipe of {task}", recipe, recipes)
+  return recipes[recipe]
+
+
+def get_task(name: str, languages: Optional[Iterable[str]] = None,
+             benchmark: Optional[str] = None) -> TaskSpec:
+  """The spec of task `name`, with its languages replaced when `languages` is given, or by
+  `benchmark`'s test languages of that task (e.g. benchmark="xtreme-r")."""
   if name not in TASKS:
     raise _unknown("task", name, TASKS)
   spec = TASKS[name]
+  if languages is not None and benchmark is not None:
+    raise ConfigError(f"task {name}: give languages or benchmark, not both")
+  if benchmark is not None:
+    languages = benchmark_languages(name, benchmark)
+    if languages == spec.languages:
+      return spec
   if languages is None:
     return spec
   if isinstance(languages, str):

@@ -7,13 +7,20 @@ Formats and the example type their readers yield:
   tagging          -> TaggingExample          (head "tagging")
   retrieval        -> RetrievalCorpus         (no head: the encoder, mean-pooled)
   mlm              -> SentenceExample         (head "mlm")
+  retrieval_qa     -> RetrievalQAPool (eval), RetrievalPair (train)    (dual encoder)
+  entity_retrieval -> EntityRetrievalSet (eval), RetrievalPair (train) (dual encoder)
+
+The last two (XTREME-R's LAReQA and Mewsli-X; types in xstilts_jax.data.retrieval_examples)
+encode queries and candidates with one shared encoder ("dual_encoder": two towers, one set
+of weights), pooled and L2-normalised, and rank candidates by inner product.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional
 
-FORMATS = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval", "mlm")
+FORMATS = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval", "mlm",
+           "retrieval_qa", "entity_retrieval")
 HEAD_OF_FORMAT = {
     "classification": "classification",
     "multiple_choice": "multiple_choice",
@@ -21,6 +28,8 @@ HEAD_OF_FORMAT = {
     "tagging": "tagging",
     "retrieval": "encoder",
     "mlm": "mlm",
+    "retrieval_qa": "dual_encoder",
+    "entity_retrieval": "dual_encoder",
 }
 
 
