@@ -65,6 +65,9 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "xstilts"
   c.seed = 0
+  # Which benchmark's target languages (and XCOPA training recipe) apply: "xtreme" or
+  # "xtreme-r" (xstilts_jax.tasks.registry.BENCHMARKS, train_recipe).
+  c.benchmark = "xtreme"
   c.workdir = ""  # `--workdir` on the command line sets it
 
   c.model = ml_collections.ConfigDict(dict(

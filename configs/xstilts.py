@@ -11,12 +11,13 @@ target fine-tuned on English and evaluated zero-shot on every language.
 Arguments: intermediate (tasks joined by '+', 'all' = all_intermediate_public, 'anli_plus'),
 target (default: the 7 trainable XTREME tasks + BUCC + Tatoeba), mlm (languages of continued
 masked-LM training: phase 0, or beside phase 1 with mlm_beside), model (large | base | a path),
-source (local | hub | tfds), baseline (also run the baseline beside it), runlocal (tiny smoke run).
+source (local | hub | tfds), baseline (also run the baseline beside it), runlocal (tiny smoke run),
+benchmark (xtreme | xtreme-r: XTREME-R's targets and test languages).
 Hyper-parameters: jiant's XTREME runscripts (xstilts.md section 4.1); the paper's own
 intermediate-training values are not public, jiant's simple-API defaults stand in.
 """
 from xstilts_jax.configs import common
-from xstilts_jax.tasks import TASK_GROUPS
+from xstilts_jax.tasks import TASK_GROUPS, registry
 
 TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
 # epochs, batch size, gradient accumulation (jiant's d_write_configs.sh)
@@ -29,7 +30,7 @@ MODELS = {"large": ("FacebookAI/xlm-roberta-large", 14), "base": ("FacebookAI/xl
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, intermediate=[], target=TARGETS, mlm=[], mlm_beside=False, model="large",
-                         source="local", baseline=False, runlocal=False)
+                         source="local", baseline=False, runlocal=False, benchmark="xtreme")
   c = common.base_config()
   tasks = []
   for name in arg.intermediate:
@@ -43,6 +44,12 @@ def get_config(arg=None):
   c.baseline = arg.baseline
 
   c.targets.tasks = list(arg.target)
+  c.benchmark = registry.check_benchmark(arg.benchmark)
+  if arg.benchmark != "xtreme":  # its tasks (unless target= names them) and languages
+    if list(arg.target) == TARGETS:
+      c.targets.tasks = list(registry.benchmark_tasks(arg.benchmark))
+    for task in c.targets.tasks:
+      c.targets.languages[task] = list(registry.benchmark_languages(task, arg.benchmark))
   for task, (epochs, batch, accum) in TARGET_HPARAMS.items():
     qa = task in ("xquad", "mlqa", "tydiqa")
     c.targets.per_task[task] = dict(epochs=float(epochs), batch_size=batch, accum_steps=accum,

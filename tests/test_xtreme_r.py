@@ -360,3 +360,23 @@ def test_xtreme_r_score_partial_and_unweighted():
   results["xnli"]["de"] = {"f1": 1.0}
   with pytest.raises(DataError, match=r"results\['xnli'\]\['de'\] has no 'accuracy'"):
     xtreme_r_score(results)
+
+
+# ---- the benchmark switch in the configs -----------------------------------------------------
+
+
+def test_benchmark_switch_in_the_xstilts_config():
+  from xstilts_jax import cli
+  default = cli.load_config("xstilts")
+  assert default.benchmark == "xtreme" and "bucc2018" in default.targets.tasks
+  assert not dict(default.targets.languages)
+  c = cli.load_config("xstilts:benchmark=xtreme-r")
+  assert c.benchmark == "xtreme-r"
+  assert list(c.targets.tasks) == ["xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa",
+                                   "tatoeba", "mewslix", "lareqa"]
+  assert len(c.targets.languages["panx"]) == 48 and "wo" in c.targets.languages["udpos"]
+  assert "ro" in c.targets.languages["xquad"] and "uk" in c.targets.languages["tatoeba"]
+  picked = cli.load_config("xstilts:benchmark=xtreme-r,target=udpos")
+  assert list(picked.targets.tasks) == ["udpos"] and len(picked.targets.languages["udpos"]) == 38
+  with pytest.raises(Exception, match="xtreme-rr"):
+    cli.load_config("xstilts:benchmark=xtreme-rr")
