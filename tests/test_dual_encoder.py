@@ -1,0 +1,94 @@
+"""The dual encoder: pooling, one model for both towers, 8 devices equal 1, LAReQA features
+and evaluation end to end on the real XQuAD-R slice, and the in-batch softmax loss."""
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from xstilts_jax import sharding as shd
+from xstilts_jax.data import readers
+from xstilts_jax.data.retrieval_examples import RetrievalPair
+from xstilts_jax.data.retrieval_qa import pair_features, pool_features
+from xstilts_jax.evaluation import retrieval_qa
+from xstilts_jax.evaluation.dual_encoder import DualEncoder, evaluate_lareqa
+from xstilts_jax.models.xlmr import XLMRConfig, XLMRModel
+from xstilts_jax.train.dual_encoder import in_batch_softmax_loss
+
+CFG = XLMRConfig(vocab_size=4000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=64, max_position_embeddings=300)
+
+
+def _mesh(d, f, t):
+  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[:d * f * t])
+
+
+def _features(n=37, seed=0, length=12):
+  rng = np.random.default_rng(seed)
+  ids = rng.integers(3, 64, size=(n, length)).astype(np.int32)
+  ids[:, 0] = 0
+  for i in range(n):
+    ids[i, length - i % 5:] = 1
+  return {"input_ids": ids, "attention_mask": (ids != 1).astype(np.int32)}
+
+
+def _unit(x):
+  x = np.asarray(x, np.float64)
+  return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("pooling,layer", [("pooler", None), ("cls", None), ("mean", 1)])
+def test_pooling_and_eight_devices_equal_one(pooling, layer):
+  model = XLMRModel(CFG, rngs=nnx.Rngs(0))
+  feats = _features()
+  one = DualEncoder(model, _mesh(1, 1, 1), 8, pooling=pooling, layer=layer).embed(feats)
+  eight = DualEncoder(model, _mesh(2, 2, 2), 8, pooling=pooling, layer=layer).embed(feats)
+  assert one.shape == (37, 32)
+  np.testing.assert_allclose(eight, one, atol=1e-5)
+  np.testing.assert_allclose(np.linalg.norm(one, axis=1), 1.0, atol=1e-5)
+  # Against the model run directly on row 5 alone, pooled by hand in numpy.
+  ids, mask = feats["input_ids"][5:6], feats["attention_mask"][5:6]
+  last, hidden = model(ids, mask, output_hidden_states=True)
+  if pooling == "pooler":
+    p = model.encoder.pool(last)
+  elif pooling == "cls":
+    p = np.asarray(last)[:, 0]
+  else:
+    h, m = np.asarray(hidden[layer], np.float64), mask[..., None].astype(np.float64)
+    p = (h * m).sum(1) / m.sum(1)
+  np.testing.assert_allclose(one[5:6], _unit(p), atol=1e-5)
+
+
+def test_lareqa_end_to_end_on_the_real_slice(shared_data, small_tokenizer):
+  pool = readers.read_xquad_r(shared_data / "lareqa" / "xquad-r")
+  feats = pool_features(pool, small_tokenizer)
+  q, c = feats["queries"], feats["candidates"]
+  assert q["input_ids"].shape == (1485, 96) and c["input_ids"].shape == (len(pool.candidates), 256)
+  assert (q["input_ids"][:, 0] == small_tokenizer.cls_token_id).all()
+  # A candidate is its sentence followed by its paragraph: longer than the sentence alone.
+  assert (c["attention_mask"].sum(1) > 20).all()
+  encoder = DualEncoder(XLMRModel(CFG, rngs=nnx.Rngs(3)), _mesh(8, 1, 1), 64)
+  result = evaluate_lareqa(encoder, pool, feats)
+  expected = retrieval_qa.lareqa_map(encoder.embed(q), encoder.embed(c), pool.gold)["map@20"]
+  assert result["map@20"] == pytest.approx(expected)
+  assert 0 < result["map@20"] < 100 and len(result["per_language"]) == 11
+
+
+def test_pair_features(small_tokenizer):
+  pairs = [RetrievalPair("a", "Who won?", "The Broncos won. The Broncos won the game."),
+           RetrievalPair("b", "Where?", "In Santa Clara.")]
+  f = pair_features(pairs, small_tokenizer, 16, 32)
+  assert f["query_input_ids"].shape == (2, 16) and f["candidate_input_ids"].shape == (2, 32)
+  assert set(f) == {"query_input_ids", "query_attention_mask", "candidate_input_ids",
+                    "candidate_attention_mask"}
+
+
+def test_in_batch_softmax_loss_by_hand():
+  rng = np.random.default_rng(0)
+  q, c = _unit(rng.normal(size=(4, 8))), _unit(rng.normal(size=(4, 8)))
+  mask = np.array([1, 1, 1, 0])
+  total, count = in_batch_softmax_loss(q.astype(np.float32), c.astype(np.float32), mask)
+  logits = 100 * q[:3] @ c[:3].T  # the padded row is neither a query nor a negative
+  expected = sum(np.log(np.exp(logits[i] - logits[i].max()).sum()) + logits[i].max()
+                 - logits[i, i] for i in range(3))
+  assert int(count) == 3
+  assert float(total) == pytest.approx(expected, rel=1e-4)

@@ -1,0 +1,101 @@
+"""The dual encoder's eval step: one jit-compiled step embeds either tower's inputs with the
+shared encoder (question and candidate towers are the same weights, as XTREME-R's
+BertForRetrieval / XLMRobertaForRetrieval), pooled and L2-normalised.
+
+Pooling: "pooler" = the `<s>` pooler (dense + tanh on `<s>`, XLMRobertaModel's
+pooler_output), XTREME-R's baseline (`normalized_cls_token(outputs[1])`); "cls" = the raw
+`<s>` hidden state; "mean" = the mask-weighted mean of a layer (layer None = the last).
+Batches are padded and sharded as `steps.Predictor` does, so 8 devices give what 1 gives.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+
+from xstilts_jax import sharding as shd
+from xstilts_jax.data.batches import eval_batches
+from xstilts_jax.data.retrieval_examples import EntityRetrievalSet, RetrievalQAPool
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.evaluation import retrieval_qa
+from xstilts_jax.models.xlmr import XLMRModel, encode, mean_pool
+
+POOLINGS = ("pooler", "cls", "mean")
+_INPUTS = ("input_ids", "attention_mask")
+
+
+def pool_and_normalise(model: XLMRModel, input_ids, attention_mask, pooling: str = "pooler",
+                       layer: Optional[int] = None) -> jax.Array:
+  """[B, H] unit-length embeddings of a batch (float32)."""
+  if pooling not in POOLINGS:
+    raise ConfigError(f"unknown dual-encoder pooling {pooling!r} ({' | '.join(POOLINGS)})")
+  last, hidden = encode(model, input_ids, attention_mask)
+  if pooling == "pooler":
+    x = model.encoder.pool(last)
+  elif pooling == "cls":
+    x = (hidden[layer] if layer is not None else last)[:, 0]
+  else:
+    x = mean_pool(hidden[layer] if layer is not None else last, attention_mask)
+  x = x.astype(jnp.float32)
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@functools.lru_cache(maxsize=16)
+def make_embed_step(graphdef, pooling: str = "pooler", layer: Optional[int] = None) -> Callable:
+  """step(state, batch) -> [B, H] normalised embeddings; cached by model structure."""
+  if pooling not in POOLINGS:
+    raise ConfigError(f"unknown dual-encoder pooling {pooling!r} ({' | '.join(POOLINGS)})")
+
+  def step(state, batch):
+    model = nnx.merge(graphdef, state)
+    return pool_and_normalise(model, batch["input_ids"], batch["attention_mask"], pooling, layer)
+
+  return jax.jit(step)
+
+
+class DualEncoder:
+  """Embeds feature sets with one model on a mesh; `embed` is either tower."""
+
+  def __init__(self, model: XLMRModel, mesh: Mesh, batch_size: int, rules=shd.DEFAULT_RULES,
+               pooling: str = "pooler", layer: Optional[int] = None):
+    self.graphdef, state = nnx.split(model)
+    shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
+    self.state = jax.device_put(state, shardings)
+    self.mesh, self.batch_size = mesh, batch_size
+    self.step = make_embed_step(self.graphdef, pooling, layer)
+
+  def embed(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+    """[N, H] float32 embeddings of input_ids / attention_mask [N, T], in row order."""
+    inputs = {k: features[k] for k in _INPUTS}
+    out = []
+    for batch in eval_batches(inputs, self.batch_size):
+      real = batch.pop("mask").astype(bool)
+      out.append(shd.to_host(self.step(self.state, shd.global_batch(batch, self.mesh)))[real])
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def evaluate_lareqa(encoder: DualEncoder, pool: RetrievalQAPool,
+                    features: Mapping[str, Mapping[str, np.ndarray]],
+                    search: str = "exact") -> dict:
+  """mAP@20 of `pool` (features from data.retrieval_qa.pool_features)."""
+  q = encoder.embed(features["queries"])
+  c = encoder.embed(features["candidates"])
+  return retrieval_qa.lareqa_map(q, c, pool.gold, [x.language for x in pool.questions],
+                                 search=search)
+
+
+def evaluate_mewslix(encoder: DualEncoder, data: EntityRetrievalSet,
+                     features: Mapping[str, Mapping[str, np.ndarray]],
+                     search: str = "exact") -> tuple[dict, dict[str, list[str]]]:
+  """(map@20 result, predictions {example_id: top-20 entity ids}) of one language."""
+  predictions = retrieval_qa.mewslix_predictions(
+      encoder.embed(features["queries"]), encoder.embed(features["candidates"]),
+      [e.entity_id for e in data.entities], [m.example_id for m in data.mentions],
+      search=search)
+  gold = {m.example_id: m.entity_id for m in data.mentions if m.entity_id is not None}
+  return retrieval_qa.mewslix_mrr(gold, predictions), predictions
