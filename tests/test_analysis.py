@@ -320,4 +320,5 @@ def test_cli_glue(synthetic_runs, tmp_path, capsys):
   assert "| no intermediate | baseline | 2 runs (seeds 0, 1) |" in markdown
   assert main_report([str(others[0]), "--baseline", str(baseline[0]), "--out",
                       str(tmp_path / "one")]) == 0
-  assert "| no intermediate | baseline | 1 run (seed 0) |" in (tmp_path / "one" / "report.md").read_text()
+  one = (tmp_path / "one" / "report.md").read_text()
+  assert "| no intermediate | baseline | 1 run (seed 0) |" in one

@@ -27,7 +27,8 @@ from xstilts_jax.analysis import questions
 from xstilts_jax.analysis.languages import language_table
 from xstilts_jax.analysis.results import Condition, Run
 from xstilts_jax.analysis.study import Study
-from xstilts_jax.tasks.registry import TASK_GROUPS, TYDIQA_LANGUAGES, XCOPA_LANGUAGES, XNLI_LANGUAGES
+from xstilts_jax.tasks.registry import (
+    TASK_GROUPS, TYDIQA_LANGUAGES, XCOPA_LANGUAGES, XNLI_LANGUAGES)
 
 RUN_SD = 0.5         # points: one offset per run, shared by all its tasks and languages
 RUN_TASK_SD = 0.75   # points: one offset per (run, task): the task's fine-tuning run
@@ -40,9 +41,9 @@ PLANTED = {
     "q1": ("MLM first on sw,ur,te,mr,yo before all intermediate tasks adds {size} points on "
            "the languages outside the MLM set", 3.0),
     "q2": ("the gain's slope on distance grows by {size} points per unit distance per "
-           "standard deviation of task diversity", 4.0),
+           "standard deviation of task diversity", 2.0),
     "q3": ("the gain on low-resource languages is {size} points x the centred cosine of "
-           "intermediate and target task", 3.0),
+           "intermediate and target task", 1.5),
     "q4": ("one condition (mnli) adds {size} points on XCOPA", 4.0),
     "q5": ("one condition (squad_v1) adds {size} points more on low- than on high-resource "
            "languages", 2.0),
@@ -212,11 +213,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"tasks {', '.join(TASKS)}; noise sd: run {RUN_SD}, run x task {RUN_TASK_SD}, "
         f"cell {CELL_SD} points.")
   rates = false_claim_rate(args.sweeps, args.runs)
-  print(f"{'question':9s} {'false claims (null)':>20s} {'power':>7s}  planted effect")
+  print(f"{'question':9s} {'false claims':>12s} {'power':>6s} {'power at 2x':>11s}  "
+        "planted effect (size x)")
   for key, _ in questions.QUESTIONS:
     text, size = PLANTED[key]
     found = power(key, size, args.power_sweeps, args.runs)
-    print(f"{key:9s} {rates[key]:>20.3f} {found:>7.2f}  {text.format(size=size)}")
+    double = power(key, 2 * size, args.power_sweeps, args.runs)
+    print(f"{key:9s} {rates[key]:>12.3f} {found:>6.2f} {double:>11.2f}  "
+          f"{text.format(size=f'x = {size:g}')}")
   return 0
 
 

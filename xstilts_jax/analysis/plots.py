@@ -73,7 +73,8 @@ def forest(labels: Sequence[str], estimates: Sequence[float], lows: Sequence[flo
   est = np.asarray(estimates, float)
   low, high = np.asarray(lows, float), np.asarray(highs, float)
   has_ci = np.isfinite(low) & np.isfinite(high)
-  axes.errorbar(est[has_ci], y[has_ci], xerr=[est[has_ci] - low[has_ci], high[has_ci] - est[has_ci]],
+  error = [est[has_ci] - low[has_ci], high[has_ci] - est[has_ci]]
+  axes.errorbar(est[has_ci], y[has_ci], xerr=error,
                 fmt="o", color=_COLORS[0], ecolor="#555555", capsize=2, markersize=4,
                 label="estimate, 95% CI")
   if (~has_ci).any():

@@ -1,4 +1,9 @@
-"""Small-sample statistics for the report: estimates with bootstrap CIs and permutation p-values.
+"""Small-sample statistics for the report: estimates with CIs and p-values.
+
+The primary tests use `welch` (runs are the unit: one summary per run, Welch's t between
+two arms), `holm` (the correction within a question) and `mean_within_correlation`
+(Q3: rank correlations within strata, units permuted jointly). The rest (bootstrap and
+permutation over languages or pairs) serves exploratory and older uses.
 
 Every function returns an `Estimate` (estimate, CI, two-sided p-value, n). Units are
 what is resampled: languages for correlations over languages, pairs for paired

@@ -42,7 +42,8 @@ class Study:
     self.synthetic = kinds == ["synthetic"]
     self.runs: list[Run] = self.all_runs
     self.tasks, self.languages = self._intersection()
-    self.groups = {c: self._replicates(c, rs) for c, rs in group_by_condition(self.all_runs).items()}
+    self.groups = {c: self._replicates(c, rs)
+                   for c, rs in group_by_condition(self.all_runs).items()}
     self.runs = [r for rs in self.groups.values() for r in rs]
     self.conditions = sorted(c for c in self.groups if c != self.baseline)
     models = sorted({r.model for r in self.all_runs})
