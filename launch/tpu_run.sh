@@ -12,6 +12,10 @@
 #                        (default: the last part of WORKDIR)
 #   --env KEY=VALUE      extra environment for the run (repeatable; printed with the command),
 #                        e.g. --env TFDS_DATA_DIR=gs://my-bucket/tfds
+#   --topology TOPO      the slice's topology (v5e:2x4, v5e-8, v4-8, ...; default $XSTILTS_TOPOLOGY):
+#                        `xstilts plan` compiles every step of the run for it here first, and a
+#                        step that does not fit in a chip's memory stops the launch
+#   --skip-plan          start without the plan
 #   --dry-run            print the gcloud command instead of running it
 #   -h, --help           show this help
 #
@@ -25,12 +29,15 @@
 
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+TOPOLOGY=${XSTILTS_TOPOLOGY:-} SKIP_PLAN=0
 
 NAME="" ZONE="" PROJECT="" WORKDIR="" RUN_NAME="" ENV_VARS=() XSTILTS_ARGS=() SAW_SEPARATOR=0 assignment=""
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
     --dry-run) DRY_RUN=1; shift ;;
+    --topology | --topology=*) option_value TOPOLOGY "$@"; shift "$SHIFT" ;;
+    --skip-plan) SKIP_PLAN=1; shift ;;
     --zone | --zone=*) option_value ZONE "$@"; shift "$SHIFT" ;;
     --project | --project=*) option_value PROJECT "$@"; shift "$SHIFT" ;;
     --workdir | --workdir=*) option_value WORKDIR "$@"; shift "$SHIFT" ;;
@@ -73,4 +80,10 @@ xstilts_args=$(shell_quote "${XSTILTS_ARGS[@]}" --workdir "$WORKDIR")
 remote_script="cd ~/$REMOTE_CHECKOUT || exit 1; \
 nohup env $env_assignments ~/$REMOTE_VENV/bin/xstilts run $xstilts_args > $log 2>&1 < /dev/null & \
 echo \"\$(hostname): started xstilts (pid \$!), log $log\""
+# The plan runs here (libtpu's compile-only client needs no TPU), before any TPU time is spent.
+if [[ -n $TOPOLOGY ]] && ((!SKIP_PLAN)); then
+  if ! run "${XSTILTS_BIN:-xstilts}" plan --topology "$TOPOLOGY" "${XSTILTS_ARGS[@]}"; then
+    die "xstilts plan: the run does not fit on $TOPOLOGY or could not be planned (see above); --skip-plan starts it anyway"
+  fi
+fi
 run gcloud compute tpus tpu-vm ssh "$NAME" "${TPU_FLAGS[@]}" --worker=all --command "$remote_script"

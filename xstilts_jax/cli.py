@@ -1,4 +1,4 @@
-"""`xstilts`: run | score | export | report | bench | sweep | tasks.
+"""`xstilts`: run | score | export | report | bench | plan | sweep | tasks.
 
   xstilts run                                              # the embedded default (configs/demo.py)
   xstilts run --config configs/xstilts.py:intermediate=squad_v1 --workdir DIR --config.intermediate.learning_rate=2e-5
@@ -6,6 +6,7 @@
   xstilts export --workdir DIR --phase target:xnli --out HF_DIR
   xstilts report SWEEP_ROOT --out REPORT_DIR                  # or: DIR1 DIR2 --baseline DIR0 ...
   xstilts bench --size base --batch 8 --seq 128
+  xstilts plan --topology v5e:2x4 --config configs/xstilts.py:intermediate=squad_v1,tpu=v5e-8
   xstilts sweep --config configs/xstilts.py --workdir-root gs://bucket/xstilts
 
 A problem with the input (config, data, checkpoint) ends with one line on stderr and exit 2.
@@ -188,6 +189,11 @@ def cmd_bench(args, _) -> int:
   return 0
 
 
+def cmd_plan(args, overrides) -> int:
+  from xstilts_jax.plan import main as plan_main
+  return plan_main(apply_overrides(load_config(args.config), overrides), args.topology, args.json)
+
+
 def cmd_sweep(args, _) -> int:
   from xstilts_jax.sweep import grid
   for line in grid(args.config, args.workdir_root, args.seeds):
@@ -235,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
   b.add_argument("--seq", type=int, default=128)
   b.add_argument("--steps", type=int, default=5)
   b.set_defaults(fn=cmd_bench)
+  pl = sub.add_parser("plan", help="compile every step for a Cloud TPU slice: memory per chip, step time")
+  pl.add_argument("--topology", required=True, help="v5e:2x4, v4:2x2x1, ... or a slice name (v5e-8)")
+  pl.add_argument("--config", default="demo", help="as for `xstilts run`, with --config.KEY=VALUE")
+  pl.add_argument("--json", action="store_true", help="print one JSON object")
+  pl.set_defaults(fn=cmd_plan)
   w = sub.add_parser("sweep", help="print the commands of the whole experimental grid")
   w.add_argument("--config", default="configs/xstilts.py")
   w.add_argument("--workdir-root", default="workdirs")
@@ -250,11 +261,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   overrides = [a[len("--config."):] for a in argv if a.startswith("--config.")]
   argv = [a for a in argv if not a.startswith("--config.")]
   parser = build_parser()
-  commands = {"run", "score", "export", "report", "bench", "sweep", "tasks", "-h", "--help"}
+  commands = {"run", "score", "export", "report", "bench", "plan", "sweep", "tasks", "-h", "--help"}
   if not argv or argv[0] not in commands:  # `xstilts`, `xstilts --config demo:quick`: run
     argv = ["run", *argv]
   args = parser.parse_args(argv)
-  if overrides and args.command != "run":
+  if overrides and args.command not in ("run", "plan"):
     parser.error("--config.KEY=VALUE overrides belong to `xstilts run`")
   logging.basicConfig(level=logging.INFO if os.environ.get("XSTILTS_VERBOSE") else logging.WARNING,
                       format="%(levelname)s %(name)s: %(message)s")

@@ -6,6 +6,11 @@ to mesh axes with the rule table from the config. Eager sharding is off per vari
 building a model never needs a mesh.
 
 Dropout is functional: pass `dropout_rng` to train, leave it None to run deterministically.
+
+`ModelOptions` says how the model computes, never what: rematerialisation of each block's
+activations (`remat`), which attention kernel runs when no dropout touches the attention
+probabilities (`attention`), and whether the blocks run as one scanned block over stacked
+parameters (`scan_layers`). Every choice gives the same outputs and gradients.
 """
 from __future__ import annotations
 
@@ -18,6 +23,40 @@ from flax import nnx
 
 HEAD_KINDS = ("encoder", "classification", "tagging", "span", "multiple_choice", "mlm")
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
+# none: keep every activation for the backward pass; dots: keep only the outputs of matmuls
+# without batch dimensions (the projections; attention scores and the rest are recomputed);
+# full: keep only each block's input and recompute the block.
+REMAT_POLICIES = ("none", "dots", "full")
+# auto: jax.nn.dot_product_attention picks (cuDNN on GPU when it can, else XLA); xla, cudnn:
+# that implementation; plain: the einsum-softmax path always. Attention-probability dropout
+# always takes the plain path (the fused kernels have no dropout on the probabilities).
+ATTENTION_KINDS = ("auto", "xla", "cudnn", "plain")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+  """How the model computes (config keys model.remat, model.attention, model.scan_layers)."""
+  remat: str = "none"
+  attention: str = "auto"
+  scan_layers: bool = False
+
+  def __post_init__(self):
+    if self.remat not in REMAT_POLICIES:
+      raise ValueError(f"model.remat {self.remat!r} is not one of {', '.join(REMAT_POLICIES)}")
+    if self.attention not in ATTENTION_KINDS:
+      raise ValueError(f"model.attention {self.attention!r} is not one of {', '.join(ATTENTION_KINDS)}")
+
+  @classmethod
+  def from_config(cls, model_config: Mapping[str, Any]) -> "ModelOptions":
+    """The options among a config's `model` keys (absent keys keep their defaults)."""
+    get = model_config.get
+    return cls(remat=get("remat", "none"), attention=get("attention", "auto"),
+               scan_layers=bool(get("scan_layers", False)))
+
+  def remat_policy(self):
+    if self.remat == "dots":
+      return jax.checkpoint_policies.dots_with_no_batch_dims_saveable
+    return jax.checkpoint_policies.nothing_saveable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,10 +164,19 @@ class Embeddings(nnx.Module):
     return _dropout(self.layer_norm(x), self.cfg.hidden_dropout_prob, rng())
 
 
+def _plain_attention(q, k, v, mask, rate: float, rng: Optional[jax.Array]):
+  """softmax(q k^T / sqrt(d)) v with dropout on the probabilities, in float32 softmax."""
+  logits = jnp.einsum("btnh,bsnh->bnts", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+  logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(q.dtype)
+  probs = _dropout(probs, rate, rng)
+  return jnp.einsum("bnts,bsnh->btnh", probs, v)
+
+
 class SelfAttention(nnx.Module):
 
-  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
-    self.cfg, self.dtype = cfg, dtype
+  def __init__(self, cfg: XLMRConfig, dtype, options: ModelOptions = ModelOptions(), *, rngs: nnx.Rngs):
+    self.cfg, self.dtype, self.impl = cfg, dtype, options.attention
     h = cfg.hidden_size
     self.query = _dense(cfg, h, h, ("embed", "heads"), dtype, rngs)
     self.key = _dense(cfg, h, h, ("embed", "heads"), dtype, rngs)
@@ -142,14 +190,12 @@ class SelfAttention(nnx.Module):
     q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
     mask = attention_mask[:, None, None, :].astype(bool)  # [B, 1, 1, S]: keys that are real tokens
     attn_rng = rng()
-    if attn_rng is None or cfg.attention_probs_dropout_prob == 0.0:
-      context = jax.nn.dot_product_attention(q, k, v, mask=mask)
-    else:  # dot_product_attention has no dropout on the probabilities; training needs it.
-      logits = jnp.einsum("btnh,bsnh->bnts", q, k) / jnp.sqrt(cfg.head_dim).astype(q.dtype)
-      logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-      probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(q.dtype)
-      probs = _dropout(probs, cfg.attention_probs_dropout_prob, attn_rng)
-      context = jnp.einsum("bnts,bsnh->btnh", probs, v)
+    rate = cfg.attention_probs_dropout_prob
+    if (attn_rng is not None and rate > 0.0) or self.impl == "plain":
+      context = _plain_attention(q, k, v, mask, rate, attn_rng)
+    else:
+      implementation = None if self.impl == "auto" else self.impl
+      context = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=implementation)
     out = self.output(context.reshape(*x.shape[:-1], cfg.hidden_size))
     out = _dropout(out, cfg.hidden_dropout_prob, rng())
     return self.layer_norm(out + x)
@@ -158,9 +204,9 @@ class SelfAttention(nnx.Module):
 class TransformerBlock(nnx.Module):
   """Post-LN block: attention + residual + LN, then MLP + residual + LN."""
 
-  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: XLMRConfig, dtype, options: ModelOptions = ModelOptions(), *, rngs: nnx.Rngs):
     self.cfg = cfg
-    self.attention = SelfAttention(cfg, dtype, rngs=rngs)
+    self.attention = SelfAttention(cfg, dtype, options, rngs=rngs)
     self.intermediate = _dense(cfg, cfg.hidden_size, cfg.intermediate_size, ("embed", "mlp"), dtype, rngs)
     self.output = _dense(cfg, cfg.intermediate_size, cfg.hidden_size, ("mlp", "embed"), dtype, rngs)
     self.layer_norm = _layer_norm(cfg, rngs)
@@ -172,13 +218,20 @@ class TransformerBlock(nnx.Module):
     return self.layer_norm(y + x)
 
 
+def _run_block(block: TransformerBlock, x, attention_mask, key: Optional[jax.Array]):
+  """One block with its own dropout key (so a rematerialised block redraws the same masks)."""
+  return block(x, attention_mask, _RngSplitter(key)).astype(x.dtype)
+
+
 class Encoder(nnx.Module):
   """Embeddings, the blocks, and the `<s>` pooler (dense + tanh) that XLMRobertaModel carries."""
 
-  def __init__(self, cfg: XLMRConfig, dtype=jnp.float32, *, rngs: nnx.Rngs):
-    self.cfg, self.dtype = cfg, dtype
+  def __init__(self, cfg: XLMRConfig, dtype=jnp.float32, options: ModelOptions = ModelOptions(), *,
+               rngs: nnx.Rngs):
+    self.cfg, self.dtype, self.options = cfg, dtype, options
     self.embeddings = Embeddings(cfg, rngs=rngs)
-    self.layers = nnx.List([TransformerBlock(cfg, dtype, rngs=rngs) for _ in range(cfg.num_hidden_layers)])
+    self.layers = nnx.List([TransformerBlock(cfg, dtype, options, rngs=rngs)
+                            for _ in range(cfg.num_hidden_layers)])
     self.pooler = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
 
   def __call__(self, input_ids, attention_mask, token_type_ids=None, *, rng: _RngSplitter,
@@ -186,9 +239,12 @@ class Encoder(nnx.Module):
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(input_ids)
     x = self.embeddings(input_ids, token_type_ids, rng).astype(self.dtype)
+    run = _run_block
+    if self.options.remat != "none":
+      run = nnx.remat(_run_block, policy=self.options.remat_policy(), prevent_cse=True)
     hidden_states = [x]
     for layer in self.layers:
-      x = layer(x, attention_mask, rng).astype(self.dtype)
+      x = run(layer, x, attention_mask, rng())
       hidden_states.append(x)
     return (x, tuple(hidden_states)) if output_hidden_states else (x, None)
 
@@ -284,9 +340,9 @@ class XLMRModel(nnx.Module):
   """
 
   def __init__(self, cfg: XLMRConfig, heads: Mapping[str, HeadSpec] | None = None,
-               dtype=jnp.float32, *, rngs: nnx.Rngs):
-    self.cfg, self.dtype = cfg, dtype
-    self.encoder = Encoder(cfg, dtype, rngs=rngs)
+               dtype=jnp.float32, *, rngs: nnx.Rngs, options: ModelOptions = ModelOptions()):
+    self.cfg, self.dtype, self.options = cfg, dtype, options
+    self.encoder = Encoder(cfg, dtype, options, rngs=rngs)
     heads = dict(heads or {})
     self._head_specs = tuple(heads.items())  # a tuple: static attributes must be hashable
     self.heads = nnx.Dict({name: _make_head(cfg, spec, dtype, rngs) for name, spec in heads.items()})

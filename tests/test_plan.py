@@ -1,0 +1,191 @@
+"""`xstilts plan`: the steps a config runs, compiled for a real TPU topology by libtpu's
+compile-only client (no TPU here), with XLA:TPU's memory plan and cost counts read back."""
+import json
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from xstilts_jax import cli, plan
+from xstilts_jax import sharding as shd
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models.xlmr import ModelOptions, XLMRModel, count_params
+
+TINY = ["model.build.enabled=true", "model.build.hidden_size=64", "model.build.num_hidden_layers=2",
+        "model.build.num_attention_heads=4", "model.build.intermediate_size=128", "model.build.vocab_size=1000",
+        "model.retrieval_layer=1", "eval.batch_size=8"]
+
+
+def _config(arg: str, *overrides: str):
+  return cli.apply_overrides(cli.load_config(f"xstilts:{arg}"), [*TINY, *overrides])
+
+
+def test_topology_names():
+  assert set(plan.CHIPS) >= {"v4", "v5e", "v5p", "v6e"}
+  assert plan.parse_topology("v5e:2x4") == (plan.CHIPS["v5e"], "2x4")
+  assert plan.parse_topology("v5e-8") == (plan.CHIPS["v5e"], "2x4")
+  assert plan.parse_topology("v4-8") == (plan.CHIPS["v4"], "2x2x1")
+  assert plan.parse_topology("v5p-8") == (plan.CHIPS["v5p"], "2x2x1")
+  for bad in ("v9:2x2", "v5e:2xx", "v5e-3", "tpu"):
+    with pytest.raises(ConfigError):
+      plan.parse_topology(bad)
+  # The published figures (Cloud TPU docs): HBM GiB, bf16 TFLOP/s, HBM GB/s per chip.
+  assert (plan.CHIPS["v5e"].hbm_gib, plan.CHIPS["v5e"].peak_bf16_flops, plan.CHIPS["v5e"].hbm_bytes_per_s) == (
+      16.0, 197e12, 819e9)
+  assert [len(plan.topology_devices(*plan.parse_topology(t))) for t in ("v5e:1x1", "v5e:2x2", "v4-8", "v5p-8")] == [
+      1, 4, 4, 4]
+
+
+def test_run_steps_follow_the_config():
+  # X-STILTs with jiant's settings: SQuAD intermediate at 4 x 256, XQuAD fine-tuned on SQuAD at
+  # 4 x 384 with 4 micro-batches, XNLI on MNLI at 4 x 256 with 8, Tatoeba pooled at length 512; eval batches of 8.
+  config = _config("intermediate=squad_v1,target=xquad+xnli+tatoeba")
+  steps = plan.run_steps(config, batch_unit=4)
+  got = [(s.phase, s.task, s.kind, s.head_kind, s.micro_rows, s.accum, s.seq) for s in steps]
+  assert got == [
+      ("intermediate", "squad_v1", "train", "span", 4, 1, 256),
+      ("target:xquad", "squad_v1", "train", "span", 4, 4, 384),
+      ("target:xquad dev", "squad_v1", "eval", "span", 8, 1, 384),
+      ("eval", "xquad", "eval", "span", 8, 1, 384),
+      ("target:xnli", "mnli", "train", "classification", 4, 8, 256),
+      ("target:xnli dev", "mnli", "eval", "classification", 8, 1, 256),
+      ("eval", "xnli", "eval", "classification", 8, 1, 256),
+      ("eval", "tatoeba", "eval", "retrieval", 8, 1, 512),
+      ("results", "task embeddings", "eval", "retrieval", 8, 1, 128),
+  ]
+  assert dict(steps[4].heads)["target"].num_labels == 3
+  # Micro-batches are padded to what the batch axes divide: 4 rows over 8 chips become 8.
+  assert plan.run_steps(config, batch_unit=8)[0].micro_rows == 8
+
+
+def test_tiny_train_and_eval_steps_compile_for_v5e_2x2():
+  # Dimensions that are multiples of 128 after a 4-way split, so TPU tiles add no padding.
+  config = _config("intermediate=squad_v1,target=", "intermediate.max_seq_length=64", "intermediate.accum_steps=2",
+                   "model.build.hidden_size=512", "model.build.num_attention_heads=8",
+                   "model.build.intermediate_size=1024", "model.build.vocab_size=1024")
+  chip, shape = plan.parse_topology("v5e:2x2")
+  devices = plan.topology_devices(chip, shape)
+  cfg = plan.model_config(config)
+  rules = tuple((n, tuple(a)) for n, a in config.sharding_rules)
+  steps = plan.run_steps(config, batch_unit=4)
+  assert [(s.kind, s.head_kind) for s in steps] == [("train", "span"), ("eval", "retrieval")]
+  n_params = count_params(XLMRModel(cfg, dict(steps[0].heads), rngs=nnx.Rngs(0)))
+
+  reports = {}
+  for mesh_shape in ({"data": 1, "fsdp": -1, "tensor": 1}, {"data": -1, "fsdp": 1, "tensor": 1}):
+    mesh = shd.make_mesh(mesh_shape, devices=devices)
+    for step in steps if mesh.shape["fsdp"] > 1 else steps[:1]:
+      compiled, seconds = plan.compile_step(step, cfg, mesh, rules, np.float32, ModelOptions())
+      r = plan.step_report(step, compiled, seconds, chip, len(devices), cfg)
+      reports[(mesh.shape["fsdp"], step.kind)] = r
+      assert r["compile_s"] > 0 and r["xla_flops_per_chip"] > 0 and r["xla_bytes_per_chip"] > 0
+      assert r["arguments_gib"] > 0 and r["temporaries_gib"] >= 0 and r["code_gib"] > 0
+      assert r["fits"] and r["roofline_s"] > 0 and 0 < r["mfu"] < 1
+      assert r["per_chip_gib"] == pytest.approx(
+          r["arguments_gib"] + r["outputs_gib"] + r["temporaries_gib"] + r["code_gib"])
+      assert r["tokens"] == step.rows * step.seq and r["batch"] == step.rows
+
+  gib = 1024 ** 3
+  # Replicated (data parallel): every chip holds all float32 parameters and both Adam moments.
+  replicated = reports[(1, "train")]["arguments_gib"] * gib
+  assert 3 * 4 * n_params <= replicated < 3 * 4 * n_params * 1.05 + 1e5
+  # FSDP over 4 chips: the embedding dimension (512) splits 4 ways, so each holds about a quarter.
+  fsdp = reports[(4, "train")]["arguments_gib"] * gib
+  assert 3 * 4 * n_params / 4 <= fsdp < 3 * 4 * n_params / 4 * 1.1 + 1e5
+  # The donated state comes back in place: outputs beyond the arguments are only the metrics.
+  assert reports[(4, "train")]["outputs_gib"] * gib < 1e4
+
+
+class _Compiled:
+  """A stand-in for a compiled program with chosen memory and cost figures."""
+
+  def __init__(self, flops, bytes_accessed):
+    self.cost = {"flops": flops, "bytes accessed": bytes_accessed}
+
+  def memory_analysis(self):
+    import types
+    return types.SimpleNamespace(argument_size_in_bytes=2 * 1024 ** 3, output_size_in_bytes=2 * 1024 ** 3 + 100,
+                                 alias_size_in_bytes=2 * 1024 ** 3, temp_size_in_bytes=5 * 1024 ** 3,
+                                 generated_code_size_in_bytes=0)
+
+  def cost_analysis(self):
+    return self.cost
+
+
+def test_roofline_arithmetic():
+  from xstilts_jax.models.xlmr import XLMRConfig
+  cfg = XLMRConfig(hidden_size=1024, num_hidden_layers=24, intermediate_size=4096)
+  step = plan.StepSpec("p", "t", "train", "span", None, (), micro_rows=4, accum=8, seq=384)
+  chip = plan.CHIPS["v5e"]
+  tokens = 32 * 384
+  # 12 h^2 per layer and token (attention 4 h^2, MLP 8 h^2), 2 FLOPs each, x3 for the backward
+  # pass, plus 2 x 2 h seq per layer and token for scores and values, x3.
+  analytic = 3 * (2 * 24 * 12 * 1024 ** 2 * tokens + 4 * 24 * 1024 * 384 * tokens)
+  # Compute-bound, counts complete: time = flops / peak.
+  r = plan.step_report(step, _Compiled(analytic / 8 * 1.2, 1e9), 1.0, chip, 8, cfg)
+  assert r["model_flops"] == pytest.approx(analytic)
+  assert r["loop_scale"] == 1.0 and r["bound"] == "compute"
+  assert r["roofline_s"] == pytest.approx(analytic / 8 * 1.2 / 197e12)
+  assert r["mfu"] == pytest.approx(1 / 1.2)
+  assert r["tokens_per_s"] == pytest.approx(tokens / r["roofline_s"])
+  assert r["per_chip_gib"] == pytest.approx(7.0, abs=1e-6) and r["fits"]
+  # XLA counted the accumulation loop's body once (an eighth): both counts scale by 8.
+  r = plan.step_report(step, _Compiled(analytic / 8 / 8, 1e12 / 8), 1.0, chip, 8, cfg)
+  assert r["loop_scale"] == pytest.approx(8.0) and r["bound"] == "memory"
+  assert r["roofline_s"] == pytest.approx(1e12 / 819e9)
+
+
+def test_plan_exits_nonzero_when_a_step_does_not_fit(capsys):
+  # 2M x 1024 float32 embeddings: 7.6 GiB of parameters, 23 GiB with Adam's moments, on one 16 GiB chip.
+  argv = ["plan", "--topology", "v5e:1x1", "--json", "--config", "xstilts:intermediate=squad_v1,target=",
+          *[f"--config.{o}" for o in TINY], "--config.model.build.vocab_size=2000000",
+          "--config.model.build.hidden_size=1024", "--config.model.build.num_hidden_layers=1",
+          "--config.model.build.num_attention_heads=16", "--config.intermediate.max_seq_length=32"]
+  assert cli.main(argv) == 1
+  out = json.loads(capsys.readouterr().out)
+  assert out["topology"] == "v5e:1x1" and out["chips"] == 1 and out["hbm_gib_per_chip"] == 16.0
+  train, embed = out["steps"]
+  # XLA:TPU refuses to compile it, saying what it would need; the plan records that.
+  assert train["kind"] == "train" and not train["fits"] and train["per_chip_gib"] > 16.0
+  assert "RESOURCE_EXHAUSTED" in train["error"]
+  embedding_gib = 2_000_000 * 1024 * 4 / 1024 ** 3
+  assert embed["kind"] == "eval" and embed["fits"] and embedding_gib < embed["per_chip_gib"] < 16.0
+  assert not out["fits"]
+
+
+# ----------------------------------------------------------------------------- launch/tpu_run.sh
+
+
+def _tpu_run(tmp_path, plan_exit: int, *args: str):
+  """launch/tpu_run.sh with a fake xstilts (exits `plan_exit`) and a fake gcloud, both logging argv."""
+  import os
+  import subprocess
+  from pathlib import Path
+  calls = tmp_path / "calls"
+  for name, rc in (("xstilts", plan_exit), ("gcloud", 0)):
+    fake = tmp_path / name
+    fake.write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\nexit {rc}\n')
+    fake.chmod(0o755)
+  env = {k: v for k, v in os.environ.items() if k not in ("DRY_RUN", "XSTILTS_TOPOLOGY")}
+  env.update(PATH=f"{tmp_path}{os.pathsep}{env['PATH']}", XSTILTS_BIN=str(tmp_path / "xstilts"))
+  script = Path(__file__).resolve().parents[1] / "launch" / "tpu_run.sh"
+  result = subprocess.run(["bash", str(script), "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", *args],
+                          capture_output=True, text=True, env=env, timeout=30)
+  return result, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_tpu_run_plans_first_and_refuses_what_does_not_fit(tmp_path):
+  run_args = ["--", "--config", "configs/xstilts.py:intermediate=squad_v1", "--config.model.remat=full"]
+  result, calls = _tpu_run(tmp_path, 0, "--topology", "v5e-8", *run_args)
+  assert result.returncode == 0, result.stderr
+  assert calls[0] == "xstilts plan --topology v5e-8 " + " ".join(run_args[1:])
+  assert calls[1].startswith("gcloud compute tpus tpu-vm ssh xs")
+
+  (tmp_path / "calls").unlink()
+  result, calls = _tpu_run(tmp_path, 1, "--topology", "v5e-8", *run_args)
+  assert result.returncode == 2 and "does not fit on v5e-8" in result.stderr and "--skip-plan" in result.stderr
+  assert [c.split()[0] for c in calls] == ["xstilts"]  # no TPU command after a refused plan
+
+  (tmp_path / "calls").unlink()
+  result, calls = _tpu_run(tmp_path, 1, "--topology", "v5e-8", "--skip-plan", *run_args)
+  assert result.returncode == 0 and [c.split()[0] for c in calls] == ["gcloud"]
