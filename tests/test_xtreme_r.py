@@ -380,3 +380,68 @@ def test_benchmark_switch_in_the_xstilts_config():
   assert list(picked.targets.tasks) == ["udpos"] and len(picked.targets.languages["udpos"]) == 38
   with pytest.raises(Exception, match="xtreme-rr"):
     cli.load_config("xstilts:benchmark=xtreme-rr")
+
+
+# ---- `xstilts score` in XTREME-R's prediction formats ---------------------------------------
+
+
+def _write_lareqa_encodings(directory, pool, q, c):
+  directory.mkdir()
+  with open(directory / "question_encodings.npz", "wb") as f:  # np.save, as XTREME-R
+    np.save(f, q)
+  (directory / "question_uids.txt").write_text("".join(x.uid + "\n" for x in pool.questions))
+  with open(directory / "candidate_encodings_sentences_and_contexts.npz", "wb") as f:
+    np.save(f, c)
+  (directory / "candidate_uids.txt").write_text("".join(x.uid + "\n" for x in pool.candidates))
+
+
+def test_score_lareqa_encodings(xquad_r, pool, tmp_path, capsys):
+  from xstilts_jax import cli
+  from xstilts_jax.evaluation.score import score_files
+  q, c = _planted(pool)
+  order = np.random.default_rng(0).permutation(len(pool.candidates))  # file order is free
+  shuffled = tmp_path / "shuffled"
+  shuffled.mkdir()
+  _write_lareqa_encodings(tmp_path / "planted", pool, q, c)
+  assert score_files("lareqa", tmp_path / "planted", xquad_r)["map@20"] == pytest.approx(100)
+  rng = np.random.default_rng(2)
+  rq = rng.normal(size=q.shape).astype(np.float32)
+  rc = rng.normal(size=c.shape).astype(np.float32)
+  _write_lareqa_encodings(tmp_path / "random", pool, rq, rc)
+  # Shuffle the candidate file's rows together with their uids: the score cannot change.
+  (shuffled / "question_uids.txt").write_text(
+      (tmp_path / "random" / "question_uids.txt").read_text())
+  np.save(shuffled / "question_encodings.npz", rq)
+  uids = (tmp_path / "random" / "candidate_uids.txt").read_text().splitlines()
+  (shuffled / "candidate_uids.txt").write_text("".join(uids[i] + "\n" for i in order))
+  np.save(shuffled / "candidate_encodings_sentences_and_contexts.npz", rc[order])
+  # (np.save adds .npy to the shuffled names; the reader is told the XTREME-R names)
+  for name in ("question_encodings.npz", "candidate_encodings_sentences_and_contexts.npz"):
+    (shuffled / (name + ".npy")).rename(shuffled / name)
+  expected = _independent_map_at_20(rq, rc, pool.gold)
+  assert score_files("lareqa", tmp_path / "random", xquad_r)["map@20"] == pytest.approx(expected)
+  assert score_files("lareqa", shuffled, xquad_r)["map@20"] == pytest.approx(expected)
+  de = score_files("lareqa", tmp_path / "random", xquad_r / "de.json", language="de")
+  assert de["num_questions"] == 135
+  assert cli.main(["score", "--task", "lareqa", "--predictions", str(tmp_path / "planted"),
+                   "--gold", str(xquad_r)]) == 0
+  assert json.loads(capsys.readouterr().out)["map@20"] == pytest.approx(100)
+  (tmp_path / "planted" / "candidate_uids.txt").write_text(
+      "".join(x.uid + "\n" for x in pool.candidates[:-1]) + "xx_1_0\n")
+  with pytest.raises(DataError, match="no encoding for 1 candidates"):
+    score_files("lareqa", tmp_path / "planted", xquad_r)
+
+
+def test_score_mewslix_predictions(mewslix_dir, tmp_path):
+  from xstilts_jax.evaluation.score import score_files
+  preds = tmp_path / "test-de.json"
+  preds.write_text(json.dumps({"de-1": ["Q90", "Q64"], "de-2": ["Q90"]}))
+  labels = tmp_path / "labels-de.json"
+  labels.write_text(json.dumps({"de-1": ["Q64"], "de-2": ["Q90"]}))
+  result = score_files("mewslix", preds, labels)
+  assert result["map@20"] == pytest.approx(100 * (1 / 2 + 1) / 2)
+  gold_jsonl = mewslix_dir / "wikinews_mentions-dev.jsonl"
+  assert score_files("mewslix", preds, gold_jsonl, language="de")["map@20"] == result["map@20"]
+  labels.write_text(json.dumps({"de-1": "Q64"}))
+  with pytest.raises(DataError, match="expected a list with one entity id"):
+    score_files("mewslix", preds, labels)

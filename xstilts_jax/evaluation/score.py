@@ -298,5 +298,8 @@ def score_files(task: Union[str, TaskSpec], predictions_path: PathLike, gold_pat
     return {**pairs_f1(_read_pairs(predictions_path), gold), "num_examples": len(set(gold))}
   if spec.metric == "tatoeba_accuracy":
     return _score_indices(predictions_path, gold_path)
+  if spec.format in ("retrieval_qa", "entity_retrieval"):  # XTREME-R: lareqa, mewslix
+    from xstilts_jax.evaluation.score_retrieval import score_retrieval_files
+    return score_retrieval_files(spec, predictions_path, gold_path, language)
   raise ConfigError(f"task {spec.name}: cannot score prediction files of format "
                     f"{spec.format!r} with metric {spec.metric!r}")
