@@ -1,8 +1,10 @@
 """Reading experiment workdirs (results.json only) into a report; the ground floor.
 
-results (runs and conditions), study (what the runs share), languages (facts and URIEL
-distances, languages.csv), stats (bootstrap and permutation), plots, render, questions
-and report (`build_report`, `main_report`).
+results (runs and conditions, found below sweep roots), study (what the runs share, one
+replicate per condition and seed), languages (facts and URIEL distances, languages.csv),
+stats (Welch t on runs, Holm, permutation and bootstrap), plots, render, questions (one
+primary test per question), report (`build_report`, `main_report`) and calibrate (the
+primary tests on simulated sweeps: false-claim rate and power).
 """
 
 

@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from xstilts_jax.analysis.languages import LanguageInfo, language_info
-from xstilts_jax.analysis.results import Condition, Run, group_by_condition, seeds_text
+from xstilts_jax.analysis.results import Condition, Run, group_by_condition
 from xstilts_jax.errors import DataError
 
 Table = dict[str, dict[str, float]]  # task -> language -> value
@@ -153,18 +153,6 @@ class Study:
       if values:
         result[language] = float(np.mean(values))
     return result
-
-  # --- what a number rests on ---------------------------------------------------
-
-  def basis(self, conditions: Sequence[Condition]) -> str:
-    parts = []
-    for condition in dict.fromkeys(conditions):
-      name = f"baseline ({condition.label})" if condition == self.baseline else condition.label
-      parts.append(f"{name}: {seeds_text(self.groups[condition])}")
-    return "Rests on " + "; ".join(parts) + "."
-
-  def single_run(self, conditions: Sequence[Condition]) -> list[str]:
-    return [c.label for c in dict.fromkeys(conditions) if len(self.groups[c]) == 1]
 
   @property
   def uneven_coverage(self) -> bool:
