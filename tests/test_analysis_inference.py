@@ -35,6 +35,11 @@ def test_welch_with_one_run_gives_an_estimate_only():
   assert math.isnan(result.p_value) and math.isnan(result.ci_low)
 
 
+def test_welch_without_run_variance_tests_nothing():
+  result = stats.welch([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])
+  assert result.estimate == pytest.approx(1.0) and math.isnan(result.p_value)
+
+
 def test_holm_by_hand():
   # Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> max 0.06.
   adjusted = stats.holm([0.01, 0.04, 0.03, 0.005, math.nan])

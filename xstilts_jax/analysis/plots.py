@@ -84,7 +84,7 @@ def forest(labels: Sequence[str], estimates: Sequence[float], lows: Sequence[flo
   axes.set_ylim(-0.7, n - 0.3)
   axes.set_xlabel(xlabel)
   axes.grid(axis="x", alpha=0.3)
-  axes.legend(fontsize=7, loc="lower right")
+  axes.legend(fontsize=7, loc="best")
   axes.set_title(title, fontsize=10)
   _note(figure, note)
   return _png(figure)

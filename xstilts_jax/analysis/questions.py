@@ -169,7 +169,9 @@ def arm_comparison(study: Study, label: str, arm: Condition, reference: Conditio
   estimate = welch(a, b)
   short = [f"{c.label}: {len(v)}" for c, v in ((arm, a), (reference, b)) if len(v) < MIN_RUNS]
   why = f"fewer than {MIN_RUNS} runs ({'; '.join(short)})" if short else ""
-  return Comparison(label, estimate, run_counts(study, [arm, reference]), not short, why)
+  if not short and not math.isfinite(estimate.p_value):
+    why = "the runs of both arms are identical: no run-to-run variance to test against"
+  return Comparison(label, estimate, run_counts(study, [arm, reference]), not why, why)
 
 
 def decide(key: str, comparisons: Sequence[Comparison], positive: str, negative: str,

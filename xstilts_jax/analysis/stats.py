@@ -139,9 +139,8 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
     return Estimate(difference, math.nan, math.nan, math.nan, n, method, confidence)
   va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
   se = math.sqrt(va + vb)
-  if se == 0:  # identical runs within each arm: no noise to test against
-    p = 1.0 if difference == 0 else 0.0
-    return Estimate(difference, difference, difference, p, n, method, confidence)
+  if se == 0:  # identical runs within each arm: no run-to-run variance to test against
+    return Estimate(difference, math.nan, math.nan, math.nan, n, method, confidence)
   df = (va + vb) ** 2 / ((va ** 2 / (a.size - 1) if va else 0.0)
                          + (vb ** 2 / (b.size - 1) if vb else 0.0))
   t = difference / se
