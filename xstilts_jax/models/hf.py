@@ -177,8 +177,12 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   """An XLMRModel with the checkpoint's weights and one head of the given kind.
 
   The head (named `head_name`, default the kind) takes its weights from the checkpoint when
-  the checkpoint has that head, and is freshly initialised otherwise.
+  the checkpoint has that head, and is freshly initialised otherwise. An mT5 checkpoint
+  (config.json's model_type) gives an MT5Model instead (models/mt5_hf.py).
   """
+  from xstilts_jax.models import mt5_hf  # the backbone is the checkpoint's model_type
+  if mt5_hf.read_model_type(mt5_dir := resolve_checkpoint(path_or_hub_id)) in mt5_hf.MODEL_TYPES:
+    return mt5_hf.load_mt5(mt5_dir, head, num_labels, dtype, seed, head_name)
   if head not in HEAD_KINDS:
     raise ModelError(f"head {head!r} is not one of {', '.join(HEAD_KINDS)}")
   ckpt_dir = resolve_checkpoint(path_or_hub_id)
@@ -265,6 +269,9 @@ def hf_state_dict(model: XLMRModel, head: Optional[str] = None) -> tuple[str, di
 def export_hf(model: XLMRModel, out_dir: str, tokenizer=None, head: Optional[str] = None,
               label_names: Optional[Iterable[str]] = None) -> Path:
   """Write config.json, model.safetensors and (when given) the tokenizer files to out_dir."""
+  if not isinstance(model, XLMRModel):  # an MT5Model: models/mt5_hf.py
+    from xstilts_jax.models.mt5_hf import export_mt5
+    return export_mt5(model, out_dir, tokenizer, head, label_names)
   from safetensors.numpy import save_file
   from transformers import XLMRobertaConfig
 

@@ -1,0 +1,234 @@
+"""mT5 checkpoints in and out, in transformers' names; reached through `hf.load_hf` / `hf.export_hf`.
+
+Architectures: MT5EncoderModel (head "encoder"), MT5ForConditionalGeneration ("seq2seq") and
+MT5ForTokenClassification ("tagging"). The encoder's weights are required whatever the head:
+a checkpoint that lacks any is an error, never a silently random encoder. The encoder loads
+from any mT5 checkpoint (MT5Model, MT5ForQuestionAnswering and MT5ForSequenceClassification
+included); a head the checkpoint does not have starts fresh, as in transformers. The
+classification, span and multiple-choice heads of the encoder-with-heads protocol have no
+transformers class (transformers' MT5ForSequenceClassification and MT5ForQuestionAnswering
+read the decoder's states), so they always start fresh and cannot be exported.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from xstilts_jax.errors import ModelError
+from xstilts_jax.models.mt5 import MT5_HEAD_KINDS, MT5Config, MT5Model, _make_mt5_head
+from xstilts_jax.models.xlmr import HeadSpec
+
+MODEL_TYPES = ("mt5",)
+ARCHITECTURES = {
+    "encoder": "MT5EncoderModel",
+    "seq2seq": "MT5ForConditionalGeneration",
+    "tagging": "MT5ForTokenClassification",
+}
+_KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
+_LINEAR = ("kernel",)
+
+
+def _attention(hf: str, path: tuple) -> list:
+  return [(f"{hf}.{n}.weight", path + (n, "kernel"), True) for n in ("q", "k", "v", "o")]
+
+
+def _ffn(hf: str, path: tuple) -> list:
+  return [(f"{hf}.{n}.weight", path + (n, "kernel"), True) for n in ("wi_0", "wi_1", "wo")]
+
+
+def _norm(hf: str, path: tuple) -> list:
+  return [(f"{hf}.weight", path + ("scale",), False)]
+
+
+def encoder_entries(cfg: MT5Config, prefix: str) -> list[tuple[str, tuple, bool]]:
+  """(transformers name, path in the NNX state, transpose?) for the shared table and encoder."""
+  e, p = prefix + "encoder.", ("encoder",)
+  out = [(prefix + "shared.weight", p + ("shared", "embedding"), False),
+         (e + "block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+          p + ("relative_attention_bias", "embedding"), False)]
+  for i in range(cfg.num_layers):
+    h, b = f"{e}block.{i}.", p + ("blocks", i)
+    out += (_attention(h + "layer.0.SelfAttention", b + ("attention",))
+            + _norm(h + "layer.0.layer_norm", b + ("attention_norm",))
+            + _ffn(h + "layer.1.DenseReluDense", b + ("ffn",))
+            + _norm(h + "layer.1.layer_norm", b + ("ffn_norm",)))
+  return out + _norm(e + "final_layer_norm", p + ("final_layer_norm",))
+
+
+def decoder_entries(cfg: MT5Config, name: str) -> list[tuple[str, tuple, bool]]:
+  """The decoder stack and the LM head of a seq2seq head called `name`."""
+  p = ("heads", name)
+  out = [("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+          p + ("relative_attention_bias", "embedding"), False)]
+  for i in range(cfg.num_decoder_layers):
+    h, b = f"decoder.block.{i}.", p + ("blocks", i)
+    out += (_attention(h + "layer.0.SelfAttention", b + ("attention",))
+            + _norm(h + "layer.0.layer_norm", b + ("attention_norm",))
+            + _attention(h + "layer.1.EncDecAttention", b + ("cross_attention",))
+            + _norm(h + "layer.1.layer_norm", b + ("cross_attention_norm",))
+            + _ffn(h + "layer.2.DenseReluDense", b + ("ffn",))
+            + _norm(h + "layer.2.layer_norm", b + ("ffn_norm",)))
+  return (out + _norm("decoder.final_layer_norm", p + ("final_layer_norm",))
+          + [("lm_head.weight", p + ("lm_head", "kernel"), True)])
+
+
+def head_entries(cfg: MT5Config, kind: str, name: str) -> list[tuple[str, tuple, bool]]:
+  if kind == "seq2seq":
+    return decoder_entries(cfg, name)
+  if kind == "tagging":
+    p = ("heads", name, "classifier")
+    return [("classifier.weight", p + ("kernel",), True), ("classifier.bias", p + ("bias",), False)]
+  return []
+
+
+def _prefix_of(weights: dict) -> str:
+  return "transformer." if any(k.startswith("transformer.") for k in weights) else ""
+
+
+def read_model_type(ckpt_dir: Path) -> Optional[str]:
+  """config.json's model_type, or None when it cannot be read (the caller reports that)."""
+  try:
+    return json.loads((ckpt_dir / "config.json").read_text()).get("model_type")
+  except (OSError, ValueError, AttributeError):
+    return None
+
+
+def _set(values: dict, path: tuple, value: np.ndarray, name: str) -> None:
+  node = values
+  for p in path[:-1]:
+    node = node[p]
+  old = node[path[-1]]
+  if tuple(old.shape) != tuple(value.shape):
+    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} != model shape {tuple(old.shape)}")
+  node[path[-1]] = np.asarray(value, dtype=old.dtype)
+
+
+def _host(module: nnx.Module) -> dict:
+  return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(module, nnx.Param)))
+
+
+def load_mt5(ckpt_dir: Path, head: str = "encoder", num_labels: Optional[int] = None,
+             dtype: Any = jnp.float32, seed: int = 0, head_name: Optional[str] = None) -> MT5Model:
+  """An MT5Model with the checkpoint's weights and one head of the given kind."""
+  from xstilts_jax.models.hf import read_hf_weights
+  if head not in MT5_HEAD_KINDS:
+    raise ModelError(f"head {head!r} is not one of {', '.join(MT5_HEAD_KINDS)} for mT5")
+  config_file = ckpt_dir / "config.json"
+  try:
+    hf_cfg = json.loads(config_file.read_text())
+  except json.JSONDecodeError as e:
+    raise ModelError(f"{config_file}:{e.lineno}: invalid JSON ({e.msg})") from None
+  try:
+    cfg = MT5Config.from_hf_dict(hf_cfg)
+  except (TypeError, ValueError) as e:
+    raise ModelError(f"{config_file}: {e}") from None
+  weights = read_hf_weights(ckpt_dir)
+  prefix = _prefix_of(weights)
+  if head == "tagging":
+    in_ckpt = weights["classifier.weight"].shape[0] if "classifier.weight" in weights else None
+    if num_labels is None:
+      num_labels = in_ckpt or len(hf_cfg.get("id2label") or {}) or None
+    if num_labels is None:
+      raise ModelError(f"{ckpt_dir}: head 'tagging' needs num_labels")
+    if in_ckpt is not None and in_ckpt != num_labels:
+      raise ModelError(f"{ckpt_dir}: the checkpoint's tagging head has {in_ckpt} labels, "
+                       f"but num_labels={num_labels} was asked")
+  elif head in ("classification",) and num_labels is None:
+    raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
+  name = head_name or head
+  heads = {} if head == "encoder" else {name: HeadSpec(head, num_labels or 0)}
+  abstract = nnx.eval_shape(lambda: MT5Model(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed)))
+  graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
+  values = nnx.to_pure_dict(params)
+
+  enc = encoder_entries(cfg, prefix)
+  if enc[0][0] not in weights and prefix + "encoder.embed_tokens.weight" in weights:
+    enc[0] = (prefix + "encoder.embed_tokens.weight",) + enc[0][1:]
+  missing = [hf for hf, _, _ in enc if hf not in weights]
+  if missing:
+    raise ModelError(f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); "
+                     "is this an mT5 checkpoint?")
+  hd = head_entries(cfg, head, name)
+  if head == "seq2seq" and "lm_head.weight" not in weights and "shared.weight" in weights \
+      and any(hf in weights for hf, _, _ in hd) and hf_cfg.get("tie_word_embeddings", False):
+    # A checkpoint saved with tied embeddings (transformers drops lm_head.weight then).
+    weights = {**weights, "lm_head.weight": weights["shared.weight"]}
+  present = [hf for hf, _, _ in hd if hf in weights]
+  if present and len(present) != len(hd):
+    absent = [hf for hf, _, _ in hd if hf not in weights]
+    raise ModelError(f"{ckpt_dir}: the {head} head is incomplete ({len(absent)} weights missing, "
+                     f"e.g. {absent[0]})")
+  for hf, path, transpose in enc + (hd if present else []):
+    w = weights[hf]
+    _set(values, path, w.T if transpose else w, hf)
+  if heads and not present:  # a head the checkpoint lacks starts fresh, as transformers would
+    values["heads"][name] = _host(_make_mt5_head(cfg, heads[name], dtype, nnx.Rngs(seed)))
+  nnx.replace_by_pure_dict(params, values)
+  return nnx.merge(graphdef, params, rest)
+
+
+def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dict[str, np.ndarray]]:
+  """(architecture, {transformers name: array}) for the encoder and one head of the model."""
+  try:
+    head, kind = model.resolve_head(head)
+  except ValueError as e:
+    raise ModelError(str(e)) from None
+  if kind not in ARCHITECTURES:
+    raise ModelError(f"head {head!r} ({kind}) has no transformers mT5 class to export to "
+                     f"(exportable: {', '.join(ARCHITECTURES)})")
+  prefix = "transformer." if kind == "tagging" else ""
+  values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+  out = {}
+  for hf, path, transpose in encoder_entries(model.cfg, prefix) + head_entries(model.cfg, kind, head):
+    node = values
+    for p in path:
+      node = node[p]
+    w = np.asarray(jax.device_get(node), dtype=np.float32)
+    out[hf] = np.ascontiguousarray(w.T if transpose else w)
+  return ARCHITECTURES[kind], out
+
+
+def export_mt5(model: MT5Model, out_dir: str, tokenizer=None, head: Optional[str] = None,
+               label_names: Optional[Iterable[str]] = None) -> Path:
+  """config.json, model.safetensors and (when given) the tokenizer files, each written whole."""
+  from safetensors.numpy import save_file
+  from transformers import MT5Config as HFMT5Config
+
+  architecture, tensors = hf_state_dict(model, head)
+  kind = _KIND_OF_ARCHITECTURE[architecture]
+  extra = {}
+  if kind == "tagging":
+    n = model.head_specs[model.resolve_head(head)[0]].num_labels
+    names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(n)]
+    if len(names) != n:
+      raise ModelError(f"{len(names)} label names for a head with {n} labels")
+    extra = {"id2label": dict(enumerate(names)), "label2id": {l: i for i, l in enumerate(names)}}
+  hf_cfg = HFMT5Config(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
+  hf_cfg.tie_word_embeddings = False  # mT5's LM head is its own matrix
+
+  out = Path(out_dir)
+  if out.exists() and not out.is_dir():
+    raise ModelError(f"{out}: exists and is not a directory")
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+      save_file(tensors, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+      hf_cfg.save_pretrained(tmp)
+      if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+      umask = os.umask(0)
+      os.umask(umask)
+      for f in os.listdir(tmp):  # each file appears whole or not at all
+        os.chmod(os.path.join(tmp, f), 0o666 & ~umask)
+        os.replace(os.path.join(tmp, f), out / f)
+  except OSError as e:
+    raise ModelError(f"{out}: cannot write the checkpoint there ({e.strerror or e})") from None
+  return out
