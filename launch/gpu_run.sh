@@ -10,6 +10,7 @@
 #   --venv DIR           the venv (default: .venv-gpu in this checkout); created when missing
 #   --python PYTHON      interpreter that creates the venv, 3.11 or newer (default: python3)
 #   --no-install         use the venv as it is (skip `pip install "jax[cuda12]" -e .`)
+#   --max-resumes N      re-runs after exit 75 (saved on SIGTERM; default 10)
 #   --dry-run            print the commands instead of running them
 #   -h, --help           show this help
 #
@@ -24,7 +25,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 GPUS="" WORKDIR="" MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.9} VENV="$REPO_DIR/.venv-gpu"
-PYTHON=python3 INSTALL=1 XSTILTS_ARGS=() SAW_SEPARATOR=0
+PYTHON=python3 INSTALL=1 XSTILTS_ARGS=() SAW_SEPARATOR=0 MAX_RESUMES=10
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
@@ -35,6 +36,7 @@ while (($#)); do
     --venv | --venv=*) option_value VENV "$@"; shift "$SHIFT" ;;
     --python | --python=*) option_value PYTHON "$@"; shift "$SHIFT" ;;
     --no-install) INSTALL=0; shift ;;
+    --max-resumes | --max-resumes=*) option_value MAX_RESUMES "$@"; shift "$SHIFT" ;;
     --) shift; XSTILTS_ARGS=("$@"); SAW_SEPARATOR=1; break ;;
     *) die "unknown argument '$1' (put the xstilts arguments after '--')" ;;
   esac
@@ -46,6 +48,7 @@ if ((${#XSTILTS_ARGS[@]})) && [[ ${XSTILTS_ARGS[0]} == run ]]; then
 fi
 reject_workdir_in_args "${XSTILTS_ARGS[@]}"
 [[ -z $GPUS || $GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--gpus takes a list like 0,1, not '$GPUS'"
+[[ $MAX_RESUMES =~ ^[0-9]+$ ]] || die "--max-resumes takes a whole number, not '$MAX_RESUMES'"
 [[ $MEM_FRACTION =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] || die "--mem-fraction takes a number in (0, 1], not '$MEM_FRACTION'"
 
 if [[ $DRY_RUN != 1 ]] && ! command -v nvidia-smi >/dev/null; then
@@ -66,4 +69,11 @@ environment=(XLA_PYTHON_CLIENT_MEM_FRACTION="$MEM_FRACTION")
 if [[ -n $GPUS ]]; then environment=(CUDA_VISIBLE_DEVICES="$GPUS" "${environment[@]}"); fi
 workdir_args=()
 if [[ -n $WORKDIR ]]; then workdir_args=(--workdir "$WORKDIR"); fi
-run env "${environment[@]}" "$VENV/bin/xstilts" run "${XSTILTS_ARGS[@]}" "${workdir_args[@]}"
+# xstilts exits 75 (EX_TEMPFAIL) when SIGTERM made it save a checkpoint and stop: run it again,
+# which resumes; any other code ends the script with that code.
+for ((attempt = 1; ; attempt++)); do
+  status=0
+  run env "${environment[@]}" "$VENV/bin/xstilts" run "${XSTILTS_ARGS[@]}" "${workdir_args[@]}" || status=$?
+  if ((status != 75 || attempt > MAX_RESUMES)) || [[ $DRY_RUN == 1 ]]; then exit "$status"; fi
+  warn "xstilts saved and stopped (exit 75): resuming (${attempt} of at most ${MAX_RESUMES})"
+done

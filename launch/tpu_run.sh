@@ -21,6 +21,7 @@
 #
 # Each worker runs, from ~/xstilts_jax and under nohup so that an ssh disconnect does not stop it:
 #   XSTILTS_DISTRIBUTED=1 xstilts run XSTILTS_RUN_ARGS... --workdir WORKDIR > ~/xstilts-RUN.log 2>&1
+# again after each exit 75 (a SIGTERM made it save and stop; the re-run resumes).
 # Install first with launch/tpu_setup.sh; follow with launch/tpu_logs.sh.
 #
 # Example:
@@ -77,8 +78,12 @@ tpu_flags
 log="~/xstilts-$RUN_NAME.log"
 env_assignments=$(shell_quote XSTILTS_DISTRIBUTED=1 "${ENV_VARS[@]}")
 xstilts_args=$(shell_quote "${XSTILTS_ARGS[@]}" --workdir "$WORKDIR")
+# xstilts exits 75 (EX_TEMPFAIL) when SIGTERM made it save a checkpoint and stop: the worker runs it
+# again, which resumes; any other exit code ends the loop.
+# shellcheck disable=SC2016  # expanded by the worker's bash, not here
+resume_loop=$(shell_quote 'while "$0" "$@"; status=$?; [ "$status" -eq 75 ]; do echo "xstilts: exit 75 (saved on SIGTERM): resuming" >&2; done; exit "$status"')
 remote_script="cd ~/$REMOTE_CHECKOUT || exit 1; \
-nohup env $env_assignments ~/$REMOTE_VENV/bin/xstilts run $xstilts_args > $log 2>&1 < /dev/null & \
+nohup env $env_assignments bash -c $resume_loop ~/$REMOTE_VENV/bin/xstilts run $xstilts_args > $log 2>&1 < /dev/null & \
 echo \"\$(hostname): started xstilts (pid \$!), log $log\""
 # The plan runs here (libtpu's compile-only client needs no TPU), before any TPU time is spent.
 if [[ -n $TOPOLOGY ]] && ((!SKIP_PLAN)); then

@@ -305,9 +305,10 @@ def test_run_starts_every_worker_with_distributed_env(launch):
   words = shell_words(remote_command(ssh))
   assert words[:6] == ["cd", "~/xstilts_jax", "||", "exit", "1", ";"]
   start, redirect = words.index("nohup"), words.index(">")
-  assert words[start:redirect] == ["nohup", "env", "XSTILTS_DISTRIBUTED=1", "TFDS_DATA_DIR=gs://bucket/tfds",
-                                   "~/xstilts_venv/bin/xstilts", "run", *TRICKY_ARGS, "--workdir",
-                                   "/mnt/gcs/bucket/xstilts/squad-xnli/"]
+  assert words[start:start + 6] == ["nohup", "env", "XSTILTS_DISTRIBUTED=1", "TFDS_DATA_DIR=gs://bucket/tfds",
+                                    "bash", "-c"]  # the resume loop: see test_run_remote_script_resumes_on_75
+  assert words[start + 7:redirect] == ["~/xstilts_venv/bin/xstilts", "run", *TRICKY_ARGS, "--workdir",
+                                       "/mnt/gcs/bucket/xstilts/squad-xnli/"]
   assert words[redirect:redirect + 8] == [">", "~/xstilts-squad-xnli.log", "2", ">&", "1", "<", "/dev/null", "&"]
   assert not result.stderr  # a mounted bucket needs no warning
 
@@ -340,6 +341,43 @@ def test_run_remote_script_detaches_and_keeps_quoting(launch, tmp_path):
   expected = [f"XSTILTS_DISTRIBUTED=1 cwd={home / 'xstilts_jax'}", "[run]",
               *[f"[{a}]" for a in TRICKY_ARGS], "[--workdir]", "[/mnt/gcs/b/r1]", "END"]
   assert log.read_text().splitlines() == expected
+
+
+def test_run_remote_script_resumes_on_75_and_stops_on_other_codes(launch, tmp_path):
+  """The worker's loop runs xstilts again after exit 75 (saved on SIGTERM) and ends with the
+  first other exit code."""
+  home = tmp_path / "home"
+  (home / "xstilts_jax").mkdir(parents=True)
+  fake_xstilts = home / "xstilts_venv" / "bin" / "xstilts"
+  fake_xstilts.parent.mkdir(parents=True)
+  count = tmp_path / "count"
+  fake_xstilts.write_text(  # exits 75, 75, then 3
+      f'#!/bin/sh\necho x >> {count}\nn=$(wc -l < {count})\necho "attempt $n: $*"\n'
+      '[ "$n" -lt 3 ] && exit 75\nexit 3\n')
+  fake_xstilts.chmod(0o755)
+  ssh = only_command(launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r2", "--run-name", "r2", "--",
+                            "--config", "demo"))
+  script = remote_command(ssh).replace(" & ", " ; echo \"rc=$?\" >> ~/xstilts-r2.log; ", 1)  # wait for it here
+  subprocess.run(["bash", "-c", script], env={**os.environ, "HOME": str(home)}, capture_output=True, text=True,
+                 timeout=20)
+  lines = (home / "xstilts-r2.log").read_text().splitlines()
+  attempts = [l for l in lines if l.startswith("attempt")]
+  assert attempts == [f"attempt {i}: run --config demo --workdir /mnt/gcs/b/r2" for i in (1, 2, 3)], lines
+  assert lines[-1] == "rc=3" and sum("resuming" in l for l in lines) == 2
+
+
+def test_gpu_run_reruns_on_75(launch, tmp_path):
+  venv = tmp_path / "venv"
+  (venv / "bin").mkdir(parents=True)
+  (venv / "bin" / "python").write_text("#!/bin/sh\n")
+  (venv / "bin" / "python").chmod(0o755)
+  count = tmp_path / "count"
+  (venv / "bin" / "xstilts").write_text(
+      f'#!/bin/sh\necho x >> {count}\n[ "$(wc -l < {count})" -lt 3 ] && exit 75\nexit 0\n')
+  (venv / "bin" / "xstilts").chmod(0o755)
+  result = launch("gpu_run.sh", "--venv", str(venv), "--no-install", "--", "--config", "demo", dry_run=False)
+  assert result.returncode == 0, result.stderr
+  assert count.read_text().count("x") == 3 and result.stderr.count("resuming") == 2
 
 
 def test_run_refuses_a_bucket_url_as_workdir(launch):

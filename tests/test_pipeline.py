@@ -15,14 +15,21 @@ import transformers as T
 QUICK = ["run", "--config", "demo:quick", "--config.save_every=10", "--config.report=false"]
 
 
-def xstilts(*args, **kw):
+def _env():
+  """One CPU device (an installed libtpu would log to stderr otherwise)."""
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env["JAX_PLATFORMS"] = "cpu"
+  return env
+
+
+def xstilts(*args, **kw):
+  env = _env()
   return subprocess.run([sys.executable, "-m", "xstilts_jax.cli", *args], env=env, capture_output=True, text=True,
                         timeout=kw.pop("timeout", 900), **kw)
 
 
 def popen(*args):
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = _env()
   return subprocess.Popen([sys.executable, "-m", "xstilts_jax.cli", *args], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
 
@@ -79,8 +86,9 @@ def test_prediction_files_score_like_the_run(demo_run):
 def test_export_loads_in_transformers(demo_run, tmp_path):
   workdir, _ = demo_run
   out = xstilts("export", "--workdir", str(workdir), "--phase", "target:xnli", "--out", str(tmp_path / "hf"))
-  assert out.returncode == 2 and "several experiments (baseline, demo)" in out.stderr or \
-      "several experiments (demo, baseline)" in out.stderr, out.stderr
+  assert out.returncode == 2, out.stderr
+  assert "several experiments (baseline, demo)" in out.stderr or "several experiments (demo, baseline)" in out.stderr, \
+      out.stderr
   out = xstilts("export", "--workdir", str(workdir), "--phase", "target:xnli", "--experiment", "demo",
                 "--out", str(tmp_path / "hf"))
   assert out.returncode == 0, out.stderr
@@ -91,7 +99,8 @@ def test_export_loads_in_transformers(demo_run, tmp_path):
   assert tok("a b")["input_ids"][0] == 0
   out = xstilts("export", "--workdir", str(workdir), "--phase", "intermediate", "--out", str(tmp_path / "enc"))
   assert out.returncode == 0, out.stderr
-  T.XLMRobertaModel.from_pretrained(tmp_path / "enc")
+  _, info = T.XLMRobertaModel.from_pretrained(tmp_path / "enc", output_loading_info=True)
+  assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
 
 
 def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_path):
@@ -187,3 +196,126 @@ def test_sweep_lists_the_grid():
   assert any("intermediate=hellaswag'" in l or "intermediate=hellaswag " in l for l in lines)
   assert sum("/baseline/seed" in l for l in lines) == 2
   assert len(lines) == len(set(lines))
+
+
+def _copy_inputs(reference, target):
+  """Phase 1's inputs are the reference run's (see the kill test for why)."""
+  for name in ("data", "tokenizer", "pretrained", "phases", "config.json"):
+    copy = shutil.copytree if (reference / name).is_dir() else shutil.copy
+    copy(reference / name, target / name)
+
+
+def _same_results(reference, workdir):
+  for exp in ("demo", "baseline"):
+    a = json.loads((reference / exp / "results.json").read_text())
+    b = json.loads((workdir / exp / "results.json").read_text())
+    before, after = _leaves(a["tasks"]), _leaves(b["tasks"])
+    assert before.keys() == after.keys(), exp
+    for key, value in before.items():
+      if key.endswith(".threshold"):
+        assert after[key] == pytest.approx(value, rel=1e-5), key
+      else:
+        assert after[key] == value, key
+
+
+def test_sigterm_exits_75_then_of_two_runs_one_resumes_to_the_same_results(demo_run, tmp_path):
+  """SIGTERM in phase 1 saves and exits 75; then two runs start together on the half-done
+  workdir: one is refused at once naming the other, the other finishes with the undisturbed
+  run's results."""
+  reference, _ = demo_run
+  _copy_inputs(reference, tmp_path)
+  proc = popen(*QUICK, "--workdir", str(tmp_path))
+  ckpts = tmp_path / "demo" / "checkpoints" / "intermediate"
+  deadline = time.time() + 600
+  while time.time() < deadline and proc.poll() is None and not any(p.name.isdigit() for p in ckpts.glob("*")):
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 75, err[-3000:]
+  assert "preempted at step" in err.strip().splitlines()[-1] and "Traceback" not in err
+  assert not (tmp_path / "demo" / "phases" / "intermediate" / "DONE").exists(), "phase 1 finished before SIGTERM"
+  assert not (tmp_path / "LOCK").exists()
+
+  runs = [popen(*QUICK, "--workdir", str(tmp_path)) for _ in range(2)]
+  start = time.time()
+  while all(r.poll() is None for r in runs) and time.time() - start < 300:
+    time.sleep(0.1)
+  loser = next(r for r in runs if r.poll() is not None)
+  winner = next(r for r in runs if r is not loser)
+  _, err = loser.communicate()
+  assert loser.returncode == 2 and len(err.strip().splitlines()) == 1, err[-3000:]
+  assert f"pid {winner.pid}" in err and "in use by another run" in err
+  _, err = winner.communicate(timeout=900)
+  assert winner.returncode == 0, err[-3000:]
+  _same_results(reference, tmp_path)
+
+
+def test_a_workdir_made_under_another_config_refuses_even_without_its_config_json(demo_run, tmp_path):
+  """The three config.json files deleted, another learning rate: the finished phase 1 says it was
+  made under another config (and nothing is written); the original config gets its results back;
+  --restart=eval redoes the evaluation to the same numbers."""
+  reference, _ = demo_run
+  workdir = tmp_path / "w"
+  shutil.copytree(reference, workdir, ignore=shutil.ignore_patterns("cache"))
+  for f in ("config.json", "demo/config.json", "baseline/config.json"):
+    (workdir / f).unlink()
+  before = {p: p.read_bytes() for p in sorted(workdir.rglob("*")) if p.is_file()}
+  out = xstilts(*QUICK, "--workdir", str(workdir), "--config.intermediate.learning_rate=0.001")
+  assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr[-3000:]
+  assert str(workdir / "demo" / "phases" / "intermediate" / "DONE") in out.stderr
+  assert "--restart=intermediate" in out.stderr and "Traceback" not in out.stderr
+  assert {p: p.read_bytes() for p in sorted(workdir.rglob("*")) if p.is_file()} == before
+  # a changed config.json is refused too, naming the stage to restart
+  same = xstilts(*QUICK, "--workdir", str(workdir))
+  assert same.returncode == 0, same.stderr[-3000:]
+  assert json.loads((workdir / "config.json").read_text()) == json.loads((reference / "config.json").read_text())
+  out = xstilts(*QUICK, "--workdir", str(workdir), "--config.targets.defaults.learning_rate=0.001")
+  assert out.returncode == 2 and "--restart=target" in out.stderr, out.stderr[-3000:]
+  # a deliberate restart of phase 3: eval files and results are remade, to the same numbers
+  redo = xstilts(*QUICK, "--workdir", str(workdir), "--restart=eval")
+  assert redo.returncode == 0, redo.stderr[-3000:]
+  assert "--restart=eval: removed" in redo.stdout and "eval" in redo.stdout
+  assert not (workdir / "RESTART.json").exists()
+  assert (workdir / "demo" / "eval" / "xnli.json").stat().st_mtime > (reference / "demo" / "eval" / "xnli.json").stat().st_mtime
+  _same_results(reference, workdir)
+
+
+def test_results_are_those_of_the_exported_models(demo_run):
+  """The XNLI and XCOPA accuracies in results.json equal an independent evaluation of the exported
+  phase-2 checkpoints by transformers' PyTorch models, on the gold files parsed here."""
+  import torch
+  workdir, _ = demo_run
+  results = json.loads((workdir / "demo" / "results.json").read_text())
+  data = workdir / "data"
+
+  phase = workdir / "demo" / "phases" / "target-xnli"
+  model = T.XLMRobertaForSequenceClassification.from_pretrained(phase).eval()
+  tok = T.AutoTokenizer.from_pretrained(phase)
+  rows = [l.split("\t") for l in (data / "xnli" / "XNLI-1.0" / "xnli.test.tsv").read_text().splitlines()]
+  header, rows = rows[0], rows[1:]
+  col = {c: header.index(c) for c in ("language", "gold_label", "sentence1", "sentence2")}
+  for lang, scores in results["tasks"]["xnli"]["languages"].items():
+    mine = [r for r in rows if r[col["language"]] == lang]
+    enc = tok([r[col["sentence1"]] for r in mine], [r[col["sentence2"]] for r in mine], truncation="longest_first",
+              max_length=64, padding=True, return_tensors="pt")
+    with torch.no_grad():
+      predicted = model(**enc).logits.argmax(-1).tolist()
+    gold = [model.config.label2id[r[col["gold_label"]]] for r in mine]
+    assert scores["accuracy"] == pytest.approx(100.0 * np.mean(np.equal(predicted, gold)), abs=1e-6), lang
+
+  phase = workdir / "demo" / "phases" / "target-xcopa"
+  model = T.XLMRobertaForMultipleChoice.from_pretrained(phase).eval()
+  tok = T.AutoTokenizer.from_pretrained(phase)
+  question = {"cause": "What was the cause of this?", "effect": "What happened as a result?"}
+  accuracies = []
+  for lang, scores in results["tasks"]["xcopa"]["languages"].items():
+    rows = [json.loads(l) for l in (data / "xcopa" / "data" / lang / f"test.{lang}.jsonl").read_text().splitlines()]
+    contexts = [f"{r['premise']} {question[r['question']]}" for r in rows for _ in range(2)]
+    choices = [r[k] for r in rows for k in ("choice1", "choice2")]
+    enc = tok(contexts, choices, truncation="longest_first", max_length=64, padding=True, return_tensors="pt")
+    with torch.no_grad():
+      logits = model(**{k: v.view(len(rows), 2, -1) for k, v in enc.items()}).logits
+    accuracy = 100.0 * np.mean(np.equal(logits.argmax(-1).tolist(), [r["label"] for r in rows]))
+    assert scores["accuracy"] == pytest.approx(accuracy, abs=1e-6), lang
+    accuracies.append(accuracy)
+  assert len(set(accuracies)) > 1  # not a constant predictor: the numbers tell models apart

@@ -251,3 +251,78 @@ def test_the_best_dev_checkpoint_is_what_training_returns(tmp_path):
   for k, v in seen[2].items():
     np.testing.assert_array_equal(np.asarray(final[k]), v, err_msg=k)
   assert any(not np.array_equal(seen[2][k], seen[5][k]) for k in seen[2])
+
+
+def test_sigterm_saves_exits_75_and_resume_equals_uninterrupted(reference_run, tmp_path):
+  ref_losses, ref_params = reference_run
+  proc = _job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "10", "--step-sleep", "0.7")
+  ckpt_dir = tmp_path / "checkpoints" / "intermediate"
+  deadline = time.time() + 300
+  while time.time() < deadline and not any(p.name.isdigit() and int(p.name) >= 2 for p in ckpt_dir.glob("*")):
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 75, err[-3000:]  # EX_TEMPFAIL: saved, run again
+  saved = sorted(int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit())
+  assert saved and max(saved) < 10, f"the run was not stopped mid-way (checkpoints {saved})"
+  _finish(_job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+  final = dict(np.load(tmp_path / "final.npz"))
+  for k, v in ref_params.items():
+    np.testing.assert_allclose(final[k], v, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("damage", ["state/_METADATA", "meta/metadata", "array"])
+def test_corrupt_latest_checkpoint_names_step_and_offers_the_older_one(reference_run, tmp_path, damage):
+  """A finished 10-step run keeps steps 8 and 10; step 10 is damaged. The restart names step 10
+  and its directory and offers step 8; moving 10 away resumes from 8 to the uninterrupted result."""
+  _, ref_params = reference_run
+  _finish(_job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+  ckpt_dir = tmp_path / "checkpoints" / "intermediate"
+  assert sorted(int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit()) == [8, 10]
+  bad = ckpt_dir / "10"
+  if damage == "array":  # truncate the biggest data file of the state
+    victim = max((p for p in (bad / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
+  else:
+    (bad / damage).unlink()
+  (tmp_path / "final.npz").unlink()
+  proc = _job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "12")
+  _, err = proc.communicate(timeout=400)
+  assert proc.returncode != 0
+  message = err.strip().splitlines()[-1]
+  assert f"{bad}: checkpoint step 10 is corrupt or incomplete" in message, err[-3000:]
+  assert "resume from step 8" in message
+  bad.rename(tmp_path / "step10-damaged")
+  _finish(_job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+  final = dict(np.load(tmp_path / "final.npz"))
+  for k, v in ref_params.items():
+    np.testing.assert_allclose(final[k], v, atol=1e-6, err_msg=k)
+
+
+def test_a_non_finite_loss_stops_training_naming_phase_task_and_step(tmp_path):
+  proc = _job(tmp_path, "--steps", "6", "--lr", "nan")
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode != 0
+  message = err.strip().splitlines()[-1]
+  # step 1's loss is finite (the weights are still the initial ones); its update makes them NaN
+  assert "TrainingError: intermediate: loss is nan at step 2 (task " in message, err[-3000:]
+  assert not [p for p in (tmp_path / "checkpoints" / "intermediate").glob("*") if p.name.isdigit()]
+
+
+def test_a_checkpoint_of_another_config_is_refused(tmp_path):
+  from xstilts_jax.data.batches import TrainBatches
+  from xstilts_jax.errors import ConfigError
+  from xstilts_jax.train import loop
+  feats = {k: v for k, v in _batches("classification", 16, n=1)[0].items() if k != "mask"}
+
+  def go(fingerprint, steps):
+    model = XLMRModel(CFG, {"h": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
+    task = loop.TrainTask("cls", "h", "classification", TrainBatches(feats, 8, seed=0), 16)
+    cfg = loop.LoopConfig(total_steps=steps, optimizer=optim.OptimizerConfig(learning_rate=1e-3, total_steps=steps),
+                          save_every=1, async_checkpoints=False, fingerprint=fingerprint)
+    return loop.train(model, [task], cfg, tmp_path, _mesh(1, 1, 1), shd.DEFAULT_RULES, "p")
+
+  go("a", 2)
+  with pytest.raises(ConfigError, match=r"checkpoint step 2 of phase p was written under another config"):
+    go("b", 4)
+  assert go("a", 4).step == 4

@@ -21,6 +21,7 @@ def main():
   p.add_argument("--process-id", type=int)
   p.add_argument("--step-sleep", type=float, default=0.0)
   p.add_argument("--async-checkpoints", action="store_true")
+  p.add_argument("--lr", type=float, default=1e-3)
   a = p.parse_args()
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={a.devices}"
 
@@ -57,7 +58,7 @@ def main():
   tasks = [loop.TrainTask("cls", "cls", "classification", Slow(cls_features, 8, seed=1), 40),
            loop.TrainTask("tag", "tag", "tagging", Slow(tag_features, 4, seed=2), 20, accum_steps=2)]
   mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, map(int, a.mesh.split(",")))))
-  cfg_loop = loop.LoopConfig(total_steps=a.steps, optimizer=optim.OptimizerConfig(learning_rate=1e-3, total_steps=a.steps),
+  cfg_loop = loop.LoopConfig(total_steps=a.steps, optimizer=optim.OptimizerConfig(learning_rate=a.lr, total_steps=a.steps),
                              seed=3, log_every=1, save_every=a.save_every,
                              async_checkpoints=a.async_checkpoints)
   result = loop.train(model, tasks, cfg_loop, a.workdir, mesh, shd.DEFAULT_RULES, phase="intermediate")

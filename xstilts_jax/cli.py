@@ -3,13 +3,15 @@
   xstilts run                                              # the embedded default (configs/demo.py)
   xstilts run --config configs/xstilts.py:intermediate=squad_v1 --workdir DIR --config.intermediate.learning_rate=2e-5
   xstilts score --task xquad --predictions preds.json --gold xquad.de.json
-  xstilts export --workdir DIR --phase target:xnli --out HF_DIR
+  xstilts export --workdir DIR --phase target:xnli --out HF_DIR [--overwrite]
   xstilts report SWEEP_ROOT --out REPORT_DIR                  # or: DIR1 DIR2 --baseline DIR0 ...
   xstilts bench --size base --batch 8 --seq 128
   xstilts plan --topology v5e:2x4 --config configs/xstilts.py:intermediate=squad_v1,tpu=v5e-8
   xstilts sweep --config configs/xstilts.py --workdir-root gs://bucket/xstilts
 
-A problem with the input (config, data, checkpoint) ends with one line on stderr and exit 2.
+A problem with the input (config, data, checkpoint), a full disk or a workdir in use by another
+run ends with one line on stderr and exit 2. A run stopped by SIGTERM (a preemption) saves a
+checkpoint and exits with 75 (EX_TEMPFAIL): run the same command again to resume.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from xstilts_jax.atomic import read_json
-from xstilts_jax.errors import ConfigError, XstiltsError
+from xstilts_jax.errors import EXIT_PREEMPTED, ConfigError, Preempted, XstiltsError, disk_full, is_disk_full
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -37,30 +39,64 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 def load_config(spec: str):
   """`NAME[:ARG]` (a file of xstilts_jax.configs) or `PATH.py[:ARG]` -> get_config(ARG)."""
+  import ml_collections
   target, _, arg = spec.partition(":")
   if target.endswith(".py"):
     path = Path(target)
-    if not path.exists():
+    if not path.is_file():
       raise ConfigError(f"config file {target} does not exist")
+    file = path.resolve()
     name = f"xstilts_jax.configs.{path.stem}"
     if path.resolve().parent == _package_config_dir():
-      module = importlib.import_module(name)
+      module = _config_step(file, lambda: importlib.import_module(name))
     else:
       loader = importlib.util.spec_from_file_location(f"xstilts_user_config_{path.stem}", path)
       module = importlib.util.module_from_spec(loader)
-      loader.loader.exec_module(module)
+      _config_step(file, lambda: loader.loader.exec_module(module))
   else:
+    file = _package_config_dir() / f"{target}.py"
     try:
-      module = importlib.import_module(f"xstilts_jax.configs.{target}")
+      module = _config_step(file, lambda: importlib.import_module(f"xstilts_jax.configs.{target}"))
     except ModuleNotFoundError as e:
       if e.name != f"xstilts_jax.configs.{target}":
         raise
       known = sorted(p.stem for p in _package_config_dir().glob("*.py") if not p.stem.startswith("_"))
       raise ConfigError(f"no config named {target!r} (known: {', '.join(known)}; or give a path to a .py file)") from None
+  get_config = getattr(module, "get_config", None)
+  if not callable(get_config):
+    raise ConfigError(f"{file}: no get_config(arg) function")
   try:
-    return module.get_config(arg or None)
+    config = _config_step(file, lambda: get_config(arg or None), reraise=(ValueError,))
   except ValueError as e:
     raise ConfigError(f"{spec}: {e}") from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ConfigError(f"{file}: get_config returned {type(config).__name__}, expected an "
+                      "ml_collections.ConfigDict")
+  return config
+
+
+def _config_step(file: Path, fn, reraise=()):
+  """Run `fn` (import a config file, call its get_config); an error in the file becomes one
+  line naming the file and the line where it happened."""
+  try:
+    return fn()
+  except reraise:
+    raise
+  except SyntaxError as e:
+    raise ConfigError(f"{e.filename or file}:{e.lineno}: syntax error ({e.msg})") from None
+  except ModuleNotFoundError as e:
+    if e.name and e.name.startswith("xstilts_jax.configs.") and not file.exists():
+      raise
+    raise ConfigError(f"{file}:{_line_in(e, file)}: {type(e).__name__}: {e}") from None
+  except Exception as e:  # the config file's own code raised
+    raise ConfigError(f"{file}:{_line_in(e, file)}: {type(e).__name__}: {' '.join(str(e).split())}") from None
+
+
+def _line_in(e: BaseException, file: Path) -> str:
+  """The line of `file` in the traceback of `e` nearest the error ('?' when absent)."""
+  import traceback
+  lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == file]
+  return str(lines[-1]) if lines else "?"
 
 
 def _package_config_dir() -> Path:
@@ -130,7 +166,7 @@ def cmd_run(args, overrides) -> int:
   config = apply_overrides(load_config(args.config), overrides)
   workdir = args.workdir or config.workdir or str(Path("workdirs") / config.name)
   config.workdir = workdir
-  pipeline.run(config, workdir)
+  pipeline.run(config, workdir, restart_stage=args.restart or "", take_over_lock=args.take_over_lock)
   return 0
 
 
@@ -167,15 +203,56 @@ def cmd_export(args, _) -> int:
     raise ConfigError(f"{workdir}: phase {args.phase} finished in several experiments ({names}); "
                       "choose one with --experiment NAME")
   source = found[0]
+  out_dir = Path(args.out)
+  if out_dir.exists() and not out_dir.is_dir():
+    raise ConfigError(f"--out {out_dir}: exists and is not a directory")
+  if out_dir.is_dir() and any(out_dir.iterdir()) and not args.overwrite:
+    raise ConfigError(f"--out {out_dir}: not empty; choose an empty or new directory, or pass --overwrite "
+                      "to replace it whole")
   hf = read_hf_config(source)
   kind = {"XLMRobertaForSequenceClassification": "classification", "XLMRobertaForTokenClassification": "tagging",
           "XLMRobertaForQuestionAnswering": "span", "XLMRobertaForMultipleChoice": "multiple_choice",
           "XLMRobertaForMaskedLM": "mlm"}.get((hf.get("architectures") or ["XLMRobertaModel"])[0], "encoder")
   model = load_hf(str(source), head=kind)
   labels = [hf["id2label"][str(i)] for i in range(len(hf["id2label"]))] if kind in ("classification", "tagging") else None
-  out = export_hf(model, args.out, tokenizer=load_tokenizer(source), label_names=labels)
+  out = _export_whole(out_dir, lambda tmp: export_hf(model, str(tmp), tokenizer=load_tokenizer(source),
+                                                       label_names=labels))
   print(f"{out}: {hf.get('architectures', ['XLMRobertaModel'])[0]} from {source}")
   return 0
+
+
+def _export_whole(out: Path, write) -> Path:
+  """Write a checkpoint into a new sibling folder, then put it in place of `out` whole: an
+  existing `out` (--overwrite) is replaced, never mixed with the new files."""
+  import shutil
+  import tempfile
+  parent = out.absolute().parent
+  try:
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.export-"))
+  except OSError as e:
+    if is_disk_full(e):
+      raise disk_full("the exported checkpoint", parent) from None
+    raise ConfigError(f"--out {out}: cannot write in {parent} ({e.strerror})") from None
+  try:
+    write(tmp)
+    from xstilts_jax.atomic import current_umask
+    os.chmod(tmp, 0o777 & ~current_umask())
+    if out.exists():
+      old = parent / f".{out.name}.old-{os.getpid()}"
+      os.replace(out, old)
+      os.replace(tmp, out)
+      shutil.rmtree(old)
+    else:
+      os.replace(tmp, out)
+  except OSError as e:
+    if is_disk_full(e):
+      raise disk_full("the exported checkpoint", parent) from None
+    raise ConfigError(f"--out {out}: cannot write there ({e.strerror})") from None
+  finally:
+    if tmp.exists():
+      shutil.rmtree(tmp, ignore_errors=True)
+  return out
 
 
 def cmd_report(args, _) -> int:
@@ -216,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
   r = sub.add_parser("run", help="run an experiment (default: the embedded demo)")
   r.add_argument("--config", default="demo", help="NAME[:ARG] or PATH.py[:ARG] (default: demo)")
   r.add_argument("--workdir", default="", help="default: workdirs/<config name>")
+  r.add_argument("--restart", metavar="STAGE", default="",
+                 help="redo STAGE and every later one under this config: all, data, pretrain, mlm, "
+                      "intermediate, target, eval or results (their saved outputs are removed)")
+  r.add_argument("--take-over-lock", action="store_true",
+                 help="take the workdir's lock from a run that is gone (its process no longer exists)")
   r.set_defaults(fn=cmd_run)
   s = sub.add_parser("score", help="score a prediction file against gold, as XTREME's scripts do")
   s.add_argument("--task", required=True)
@@ -230,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
   e.add_argument("--phase", required=True, help="intermediate | target:TASK")
   e.add_argument("--out", required=True)
   e.add_argument("--experiment", help="the experiment's folder name when the workdir holds several")
+  e.add_argument("--overwrite", action="store_true", help="replace a non-empty --out whole")
   e.set_defaults(fn=cmd_export)
   rep = sub.add_parser("report", help="answer the research questions from experiment workdirs")
   from xstilts_jax.analysis import add_report_arguments
@@ -273,11 +356,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   try:
     return args.fn(args, overrides)
   except XstiltsError as e:
-    print(f"xstilts: error: {e}", file=sys.stderr)
+    print(f"xstilts: error: {_one_line(str(e))}", file=sys.stderr)
+    return 2
+  except Preempted as e:
+    print(f"xstilts: {e.message}", file=sys.stderr)
+    return EXIT_PREEMPTED
+  except OSError as e:
+    if not is_disk_full(e):
+      raise
+    print(f"xstilts: error: {disk_full(_what_of(e), e.filename or os.getcwd())}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:
     print("xstilts: interrupted; run the same command again to resume", file=sys.stderr)
     return 130
+
+
+def _one_line(text: str) -> str:
+  return " ".join(text.split())
+
+
+def _what_of(e: OSError) -> str:
+  return f"{Path(e.filename).name}" if e.filename else "a file"
 
 
 if __name__ == "__main__":

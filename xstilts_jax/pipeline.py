@@ -15,6 +15,7 @@ phase 1 runs beside the main one (<root>/baseline) and the final table compares 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -32,20 +33,21 @@ from xstilts_jax import atomic, sharding as shd
 from xstilts_jax.data import batches as B
 from xstilts_jax.data import features as F
 from xstilts_jax.data.examples import SentenceExample
-from xstilts_jax.data.loading import TRAIN_KEYS, DataSource, example_texts, load_task
+from xstilts_jax.data.loading import TRAIN_KEYS, DataSource, check_trainable, example_texts, load_task
 from xstilts_jax.data.readers import ReadReport
 from xstilts_jax.data.sources import load_examples
 from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
-from xstilts_jax.errors import ConfigError
+from xstilts_jax.errors import ConfigError, ModelError
 from xstilts_jax.evaluation import metrics as M
 from xstilts_jax.evaluation.evaluate import evaluate_task, prediction_file_name, write_predictions
 from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.atomic import read_json
 from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
-from xstilts_jax.models.hf import resolve_checkpoint
+from xstilts_jax.models.hf import read_hf_config, resolve_checkpoint
 from xstilts_jax.tasks import get_task
 from xstilts_jax.tasks.spec import HEAD_OF_FORMAT, TaskSpec
 from xstilts_jax.train import loop, optim
+from xstilts_jax.workdir import lock_workdir
 
 log = logging.getLogger("xstilts")
 DONE = "DONE"
@@ -76,8 +78,26 @@ def write_text_atomic(path: Path, text: str) -> None:
     atomic.write_text(path, text)
 
 
-def is_done(path: Path) -> bool:
-  return (path / DONE).exists()
+def is_done(path: Path, fingerprint: Optional[str] = None, stage: str = "") -> bool:
+  """True when the phase in `path` finished; an error when it finished under another config."""
+  marker = path / DONE
+  if not marker.exists():
+    return False
+  if fingerprint is None:
+    return True
+  try:
+    saved = json.loads(marker.read_text() or "{}").get("fingerprint")
+  except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+    saved = None
+  if saved != fingerprint:
+    raise ConfigError(f"{marker}: this phase finished under another config (settings of {stage} or an "
+                      f"earlier stage differ); run with --restart={stage} to redo it and what follows, "
+                      "or with the config it was made with")
+  return True
+
+
+def mark_done(path: Path, fingerprint: str) -> None:
+  write_json_atomic(path / DONE, {"fingerprint": fingerprint})
 
 
 def banner(text: str) -> None:
@@ -97,6 +117,8 @@ class Context:
   base_checkpoint: str = ""
   read_report: ReadReport = dataclasses.field(default_factory=ReadReport)
   synthetic_languages: Optional[dict] = None
+  fingerprints: dict = dataclasses.field(default_factory=dict)  # stage -> what its outputs depend on
+  max_length: int = 512  # the model's position budget
   task_embeddings: dict = dataclasses.field(default_factory=dict)  # shared by the main run and the baseline
 
   @property
@@ -116,7 +138,7 @@ def parse_task_name(name: str) -> tuple[str, str]:
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """Fail fast, before any work, on what can be checked without data."""
+  """Fail fast, before any work, on what can be checked without data or devices."""
   for name in list(config.intermediate.tasks) + list(config.targets.tasks):
     get_task(parse_task_name(name)[0])
   for task in config.targets.per_task.keys():  # settings for targets not run this time are fine, typos not
@@ -127,6 +149,118 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"model.dtype {config.model.dtype!r} is not one of float32, bfloat16")
   if not config.model.checkpoint and not config.model.build.enabled:
     raise ConfigError("model.checkpoint is empty: name a hub id or a local Hugging Face directory")
+  for prefix, hp in active_phases(config):
+    check_phase(prefix, hp)
+  for task, length in config.intermediate.task_max_seq_length.items():
+    _require(f"intermediate.task_max_seq_length.{task}", length, int, lambda v: v > 0, "must be positive")
+  if config.intermediate.tasks:
+    if config.intermediate.sampler not in ("proportional", "temperature", "uniform"):
+      raise ConfigError(f"intermediate.sampler {config.intermediate.sampler!r} is not one of proportional, "
+                        "temperature, uniform")
+    _require("intermediate.sampler_temperature", config.intermediate.sampler_temperature, (int, float),
+             lambda v: math.isfinite(v) and v > 0, "must be a positive number")
+    _require("intermediate.sampler_cap", config.intermediate.sampler_cap, int, lambda v: v >= 0,
+             "must be 0 or more")
+  _require("eval.batch_size", config.eval.batch_size, int, lambda v: v > 0, "must be positive")
+  _require("eval.retrieval_max_seq_length", config.eval.retrieval_max_seq_length, int, lambda v: v >= 0,
+           "must be 0 (the task's) or positive")
+  _require("log_every", config.log_every, int, lambda v: v > 0, "must be positive")
+  _require("save_every", config.save_every, int, lambda v: v > 0, "must be positive")
+  if config.model.build.enabled:
+    b = config.model.build
+    for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                "max_position_embeddings"):
+      _require(f"model.build.{key}", b[key], int, lambda v: v > 0, "must be positive")
+    if b.hidden_size % b.num_attention_heads:
+      raise ConfigError(f"model.build.hidden_size {b.hidden_size} is not divisible by "
+                        f"model.build.num_attention_heads {b.num_attention_heads}")
+
+
+def _require(key: str, value: Any, kind, ok: Callable[[Any], bool], what: str) -> None:
+  if isinstance(value, bool) or not isinstance(value, kind) or not ok(value):
+    raise ConfigError(f"{key} {what} (it is {value!r})")
+
+
+def active_phases(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
+  """(key prefix, hyper-parameters) of every training phase this config runs; a target's
+  hyper-parameters are the defaults updated by its per-task settings."""
+  out = []
+  if config.model.build.enabled:
+    out.append(("model.build.pretrain", config.model.build.pretrain))
+  if config.mlm.languages and not config.intermediate.mlm_beside:
+    out.append(("mlm.phase", config.mlm.phase))
+  if config.intermediate.tasks:
+    out.append(("intermediate", config.intermediate))
+  for target in config.targets.tasks:
+    if get_task(target).format != "retrieval":
+      out.append((f"targets.per_task.{target}" if target in config.targets.per_task else "targets.defaults",
+                  _TargetHparams(config, target)))
+  return out
+
+
+class _TargetHparams:
+  """A target's hyper-parameters that know which key each value came from."""
+
+  def __init__(self, config, target: str):
+    self.defaults, self.target = config.targets.defaults, target
+    self.own = dict(config.targets.per_task[target]) if target in config.targets.per_task else {}
+
+  def key(self, name: str) -> str:
+    return f"targets.per_task.{self.target}.{name}" if name in self.own else f"targets.defaults.{name}"
+
+  def __getitem__(self, name: str):
+    return self.own[name] if name in self.own else self.defaults[name]
+
+
+def check_phase(prefix: str, hp) -> None:
+  """Hyper-parameters of one phase; each message names its key (`intermediate.batch_size ...`)."""
+  key = hp.key if isinstance(hp, _TargetHparams) else (lambda name: f"{prefix}.{name}")
+  positive_int = (int, lambda v: v > 0, "must be a positive integer")
+  non_negative_int = (int, lambda v: v >= 0, "must be 0 or a positive integer")
+  finite = lambda lo, hi: ((int, float), lambda v: math.isfinite(v) and lo <= v <= hi,
+                           f"must be a finite number in [{lo}, {hi}]")
+  rules = {
+      "batch_size": positive_int, "accum_steps": positive_int, "max_seq_length": positive_int,
+      "max_steps": non_negative_int, "eval_every": non_negative_int, "eval_subset": non_negative_int,
+      "early_stopping_patience": non_negative_int, "train_examples_cap": non_negative_int,
+      "epochs": ((int, float), lambda v: math.isfinite(v) and v > 0, "must be a positive number"),
+      "learning_rate": ((int, float), lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0"),
+      "weight_decay": ((int, float), lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0"),
+      "warmup_fraction": finite(0, 1),
+      "adam_eps": ((int, float), lambda v: math.isfinite(v) and v > 0, "must be a positive number"),
+      "adam_b1": finite(0, 1), "adam_b2": finite(0, 1), "grad_clip_norm": finite(0, 1e9),
+  }
+  for name, (kind, ok, what) in rules.items():
+    _require(key(name), hp[name], kind, ok, what)
+
+
+def model_positions(config: ml_collections.ConfigDict) -> tuple[int, str]:
+  """(the longest input the model takes, where that number comes from): XLM-R numbers positions
+  from pad_token_id + 1, so max_position_embeddings - pad_token_id - 1 tokens (512 of 514)."""
+  if config.model.build.enabled:
+    return config.model.build.max_position_embeddings - 2, "model.build.max_position_embeddings"
+  ckpt = resolve_checkpoint(config.model.checkpoint)
+  hf = read_hf_config(ckpt)
+  budget = int(hf.get("max_position_embeddings", 514)) - int(hf.get("pad_token_id", 1)) - 1
+  return budget, f"{ckpt / 'config.json'}"
+
+
+def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -> None:
+  """Every sequence length the run will use fits the model's positions."""
+  lengths = [(f"{p}.max_seq_length" if not isinstance(hp, _TargetHparams) else hp.key("max_seq_length"),
+              hp["max_seq_length"]) for p, hp in active_phases(config)]
+  if config.intermediate.tasks:
+    lengths += [(f"intermediate.task_max_seq_length.{t}", n) for t, n in config.intermediate.task_max_seq_length.items()]
+  for target in config.targets.tasks:
+    spec = get_task(target)
+    if spec.format == "retrieval":
+      n = config.eval.retrieval_max_seq_length
+      lengths.append(("eval.retrieval_max_seq_length" + ("" if n else f" (0: {target}'s own)"),
+                      n or spec.max_seq_length))
+  for key, n in lengths:
+    if n > budget:
+      raise ConfigError(f"{key}={n} is longer than the model's {budget} positions ({source}); "
+                        f"set it to {budget} or less")
 
 
 def optimizer_config(hp, total_steps: int) -> optim.OptimizerConfig:
@@ -136,12 +270,14 @@ def optimizer_config(hp, total_steps: int) -> optim.OptimizerConfig:
       grad_clip_norm=hp.grad_clip_norm)
 
 
-def loop_config(ctx: Context, hp, total_steps: int, sampler=("proportional", 0, 1.0)) -> loop.LoopConfig:
+def loop_config(ctx: Context, hp, total_steps: int, stage: str,
+                sampler=("proportional", 0, 1.0)) -> loop.LoopConfig:
   return loop.LoopConfig(
-      total_steps=total_steps, optimizer=optimizer_config(hp, total_steps), seed=ctx.config.seed,
+      total_steps=total_steps, optimizer=dataclasses.replace(optimizer_config(hp, total_steps),
+                                                        moments_dtype=ctx.config.optimizer.moments_dtype), seed=ctx.config.seed,
       sampler=sampler[0], sampler_cap=sampler[1] or None, sampler_temperature=sampler[2],
       log_every=ctx.config.log_every, save_every=ctx.config.save_every, eval_every=hp.eval_every,
-      early_stopping_patience=hp.early_stopping_patience)
+      early_stopping_patience=hp.early_stopping_patience, fingerprint=ctx.fingerprints[stage])
 
 
 def host_copy(model: XLMRModel) -> XLMRModel:
@@ -150,15 +286,16 @@ def host_copy(model: XLMRModel) -> XLMRModel:
   return nnx.merge(graphdef, jax.tree.map(shd.to_host, state))
 
 
-def export(model: XLMRModel, out: Path, ctx: Context, head: Optional[str] = None, label_names=None,
+def export(model: XLMRModel, out: Path, ctx: Context, stage: str, head: Optional[str] = None, label_names=None,
            extra: Optional[dict] = None, checkpoints: Optional[Path] = None) -> None:
-  """A Hugging Face checkpoint + tokenizer, then the DONE marker (a phase's proof of completion);
-  the phase's orbax checkpoints, now redundant, are removed (XLM-R Large: ~7 GB a phase)."""
+  """A Hugging Face checkpoint + tokenizer, then the DONE marker (a phase's proof of completion,
+  holding the fingerprint of the config that made it); the phase's orbax checkpoints, now
+  redundant, are removed (XLM-R Large: ~7 GB a phase)."""
   model = host_copy(model)
   if is_main():
     export_hf(model, str(out), tokenizer=ctx.tokenizer, head=head, label_names=label_names)
     write_json_atomic(out / "xstilts.json", extra or {})
-    (out / DONE).write_text("")
+    mark_done(out, ctx.fingerprints[stage])
     if checkpoints is not None and checkpoints.exists():
       shutil.rmtree(checkpoints)
   sync(f"export:{out}")
@@ -177,8 +314,9 @@ def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.
     tags = {t for split in ("train", "dev") for ex in load_examples(spec, language, split, ctx.data.source,
                                                                      ctx.data.data_dir) for t in ex.labels}
     spec = dataclasses.replace(spec, labels=tuple(sorted(tags)))
-  _, feats = load_task(spec, language, "train", ctx.tokenizer, ctx.data, hp.max_seq_length,
-                       ctx.read_report, limit=hp.train_examples_cap, seed=seed)
+  examples, feats = load_task(spec, language, "train", ctx.tokenizer, ctx.data, hp.max_seq_length,
+                              ctx.read_report, limit=hp.train_examples_cap, seed=seed)
+  check_trainable(spec, language, "train", ctx.data, examples, feats)
   labels = spec.labels
   feats = {k: feats[k] for k in TRAIN_KEYS[spec.format]}
   kind = HEAD_OF_FORMAT[spec.format]
@@ -218,7 +356,7 @@ def total_steps(tasks: list[loop.TrainTask], hp) -> int:
 def phase_pretrain(ctx: Context) -> str:
   """The embedded default's stand-in for XLM-R: a tokenizer and a small model pretrained by MLM."""
   out = ctx.root / "pretrained"
-  if is_done(out):
+  if is_done(out, ctx.fingerprints["pretrain"], "pretrain"):
     ctx.tokenizer = load_tokenizer(out)
     return str(out)
   banner("pretraining a small XLM-R on every language (masked LM), standing in for XLM-R")
@@ -239,8 +377,9 @@ def phase_pretrain(ctx: Context) -> str:
   tasks = [train_task(ctx, f"mlm:{lang}", b.pretrain, "mlm", ctx.config.seed + i)[0]
            for i, lang in enumerate(languages)]
   steps = total_steps(tasks, b.pretrain)
-  result = loop.train(model, tasks, loop_config(ctx, b.pretrain, steps), ctx.root, ctx.mesh, ctx.rules, "pretrain")
-  export(result.model, out, ctx, head="mlm", extra={"steps": result.step, "languages": languages},
+  result = loop.train(model, tasks, loop_config(ctx, b.pretrain, steps, "pretrain"), ctx.root, ctx.mesh, ctx.rules,
+                      "pretrain")
+  export(result.model, out, ctx, "pretrain", head="mlm", extra={"steps": result.step, "languages": languages},
          checkpoints=ctx.root / "checkpoints" / "pretrain")
   return str(out)
 
@@ -253,15 +392,15 @@ def phase_mlm(ctx: Context) -> str:
   """Phase 0: continued masked LM on chosen languages, from the base checkpoint."""
   languages = list(ctx.config.mlm.languages)
   out = ctx.root / "phases" / ("mlm-" + "+".join(languages))
-  if is_done(out):
+  if is_done(out, ctx.fingerprints["mlm"], "mlm"):
     return str(out)
   banner(f"phase 0: continued masked LM on {', '.join(languages)}")
   hp = ctx.config.mlm.phase
   model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed)
   tasks = [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)]
-  result = loop.train(model, tasks, loop_config(ctx, hp, total_steps(tasks, hp)), ctx.root, ctx.mesh, ctx.rules,
-                      phase=out.name)
-  export(result.model, out, ctx, head="mlm", extra={"steps": result.step, "languages": languages},
+  result = loop.train(model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), "mlm"), ctx.root, ctx.mesh,
+                      ctx.rules, phase=out.name)
+  export(result.model, out, ctx, "mlm", head="mlm", extra={"steps": result.step, "languages": languages},
          checkpoints=ctx.root / "checkpoints" / out.name)
   return str(out)
 
@@ -269,7 +408,7 @@ def phase_mlm(ctx: Context) -> str:
 def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
   """Phase 1: one or several intermediate tasks (one head each, shared by name), MLM optionally beside."""
   out = exp / "phases" / "intermediate"
-  if is_done(out):
+  if is_done(out, ctx.fingerprints["intermediate"], "intermediate"):
     return str(out)
   hp = ctx.config.intermediate
   names = list(hp.tasks)
@@ -290,9 +429,10 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
     tasks += [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + 100 + i)[0]
               for i, lang in enumerate(ctx.config.mlm.languages)]
   steps = total_steps(tasks, hp)
-  result = loop.train(model, tasks, loop_config(ctx, hp, steps, (hp.sampler, hp.sampler_cap, hp.sampler_temperature)),
+  result = loop.train(model, tasks, loop_config(ctx, hp, steps, "intermediate",
+                                               (hp.sampler, hp.sampler_cap, hp.sampler_temperature)),
                       exp, ctx.mesh, ctx.rules, phase="intermediate")
-  export(_encoder_of(result.model), out, ctx, extra={"steps": result.step, "tasks": names},
+  export(_encoder_of(result.model), out, ctx, "intermediate", extra={"steps": result.step, "tasks": names},
          checkpoints=exp / "checkpoints" / "intermediate")
   return str(out)
 
@@ -335,7 +475,7 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
   spec = get_task(targets[0])
   train_name = spec.train_task or spec.name
   out = target_dir(exp, targets)
-  if is_done(out):
+  if is_done(out, ctx.fingerprints["target"], "target"):
     return out
   hp = target_hparams(ctx, targets[0])
   banner(f"phase 2: fine-tuning on English {train_name} for {', '.join(targets)}")
@@ -353,9 +493,9 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
     return M.main_score(eval_spec.metric, result)
 
   steps = total_steps([task], hp)
-  result = loop.train(model, [task], loop_config(ctx, hp, steps), exp, ctx.mesh, ctx.rules,
+  result = loop.train(model, [task], loop_config(ctx, hp, steps, "target"), exp, ctx.mesh, ctx.rules,
                       phase=out.name, score_fn=score if hp.eval_every else None)
-  export(result.model, out, ctx, head="target", label_names=labels or None,
+  export(result.model, out, ctx, "target", head="target", label_names=labels or None,
          extra={"steps": result.step, "best_dev_score": result.best_score, "stopped_early": result.stopped_early,
                 "train_task": train_name, "targets": targets, "labels": list(labels)},
          checkpoints=exp / "checkpoints" / out.name)
@@ -370,7 +510,7 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
   """Phase 3: zero-shot evaluation of one target in every language -> {lang: metrics}."""
   out = exp / "eval" / f"{target}.json"
   if out.exists():
-    return read_json(out)
+    return check_record(out, read_json(out), ctx.fingerprints["eval"], "eval")
   langs = ctx.config.targets.languages.get(target, None)
   spec = get_task(target, list(langs) if langs else None)
   split = eval_split(spec, ctx.config.eval.split)
@@ -404,7 +544,8 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
     results[lang] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     if ctx.config.eval.write_predictions and is_main():
       write_predictions(exp / "predictions" / target / prediction_file_name(spec, lang, split), spec, predictions)
-  record = {"split": split, "metric": spec.metric, "languages": results, "skipped": skipped}
+  record = {"split": split, "metric": spec.metric, "languages": results, "skipped": skipped,
+            "fingerprint": ctx.fingerprints["eval"]}
   write_json_atomic(out, record)
   sync(f"eval:{out}")
   return record
@@ -422,10 +563,11 @@ def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[st
     predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
   for name in missing:
     task_name, language = parse_task_name(name)
-    examples, _ = load_task(get_task(task_name), language, "train", ctx.tokenizer, ctx.data, 128, ctx.read_report,
-                            limit=limit)
+    length = min(128, ctx.max_length)
+    examples, _ = load_task(get_task(task_name), language, "train", ctx.tokenizer, ctx.data, length,
+                            ctx.read_report, limit=limit)
     sentences = [SentenceExample(str(i), t) for i, t in enumerate(example_texts(examples))]
-    feats = F.retrieval_features(sentences, ctx.tokenizer, 128)
+    feats = F.retrieval_features(sentences, ctx.tokenizer, length)
     ctx.task_embeddings[name] = np.asarray(predictor(feats, "retrieval")).mean(axis=0).tolist()
   return {n: ctx.task_embeddings[n] for n in names if n in ctx.task_embeddings}
 
@@ -439,7 +581,8 @@ def task_diversity(ctx: Context, names: list[str], limit: int = 2000) -> dict[st
   for name in names:
     task_name, language = parse_task_name(name)
     spec = get_task(task_name)
-    examples, _ = load_task(spec, language, "train", ctx.tokenizer, ctx.data, 128, ctx.read_report, limit=limit)
+    examples, _ = load_task(spec, language, "train", ctx.tokenizer, ctx.data, min(128, ctx.max_length),
+                            ctx.read_report, limit=limit)
     out[name] = text_diversity(example_texts(examples))
   return out
 
@@ -472,12 +615,12 @@ def results_table(results: dict, baseline: Optional[dict] = None) -> str:
 
 def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], start: str) -> dict:
   exp.mkdir(parents=True, exist_ok=True)
-  config = ml_collections.ConfigDict(ctx.config.to_dict())
-  config.intermediate.tasks = intermediate
-  config.name = name
-  check_saved_config(exp / "config.json", config)
+  config = experiment_config(ctx.config, name, intermediate)
+  resolved = check_saved_config(exp / "config.json", config)
+  ctx.fingerprints = stage_fingerprints(resolved)
   if (exp / "results.json").exists():
-    return read_json(exp / "results.json")
+    return check_record(exp / "results.json", read_json(exp / "results.json"), ctx.fingerprints["results"],
+                        "results")
   ctx.read_report = ReadReport()  # rows skipped while reading this experiment's data
 
   encoder = phase_intermediate(ctx, exp, start) if intermediate else start
@@ -517,23 +660,166 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
       "skipped_rows": dict(ctx.read_report.skipped),
       "qa_answer_text": ctx.config.eval.qa_answer_text,  # span-QA answer text: offsets | xtreme
   }
+  results["fingerprint"] = ctx.fingerprints["results"]
   write_json_atomic(exp / "results.json", results)
   return results
 
 
-def check_saved_config(path: Path, config: ml_collections.ConfigDict) -> None:
-  """The config of a workdir is written once; a different one on resume is an error, not an overwrite."""
+# ----------------------------------------------------------------------------- what made what
+
+# The stages of a workdir in order, and the config keys each one's outputs depend on beyond
+# those of the stages before it. Keys of no stage (mesh, log_every, report...) do not change
+# results; `results` stands for them.
+STAGES = ("data", "pretrain", "mlm", "intermediate", "target", "eval", "results")
+STAGE_KEYS = {
+    "data": ("data.source", "data.synthetic"),
+    "pretrain": ("seed", "model"),
+    "mlm": ("mlm", "intermediate.mlm_beside"),
+    "intermediate": ("intermediate",),
+    "target": ("targets",),
+    "eval": ("eval",),
+    "results": (),
+}
+RESTART_MARKER = "RESTART.json"
+
+
+def _under(key: str, prefixes) -> bool:
+  return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def stage_of(key: str) -> str:
+  """The earliest stage whose outputs depend on config key `key`."""
+  return next((s for s in STAGES if _under(key, STAGE_KEYS[s])), "results")
+
+
+def stage_fingerprints(resolved: dict) -> dict[str, str]:
+  """stage -> a hash of every config value its outputs depend on (its keys and earlier stages')."""
+  flat, out, keys = _flat(resolved), {}, []
+  for stage in STAGES:
+    keys += STAGE_KEYS[stage]
+    picked = {k: v for k, v in flat.items() if _under(k, keys) or (stage == "results" and k != "workdir")}
+    out[stage] = hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+  return out
+
+
+def check_record(path: Path, record: Any, fingerprint: str, stage: str) -> dict:
+  """A saved JSON result (eval/<task>.json, results.json) made under this config, or an error."""
+  if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
+    raise ConfigError(f"{path}: made under another config; run with --restart={stage} to redo it, "
+                      "or with the config it was made with")
+  return record
+
+
+def check_saved_config(path: Path, config: ml_collections.ConfigDict) -> dict:
+  """The config of a workdir is written once; a different one on resume is an error, not an
+  overwrite (`--restart=STAGE` removes it with the outputs it no longer describes)."""
   resolved = json.loads(config.to_json_best_effort())
   resolved.pop("workdir", None)
   if path.exists():
-    saved = json.loads(path.read_text())
+    saved = read_json(path)
+    if not isinstance(saved, dict):
+      raise ConfigError(f"{path}: not a config (a JSON object expected); remove it to rewrite it")
     saved.pop("workdir", None)
     if saved != resolved:
-      diff = sorted(k for k in set(_flat(saved)) | set(_flat(resolved)) if _flat(saved).get(k) != _flat(resolved).get(k))
+      a, b = _flat(saved), _flat(resolved)
+      diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+      first = min((stage_of(k) for k in diff), key=STAGES.index)
       raise ConfigError(f"{path}: this workdir was started with another config (differs in {', '.join(diff[:5])}); "
-                        "use a new --workdir")
+                        f"run with --restart={first} to redo the work from there, or use a new --workdir")
   else:
     write_json_atomic(path, resolved)
+  return resolved
+
+
+def experiment_config(config: ml_collections.ConfigDict, name: str, intermediate: list[str]):
+  out = ml_collections.ConfigDict(config.to_dict())
+  out.intermediate.tasks = intermediate
+  out.name = name
+  return out
+
+
+def _resolved(config: ml_collections.ConfigDict) -> dict:
+  resolved = json.loads(config.to_json_best_effort())
+  resolved.pop("workdir", None)
+  return resolved
+
+
+def verify_workdir(root: Path, config: ml_collections.ConfigDict) -> None:
+  """Every finished output already in the workdir was made under this config (the config.json
+  files may be gone); the first that was not is an error naming it and the --restart to use."""
+  fp = stage_fingerprints(_resolved(config))
+  is_done(root / "data", fp["data"], "data")
+  is_done(root / "pretrained", fp["pretrain"], "pretrain")
+  for d in sorted(root.glob("phases/mlm-*")):
+    is_done(d, fp["mlm"], "mlm")
+  experiments = [(config.name, list(config.intermediate.tasks))]
+  if config.baseline and config.intermediate.tasks:
+    experiments.append(("baseline", []))
+  for name, intermediate in experiments:
+    exp = root / name
+    fp = stage_fingerprints(_resolved(experiment_config(config, name, intermediate)))
+    is_done(exp / "phases" / "intermediate", fp["intermediate"], "intermediate")
+    for d in sorted(exp.glob("phases/target-*")):
+      is_done(d, fp["target"], "target")
+    for f in sorted(exp.glob("eval/*.json")):
+      check_record(f, read_json(f), fp["eval"], "eval")
+    if (exp / "results.json").exists():
+      check_record(exp / "results.json", read_json(exp / "results.json"), fp["results"], "results")
+
+
+def _experiments(root: Path) -> list[Path]:
+  shared = {"data", "tokenizer", "pretrained", "checkpoints", "phases", "cache", "report", "tensorboard"}
+  return [d for d in sorted(root.iterdir()) if d.is_dir() and d.name not in shared and any(
+      (d / n).exists() for n in ("config.json", "results.json", "eval", "phases", "checkpoints"))]
+
+
+def _stage_outputs(root: Path, stage: str) -> list[Path]:
+  exps = _experiments(root)
+  if stage == "data":
+    return [root / "data"]
+  if stage == "pretrain":
+    return [root / "pretrained", root / "tokenizer", root / "checkpoints" / "pretrain"]
+  if stage == "mlm":
+    return sorted(root.glob("phases/mlm-*")) + sorted(root.glob("checkpoints/mlm-*"))
+  if stage == "intermediate":
+    return [e / sub / "intermediate" for e in exps for sub in ("phases", "checkpoints")]
+  if stage == "target":
+    return [p for e in exps for p in sorted(e.glob("phases/target-*")) + sorted(e.glob("checkpoints/target-*"))]
+  if stage == "eval":
+    return [p for e in exps for p in (e / "eval", e / "predictions")]
+  return ([p for e in exps for p in (e / "results.json", e / "results.md", e / "config.json")]
+          + [root / "comparison.md", root / "report", root / "config.json"])
+
+
+def restart(root: Path, stage: str, resolved: dict) -> None:
+  """`--restart=STAGE`: remove what STAGE and every later stage saved, and the config.json
+  files, so the run redoes them under the config given. `all` empties the workdir. The
+  restart is recorded: the same command run again (after a preemption) resumes it instead
+  of starting it over; the record goes when the run finishes."""
+  if stage not in ("all",) + STAGES:
+    raise ConfigError(f"--restart={stage}: expected all or one of {', '.join(STAGES)}")
+  marker = root / RESTART_MARKER
+  record = {"stage": stage, "config": stage_fingerprints(resolved)["results"]}
+  if marker.exists() and read_json(marker) == record:
+    banner(f"--restart={stage} was begun by an earlier run with this config: resuming it")
+    return
+  if stage == "all":
+    doomed = [p for p in root.iterdir() if p.name not in ("LOCK", RESTART_MARKER)]
+  else:
+    doomed = [p for s in STAGES[STAGES.index(stage):] for p in _stage_outputs(root, s)]
+  if is_main():
+    removed = []
+    for p in doomed:
+      if p.is_dir():
+        shutil.rmtree(p)
+      elif p.exists():
+        p.unlink()
+      else:
+        continue
+      removed.append(str(p.relative_to(root)))
+    banner(f"--restart={stage}: removed {', '.join(removed) or 'nothing (nothing was there)'}")
+    atomic.write_json(marker, record)
+  sync("restart")
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -546,31 +832,60 @@ def _flat(d: dict, prefix: str = "") -> dict:
   return out
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Run the experiment of `config` (and its baseline when asked) in `workdir`; returns results."""
+def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = "",
+        take_over_lock: bool = False) -> dict:
+  """Run the experiment of `config` (and its baseline when asked) in `workdir`; returns results.
+
+  Everything that can be checked (keys, values, mesh against the devices, lengths against the
+  model) is checked before anything is written; then the workdir is locked for this run."""
   check_config(config)
   if "://" in workdir:
     raise ConfigError(f"workdir {workdir}: give a directory path; for a bucket, mount it (gcsfuse, as "
                       "launch/tpu_setup.sh --bucket does) and pass the mount path")
-  root = Path(workdir)
-  root.mkdir(parents=True, exist_ok=True)
-  check_saved_config(root / "config.json", config)  # before any phase, shared ones included
+  if restart_stage and restart_stage not in ("all",) + STAGES:
+    raise ConfigError(f"--restart={restart_stage}: expected all or one of {', '.join(STAGES)}")
   d = config.distributed
   shd.maybe_initialize_distributed(d.coordinator or None, d.num_processes or None,
                                    d.process_id if d.process_id >= 0 else None)
   mesh = shd.make_mesh(dict(config.mesh))
+  budget, source = model_positions(config)
+  check_lengths(config, budget, source)
+  root = Path(workdir)
+  if root.exists() and not root.is_dir():
+    raise ConfigError(f"workdir {root}: exists and is not a directory")
+  lock = lock_workdir(root, take_over_lock) if is_main() else None
+  try:
+    results = _run(config, root, mesh, budget, restart_stage)
+    if is_main() and (root / RESTART_MARKER).exists():
+      (root / RESTART_MARKER).unlink()
+    return results
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _run(config: ml_collections.ConfigDict, root: Path, mesh, budget: int, restart_stage: str) -> dict:
+  resolved = _resolved(config)
+  if restart_stage:
+    restart(root, restart_stage, resolved)
+  verify_workdir(root, config)  # before config.json is written: a refused run leaves no trace
+  check_saved_config(root / "config.json", config)  # before any phase, shared ones included
   rules = tuple((name, tuple(axes)) for name, axes in config.sharding_rules)
   data = DataSource(config.data.source, config.data.data_dir, config.data.tfds_data_dir,
                     config.data.cache_dir or str(root / "cache"))
-  ctx = Context(config, root, mesh, rules, data)
+  ctx = Context(config, root, mesh, rules, data, fingerprints=stage_fingerprints(resolved), max_length=budget)
 
   if config.data.synthetic.enabled:
     data_dir = root / "data"
-    if is_main() and not (data_dir / "manifest.json").exists():
+    made = is_done(data_dir, ctx.fingerprints["data"], "data")
+    if is_main() and not made:
+      if data_dir.exists():  # a write cut short: start it over
+        shutil.rmtree(data_dir)
       banner("writing the synthetic languages' data in the original formats")
       from xstilts_jax.demo.synthetic import write_synthetic_data
       write_synthetic_data(data_dir, seed=config.data.synthetic.seed, sizes=dict(config.data.synthetic.sizes),
                            languages=list(config.data.synthetic.languages))
+      mark_done(data_dir, ctx.fingerprints["data"])
     sync("synthetic-data")
     manifest = read_json(data_dir / "manifest.json")
     ctx.data = dataclasses.replace(ctx.data, data_dir=str(data_dir))

@@ -402,5 +402,5 @@ def cached_features(cache_dir: str | os.PathLike, key_parts: Mapping[str, Any],
   features = build_fn()
   buffer = io.BytesIO()
   np.savez(buffer, **features)
-  atomic.write_bytes(path, buffer.getvalue())
+  atomic.write_bytes(path, buffer.getvalue(), what="the tokenized-feature cache")
   return features

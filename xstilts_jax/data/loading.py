@@ -11,6 +11,7 @@ from xstilts_jax.data.examples import (ClassificationExample, MultipleChoiceExam
                                        SentenceExample, SpanQAExample, TaggingExample)
 from xstilts_jax.data.readers import ReadReport
 from xstilts_jax.data.sources import load_examples, local_paths
+from xstilts_jax.errors import DataError
 from xstilts_jax.tasks.spec import TaskSpec
 
 # What a train step reads of each format's features (the rest stays on the host).
@@ -89,3 +90,37 @@ def example_texts(examples) -> list[str]:
     elif isinstance(ex, SentenceExample):
       out.append(ex.text)
   return out
+
+
+def _where(spec: TaskSpec, language: str, split: str, src: DataSource) -> str:
+  if src.source == "local":
+    try:
+      return ", ".join(str(p) for p in local_paths(spec, language, split, src.data_dir))
+    except Exception:  # the reader has already named a missing file
+      pass
+  return f"{src.source}:{spec.name}/{language}/{split}"
+
+
+def trainable_count(spec: TaskSpec, examples, feats: dict) -> int:
+  """How many examples (feature rows for tagging and MLM) give the loss something to learn."""
+  fmt = spec.format
+  if fmt in ("classification", "multiple_choice"):
+    return int((np.asarray(feats["label"]) >= 0).sum())
+  if fmt == "tagging":
+    return int((np.asarray(feats["label_ids"]) != F.IGNORE_LABEL).any(axis=-1).sum())
+  if fmt == "span_qa":
+    return sum(1 for ex in examples if ex.answers or ex.is_impossible)
+  if fmt == "mlm":
+    return int((np.asarray(feats["attention_mask"]).sum(axis=-1) > 2).sum())  # more than <s> </s>
+  return len(examples)
+
+
+def check_trainable(spec: TaskSpec, language: str, split: str, src: DataSource, examples, feats: dict) -> None:
+  """A training split must teach something: a file without labels (a test file, a TSV without
+  its label column, tags separated by spaces instead of tabs) is an error naming the file."""
+  if trainable_count(spec, examples, feats) > 0:
+    return
+  what = {"mlm": "no text", "span_qa": "no question with an answer"}.get(spec.format, "no labels")
+  raise DataError(f"{_where(spec, language, split, src)}: the {split} split of {spec.name} ({language}) has "
+                  f"{what} in {len(examples)} examples, so there is nothing to train on (a test file? a label "
+                  "column missing, or fields not separated by tabs?)")

@@ -41,8 +41,10 @@ COPA_QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happen
 
 @dataclasses.dataclass
 class ReadReport:
-  """Rows skipped for a legitimate reason, counted by reason (summed over files)."""
+  """Rows skipped for a legitimate reason, counted by reason (summed over files, each file
+  once however often it is read)."""
   skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  files: set = dataclasses.field(default_factory=set)
 
   @property
   def total_skipped(self) -> int:
@@ -62,7 +64,8 @@ class SkipCounter:
     if self.counts:
       logger.warning("%s: skipped %d rows: %s", self.path, sum(self.counts.values()),
                      dict(self.counts))
-      if self.report is not None:
+      if self.report is not None and str(self.path) not in self.report.files:
+        self.report.files.add(str(self.path))
         self.report.skipped.update(self.counts)
 
 
@@ -144,6 +147,16 @@ def _field(path: PathLike, where: Union[int, str, None], record: Any, key: str) 
   if not isinstance(record, dict) or key not in record:
     raise _error(path, where, f"missing field '{key}'")
   return record[key]
+
+
+def _typed(path: PathLike, where: Union[int, str, None], record: Any, key: str, kind: type) -> Any:
+  """`record[key]`, which must be of type `kind` (a list, a str...)."""
+  value = _field(path, where, record, key)
+  if not isinstance(value, kind) or isinstance(value, bool):
+    names = {list: "a list", str: "a string", dict: "an object", int: "an integer"}
+    raise _error(path, where, f"'{key}' is {type(value).__name__} {str(value)[:40]!r}, expected "
+                 f"{names.get(kind, kind.__name__)}")
+  return value
 
 
 def _check_label(path: PathLike, where: Union[int, str, None], label: Any,
@@ -396,16 +409,19 @@ def read_squad_json(path: PathLike, *, id_prefix: str = "",
     raise _error(path, None, "expected a JSON object with a 'data' list of articles")
   examples = []
   for a, article in enumerate(articles):
-    for p, paragraph in enumerate(_field(path, f"data[{a}]", article, "paragraphs")):
+    for p, paragraph in enumerate(_typed(path, f"data[{a}]", article, "paragraphs", list)):
       where = f"data[{a}].paragraphs[{p}]"
-      context = _field(path, where, paragraph, "context")
-      for q, qa in enumerate(_field(path, where, paragraph, "qas")):
+      context = _typed(path, where, paragraph, "context", str)
+      for q, qa in enumerate(_typed(path, where, paragraph, "qas", list)):
         qid = str(_field(path, f"{where}.qas[{q}]", qa, "id"))
         if not qid.startswith(id_prefix):
           continue
         impossible = bool(qa.get("is_impossible", False))
         answers = []
-        for answer in ([] if impossible else _field(path, f"{where}.qas[{q}]", qa, "answers")):
+        for i, answer in enumerate([] if impossible else _typed(path, f"{where}.qas[{q}]", qa, "answers", list)):
+          if not isinstance(answer, dict):
+            raise _error(path, f"{where}.qas[{q}].answers[{i}]", f"question {qid}: an answer is "
+                         f"{type(answer).__name__}, expected an object with text and answer_start")
           start, text = answer.get("answer_start"), answer.get("text")
           if not isinstance(start, int) or not isinstance(text, str):
             raise _error(path, f"{where}.qas[{q}]", f"question {qid}: an answer lacks text "
@@ -415,7 +431,7 @@ def read_squad_json(path: PathLike, *, id_prefix: str = "",
                          f"is outside the context ({len(context)} characters)")
           answers.append(Answer(text, start))
         examples.append(SpanQAExample(
-            qid, _field(path, f"{where}.qas[{q}]", qa, "question"), context, tuple(answers),
+            qid, _typed(path, f"{where}.qas[{q}]", qa, "question", str), context, tuple(answers),
             impossible))
   if not examples:
     what = f"with id prefix '{id_prefix}'" if id_prefix else "in the file"

@@ -8,6 +8,7 @@ trap behind jiant PR #1329).
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -19,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from xstilts_jax.errors import ModelError
+from xstilts_jax import atomic
+from xstilts_jax.errors import ModelError, disk_full, is_disk_full
 from xstilts_jax.models.xlmr import (HEAD_KINDS, SUPPORTED_ACTIVATIONS, HeadSpec, XLMRConfig, XLMRModel, _dense,
                                     _make_head)
 
@@ -130,23 +132,40 @@ def read_hf_weights(ckpt_dir: Path) -> dict[str, np.ndarray]:
     raise ModelError(f"{ckpt_dir}: no weights (looked for {', '.join(_WEIGHT_FILES)})")
   name = found[0]
   if name.endswith(".index.json"):
-    shards = sorted(set(json.loads((ckpt_dir / name).read_text())["weight_map"].values()))
+    try:
+      shards = sorted(set(json.loads((ckpt_dir / name).read_text())["weight_map"].values()))
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+      raise ModelError(f"{ckpt_dir / name}: not a weight index ({type(e).__name__}: {e})") from None
     files = [ckpt_dir / s for s in shards]
   else:
     files = [ckpt_dir / name]
   tensors = {}
   for f in files:
+    if not f.is_file():
+      raise ModelError(f"{f}: missing (named by {ckpt_dir / name})")
     if f.suffix == ".safetensors":
       from safetensors.numpy import load_file
-      tensors.update(load_file(f))
+      try:
+        tensors.update(load_file(f))
+      except Exception as e:  # SafetensorError, or numpy's on a truncated buffer: name the file
+        raise ModelError(f"{f}: unreadable safetensors file ({_one_line(e)}); "
+                         "remove the phase's folder to redo it") from None
     else:
       try:
         import torch
       except ImportError:
         raise ModelError(f"{f}: reading pytorch_model.bin needs torch (pip install torch)") from None
-      state = torch.load(f, map_location="cpu", weights_only=True)
+      try:
+        state = torch.load(f, map_location="cpu", weights_only=True)
+      except Exception as e:
+        raise ModelError(f"{f}: unreadable PyTorch weights ({_one_line(e)})") from None
       tensors.update({k: v.float().numpy() for k, v in state.items()})
   return {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+
+
+def _one_line(e: BaseException) -> str:
+  text = " ".join(str(e).split())
+  return f"{type(e).__name__}: {text[:200]}"
 
 
 def _prefix_of(weights: dict) -> str:
@@ -287,12 +306,23 @@ def export_hf(model: XLMRModel, out_dir: str, tokenizer=None, head: Optional[str
   hf_cfg = XLMRobertaConfig(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
 
   out = Path(out_dir)
-  out.mkdir(parents=True, exist_ok=True)
-  with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
-    save_file(tensors, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
-    hf_cfg.save_pretrained(tmp)
-    if tokenizer is not None:
-      tokenizer.save_pretrained(tmp)
-    for f in os.listdir(tmp):  # each file appears whole or not at all
-      os.replace(os.path.join(tmp, f), out / f)
+  if out.exists() and not out.is_dir():
+    raise ModelError(f"{out}: exists and is not a directory")
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+      save_file(tensors, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+      hf_cfg.save_pretrained(tmp)
+      if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+      mode = 0o666 & ~atomic.current_umask()  # mkdtemp's 0700 is not what the user's umask says
+      for f in os.listdir(tmp):  # each file appears whole or not at all
+        os.chmod(os.path.join(tmp, f), mode)
+        os.replace(os.path.join(tmp, f), out / f)
+  except OSError as e:
+    if is_disk_full(e):
+      raise disk_full("a Hugging Face checkpoint", out) from None
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST):
+      raise ModelError(f"{out}: cannot write the checkpoint there ({e.strerror})") from None
+    raise
   return out

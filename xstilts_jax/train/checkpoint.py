@@ -9,12 +9,17 @@ mesh restores onto any other.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
+
+from xstilts_jax.errors import ModelError, disk_full, is_disk_full
+
+TMP_MARK = ".orbax-checkpoint-tmp"
 
 
 class Checkpointer:
@@ -35,6 +40,8 @@ class Checkpointer:
         cleanup_tmp_directories=True,
     )
     self.directory = Path(directory).absolute()
+    if jax.process_index() == 0:
+      remove_partial(self.directory)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> Optional[int]:
@@ -46,23 +53,65 @@ class Checkpointer:
   def reached_preemption(self, step: int) -> bool:
     return self._manager.reached_preemption(step)
 
+  def should_save(self, step: int) -> bool:
+    return self._manager.should_save(step)
+
   def save(self, step: int, state: Any, meta: dict, score: Optional[float] = None, force: bool = False) -> bool:
     args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
     metrics = {"score": float(score)} if score is not None else None
-    return self._manager.save(step, args=args, metrics=metrics, force=force)
+    try:
+      return self._manager.save(step, args=args, metrics=metrics, force=force)
+    except Exception as e:  # an async save's error surfaces at the next save
+      if is_disk_full(e):
+        raise disk_full(f"checkpoint step {step}", self.directory) from None
+      raise
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
-    """The state at `step`, placed as `abstract_state` (ShapeDtypeStructs with shardings) says."""
+    """The state at `step`, placed as `abstract_state` (ShapeDtypeStructs with shardings) says.
+
+    An unreadable checkpoint is a one-line ModelError naming the step and directory, and the
+    older checkpoint beside it, if there is one that looks whole."""
     logging.info("restoring checkpoint %d from %s", step, self.directory)
-    out = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+    try:
+      out = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+      if not isinstance(out["meta"], dict):
+        raise ValueError("meta is not a JSON object")
+    except Exception as e:
+      older = [s for s in self._manager.all_steps() if s < step and looks_whole(self.directory / str(s))]
+      offer = (f"; an older complete checkpoint is beside it: move {self.directory / str(step)} away and "
+               f"run the same command again to resume from step {max(older)}" if older else
+               f"; remove {self.directory} to redo the phase from its start")
+      text = " ".join(str(e).split())[:160]
+      raise ModelError(f"{self.directory / str(step)}: checkpoint step {step} is corrupt or incomplete "
+                       f"({type(e).__name__}: {text}){offer}") from None
     return out["state"], out["meta"]
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:
+      if is_disk_full(e):
+        raise disk_full("a checkpoint", self.directory) from None
+      raise
 
   def close(self) -> None:
     self._manager.close()
+
+
+def remove_partial(directory: Path) -> None:
+  """Temporary directories of saves that never finished (a crash, a full disk)."""
+  if directory.is_dir():
+    for p in directory.iterdir():
+      if TMP_MARK in p.name:
+        logging.info("removing the unfinished checkpoint %s", p)
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def looks_whole(step_dir: Path) -> bool:
+  """Every item of a checkpoint written by this module has its metadata (a quick check)."""
+  return ((step_dir / "_CHECKPOINT_METADATA").is_file() and (step_dir / "state" / "_METADATA").is_file()
+          and (step_dir / "meta" / "metadata").is_file())
 
 
 def abstract_like(state: Any, shardings: Any) -> Any:

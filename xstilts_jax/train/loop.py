@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.data import batches as B
-from xstilts_jax.errors import ConfigError
+from xstilts_jax.errors import ConfigError, Preempted, TrainingError
 from xstilts_jax.models.xlmr import XLMRModel
 from xstilts_jax.train import optim
 from xstilts_jax.train.checkpoint import Checkpointer, abstract_like
@@ -56,8 +56,9 @@ class LoopConfig:
   save_every: int = 500
   eval_every: int = 0  # 0: no evaluation during training
   early_stopping_patience: int = 0  # evaluations without improvement; 0: never stop early
-  keep_latest: int = 1
+  keep_latest: int = 2  # the one before the latest survives a corrupt latest
   async_checkpoints: bool = True
+  fingerprint: str = ""  # what produced the run (config hash): a checkpoint of another is refused
 
 
 @dataclasses.dataclass
@@ -97,8 +98,12 @@ class _Preemption:
     signal.signal(signal.SIGTERM, self._previous)
 
 
-class Preempted(SystemExit):
-  pass
+def check_finite(metrics: dict, phase: str, task: str, step: int) -> None:
+  """A non-finite loss or gradient norm ends the run (big_vision's check, on the host)."""
+  for key in ("loss", "grad_norm"):
+    if key in metrics and not np.isfinite(np.asarray(metrics[key])).all():
+      raise TrainingError(f"{phase}: {key} is {float(np.asarray(metrics[key]))} at step {step} "
+                          f"(task {task}); check the learning rate and the data of that task")
 
 
 def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir: str | Path, mesh: Mesh,
@@ -117,10 +122,15 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
 
   ckpt = Checkpointer(workdir / "checkpoints" / phase, cfg.save_every, cfg.keep_latest,
                       keep_best=1 if score_fn else 0, async_save=cfg.async_checkpoints)
-  meta = {"batches": {}, "best_score": None, "evals_without_improvement": 0, "done": False}
+  meta = {"batches": {}, "best_score": None, "evals_without_improvement": 0, "done": False,
+          "fingerprint": cfg.fingerprint}
   start = ckpt.latest_step()
   if start is not None:
     state, meta = ckpt.restore(start, abstract_like(state, shardings))
+    if meta.get("fingerprint", "") != cfg.fingerprint:
+      raise ConfigError(f"{ckpt.directory / str(start)}: checkpoint step {start} of phase {phase} was "
+                        "written under another config; redo the phase with --restart (xstilts run --help), or run "
+                        "with the config it was made with")
     for t in tasks:
       t.batches.restore(meta["batches"][t.name])
     logging.info("%s: resumed at step %d", phase, start)
@@ -130,6 +140,7 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
   logger.start(start)
   preemption = _Preemption()
   step = start
+  pending = None  # (metrics, task, step) of the previous step, checked once the next is dispatched
   try:
     while step < cfg.total_steps and not meta["done"]:
       task = tasks[np.random.default_rng([seed, step]).choice(len(tasks), p=probs)]
@@ -145,9 +156,15 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
             shardings, mesh)
       state, metrics = steps[task.head](state, shd.global_batch(batch, mesh))
       step += 1
+      # The previous step's numbers are ready by now: reading them does not wait for this step.
+      if pending is not None:
+        check_finite(jax.device_get(pending[0]), phase, pending[1], pending[2])
+      pending = (metrics, task.name, step)
       logger.step(step, int(np.asarray(batch["attention_mask"]).sum()))
       if step % cfg.log_every == 0 or step == cfg.total_steps:
-        logger.log(step, task.name, jax.device_get(metrics))
+        values = jax.device_get(metrics)
+        check_finite(values, phase, task.name, step)
+        logger.log(step, task.name, values)
 
       score = None
       if score_fn is not None and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.total_steps):
@@ -164,6 +181,8 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
       meta["batches"] = {t.name: t.batches.state() for t in tasks}
       # One host's SIGTERM cannot stop the others; on several hosts orbax's synced check decides.
       preempted = ckpt.reached_preemption(step) or (preemption.requested and jax.process_count() == 1)
+      if ckpt.should_save(step) or meta["done"] or preempted or score is not None:
+        check_finite(jax.device_get(metrics), phase, task.name, step)  # never save a broken state
       # A scored step is always saved, so the best checkpoint can be any evaluated one.
       ckpt.save(step, state, meta, score=score, force=meta["done"] or preempted or score is not None)
       if preempted:
