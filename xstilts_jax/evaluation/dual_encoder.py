@@ -10,7 +10,9 @@ Batches are padded and sharded as `steps.Predictor` does, so 8 devices give what
 from __future__ import annotations
 
 import functools
-from typing import Callable, Mapping, Optional
+import io
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -18,10 +20,11 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
+from xstilts_jax import atomic
 from xstilts_jax import sharding as shd
 from xstilts_jax.data.batches import eval_batches
 from xstilts_jax.data.retrieval_examples import EntityRetrievalSet, RetrievalQAPool
-from xstilts_jax.errors import ConfigError
+from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.evaluation import retrieval_qa
 from xstilts_jax.models.xlmr import XLMRModel, encode, mean_pool
 
@@ -99,3 +102,42 @@ def evaluate_mewslix(encoder: DualEncoder, data: EntityRetrievalSet,
       search=search)
   gold = {m.example_id: m.entity_id for m in data.mentions if m.entity_id is not None}
   return retrieval_qa.mewslix_mrr(gold, predictions), predictions
+
+
+def evaluate_dual_encoder_task(encoder: DualEncoder, metric: str, examples: Any,
+                               features: Mapping[str, Mapping[str, np.ndarray]],
+                               search: str = "exact") -> tuple[dict, Any]:
+  """(result, predictions) of one language of lareqa ("lareqa_map": predictions are the
+  (question, candidate) encodings) or mewslix ("mewslix_map": {example_id: top-20 ids})."""
+  if metric == "lareqa_map":
+    q, c = encoder.embed(features["queries"]), encoder.embed(features["candidates"])
+    result = retrieval_qa.lareqa_map(q, c, examples.gold,
+                                     [x.language for x in examples.questions], search=search)
+    return result, (q, c)
+  if metric == "mewslix_map":
+    return evaluate_mewslix(encoder, examples, features, search)
+  raise ConfigError(f"no dual-encoder evaluation for metric {metric!r}")
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+  buffer = io.BytesIO()
+  np.save(buffer, np.asarray(array, np.float32))
+  return buffer.getvalue()
+
+
+def write_lareqa_encodings(directory: str | Path, pool: RetrievalQAPool,
+                           questions: np.ndarray, candidates: np.ndarray) -> Path:
+  """XTREME-R's LAReQA output (what `xstilts score --task lareqa` reads): numpy arrays in
+  question_encodings.npz / candidate_encodings_sentences_and_contexts.npz (np.save format,
+  XTREME-R's names) beside question_uids.txt / candidate_uids.txt, each written atomically."""
+  if len(questions) != len(pool.questions) or len(candidates) != len(pool.candidates):
+    raise DataError("encodings and the pool differ in number")
+  directory = Path(directory)
+  atomic.write_bytes(directory / "question_encodings.npz", _npy_bytes(questions))
+  atomic.write_text(directory / "question_uids.txt",
+                    "".join(q.uid + "\n" for q in pool.questions))
+  atomic.write_bytes(directory / "candidate_encodings_sentences_and_contexts.npz",
+                     _npy_bytes(candidates))
+  atomic.write_text(directory / "candidate_uids.txt",
+                    "".join(c.uid + "\n" for c in pool.candidates))
+  return directory

@@ -427,8 +427,9 @@ _TASK_LIST = (
         local=LocalSource("read_xquad_r", (("test", "lareqa/xquad-r/{lang}.json"),)),
         description=(
             "LAReQA on XQuAD-R: a language's questions against the candidate sentences of all "
-            "11 languages (sentence + paragraph, 256 tokens; questions 96), mAP@20. Its "
-            "training task (retrieval SQuAD v1.1) is not registered yet."),
+            "11 languages (sentence + paragraph, 256 tokens; questions 96), mAP@20; the full "
+            "set has 13,090 questions and 13,014 candidates. Its training task (retrieval "
+            "SQuAD v1.1) is not registered yet."),
     ),
     TaskSpec(
         name="mewslix", format="entity_retrieval", metric="mewslix_map",
