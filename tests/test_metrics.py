@@ -450,7 +450,7 @@ def test_tatoeba_query_direction_matters():
 
 # --- XTREME score ---------------------------------------------------------------------------
 
-# XLM-R Large test scores as printed in /work/shared/reference/xstilts.md section 5.
+# XLM-R Large test scores as printed in the X-STILTs reference notes (shared/reference/xstilts.md, section 5).
 XLMR_LARGE = {"xnli": {"accuracy": 79.2}, "pawsx": {"accuracy": 86.4}, "udpos": {"f1": 72.6},
               "panx": {"f1": 65.4}, "xquad": {"f1": 76.6, "exact_match": 60.8},
               "mlqa": {"f1": 71.6, "exact_match": 53.2}, "tydiqa": {"f1": 65.1, "exact_match": 45.0},
@@ -458,7 +458,7 @@ XLMR_LARGE = {"xnli": {"accuracy": 79.2}, "pawsx": {"accuracy": 86.4}, "udpos": 
 
 
 def _every_language(task_scores):
-  return {task: {lang: scores for lang in metrics.XTREME_LANGUAGES[task]}
+  return {task: {lang: scores for lang in metrics.XTREME_TEST_LANGUAGES[task]}
           for task, scores in task_scores.items()}
 
 

@@ -2,7 +2,7 @@
 
 `write_synthetic_data` renders random meanings (see language.py) in every
 synthetic language and writes each task in its original release format and in the
-layout of /work/shared/data: GLUE MNLI tsv, XNLI-1.0 tsv, SQuAD v1.1 and XQuAD json,
+layout of tests/data: GLUE MNLI tsv, XNLI-1.0 tsv, SQuAD v1.1 and XQuAD json,
 PAN-X (XTREME tsv), UD CoNLL-U, PAWS-X tsv, SuperGLUE COPA, XCOPA and HellaSwag
 jsonl, Tatoeba, BUCC 2018 and MLM text. The data then takes the same road as real
 data (readers, features, metrics). Training sets are English only; dev and test
@@ -472,7 +472,7 @@ def _mlm_files(seed, sizes, langs):
 
 def write_synthetic_data(out_dir: Union[str, Path], seed: int = 0, sizes: Optional[dict] = None,
                          languages: Optional[list[str]] = None) -> dict:
-  """Writes every task's files under `out_dir` (the /work/shared/data layout) and returns the manifest.
+  """Writes every task's files under `out_dir` (the layout of tests/data) and returns the manifest.
 
   `sizes` overrides keys of DEFAULT_SIZES; `languages` is a subset of LANGUAGES that includes "en".
   The same arguments give byte-identical files. The manifest is also written to out_dir/manifest.json.

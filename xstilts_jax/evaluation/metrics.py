@@ -130,7 +130,7 @@ def main_score(metric: str, result: Mapping[str, float]) -> float:
 
 
 # XTREME's test languages per task (evaluate.py TASK2LANGS) and its categories.
-XTREME_LANGUAGES: dict[str, tuple[str, ...]] = {
+XTREME_TEST_LANGUAGES: dict[str, tuple[str, ...]] = {
     "pawsx": tuple("de en es fr ja ko zh".split()),
     "xnli": tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
     "udpos": tuple("af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta "
@@ -179,7 +179,7 @@ def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]],
   Other tasks in `results` (e.g. intermediate ones) are ignored. `languages` replaces
   XTREME's language list of the tasks it names (e.g. a run on synthetic languages).
   """
-  language_lists = {**XTREME_LANGUAGES, **{t: l for t, l in (languages or {}).items() if t in XTREME_LANGUAGES}}
+  language_lists = {**XTREME_TEST_LANGUAGES, **{t: l for t, l in (languages or {}).items() if t in XTREME_TEST_LANGUAGES}}
   tasks, missing_languages, ignored_languages = {}, {}, {}
   for name, per_language in results.items():
     task = XTREME_TASK_ALIASES.get(name, name)
@@ -204,7 +204,7 @@ def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]],
     present = [tasks[t] for t in members if t in tasks]
     if present:
       categories[category] = float(np.mean(present))
-  missing_tasks = [t for t in XTREME_LANGUAGES if t not in tasks]
+  missing_tasks = [t for t in XTREME_TEST_LANGUAGES if t not in tasks]
   return {"tasks": tasks, "overall": float(np.mean(list(tasks.values()))) if tasks else None,
           "categories": categories, "missing_tasks": missing_tasks,
           "missing_languages": missing_languages, "ignored_languages": ignored_languages,
