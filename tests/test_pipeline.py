@@ -120,7 +120,10 @@ def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_p
   proc.communicate()
   assert not (tmp_path / "demo" / "phases" / "intermediate" / "DONE").exists(), "phase 1 finished before the kill"
   assert any(p.name.isdigit() for p in ckpts.glob("*")), "no phase-1 checkpoint was written before the kill"
-  done = xstilts(*QUICK, "--workdir", str(tmp_path))
+  # the killed run's lock is left behind: refused, naming the dead holder, until taken over
+  refused = xstilts(*QUICK, "--workdir", str(tmp_path))
+  assert refused.returncode == 2 and f"pid {proc.pid}" in refused.stderr and "--take-over-lock" in refused.stderr
+  done = xstilts(*QUICK, "--workdir", str(tmp_path), "--take-over-lock")
   assert done.returncode == 0, done.stderr[-4000:]
   for exp in ("demo", "baseline"):
     a = json.loads((reference / exp / "results.json").read_text())
@@ -319,3 +322,20 @@ def test_results_are_those_of_the_exported_models(demo_run):
     assert scores["accuracy"] == pytest.approx(accuracy, abs=1e-6), lang
     accuracies.append(accuracy)
   assert len(set(accuracies)) > 1  # not a constant predictor: the numbers tell models apart
+
+
+def test_two_fresh_runs_in_two_processes_give_the_same_results(demo_run, tmp_path):
+  """One seed, one result: a second run from nothing (its own data, tokenizer, pretraining) in
+  another process equals the first, number for number (only the workdir paths differ)."""
+  reference, _ = demo_run
+  done = xstilts(*QUICK, "--workdir", str(tmp_path))
+  assert done.returncode == 0, done.stderr[-4000:]
+  assert ((reference / "tokenizer" / "tokenizer.json").read_bytes()
+          == (tmp_path / "tokenizer" / "tokenizer.json").read_bytes())
+  for exp in ("demo", "baseline"):
+    a = json.loads((reference / exp / "results.json").read_text())
+    b = json.loads((tmp_path / exp / "results.json").read_text())
+    for results, root in ((a, reference), (b, tmp_path)):
+      assert results.pop("model") == f"built: {root / 'pretrained'}"
+      del results["fingerprint"]  # it covers the paths
+    assert a == b, exp

@@ -282,6 +282,13 @@ def test_stale_lock_needs_the_flag_and_is_then_taken_over(tmp_path):
   lock.release()
 
 
+def test_a_lock_of_another_host_is_taken_over_only_with_the_flag(tmp_path):
+  (tmp_path / "LOCK").write_text(json.dumps({"host": "preempted-vm", "pid": 1, "started": "then"}))
+  with pytest.raises(W.LockHeld, match="host preempted-vm, pid 1, started then"):
+    W.lock_workdir(tmp_path)
+  W.lock_workdir(tmp_path, take_over=True).release()
+
+
 def test_release_leaves_a_lock_taken_over_by_another_run(tmp_path):
   lock = W.lock_workdir(tmp_path)
   (tmp_path / "LOCK").write_text(json.dumps({"host": "other", "pid": 1, "started": "now", "token": "x"}))

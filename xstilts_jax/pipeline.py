@@ -90,14 +90,26 @@ def is_done(path: Path, fingerprint: Optional[str] = None, stage: str = "") -> b
   except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
     saved = None
   if saved != fingerprint:
-    raise ConfigError(f"{marker}: this phase finished under another config (settings of {stage} or an "
-                      f"earlier stage differ); run with --restart={stage} to redo it and what follows, "
-                      "or with the config it was made with")
+    raise ConfigError(f"{marker}: this phase finished under another config ({_differences(marker, fingerprint)}); "
+                      f"run with --restart={stage} to redo it and what follows, or with the config it was made with")
   return True
 
 
+def _differences(marker: Path, fingerprint: str) -> str:
+  """'differs in a.b, c' from the config values a DONE marker saved, where it saved them."""
+  try:
+    saved = json.loads(marker.read_text()).get("config")
+  except (json.JSONDecodeError, AttributeError, UnicodeDecodeError, OSError):
+    saved = None
+  mine = getattr(fingerprint, "values", None)
+  if not isinstance(saved, dict) or mine is None:
+    return "its stage or an earlier one had other settings"
+  diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+  return "differs in " + ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
+
+
 def mark_done(path: Path, fingerprint: str) -> None:
-  write_json_atomic(path / DONE, {"fingerprint": fingerprint})
+  write_json_atomic(path / DONE, {"fingerprint": fingerprint, "config": getattr(fingerprint, "values", {})})
 
 
 def banner(text: str) -> None:
@@ -692,13 +704,19 @@ def stage_of(key: str) -> str:
   return next((s for s in STAGES if _under(key, STAGE_KEYS[s])), "results")
 
 
-def stage_fingerprints(resolved: dict) -> dict[str, str]:
+class Fingerprint(str):
+  """A hash of config values (a str), carrying the values it hashes (`.values`, flat keys)."""
+  values: dict
+
+
+def stage_fingerprints(resolved: dict) -> dict[str, Fingerprint]:
   """stage -> a hash of every config value its outputs depend on (its keys and earlier stages')."""
   flat, out, keys = _flat(resolved), {}, []
   for stage in STAGES:
     keys += STAGE_KEYS[stage]
     picked = {k: v for k, v in flat.items() if _under(k, keys) or (stage == "results" and k != "workdir")}
-    out[stage] = hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    out[stage] = Fingerprint(hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16])
+    out[stage].values = picked
   return out
 
 

@@ -5,7 +5,8 @@ create-if-absent (`O_CREAT | O_EXCL` here; on Cloud Storage the same operation i
 `if_generation_match=0`), so of two runs started together exactly one gets it. `LockStore` is
 that one operation plus read and delete; a `gs://` store plugs in by implementing the same four
 methods. A lock whose holder is gone (same host, no such process) is stale: it is taken over
-only when asked (`--take-over-lock`), never silently.
+only when asked (`--take-over-lock`), never silently; so is one held on another host (a preempted
+VM), whose process cannot be checked from here. A live holder on this host is never taken over.
 """
 from __future__ import annotations
 
@@ -115,6 +116,11 @@ class WorkdirLock:
     pid = holder.get("pid")
     return holder.get("host") == self.record["host"] and isinstance(pid, int) and not _pid_alive(pid)
 
+  def is_alive_here(self, holder: dict) -> bool:
+    """True when the holder is a live process of this host."""
+    pid = holder.get("pid")
+    return holder.get("host") == self.record["host"] and isinstance(pid, int) and _pid_alive(pid)
+
   def acquire(self, take_over: bool = False) -> None:
     if self.store.create(json.dumps(self.record)):
       self.held = True
@@ -126,10 +132,9 @@ class WorkdirLock:
         return
       holder = self.holder() or {}
     where = self.store.name()
-    if self.is_stale(holder) or (take_over and not holder):
-      if not take_over:
-        raise LockHeld(f"{where}: the workdir is locked by a run that is gone ({describe(holder)}); "
-                       f"if no other run uses it, run again with {TAKE_OVER_FLAG}")
+    if take_over and not self.is_alive_here(holder):
+      # Gone from this host, or on another host (a preempted VM) whose process cannot be checked
+      # from here: the flag is the user's word that it is gone.
       self.store.delete()
       if self.store.create(json.dumps(self.record)):
         self.held = True
@@ -138,8 +143,11 @@ class WorkdirLock:
     elif take_over:
       raise LockHeld(f"{where}: the workdir is in use by a live run ({describe(holder)}); "
                      f"{TAKE_OVER_FLAG} takes over only a lock whose process is gone")
+    if self.is_stale(holder):
+      raise LockHeld(f"{where}: the workdir is locked by a run that is gone ({describe(holder)}); "
+                     f"if no other run uses it, run again with {TAKE_OVER_FLAG}")
     raise LockHeld(f"{where}: the workdir is in use by another run ({describe(holder)}); wait for it "
-                   f"to finish, or if that run is gone, run again with {TAKE_OVER_FLAG}")
+                   f"to finish, or if that run is gone (another host's, say), run again with {TAKE_OVER_FLAG}")
 
   def release(self) -> None:
     """Remove the lock if it is still ours (a take-over by another run is left alone)."""
