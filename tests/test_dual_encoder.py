@@ -125,3 +125,53 @@ def test_evaluate_dual_encoder_task_mewslix(small_tokenizer):
   assert result == retrieval_qa.mewslix_mrr(gold, predictions)
   # (No exact-vs-faiss comparison here: near-identical texts through a random model score
   # within float rounding of each other, where the two summation orders may swap ranks.)
+
+
+def test_training_both_towers_with_the_in_batch_loss_raises_map(shared_data, small_tokenizer):
+  """A few steps on the pool's own (question, answer sentence + paragraph) pairs: the loss
+  reaches both towers through the one shared encoder, and mAP@20 rises."""
+  import optax
+  from xstilts_jax.data.retrieval_qa import text_features
+  from xstilts_jax.evaluation.dual_encoder import pool_and_normalise
+  pool = readers.read_xquad_r(shared_data / "lareqa" / "xquad-r", languages=["en"])
+  feats = {"queries": text_features([q.text for q in pool.questions], small_tokenizer, 32),
+           "candidates": text_features([c.text for c in pool.candidates], small_tokenizer, 64)}
+  answer = [g[0] for g in pool.gold]
+
+  def score(model):
+    encoder = DualEncoder(model, _mesh(1, 1, 1), 64)
+    return evaluate_lareqa(encoder, pool, feats)["map@20"]
+
+  model = XLMRModel(CFG, rngs=nnx.Rngs(7))
+  before = score(model)
+  graphdef, params = nnx.split(model)
+  tx = optax.adam(2e-3)
+  opt_state = tx.init(params)
+
+  @jax.jit
+  def step(params, opt_state, batch):
+    def loss_fn(params):
+      m = nnx.merge(graphdef, params)
+      q = pool_and_normalise(m, batch["q_ids"], batch["q_mask"])
+      c = pool_and_normalise(m, batch["c_ids"], batch["c_mask"])
+      total, count = in_batch_softmax_loss(q, c, batch["mask"])
+      return total / count
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  rng = np.random.default_rng(0)
+  losses = []
+  for _ in range(40):
+    rows = rng.choice(len(pool.questions), 16, replace=False)
+    cand = [answer[r] for r in rows]
+    batch = {"q_ids": feats["queries"]["input_ids"][rows],
+             "q_mask": feats["queries"]["attention_mask"][rows],
+             "c_ids": feats["candidates"]["input_ids"][cand],
+             "c_mask": feats["candidates"]["attention_mask"][cand],
+             "mask": np.ones(16, np.int32)}
+    params, opt_state, loss = step(params, opt_state, batch)
+    losses.append(float(loss))
+  after = score(nnx.merge(graphdef, params))
+  assert np.mean(losses[-5:]) < np.mean(losses[:5])
+  assert after > before + 5, (before, after)
