@@ -28,6 +28,8 @@ picks the one number a metric is ranked by. The registry's signatures:
 """
 from __future__ import annotations
 
+import dataclasses
+
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
@@ -150,62 +152,99 @@ XTREME_CATEGORIES: dict[str, tuple[str, ...]] = {
     "qa": ("xquad", "mlqa", "tydiqa"),
     "retrieval": ("bucc2018", "tatoeba"),
 }
-# What a task's per-language dict must hold; QA averages F1 and exact match separately.
-_XTREME_KEYS = {"pawsx": ("accuracy",), "xnli": ("accuracy",), "tatoeba": ("accuracy",),
-                "udpos": ("f1",), "panx": ("f1",), "bucc2018": ("f1",),
-                "xquad": ("f1", "exact_match"), "mlqa": ("f1", "exact_match"),
-                "tydiqa": ("f1", "exact_match")}
-XTREME_TASK_ALIASES = {"bucc": "bucc2018", "tydiqa_goldp": "tydiqa", "paws_x": "pawsx",
-                       "pan_x": "panx"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+  """What a benchmark score is made of (XTREME here; XTREME-R in evaluation/xtreme_r.py).
+
+  languages: each task's test languages; categories: category -> tasks; keys: the metric(s)
+  a task's per-language dict must hold (several are averaged: QA's F1 and exact match);
+  aliases: other names of a task; pooled: tasks scored as one pool of questions, whose
+  per-language results are averaged weighted by their "num_questions" where all have it.
+  """
+  name: str
+  languages: Mapping[str, tuple[str, ...]]
+  categories: Mapping[str, tuple[str, ...]]
+  keys: Mapping[str, tuple[str, ...]]
+  aliases: Mapping[str, str]
+  pooled: tuple[str, ...] = ()
+
+
+XTREME = Benchmark(
+    name="xtreme", languages=XTREME_TEST_LANGUAGES, categories=XTREME_CATEGORIES,
+    keys={"pawsx": ("accuracy",), "xnli": ("accuracy",), "tatoeba": ("accuracy",),
+          "udpos": ("f1",), "panx": ("f1",), "bucc2018": ("f1",),
+          "xquad": ("f1", "exact_match"), "mlqa": ("f1", "exact_match"),
+          "tydiqa": ("f1", "exact_match")},
+    aliases={"bucc": "bucc2018", "tydiqa_goldp": "tydiqa", "paws_x": "pawsx", "pan_x": "panx"})
 
 
 def _language_metric(task: str, language: str, scores: Mapping[str, float], key: str) -> float:
   if key == "exact_match" and key not in scores and "exact" in scores:
     key = "exact"
   if key not in scores:
-    raise DataError(f"results[{task!r}][{language!r}] has no {key!r} (has {', '.join(scores)})")
+    raise DataError(f"results[{task!r}][{language!r}] has no {key!r} "
+                    f"(has {', '.join(scores) or 'nothing'})")
   return float(scores[key])
 
 
-def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]],
-                 languages: Mapping[str, Sequence[str]] | None = None) -> dict:
-  """The XTREME score of {task: {language: {metric: value}}}.
+def _task_score(benchmark: Benchmark, task: str, per_language: Mapping[str, Mapping[str, float]],
+                languages: Sequence[str]) -> float:
+  if task in benchmark.pooled and all("num_questions" in per_language[l] for l in languages):
+    weights = np.array([float(per_language[l]["num_questions"]) for l in languages])
+    if weights.sum() <= 0:
+      raise DataError(f"results[{task!r}] count no questions")
+    (key,) = benchmark.keys[task]
+    values = np.array([_language_metric(task, l, per_language[l], key) for l in languages])
+    return float((weights * values).sum() / weights.sum())
+  return float(np.mean([np.mean([_language_metric(task, l, per_language[l], key) for l in languages])
+                        for key in benchmark.keys[task]]))
 
-  Per task: the mean over its XTREME test languages present (others are ignored and
-  listed); QA tasks (mean F1 + mean exact match) / 2. Overall: the unweighted mean of the
-  task scores present; categories likewise. Returns {tasks, overall, categories,
-  missing_tasks, missing_languages, ignored_languages, complete}; overall is None when no
-  XTREME task is present, and `complete` says all 9 tasks and all their languages are.
-  Other tasks in `results` (e.g. intermediate ones) are ignored. `languages` replaces
-  XTREME's language list of the tasks it names (e.g. a run on synthetic languages).
+
+def benchmark_score(results: Mapping[str, Mapping[str, Mapping[str, float]]], benchmark: Benchmark,
+                    languages: Mapping[str, Sequence[str]] | None = None) -> dict:
+  """A benchmark's score of {task: {language: {metric: value}}}.
+
+  Per task: the mean over its test languages present (others are ignored and listed); QA
+  tasks (mean F1 + mean exact match) / 2. Overall: the unweighted mean of the task scores
+  present; categories likewise. Returns {tasks, overall, categories, missing_tasks,
+  missing_languages, ignored_languages, complete}; overall is None when none of the
+  benchmark's tasks is present, and `complete` says all its tasks and languages are.
+  Other tasks in `results` (e.g. intermediate ones) are ignored. `languages` replaces the
+  benchmark's language list of the tasks it names (e.g. a run on synthetic languages).
   """
-  language_lists = {**XTREME_TEST_LANGUAGES, **{t: l for t, l in (languages or {}).items() if t in XTREME_TEST_LANGUAGES}}
+  language_lists = {**benchmark.languages,
+                    **{t: tuple(l) for t, l in (languages or {}).items() if t in benchmark.languages}}
   tasks, missing_languages, ignored_languages = {}, {}, {}
   for name, per_language in results.items():
-    task = XTREME_TASK_ALIASES.get(name, name)
+    task = benchmark.aliases.get(name, name)
     if task not in language_lists:
       continue
     if task in tasks:
       raise DataError(f"results hold task {task!r} twice (as {name!r} and an alias)")
-    languages = [l for l in language_lists[task] if l in per_language]
-    extra = sorted(set(per_language) - set(languages))
+    present = [l for l in language_lists[task] if l in per_language]
+    extra = sorted(set(per_language) - set(present))
     if extra:
       ignored_languages[task] = extra
     missing = [l for l in language_lists[task] if l not in per_language]
     if missing:
       missing_languages[task] = missing
-    if not languages:
-      continue
-    means = [np.mean([_language_metric(task, l, per_language[l], key) for l in languages])
-             for key in _XTREME_KEYS[task]]
-    tasks[task] = float(np.mean(means))
-  categories = {}
-  for category, members in XTREME_CATEGORIES.items():
-    present = [tasks[t] for t in members if t in tasks]
     if present:
-      categories[category] = float(np.mean(present))
-  missing_tasks = [t for t in XTREME_TEST_LANGUAGES if t not in tasks]
+      tasks[task] = _task_score(benchmark, task, per_language, present)
+  categories = {}
+  for category, members in benchmark.categories.items():
+    present_scores = [tasks[t] for t in members if t in tasks]
+    if present_scores:
+      categories[category] = float(np.mean(present_scores))
+  missing_tasks = [t for t in benchmark.languages if t not in tasks]
   return {"tasks": tasks, "overall": float(np.mean(list(tasks.values()))) if tasks else None,
           "categories": categories, "missing_tasks": missing_tasks,
           "missing_languages": missing_languages, "ignored_languages": ignored_languages,
           "complete": not missing_tasks and not missing_languages}
+
+
+def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]],
+                 languages: Mapping[str, Sequence[str]] | None = None) -> dict:
+  """The XTREME score (all 9 tasks make it `complete`); see `benchmark_score`."""
+  return benchmark_score(results, XTREME, languages)
