@@ -325,4 +325,4 @@ def test_a_checkpoint_of_another_config_is_refused(tmp_path):
   go("a", 2)
   with pytest.raises(ConfigError, match=r"checkpoint step 2 of phase p was written under another config"):
     go("b", 4)
-  assert go("a", 4).step == 4
+  assert go("a", 2).step == 2  # the same config resumes (here: a finished run)

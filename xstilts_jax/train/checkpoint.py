@@ -5,11 +5,14 @@ PreemptionCheckpointingPolicy; SIGTERM is turned into one by the loop). The late
 is always kept so that a restarted run resumes; the best by the dev score is kept too.
 Restoring takes the abstract state with the target shardings, so a checkpoint written on one
 mesh restores onto any other.
+
+On a `gs://` directory orbax writes each step under its final name and marks it finished with
+`commit_success.txt` (there is no rename there): a step without it is unfinished, to orbax
+(latest and best step) and to the checks here alike.
 """
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,9 +20,11 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
+from xstilts_jax import paths
 from xstilts_jax.errors import ModelError, disk_full, is_disk_full
 
 TMP_MARK = ".orbax-checkpoint-tmp"
+COMMIT_MARK = "commit_success.txt"  # orbax's completion marker on object stores
 
 
 class Checkpointer:
@@ -39,7 +44,9 @@ class Checkpointer:
         enable_async_checkpointing=async_save,
         cleanup_tmp_directories=True,
     )
-    self.directory = Path(directory).absolute()
+    self.directory = paths.as_path(directory)
+    if not paths.is_remote(self.directory):
+      self.directory = self.directory.absolute()
     if jax.process_index() == 0:
       remove_partial(self.directory)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
@@ -96,22 +103,34 @@ class Checkpointer:
       raise
 
   def close(self) -> None:
-    self._manager.close()
+    try:
+      self._manager.close()
+    except Exception as e:  # an unfinished async save's error: one line if it is a full disk
+      if is_disk_full(e):
+        raise disk_full("a checkpoint", self.directory) from None
+      raise
 
 
-def remove_partial(directory: Path) -> None:
-  """Temporary directories of saves that never finished (a crash, a full disk)."""
+def remove_partial(directory: paths.AnyPath) -> None:
+  """Saves that never finished (a crash, a full disk): temporary directories locally, step
+  directories without the completion marker on gs://."""
+  remote = paths.is_remote(directory)
   if directory.is_dir():
     for p in directory.iterdir():
-      if TMP_MARK in p.name:
+      if TMP_MARK in p.name or (remote and p.name.isdigit() and not (p / COMMIT_MARK).exists()):
         logging.info("removing the unfinished checkpoint %s", p)
-        shutil.rmtree(p, ignore_errors=True)
+        try:
+          paths.rmtree(p)
+        except OSError as e:
+          logging.warning("could not remove %s (%s)", p, e)
 
 
-def looks_whole(step_dir: Path) -> bool:
-  """Every item of a checkpoint written by this module has its metadata (a quick check)."""
+def looks_whole(step_dir: paths.AnyPath) -> bool:
+  """Every item of a checkpoint written by this module has its metadata, and on gs:// orbax's
+  completion marker (a quick check)."""
   return ((step_dir / "_CHECKPOINT_METADATA").is_file() and (step_dir / "state" / "_METADATA").is_file()
-          and (step_dir / "meta" / "metadata").is_file())
+          and (step_dir / "meta" / "metadata").is_file()
+          and (not paths.is_remote(step_dir) or (step_dir / COMMIT_MARK).is_file()))
 
 
 def abstract_like(state: Any, shardings: Any) -> Any:
