@@ -75,7 +75,11 @@ def base_config() -> ml_collections.ConfigDict:
       tokenizer="",            # default: the checkpoint's
       dtype="float32",         # compute dtype; bfloat16 on TPU (weights stay float32)
       retrieval_layer=14,      # hidden_states index pooled for BUCC / Tatoeba (14 of 24 for Large)
+      remat="none",            # none | dots | full: activations recomputed in the backward pass
+      attention="auto",        # auto | xla | cudnn | plain: the kernel when no attention dropout
+      scan_layers=False,       # the blocks as one scanned block over stacked parameters
   ))
+  c.optimizer = ml_collections.ConfigDict(dict(moments_dtype="float32"))  # float32 | bfloat16
   # The embedded default builds its own small model instead of loading one.
   c.model.build = ml_collections.ConfigDict(dict(
       enabled=False, vocab_size=4000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,

@@ -44,6 +44,7 @@ from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.atomic import read_json
 from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
 from xstilts_jax.models.hf import read_hf_config, resolve_checkpoint
+from xstilts_jax.models.xlmr import ModelOptions
 from xstilts_jax.tasks import get_task
 from xstilts_jax.tasks.spec import HEAD_OF_FORMAT, TaskSpec
 from xstilts_jax.train import loop, optim
@@ -137,6 +138,10 @@ class Context:
   def dtype(self):
     return jnp.bfloat16 if self.config.model.dtype == "bfloat16" else jnp.float32
 
+  @property
+  def options(self) -> ModelOptions:
+    return ModelOptions.from_config(self.config.model)
+
   def batch_rows(self, n: int) -> int:
     """`n` rounded up to what the batch axes divide; the extra rows are padding (mask 0)."""
     unit = shd.batch_divisor(self.mesh)
@@ -159,6 +164,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"data.source {config.data.source!r} is not one of local, hub, tfds")
   if config.model.dtype not in ("float32", "bfloat16"):
     raise ConfigError(f"model.dtype {config.model.dtype!r} is not one of float32, bfloat16")
+  try:
+    ModelOptions.from_config(config.model)
+    optim.scale_by_adam(0.9, 0.999, 1e-8, config.optimizer.moments_dtype)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
   if not config.model.checkpoint and not config.model.build.enabled:
     raise ConfigError("model.checkpoint is empty: name a hub id or a local Hugging Face directory")
   for prefix, hp in active_phases(config):
@@ -275,18 +285,18 @@ def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -
                         f"set it to {budget} or less")
 
 
-def optimizer_config(hp, total_steps: int) -> optim.OptimizerConfig:
+def optimizer_config(hp, total_steps: int, moments_dtype: str = "float32") -> optim.OptimizerConfig:
   return optim.OptimizerConfig(
       learning_rate=hp.learning_rate, warmup_fraction=hp.warmup_fraction, total_steps=total_steps,
       b1=hp.adam_b1, b2=hp.adam_b2, eps=hp.adam_eps, weight_decay=hp.weight_decay,
-      grad_clip_norm=hp.grad_clip_norm)
+      grad_clip_norm=hp.grad_clip_norm, moments_dtype=moments_dtype)
 
 
 def loop_config(ctx: Context, hp, total_steps: int, stage: str,
                 sampler=("proportional", 0, 1.0)) -> loop.LoopConfig:
   return loop.LoopConfig(
-      total_steps=total_steps, optimizer=dataclasses.replace(optimizer_config(hp, total_steps),
-                                                        moments_dtype=ctx.config.optimizer.moments_dtype), seed=ctx.config.seed,
+      total_steps=total_steps, seed=ctx.config.seed,
+      optimizer=optimizer_config(hp, total_steps, ctx.config.optimizer.moments_dtype),
       sampler=sampler[0], sampler_cap=sampler[1] or None, sampler_temperature=sampler[2],
       log_every=ctx.config.log_every, save_every=ctx.config.save_every, eval_every=hp.eval_every,
       early_stopping_patience=hp.early_stopping_patience, fingerprint=ctx.fingerprints[stage])
@@ -385,7 +395,8 @@ def phase_pretrain(ctx: Context) -> str:
   cfg = XLMRConfig(vocab_size=len(ctx.tokenizer), hidden_size=b.hidden_size, num_hidden_layers=b.num_hidden_layers,
                    num_attention_heads=b.num_attention_heads, intermediate_size=b.intermediate_size,
                    max_position_embeddings=b.max_position_embeddings, pad_token_id=ctx.tokenizer.pad_token_id)
-  model = XLMRModel(cfg, {"mlm": HeadSpec("mlm")}, dtype=ctx.dtype, rngs=nnx.Rngs(ctx.config.seed))
+  model = XLMRModel(cfg, {"mlm": HeadSpec("mlm")}, dtype=ctx.dtype, rngs=nnx.Rngs(ctx.config.seed),
+                     options=ctx.options)
   tasks = [train_task(ctx, f"mlm:{lang}", b.pretrain, "mlm", ctx.config.seed + i)[0]
            for i, lang in enumerate(languages)]
   steps = total_steps(tasks, b.pretrain)
@@ -408,7 +419,7 @@ def phase_mlm(ctx: Context) -> str:
     return str(out)
   banner(f"phase 0: continued masked LM on {', '.join(languages)}")
   hp = ctx.config.mlm.phase
-  model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed)
+  model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
   tasks = [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)]
   result = loop.train(model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), "mlm"), ctx.root, ctx.mesh,
                       ctx.rules, phase=out.name)
@@ -426,7 +437,8 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
   names = list(hp.tasks)
   banner(f"phase 1: intermediate training on {', '.join(names)}" + (" + MLM" if hp.mlm_beside else ""))
   with_mlm = hp.mlm_beside and ctx.config.mlm.languages
-  model = load_hf(start, head="mlm" if with_mlm else "encoder", dtype=ctx.dtype, seed=ctx.config.seed)
+  model = load_hf(start, head="mlm" if with_mlm else "encoder", dtype=ctx.dtype, seed=ctx.config.seed,
+                  options=ctx.options)
   tasks, rngs = [], nnx.Rngs(ctx.config.seed + 1)
   for i, name in enumerate(names):
     spec = get_task(parse_task_name(name)[0])
@@ -452,7 +464,8 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
 def _encoder_of(model: XLMRModel) -> XLMRModel:
   """The same encoder without heads (what phase 2 and retrieval start from)."""
   graphdef, state = nnx.split(model)
-  bare = nnx.eval_shape(lambda: XLMRModel(model.cfg, {}, dtype=model.dtype, rngs=nnx.Rngs(0)))
+  bare = nnx.eval_shape(lambda: XLMRModel(model.cfg, {}, dtype=model.dtype, rngs=nnx.Rngs(0),
+                                          options=model.options))
   bare_graphdef, bare_state = nnx.split(bare)
   nnx.replace_by_pure_dict(bare_state, {"encoder": nnx.to_pure_dict(state["encoder"]), "heads": {}})
   return nnx.merge(bare_graphdef, bare_state)
@@ -491,7 +504,7 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
     return out
   hp = target_hparams(ctx, targets[0])
   banner(f"phase 2: fine-tuning on English {train_name} for {', '.join(targets)}")
-  model = load_hf(start, head="encoder", dtype=ctx.dtype, seed=ctx.config.seed)
+  model = load_hf(start, head="encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
   task, train_spec, labels = train_task(ctx, train_name, hp, "target", ctx.config.seed + 1000)
   eval_spec = dataclasses.replace(train_spec, labels=labels) if labels != train_spec.labels else train_spec
   model.add_head("target", head_spec(train_spec, labels), rngs=nnx.Rngs(ctx.config.seed + 2))
@@ -528,13 +541,14 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
   split = eval_split(spec, ctx.config.eval.split)
   retrieval = spec.format == "retrieval"
   if retrieval:
-    model = load_hf(encoder_dir, head="encoder", dtype=ctx.dtype)
+    model = load_hf(encoder_dir, head="encoder", dtype=ctx.dtype, options=ctx.options)
     layer = min(ctx.config.model.retrieval_layer, model.cfg.num_hidden_layers)
   else:
     info = read_json(model_dir / "xstilts.json")
     if info.get("labels"):
       spec = dataclasses.replace(spec, labels=tuple(info["labels"]))
-    model = load_hf(str(model_dir), head=HEAD_OF_FORMAT[spec.format], head_name="target", dtype=ctx.dtype)
+    model = load_hf(str(model_dir), head=HEAD_OF_FORMAT[spec.format], head_name="target", dtype=ctx.dtype,
+                    options=ctx.options)
     layer = None
   length = (ctx.config.eval.retrieval_max_seq_length or None) if retrieval else target_hparams(ctx, target).max_seq_length
   predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
@@ -571,7 +585,7 @@ def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[st
   training examples of each task, from the base encoder (before any phase-1 training)."""
   missing = [n for n in names if n not in ctx.task_embeddings and get_task(parse_task_name(n)[0]).format != "retrieval"]
   if missing:
-    model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype)
+    model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype, options=ctx.options)
     predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
   for name in missing:
     task_name, language = parse_task_name(name)

@@ -272,7 +272,8 @@ def _batch(step: StepSpec, sharding) -> dict:
   return {k: jax.ShapeDtypeStruct(s, np.int32, sharding=sharding) for k, s in shapes.items()}
 
 
-def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0):
+def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0,
+                 moments_dtype: str = "float32"):
   """jit(...).lower(abstract args).compile() of one step, through the code a run uses."""
   import jax
   from flax import nnx
@@ -289,7 +290,7 @@ def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0
     ocfg = optim.OptimizerConfig(learning_rate=hp.learning_rate, warmup_fraction=hp.warmup_fraction,
                                  total_steps=1000, b1=hp.adam_b1, b2=hp.adam_b2, eps=hp.adam_eps,
                                  weight_decay=hp.weight_decay, grad_clip_norm=hp.grad_clip_norm,
-                                 **_moments(options))
+                                 moments_dtype=moments_dtype)
     tx = optim.make_transform(ocfg)
     layout = train_state.ModelLayout.of(model)
     abstract = jax.eval_shape(lambda p: train_state.init_state(layout, p, tx), layout.flat(model))
@@ -306,10 +307,6 @@ def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()
   return compiled, time.perf_counter() - start
-
-
-def _moments(options) -> dict:
-  return {}
 
 
 def step_report(step: StepSpec, compiled, compile_s: float, chip: Chip, chips: int, cfg) -> dict:
@@ -390,14 +387,16 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
   out = {"topology": f"{chip.name}:{shape}", "chips": len(devices), "hbm_gib_per_chip": chip.hbm_gib,
          "peak_bf16_tflops_per_chip": chip.peak_bf16_flops / 1e12, "hbm_gb_per_s_per_chip": chip.hbm_bytes_per_s / 1e9,
          "mesh": dict(mesh.shape), "dtype": config.model.dtype, "remat": options.remat,
-         "scan_layers": options.scan_layers, "attention": options.attention, "steps": []}
+         "scan_layers": options.scan_layers, "attention": options.attention,
+         "moments_dtype": config.optimizer.moments_dtype, "steps": []}
   done: dict[tuple, dict] = {}
   for step in run_steps(config, shd.batch_divisor(mesh)):
     key = step.key()
     if key not in done:
       start = time.perf_counter()
       try:
-        compiled, seconds = compile_step(step, cfg, mesh, rules, dtype, options, config.seed)
+        compiled, seconds = compile_step(step, cfg, mesh, rules, dtype, options, config.seed,
+                                         config.optimizer.moments_dtype)
         done[key] = step_report(step, compiled, seconds, chip, len(devices), cfg)
       except Exception as e:  # XLA:TPU refuses a program that cannot fit: that is the answer
         if "RESOURCE_EXHAUSTED" not in str(e):

@@ -22,8 +22,8 @@ from flax import nnx
 
 from xstilts_jax import atomic
 from xstilts_jax.errors import ModelError, disk_full, is_disk_full
-from xstilts_jax.models.xlmr import (HEAD_KINDS, SUPPORTED_ACTIVATIONS, HeadSpec, XLMRConfig, XLMRModel, _dense,
-                                    _make_head)
+from xstilts_jax.models.xlmr import (HEAD_KINDS, SUPPORTED_ACTIVATIONS, HeadSpec, ModelOptions, XLMRConfig,
+                                    XLMRModel, _dense, _make_head)
 
 ARCHITECTURES = {
     "encoder": "XLMRobertaModel",
@@ -192,7 +192,8 @@ def _set(state_dict: dict, path: tuple, value: np.ndarray, name: str) -> None:
 
 
 def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int] = None,
-            dtype: Any = jnp.float32, seed: int = 0, head_name: Optional[str] = None) -> XLMRModel:
+            dtype: Any = jnp.float32, seed: int = 0, head_name: Optional[str] = None,
+            options: Optional[ModelOptions] = None) -> XLMRModel:
   """An XLMRModel with the checkpoint's weights and one head of the given kind.
 
   The head (named `head_name`, default the kind) takes its weights from the checkpoint when
@@ -226,7 +227,8 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   heads = {} if head == "encoder" else {name: HeadSpec(head, num_labels or 0)}
   # The model's shapes only: weights go from the file to host arrays and from there straight
   # to their shards (train.state.create_state), never through a whole copy on one device.
-  abstract = nnx.eval_shape(lambda: XLMRModel(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed)))
+  abstract = nnx.eval_shape(lambda: XLMRModel(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed),
+                                              options=options or ModelOptions()))
   graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
   values = nnx.to_pure_dict(params)
   encoder_entries, head_entries = _param_map(cfg, head, name, prefix)

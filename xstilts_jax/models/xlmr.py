@@ -45,6 +45,8 @@ class ModelOptions:
       raise ValueError(f"model.remat {self.remat!r} is not one of {', '.join(REMAT_POLICIES)}")
     if self.attention not in ATTENTION_KINDS:
       raise ValueError(f"model.attention {self.attention!r} is not one of {', '.join(ATTENTION_KINDS)}")
+    if self.scan_layers:
+      raise ValueError("model.scan_layers=True is not available yet: the layers run unscanned")
 
   @classmethod
   def from_config(cls, model_config: Mapping[str, Any]) -> "ModelOptions":

@@ -27,6 +27,7 @@ class OptimizerConfig:
   eps: float = 1e-8
   weight_decay: float = 0.01
   grad_clip_norm: float = 1.0
+  moments_dtype: str = "float32"  # Adam's first and second moments (bfloat16 halves their memory)
 
 
 def decay_mask(params):
@@ -37,10 +38,44 @@ def decay_mask(params):
   return jax.tree_util.tree_map_with_path(keep, params)
 
 
+MOMENTS_DTYPES = ("float32", "bfloat16")
+
+
+def scale_by_adam(b1: float, b2: float, eps: float, moments_dtype: str = "float32") -> optax.GradientTransformation:
+  """optax.scale_by_adam with both moments stored in `moments_dtype` (optax casts only the
+  first); the arithmetic is float32 either way, and the state is optax's ScaleByAdamState."""
+  if moments_dtype not in MOMENTS_DTYPES:
+    raise ValueError(f"optimizer.moments_dtype {moments_dtype!r} is not one of {', '.join(MOMENTS_DTYPES)}")
+  dtype = jnp.dtype(moments_dtype)
+
+  def init(params):
+    zeros = lambda p: jnp.zeros(p.shape, dtype)
+    return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=jax.tree.map(zeros, params),
+                                  nu=jax.tree.map(zeros, params))
+
+  def update(updates, state, params=None):
+    del params
+    count = optax.safe_int32_increment(state.count)
+    c1 = 1.0 - b1 ** count.astype(jnp.float32)
+    c2 = 1.0 - b2 ** count.astype(jnp.float32)
+
+    def one(g, m, v):
+      g = g.astype(jnp.float32)
+      m = b1 * m.astype(jnp.float32) + (1.0 - b1) * g
+      v = b2 * v.astype(jnp.float32) + (1.0 - b2) * g * g
+      return (m / c1) / (jnp.sqrt(v / c2) + eps), m.astype(dtype), v.astype(dtype)
+
+    out = jax.tree.map(one, updates, state.mu, state.nu)
+    pick = lambda i: jax.tree.map(lambda _, o: o[i], updates, out)
+    return pick(0), optax.ScaleByAdamState(count=count, mu=pick(1), nu=pick(2))
+
+  return optax.GradientTransformation(init, update)
+
+
 def make_transform(cfg: OptimizerConfig) -> optax.GradientTransformation:
   """Adam moments plus decoupled weight decay; the caller multiplies by -learning_rate."""
   return optax.chain(
-      optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps),
+      scale_by_adam(cfg.b1, cfg.b2, cfg.eps, cfg.moments_dtype),
       optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask),
   )
 

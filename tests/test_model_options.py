@@ -1,0 +1,130 @@
+"""How the model computes (remat, attention kernel) and Adam's moment dtype never change what
+it computes: the same outputs and gradients as the plain model, dropout included."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from xstilts_jax.models import xlmr
+from xstilts_jax.models.xlmr import HeadSpec, ModelOptions, XLMRConfig, XLMRModel
+from xstilts_jax.train import optim
+
+CFG = XLMRConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                 max_position_embeddings=40, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+
+
+def _inputs():
+  rng = np.random.default_rng(0)
+  ids = rng.integers(3, 50, size=(3, 12)).astype(np.int32)
+  ids[:, 0] = 0
+  mask = np.ones_like(ids)
+  mask[1, 8:] = 0
+  ids[1, 8:] = 1
+  return jnp.asarray(ids), jnp.asarray(mask)
+
+
+@functools.lru_cache(maxsize=None)  # each variant compiles once for the whole file
+def _loss_and_grads(cfg: XLMRConfig, options: ModelOptions, seed):
+  """(logits, loss, grads) of a fixed loss, compiled, with dropout drawn from key(seed)."""
+  key = None if seed is None else jax.random.key(seed)
+  model = XLMRModel(cfg, {"cls": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0), options=options)
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  ids, mask = _inputs()
+
+  def loss(p):
+    logits = nnx.merge(graphdef, p, rest)(ids, mask, dropout_rng=key)
+    return jnp.sum(jnp.sin(logits) * jnp.arange(1.0, 4.0)), logits
+
+  (value, logits), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+  return np.asarray(logits), float(value), jax.tree.map(np.asarray, grads)
+
+
+def _assert_same(a, b, tol=1e-5):
+  np.testing.assert_allclose(a[0], b[0], atol=tol, rtol=0)
+  assert abs(a[1] - b[1]) < tol
+  for x, y in zip(jax.tree.leaves(a[2]), jax.tree.leaves(b[2])):
+    np.testing.assert_allclose(x, y, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("remat", ["dots", "full"])
+def test_remat_gives_the_plain_model_outputs_and_gradients(remat):
+  plain = _loss_and_grads(CFG, ModelOptions(), 7)  # dropout on: the recomputed masks must match
+  _assert_same(_loss_and_grads(CFG, ModelOptions(remat=remat), 7), plain)
+  assert max(np.abs(g).max() for g in jax.tree.leaves(plain[2])) > 1e-3  # gradients are not all ~0
+  assert not np.allclose(plain[0], _loss_and_grads(CFG, ModelOptions(), 8)[0])  # the masks matter
+
+
+def test_remat_policy_recomputes():
+  """`full` saves nothing in the forward pass for the backward one: fewer residuals than none."""
+  model = {r: XLMRModel(CFG, {}, rngs=nnx.Rngs(0), options=ModelOptions(remat=r)) for r in ("none", "full")}
+  ids, mask = _inputs()
+
+  def residuals(m):
+    graphdef, params = nnx.split(m, nnx.Param)
+    f = lambda p: nnx.merge(graphdef, p)(ids, mask).sum()
+    return sum(x.size for x in jax.tree.leaves(jax.vjp(f, params)[1]))  # what the backward pass keeps
+
+  assert residuals(model["full"]) < residuals(model["none"])
+
+
+@pytest.mark.parametrize("attention", ["auto", "xla"])
+def test_fused_attention_equals_plain_with_attention_dropout_zero(attention, monkeypatch):
+  cfg = XLMRConfig(**{**CFG.__dict__, "attention_probs_dropout_prob": 0.0})  # hidden dropout stays on
+  calls = []
+  fused = jax.nn.dot_product_attention
+
+  def spy(*args, **kwargs):
+    calls.append(kwargs.get("implementation"))
+    return fused(*args, **kwargs)
+
+  monkeypatch.setattr(xlmr.jax.nn, "dot_product_attention", spy)
+  plain = _loss_and_grads.__wrapped__(cfg, ModelOptions(attention="plain"), 3)
+  assert not calls
+  got = _loss_and_grads.__wrapped__(cfg, ModelOptions(attention=attention), 3)
+  assert calls and set(calls) == {None if attention == "auto" else attention}
+  _assert_same(got, plain)
+  # With dropout on the probabilities the fused kernel cannot run: the plain path does.
+  calls.clear()
+  _loss_and_grads.__wrapped__(CFG, ModelOptions(attention=attention), 3)
+  assert not calls
+
+
+def test_options_are_checked():
+  with pytest.raises(ValueError, match="model.remat"):
+    ModelOptions(remat="some")
+  with pytest.raises(ValueError, match="model.attention"):
+    ModelOptions(attention="flash")
+  assert ModelOptions.from_config({"remat": "full"}) == ModelOptions(remat="full")
+
+
+def _adam_steps(tx, n=4):
+  params = {"a": jnp.linspace(-1.0, 1.0, 12).reshape(3, 4), "b": jnp.arange(5.0)}
+  state = tx.init(params)
+  outs = []
+  for i in range(n):
+    grads = jax.tree.map(lambda p: jnp.cos(p * (i + 1)) * 0.1, params)
+    updates, state = tx.update(grads, state, params)
+    outs.append(updates)
+  return outs, state
+
+
+def test_adam_float32_moments_equal_optax():
+  ours, state = _adam_steps(optim.scale_by_adam(0.9, 0.999, 1e-8, "float32"))
+  ref, ref_state = _adam_steps(optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8))
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  assert int(state.count) == int(ref_state.count) == 4
+
+
+def test_adam_bfloat16_moments_are_stored_in_bfloat16():
+  ours, state = _adam_steps(optim.scale_by_adam(0.9, 0.999, 1e-8, "bfloat16"))
+  ref, _ = _adam_steps(optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8))
+  assert {x.dtype for x in jax.tree.leaves((state.mu, state.nu))} == {jnp.dtype(jnp.bfloat16)}
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
+    np.testing.assert_allclose(a, b, rtol=2e-2, atol=2e-2)
+  with pytest.raises(ValueError, match="moments_dtype"):
+    optim.scale_by_adam(0.9, 0.999, 1e-8, "float16")
