@@ -11,7 +11,7 @@ setup(
     # configs/ (experiment files at the top of the repo) installs as xstilts_jax.configs.
     packages=find_packages(include=["xstilts_jax", "xstilts_jax.*"]) + ["xstilts_jax.configs"],
     package_dir={"xstilts_jax.configs": "configs"},
-    package_data={"xstilts_jax": ["analysis/*.csv"]},
+    package_data={"xstilts_jax": ["analysis/*.csv", "study/*.csv"]},
     install_requires=[
         "jax>=0.10.2,<0.11",
         "flax>=0.12.8,<0.13",
