@@ -253,6 +253,7 @@ def test_remat_gives_the_same_gradients():
   remat = MT5Model(cfg, {"tag": HeadSpec("tagging", 3)}, rngs=nnx.Rngs(0), options=options)
   ids, mask = _batch(np.random.default_rng(8))
 
+  @nnx.jit
   def grads(model):
     return nnx.grad(lambda m: jnp.sum(m(jnp.asarray(ids), jnp.asarray(mask),
                                         dropout_rng=jax.random.key(3)) ** 2))(model)
