@@ -21,7 +21,7 @@ from xstilts_jax.errors import ModelError
 from xstilts_jax.models.mt5 import (MT5_SIZES, MT5Config, MT5Model, count_params, greedy_decode,
                                     mt5_config, relative_position_buckets, sequence_loss,
                                     shift_right)
-from xstilts_jax.models.xlmr import HeadSpec
+from xstilts_jax.models.xlmr import HeadSpec, encode
 
 VOCAB = 97
 # (d_model, d_kv, heads, d_ff, encoder layers, decoder layers, buckets, max distance):
@@ -147,6 +147,10 @@ def test_encoder_parity(dims, tmp_path):
   assert len(hidden) == len(out.hidden_states) == dims[4] + 1
   for ours, theirs in zip(hidden, out.hidden_states):
     _close(ours, theirs)
+  # The evaluation's encoder call (retrieval's mean-pooled layers) takes mT5 unchanged.
+  last2, hidden2 = encode(model, jnp.asarray(ids), jnp.asarray(mask))
+  _close(last2, out.last_hidden_state)
+  _close(hidden2[1], out.hidden_states[1])
 
 
 @pytest.mark.parametrize("dims", CONFIGS)
@@ -166,6 +170,37 @@ def test_seq2seq_parity_with_teacher_forcing(dims, tmp_path):
   # The LM head is the checkpoint's own matrix, not the input embedding.
   lm = np.asarray(model.heads["seq2seq"].lm_head.kernel[...])
   assert not np.allclose(lm.T, np.asarray(model.encoder.shared.embedding[...]))
+
+
+def test_a_checkpoint_saved_tied_uses_the_embedding_as_lm_head(tmp_path):
+  """transformers 5 saves a freshly built MT5ForConditionalGeneration tied, without lm_head."""
+  torch.manual_seed(0)
+  ref = T.MT5ForConditionalGeneration(_hf_config(CONFIGS[0])).eval()
+  ref.save_pretrained(tmp_path)
+  assert "lm_head.weight" not in load_file(tmp_path / "model.safetensors")
+  rng = np.random.default_rng(11)
+  ids, mask = _batch(rng)
+  dec, dec_mask = _decoder_batch(rng)
+  with torch.no_grad():
+    expected = ref(input_ids=_t(ids), attention_mask=_t(mask), decoder_input_ids=_t(dec),
+                   decoder_attention_mask=_t(dec_mask)).logits
+  model = load_hf(str(tmp_path), head="seq2seq")
+  _close(model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=jnp.asarray(dec),
+               decoder_attention_mask=jnp.asarray(dec_mask)), expected)
+
+
+def test_bfloat16_compute_stays_close(tmp_path):
+  _torch_model(T.MT5ForConditionalGeneration, _hf_config(CONFIGS[1]), 13, tmp_path)
+  ids, mask = _batch(np.random.default_rng(14))
+  dec = jnp.asarray(_decoder_batch(np.random.default_rng(15))[0])
+  f32 = load_hf(str(tmp_path), head="seq2seq")
+  bf16 = load_hf(str(tmp_path), head="seq2seq", dtype=jnp.bfloat16)
+  assert jax.tree.leaves(nnx.state(bf16, nnx.Param))[0].dtype == jnp.float32  # params stay f32
+  a = f32(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=dec)
+  b = bf16(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=dec)
+  assert b.dtype == jnp.bfloat16
+  scale = float(jnp.abs(a).max())
+  assert float(jnp.abs(a - b.astype(jnp.float32)).max()) < 0.05 * scale
 
 
 def test_tagging_parity(tmp_path):
