@@ -334,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
   w.add_argument("--workdir-root", default="workdirs")
   w.add_argument("--seeds", type=int, default=1)
   w.set_defaults(fn=cmd_sweep)
+  from xstilts_jax import study
+  study.add_select_arguments(sub.add_parser("select", help="Q2: a POS-diverse and a random subset"))
   t = sub.add_parser("tasks", help="list the registered tasks")
   t.set_defaults(fn=cmd_tasks)
   return p
@@ -344,7 +346,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   overrides = [a[len("--config."):] for a in argv if a.startswith("--config.")]
   argv = [a for a in argv if not a.startswith("--config.")]
   parser = build_parser()
-  commands = {"run", "score", "export", "report", "bench", "plan", "sweep", "tasks", "-h", "--help"}
+  commands = {"run", "score", "export", "report", "bench", "plan", "sweep", "tasks", "select", "study",
+              "-h", "--help"}
   if not argv or argv[0] not in commands:  # `xstilts`, `xstilts --config demo:quick`: run
     argv = ["run", *argv]
   args = parser.parse_args(argv)
