@@ -1,13 +1,18 @@
 """`xstilts bench`: train-step throughput of the JAX model against transformers' PyTorch one.
 
 Both sides train XLMRobertaForSequenceClassification-shaped models of the same size on the
-same batch, with AdamW, dropout on, in the same process (JAX on every local device, torch on
-every core). Model FLOP utilisation is measured against a plain float32 matmul timed in the
-same run, so the figure is comparable across machines without a datasheet peak.
+same batch, with AdamW, dropout on (JAX on every local device, torch on every core). The
+PyTorch peer is timed twice: in a fresh process of its own (xstilts_jax/bench_torch.py run
+by path, no JAX loaded: the fair figure, `ratio_jax_over_torch_fresh`) and in this process after JAX
+(whose runtime threads slow it: `ratio_jax_over_torch`). Model FLOP utilisation is measured
+against a plain float32 matmul timed in the same run, so the figure is comparable across
+machines without a datasheet peak.
 """
 from __future__ import annotations
 
-import os
+import json
+import subprocess
+import sys
 import time
 
 import jax
@@ -16,6 +21,8 @@ import numpy as np
 from flax import nnx
 
 from xstilts_jax import sharding as shd
+from xstilts_jax import bench_torch
+from xstilts_jax.bench_torch import MODEL_FIELDS, make_batch
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel, count_params
 from xstilts_jax.train import optim, state as train_state, steps as train_steps
@@ -53,11 +60,7 @@ def matmul_flops_per_sec(n: int = 1024, repeats: int = 10) -> float:
 
 
 def _batch(cfg: XLMRConfig, batch: int, seq: int):
-  rng = np.random.default_rng(0)
-  ids = rng.integers(4, cfg.vocab_size, size=(batch, seq)).astype(np.int32)
-  ids[:, 0] = 0
-  return {"input_ids": ids, "attention_mask": np.ones_like(ids), "label": rng.integers(0, 3, batch).astype(np.int32),
-          "mask": np.ones(batch, np.int32)}
+  return make_batch(cfg.vocab_size, batch, seq)
 
 
 def jax_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> tuple[float, float]:
@@ -84,42 +87,39 @@ def jax_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> tuple
   return _timed(one, steps), compile_seconds
 
 
+def _torch_missing() -> ConfigError:
+  return ConfigError("the benchmark's peer is transformers' PyTorch model: pip install torch==2.13.0")
+
+
 def torch_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> float:
+  """The PyTorch peer in this process (after JAX has run here)."""
   try:
-    import torch
-    import transformers
+    from xstilts_jax.bench_torch import torch_step_seconds as peer
+    return peer({k: getattr(cfg, k) for k in MODEL_FIELDS}, batch, seq, steps)
   except ImportError:
-    raise ConfigError("the benchmark's peer is transformers' PyTorch model: pip install torch==2.13.0") from None
-  torch.set_num_threads(os.cpu_count() or 1)
-  torch.manual_seed(0)
-  hf = transformers.XLMRobertaConfig(**{k: getattr(cfg, k) for k in SIZES["tiny"]}, num_labels=3,
-                                     max_position_embeddings=cfg.max_position_embeddings, type_vocab_size=1)
-  model = transformers.XLMRobertaForSequenceClassification(hf).train()
-  no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-  decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
-  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                          lr=1e-5, eps=1e-8)
-  b = _batch(cfg, batch, seq)
-  inputs = dict(input_ids=torch.tensor(b["input_ids"], dtype=torch.long),
-                attention_mask=torch.tensor(b["attention_mask"], dtype=torch.long),
-                labels=torch.tensor(b["label"], dtype=torch.long))
+    raise _torch_missing() from None
 
-  def one():
-    loss = model(**inputs).loss
-    opt.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
 
-  one()
-  one()
-  return _timed(one, steps)
+def torch_fresh_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> float:
+  """The PyTorch peer in a fresh process that never loads JAX."""
+  fields = json.dumps({k: getattr(cfg, k) for k in MODEL_FIELDS})
+  out = subprocess.run([sys.executable, bench_torch.__file__, "--model", fields, "--batch", str(batch),
+                        "--seq", str(seq), "--steps", str(steps)], capture_output=True, text=True)
+  if out.returncode != 0:
+    if "ModuleNotFoundError" in out.stderr and ("torch" in out.stderr or "transformers" in out.stderr):
+      raise _torch_missing()
+    raise RuntimeError(f"the fresh-process PyTorch peer failed (exit {out.returncode}): {out.stderr[-2000:]}")
+  report = json.loads(out.stdout.strip().splitlines()[-1])
+  if report["jax_loaded"]:
+    raise RuntimeError("the fresh-process PyTorch peer loaded JAX")
+  return float(report["step_s"])
 
 
 def main(size: str, batch: int, seq: int, steps: int = 5) -> dict:
   if size not in SIZES:
     raise ConfigError(f"--size {size!r} is not one of {', '.join(SIZES)}")
   cfg = XLMRConfig(**SIZES[size], max_position_embeddings=max(514, seq + 2))
+  fresh_seconds = torch_fresh_step_seconds(cfg, batch, seq, steps)  # first, while nothing else runs
   jax_seconds, compile_seconds = jax_step_seconds(cfg, batch, seq, steps)
   torch_seconds = torch_step_seconds(cfg, batch, seq, steps)
   tokens = batch * seq
@@ -133,7 +133,10 @@ def main(size: str, batch: int, seq: int, steps: int = 5) -> dict:
       "jax_tokens_per_sec": tokens / jax_seconds,
       "torch_step_ms": 1e3 * torch_seconds, "torch_tokens_per_sec": tokens / torch_seconds,
       "ratio_jax_over_torch": torch_seconds / jax_seconds,
+      "torch_fresh_step_ms": 1e3 * fresh_seconds, "torch_fresh_tokens_per_sec": tokens / fresh_seconds,
+      "ratio_jax_over_torch_fresh": fresh_seconds / jax_seconds,
       "model_tflops_per_sec": flops / jax_seconds / 1e12, "matmul_tflops_per_sec": matmul / 1e12,
       "mfu_vs_matmul": flops / jax_seconds / matmul,
       "torch_mfu_vs_matmul": flops / torch_seconds / matmul,
+      "torch_fresh_mfu_vs_matmul": flops / fresh_seconds / matmul,
   }
