@@ -128,3 +128,52 @@ def test_adam_bfloat16_moments_are_stored_in_bfloat16():
     np.testing.assert_allclose(a, b, rtol=2e-2, atol=2e-2)
   with pytest.raises(ValueError, match="moments_dtype"):
     optim.scale_by_adam(0.9, 0.999, 1e-8, "float16")
+
+
+# ----------------------------------------------------------------------------- scanned layers
+
+
+def test_scanned_layers_equal_unscanned_through_hf_import_and_export(tmp_path):
+  from xstilts_jax.models.hf import export_hf, hf_state_dict, load_hf
+  plain = XLMRModel(CFG, {"classification": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
+  export_hf(plain, str(tmp_path / "hf"), label_names=["a", "b", "c"])
+  scanned = load_hf(str(tmp_path / "hf"), head="classification", options=ModelOptions(scan_layers=True))
+  kernel = nnx.state(scanned, nnx.Param)["encoder"]["layers"]["attention"]["query"]["kernel"]
+  assert kernel.shape == (CFG.num_hidden_layers, CFG.hidden_size, CFG.hidden_size)  # stacked, one block
+  # Export gives back transformers' per-layer keys, value for value.
+  arch, ref = hf_state_dict(plain)
+  arch_s, got = hf_state_dict(scanned)
+  assert arch == arch_s and sorted(got) == sorted(ref) and "roberta.encoder.layer.1.output.dense.weight" in got
+  for name in ref:
+    np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
+
+  ids, mask = _inputs()
+  key = jax.random.key(5)  # dropout on: the scanned layers draw the unscanned model's masks
+
+  def run(model, remat="none"):
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    if remat != "none":
+      graphdef = nnx.graphdef(XLMRModel(CFG, {"classification": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0),
+                                        options=ModelOptions(scan_layers=True, remat=remat)))
+
+    def loss(p):
+      logits = nnx.merge(graphdef, p, rest)(ids, mask, dropout_rng=key)
+      return jnp.sum(jnp.sin(logits) * jnp.arange(1.0, 4.0)), logits
+
+    (_, logits), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+    return np.asarray(logits), grads
+
+  want, want_grads = run(plain)
+  for remat in ("none", "full"):
+    got_logits, got_grads = run(scanned, remat)
+    np.testing.assert_allclose(got_logits, want, atol=1e-5, rtol=0)
+    for i in range(CFG.num_hidden_layers):
+      a = want_grads["encoder"]["layers"][i]["intermediate"]["kernel"][...]
+      b = got_grads["encoder"]["layers"]["intermediate"]["kernel"][...][i]
+      np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got_grads["encoder"]["embeddings"]["word_embeddings"]["embedding"][...],
+                               want_grads["encoder"]["embeddings"]["word_embeddings"]["embedding"][...], atol=1e-5)
+  # Hidden states (retrieval pools one of them) come out per layer, as unscanned.
+  from xstilts_jax.models.xlmr import encode
+  for a, b in zip(encode(plain, ids, mask)[1], encode(scanned, ids, mask)[1], strict=True):
+    np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)

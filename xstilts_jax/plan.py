@@ -88,6 +88,8 @@ def parse_topology(name: str) -> tuple[Chip, str]:
 def topology_devices(chip: Chip, shape: str) -> list:
   """The devices of one slice, from libtpu's compile-only client (no TPU needed)."""
   os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")  # never look for a GCE metadata server
+  # Any JAX process here may hold libtpu's lockfile for a moment (it probes for a TPU at start).
+  os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
   try:
     from jax.experimental import topologies
     import libtpu  # noqa: F401  (only to say what is missing)

@@ -49,21 +49,25 @@ def _entries(hf: str, path: tuple, kind) -> list[tuple[str, tuple, bool]]:
   return [(hf + suffix, path + leaf, transpose) for suffix, leaf, transpose in kind]
 
 
-def _encoder_entries(cfg: XLMRConfig, prefix: str, with_pooler: bool) -> list:
+def _encoder_entries(cfg: XLMRConfig, prefix: str, with_pooler: bool, scanned: bool = False) -> list:
+  """Encoder entries; a scanned model's block parameters are stacked, so each layer's entry
+  ends in its index into the stacked array's first axis."""
   e = prefix + "embeddings."
   out = (_entries(e + "word_embeddings", ("encoder", "embeddings", "word_embeddings"), _EMBED)
          + _entries(e + "position_embeddings", ("encoder", "embeddings", "position_embeddings"), _EMBED)
          + _entries(e + "token_type_embeddings", ("encoder", "embeddings", "token_type_embeddings"), _EMBED)
          + _entries(e + "LayerNorm", ("encoder", "embeddings", "layer_norm"), _NORM))
   for i in range(cfg.num_hidden_layers):
-    h, p = f"{prefix}encoder.layer.{i}.", ("encoder", "layers", i)
+    h, p = f"{prefix}encoder.layer.{i}.", ("encoder", "layers") if scanned else ("encoder", "layers", i)
+    layer = []
     for name in ("query", "key", "value"):
-      out += _entries(h + f"attention.self.{name}", p + ("attention", name), _LINEAR)
-    out += (_entries(h + "attention.output.dense", p + ("attention", "output"), _LINEAR)
-            + _entries(h + "attention.output.LayerNorm", p + ("attention", "layer_norm"), _NORM)
-            + _entries(h + "intermediate.dense", p + ("intermediate",), _LINEAR)
-            + _entries(h + "output.dense", p + ("output",), _LINEAR)
-            + _entries(h + "output.LayerNorm", p + ("layer_norm",), _NORM))
+      layer += _entries(h + f"attention.self.{name}", p + ("attention", name), _LINEAR)
+    layer += (_entries(h + "attention.output.dense", p + ("attention", "output"), _LINEAR)
+              + _entries(h + "attention.output.LayerNorm", p + ("attention", "layer_norm"), _NORM)
+              + _entries(h + "intermediate.dense", p + ("intermediate",), _LINEAR)
+              + _entries(h + "output.dense", p + ("output",), _LINEAR)
+              + _entries(h + "output.LayerNorm", p + ("layer_norm",), _NORM))
+    out += [(hf, path + (i,), t) for hf, path, t in layer] if scanned else layer
   if with_pooler:
     out += _entries(prefix + "pooler.dense", ("encoder", "pooler"), _LINEAR)
   return out
@@ -85,9 +89,10 @@ def _head_entries(kind: str, name: str) -> list:
   return []
 
 
-def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str) -> tuple[list, list]:
+def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str,
+               scanned: bool = False) -> tuple[list, list]:
   """The encoder entries and the head entries for one exported / imported architecture."""
-  encoder = _encoder_entries(cfg, prefix, with_pooler=kind in ("encoder", "multiple_choice"))
+  encoder = _encoder_entries(cfg, prefix, with_pooler=kind in ("encoder", "multiple_choice"), scanned=scanned)
   return encoder, _head_entries(kind, head_name)
 
 
@@ -182,13 +187,22 @@ def _checkpoint_head_labels(kind: str, weights: dict) -> Optional[int]:
 
 
 def _set(state_dict: dict, path: tuple, value: np.ndarray, name: str) -> None:
+  layer = None
+  if isinstance(path[-1], int):  # one layer of a scanned model's stacked parameter
+    path, layer = path[:-1], path[-1]
   node = state_dict
   for p in path[:-1]:
     node = node[p]
   old = node[path[-1]]
-  if tuple(old.shape) != tuple(value.shape):
-    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} != model shape {tuple(old.shape)}")
-  node[path[-1]] = np.asarray(value, dtype=old.dtype)
+  shape = tuple(old.shape) if layer is None else tuple(old.shape[1:])
+  if shape != tuple(value.shape):
+    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} != model shape {shape}")
+  if layer is None:
+    node[path[-1]] = np.asarray(value, dtype=old.dtype)
+    return
+  if not isinstance(old, np.ndarray):  # the abstract model's placeholder: the stack starts here
+    node[path[-1]] = old = np.zeros(old.shape, old.dtype)
+  old[layer] = value
 
 
 def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int] = None,
@@ -231,7 +245,7 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
                                               options=options or ModelOptions()))
   graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
   values = nnx.to_pure_dict(params)
-  encoder_entries, head_entries = _param_map(cfg, head, name, prefix)
+  encoder_entries, head_entries = _param_map(cfg, head, name, prefix, scanned=bool(options and options.scan_layers))
   pooler = [e for e in encoder_entries if ".pooler." in e[0]]
   encoder_entries = [e for e in encoder_entries if e not in pooler]
   missing = [hf for hf, _, _ in encoder_entries if hf not in weights]
@@ -276,7 +290,7 @@ def hf_state_dict(model: XLMRModel, head: Optional[str] = None) -> tuple[str, di
   kind = specs[head].kind if head is not None else "encoder"
   prefix = "" if kind == "encoder" else "roberta."
   values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-  encoder_entries, head_entries = _param_map(model.cfg, kind, head, prefix)
+  encoder_entries, head_entries = _param_map(model.cfg, kind, head, prefix, scanned=model.options.scan_layers)
   out = {}
   for hf, path, transpose in encoder_entries + head_entries:
     node = values

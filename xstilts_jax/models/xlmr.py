@@ -45,8 +45,6 @@ class ModelOptions:
       raise ValueError(f"model.remat {self.remat!r} is not one of {', '.join(REMAT_POLICIES)}")
     if self.attention not in ATTENTION_KINDS:
       raise ValueError(f"model.attention {self.attention!r} is not one of {', '.join(ATTENTION_KINDS)}")
-    if self.scan_layers:
-      raise ValueError("model.scan_layers=True is not available yet: the layers run unscanned")
 
   @classmethod
   def from_config(cls, model_config: Mapping[str, Any]) -> "ModelOptions":
@@ -226,14 +224,27 @@ def _run_block(block: TransformerBlock, x, attention_mask, key: Optional[jax.Arr
 
 
 class Encoder(nnx.Module):
-  """Embeddings, the blocks, and the `<s>` pooler (dense + tanh) that XLMRobertaModel carries."""
+  """Embeddings, the blocks, and the `<s>` pooler (dense + tanh) that XLMRobertaModel carries.
+
+  With `options.scan_layers` the blocks are one TransformerBlock whose parameters carry a
+  leading layer axis (logical name "layers"), run by nnx.scan: XLA compiles one block
+  instead of num_hidden_layers copies. Dropout keys per layer are those of the unscanned
+  model, so both give the same outputs.
+  """
 
   def __init__(self, cfg: XLMRConfig, dtype=jnp.float32, options: ModelOptions = ModelOptions(), *,
                rngs: nnx.Rngs):
     self.cfg, self.dtype, self.options = cfg, dtype, options
     self.embeddings = Embeddings(cfg, rngs=rngs)
-    self.layers = nnx.List([TransformerBlock(cfg, dtype, options, rngs=rngs)
-                            for _ in range(cfg.num_hidden_layers)])
+    if options.scan_layers:
+      @nnx.split_rngs(splits=cfg.num_hidden_layers)
+      @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
+      def stacked(rngs: nnx.Rngs) -> TransformerBlock:
+        return TransformerBlock(cfg, dtype, options, rngs=rngs)
+      self.layers = stacked(rngs)
+    else:
+      self.layers = nnx.List([TransformerBlock(cfg, dtype, options, rngs=rngs)
+                              for _ in range(cfg.num_hidden_layers)])
     self.pooler = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
 
   def __call__(self, input_ids, attention_mask, token_type_ids=None, *, rng: _RngSplitter,
@@ -244,11 +255,28 @@ class Encoder(nnx.Module):
     run = _run_block
     if self.options.remat != "none":
       run = nnx.remat(_run_block, policy=self.options.remat_policy(), prevent_cse=True)
+    if self.options.scan_layers:
+      return self._scan(run, x, attention_mask, rng, output_hidden_states)
     hidden_states = [x]
     for layer in self.layers:
       x = run(layer, x, attention_mask, rng())
       hidden_states.append(x)
     return (x, tuple(hidden_states)) if output_hidden_states else (x, None)
+
+  def _scan(self, run, x, attention_mask, rng: _RngSplitter, output_hidden_states: bool):
+    keys = [rng() for _ in range(self.cfg.num_hidden_layers)]
+    keys = None if keys[0] is None else jnp.stack(keys)
+
+    @nnx.scan(in_axes=(nnx.Carry, 0, None, 0 if keys is not None else None), out_axes=(nnx.Carry, 0))
+    def body(h, block, mask, key):
+      h = run(block, h, mask, key)
+      return h, (h if output_hidden_states else None)
+
+    embedded = x
+    x, ys = body(x, self.layers, attention_mask, keys)
+    if not output_hidden_states:
+      return x, None
+    return x, (embedded,) + tuple(ys[i] for i in range(self.cfg.num_hidden_layers))
 
   def pool(self, x):
     return jnp.tanh(self.pooler(x[:, 0]))
