@@ -336,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
   w.set_defaults(fn=cmd_sweep)
   from xstilts_jax import study
   study.add_select_arguments(sub.add_parser("select", help="Q2: a POS-diverse and a random subset"))
+  study.add_study_arguments(sub.add_parser("study", help="the research questions' runs, then the report"))
   t = sub.add_parser("tasks", help="list the registered tasks")
   t.set_defaults(fn=cmd_tasks)
   return p

@@ -29,3 +29,19 @@ def add_select_arguments(p) -> None:
 def run_select(args, _=None) -> int:
   from xstilts_jax.study.select import run_from_args
   return run_from_args(args)
+
+
+def add_study_arguments(p) -> None:
+  """`xstilts study` options."""
+  p.add_argument("plan", metavar="PLAN", help="demo, full, or a JSON plan file")
+  p.add_argument("--root", required=True, help="the runs' workdirs go under ROOT/<arm>/seed<S>")
+  p.add_argument("--print-commands", action="store_true",
+                 help="print one launch command per run instead of running them here")
+  p.add_argument("--launcher", default="gpu", choices=["gpu", "tpu"])
+  p.add_argument("--data-dir", help="the real data's root (plan full)")
+  p.set_defaults(fn=run_study)
+
+
+def run_study(args, _=None) -> int:
+  from xstilts_jax.study.plan import run_from_args
+  return run_from_args(args)

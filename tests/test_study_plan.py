@@ -1,0 +1,131 @@
+"""`xstilts study`: plans expand into runs, finished runs are skipped, launch lines printed.
+
+A stub stands in for `xstilts run` and for the report: nothing is trained here.
+"""
+import json
+import shlex
+
+import pytest
+
+from xstilts_jax import cli
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.study import plan as sp
+
+
+def _stub(calls, fail_on=None):
+  def run(r):
+    calls.append((r.arm, r.seed))
+    if (r.arm, r.seed) == fail_on:
+      return 3
+    (sp.Path(r.workdir) / "exp").mkdir(parents=True, exist_ok=True)
+    (sp.Path(r.workdir) / "exp" / "results.json").write_text("{}")
+    return 0
+  return run
+
+
+def test_demo_plan_expands_to_three_seeds_per_arm(tmp_path):
+  plan = sp.load_plan("demo")
+  runs = plan.runs(str(tmp_path))
+  arms = [a.name for a in plan.arms]
+  assert len(runs) == 3 * len(arms) and "baseline" in arms
+  assert {(r.arm, r.seed) for r in runs} == {(a, s) for a in arms for s in (0, 1, 2)}
+  assert len({r.workdir for r in runs}) == len(runs)
+  for r in runs:
+    assert r.workdir == f"{tmp_path}/{r.arm}/seed{r.seed}"
+  # Every question has arms; every arm's overrides apply to its config.
+  assert set(sp.QUESTIONS) <= {q for a in plan.arms for q in a.questions}
+  for arm in plan.arms:
+    config = cli.apply_overrides(cli.load_config(arm.config), list(arm.overrides))
+    assert config.baseline is False
+  base = cli.apply_overrides(cli.load_config("demo:quick"),
+                             list(next(a for a in plan.arms if a.name == "baseline").overrides))
+  assert list(base.intermediate.tasks) == [] and list(base.mlm.languages) == []
+  far = next(a for a in plan.arms if a.name == "mlm_far")
+  assert list(cli.apply_overrides(cli.load_config(far.config), list(far.overrides)).mlm.languages) == [
+      "qs", "qc"]
+
+
+def test_full_plan_arms_load(tmp_path):
+  plan = sp.load_plan("full", "/data")
+  names = {a.name for a in plan.arms}
+  assert {"baseline", "squad", "mlm_diverse", "mlm_non_diverse", "mlm_high_resource",
+          "mnli_diverse", "mnli_random", "xtremer_squad"} <= names
+  for arm in plan.arms:
+    config = cli.apply_overrides(cli.load_config(arm.config), list(arm.overrides))
+    assert config.data.data_dir.startswith("/data")
+  mlm = {a.name: cli.apply_overrides(cli.load_config(a.config), list(a.overrides))
+         for a in plan.arms if a.name.startswith("mlm_")}
+  assert len({tuple(c.mlm.languages) for c in mlm.values()}) == 3
+  assert {c.mlm.phase.max_steps for c in mlm.values()} == {20000}  # equal MLM budget
+
+
+def test_runs_in_sequence_skips_finished_and_resumes(tmp_path):
+  plan = sp.load_plan("demo")
+  root = str(tmp_path / "study")
+  first = plan.runs(root)[1]
+  (sp.Path(first.workdir) / "exp").mkdir(parents=True)
+  (sp.Path(first.workdir) / "exp" / "results.json").write_text("{}")
+  calls, reports, lines = [], [], []
+  stop = (plan.arms[1].name, 0)
+  code = sp.study(plan, root, run_fn=_stub(calls, fail_on=stop), report_fn=reports.append,
+                  out=lines.append)
+  assert code == 3 and not reports  # a failed run stops the study before the report
+  assert calls == [("baseline", 0), ("baseline", 2), stop]
+  assert any("finished, skipped" in l for l in lines)
+  calls.clear()
+  code = sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: reports.append(r) or 0,
+                  out=lines.append)
+  assert code == 0 and reports == [root]
+  expected = [(r.arm, r.seed) for r in plan.runs(root)][3:]
+  assert calls == expected  # only what had not finished, in order
+  saved = json.loads((tmp_path / "study" / "plan.json").read_text())
+  assert len(saved["runs"]) == 3 * len(plan.arms) and saved["seeds"] == [0, 1, 2]
+  calls.clear()
+  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: 0, out=lines.append)
+  assert calls == []
+
+
+@pytest.mark.parametrize("launcher", ["gpu", "tpu"])
+def test_print_commands(tmp_path, launcher):
+  plan = sp.load_plan("demo")
+  lines = []
+  calls = []
+  assert sp.study(plan, "gs://bucket/study", True, launcher, run_fn=_stub(calls),
+                  out=lines.append) == 0
+  assert calls == [] and not (tmp_path / "plan.json").exists()
+  commands = [l for l in lines if not l.startswith("#")]
+  assert len(commands) == 3 * len(plan.arms) + 1
+  for line, run in zip(commands, plan.runs("gs://bucket/study")):
+    words = shlex.split(line)
+    assert words[0] == f"launch/{launcher}_run.sh"
+    after = words[words.index("--") + 1:]
+    assert words[words.index("--workdir") + 1] == run.workdir and "--workdir" not in after
+    assert after[:2] == ["--config", "demo:quick"] and f"--config.seed={run.seed}" in after
+  assert commands[-1].startswith("xstilts report gs://bucket/study --baseline "
+                                 "gs://bucket/study/baseline --out gs://bucket/study/report")
+
+
+def test_plan_file_and_errors(tmp_path):
+  good = {"name": "mine", "seeds": [0, 1, 2], "arms": [
+      {"name": "baseline", "config": "demo:quick", "questions": ["q5"]},
+      {"name": "other", "config": "demo:quick", "overrides": ["baseline=false"]}]}
+  path = tmp_path / "plan.json"
+  path.write_text(json.dumps(good))
+  assert [r.arm for r in sp.load_plan(str(path)).runs("r")] == ["baseline"] * 3 + ["other"] * 3
+  for bad, what in (({**good, "seeds": [0, 1]}, "at least 3"),
+                    ({**good, "arms": good["arms"][1:]}, "baseline"),
+                    ({"name": "x"}, "need")):
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ConfigError, match=what) as e:
+      sp.load_plan(str(path))
+    assert "\n" not in str(e.value)
+  path.write_text("{oops")
+  with pytest.raises(ConfigError, match="plan.json:1"):
+    sp.load_plan(str(path))
+  with pytest.raises(ConfigError):
+    sp.load_plan("nonesuch")
+
+
+def test_cli_study_print_commands(capsys):
+  assert cli.main(["study", "demo", "--root", "/r", "--print-commands"]) == 0
+  assert "launch/gpu_run.sh --workdir /r/baseline/seed0" in capsys.readouterr().out

@@ -1,0 +1,240 @@
+"""`xstilts study PLAN --root DIR`: the runs that answer the research questions, run or printed.
+
+A plan names its questions, its scale, its seeds (at least 3, the baseline's included) and
+its arms; an arm is one condition: a config, `--config.KEY=VALUE` overrides and the
+questions it serves. The plan expands into runs, one per (arm, seed), each with its own
+workdir ROOT/<arm>/seed<S>, listed in ROOT/plan.json. `xstilts study` then either runs
+them one after another here (a workdir that holds a results.json is finished and skipped,
+so the same command resumes), or with --print-commands prints one launch command per run
+(launch/gpu_run.sh or launch/tpu_run.sh form); last it writes `xstilts report ROOT` to
+ROOT/report from whatever has finished.
+
+Plans: `demo` (the embedded synthetic setup, demo:quick, offline), `full` (XLM-R Large on
+the real data under --data-dir), or a JSON file {"name", "scale", "questions", "seeds",
+"arms": [{"name", "config", "overrides", "questions", "note"}], "notes"}.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from xstilts_jax.atomic import write_text
+from xstilts_jax.errors import ConfigError
+
+QUESTIONS = ("q1", "q2", "q3", "q4", "q5")
+MIN_SEEDS = 3
+LAUNCHERS = ("gpu", "tpu")
+NO_INTERMEDIATE = ("intermediate.tasks=[]", "mlm.languages=[]", "baseline=false")
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+  """One condition of the study."""
+  name: str
+  config: str
+  overrides: tuple[str, ...] = ()
+  questions: tuple[str, ...] = ()
+  note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+  """One seed of one arm, in its own workdir."""
+  arm: str
+  seed: int
+  config: str
+  overrides: tuple[str, ...]
+  workdir: str
+
+  def run_args(self, workdir: bool = True) -> list[str]:
+    """The arguments of `xstilts run` for this run (the launch scripts add --workdir)."""
+    return (["--config", self.config] + (["--workdir", self.workdir] if workdir else [])
+            + [f"--config.seed={self.seed}", *(f"--config.{o}" for o in self.overrides)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  name: str
+  scale: str
+  questions: tuple[str, ...]
+  arms: tuple[Arm, ...]
+  seeds: tuple[int, ...] = (0, 1, 2)
+  notes: tuple[str, ...] = ()
+
+  def __post_init__(self):
+    if len(set(self.seeds)) < MIN_SEEDS:
+      raise ConfigError(f"plan {self.name}: {len(set(self.seeds))} seeds; every arm needs at "
+                        f"least {MIN_SEEDS}")
+    names = [a.name for a in self.arms]
+    if len(set(names)) != len(names):
+      raise ConfigError(f"plan {self.name}: arm names repeat: {' '.join(names)}")
+    if "baseline" not in names:
+      raise ConfigError(f"plan {self.name}: no arm named 'baseline'")
+    for arm in self.arms:
+      unknown = [q for q in arm.questions if q not in QUESTIONS]
+      if unknown or not arm.name or "/" in arm.name:
+        raise ConfigError(f"plan {self.name}, arm {arm.name!r}: bad name or question "
+                          f"{unknown} (questions: {' '.join(QUESTIONS)})")
+
+  def runs(self, root: str) -> list[PlannedRun]:
+    root = root.rstrip("/")
+    return [PlannedRun(a.name, s, a.config, a.overrides, f"{root}/{a.name}/seed{s}")
+            for a in self.arms for s in self.seeds]
+
+  def to_json(self, root: str) -> dict:
+    return {"name": self.name, "scale": self.scale, "questions": list(self.questions),
+            "seeds": list(self.seeds), "notes": list(self.notes),
+            "arms": [dataclasses.asdict(a) for a in self.arms],
+            "runs": [dataclasses.asdict(r) for r in self.runs(root)]}
+
+
+# ----------------------------------------------------------------------------- the plans
+
+
+def demo_plan() -> Plan:
+  """The toy plan on the embedded synthetic languages (configs/demo.py, quick variant)."""
+  c = "demo:quick"
+  arms = (
+      Arm("baseline", c, NO_INTERMEDIATE, QUESTIONS, "no MLM, no intermediate task"),
+      Arm("xstilts", c, ("mlm.languages=[]", "baseline=false"), QUESTIONS,
+          "intermediate hellaswag + squad_v1, no MLM (the English-only X-STILTs arm)"),
+      Arm("mlm_far", c, ("baseline=false", "mlm.languages=qs,qc"), ("q1",),
+          "MLM on the two synthetic languages farthest from English, then X-STILTs"),
+      Arm("mlm_near", c, ("baseline=false", "mlm.languages=qn,qv"), ("q1",),
+          "MLM on the two nearest, same MLM phase (steps by epochs over equal-sized corpora)"),
+      Arm("hellaswag", c, ("mlm.languages=[]", "baseline=false", "intermediate.tasks=hellaswag"),
+          ("q3",), "one intermediate task"),
+      Arm("squad", c, ("mlm.languages=[]", "baseline=false", "intermediate.tasks=squad_v1"),
+          ("q3",), "one intermediate task"),
+  )
+  notes = ("Q1: the demo's synthetic languages have no resource classes yet, so the toy arms "
+           "contrast far against near languages, not diverse low-resource against high-resource.",
+           "Q2 (selected vs random intermediate data) and Q4 (XTREME-R, mT5) have no toy arms "
+           "yet: `xstilts select` works on real files; the synthetic generator and the mT5 "
+           "pipeline are not wired into this plan.")
+  return Plan("demo", "toy (synthetic, demo:quick)", QUESTIONS, arms, notes=notes)
+
+
+def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000) -> Plan:
+  """XLM-R Large on real data: every arm of Q1-Q5 (see the research-questions note)."""
+  from xstilts_jax.study.languages import select_language_sets
+  sets = {s.name: "+".join(s.languages) for s in select_language_sets(k)}
+  c = "configs/xstilts.py"
+  data = (f"data.data_dir={data_dir}",)
+  mlm_budget = (f"mlm.phase.max_steps={mlm_steps}",)
+  q2 = f"{data_dir.rstrip('/')}-q2"  # made by the plan's preparation commands (see notes)
+  arms = [
+      Arm("baseline", c, data, QUESTIONS, "XLM-R Large, English fine-tuning only"),
+      Arm("squad", f"{c}:intermediate=squad_v1", data, QUESTIONS, "X-STILTs, English-only"),
+      Arm("mnli", f"{c}:intermediate=mnli", data, ("q2", "q3", "q5"), ""),
+      Arm("hellaswag", f"{c}:intermediate=hellaswag", data, ("q3", "q5"), ""),
+      Arm("commonsenseqa", f"{c}:intermediate=commonsenseqa", data, ("q3",), ""),
+  ]
+  for name, langs in sets.items():
+    arms.append(Arm(f"mlm_{name}", f"{c}:intermediate=squad_v1,mlm={langs}", data + mlm_budget,
+                    ("q1",), f"MLM on {langs} ({mlm_steps} steps), then X-STILTs"))
+  for subset in ("diverse", "random"):
+    arms.append(Arm(f"mnli_{subset}", f"{c}:intermediate=mnli", (f"data.data_dir={q2}/{subset}",),
+                    ("q2",), f"MNLI {subset} subset (xstilts select)"))
+  for name, arg in (("xtremer_baseline", ""), ("xtremer_squad", "intermediate=squad_v1,")):
+    arms.append(Arm(name, f"{c}:{arg}benchmark=xtreme-r", data, ("q4",), "XTREME-R"))
+  notes = (f"Q1 language sets (k={k}, URIEL syntactic): " + "; ".join(
+      f"{n} {l}" for n, l in sets.items()) + f"; equal MLM budget: {mlm_steps} steps each.",
+      f"Q2: before its arms run, `xstilts select --task mnli --size N --data-dir {data_dir} "
+      f"--out {q2}-selection --ud-train UD_EWT_TRAIN`, then {q2}/diverse and {q2}/random must "
+      f"hold the selected mnli/MNLI/train.tsv beside every other task's files of {data_dir}.",
+      "Q4: an mT5 arm needs the mT5 pipeline wiring (another issue); not in this plan.")
+  return Plan("full", "XLM-R Large, real data", QUESTIONS, tuple(arms), notes=notes)
+
+
+def load_plan(name: str, data_dir: Optional[str] = None) -> Plan:
+  """`demo`, `full`, or a JSON plan file."""
+  if name == "demo":
+    return demo_plan()
+  if name == "full":
+    return full_plan(data_dir or "DATA_DIR")
+  path = Path(name)
+  if not path.is_file():
+    raise ConfigError(f"plan {name!r}: not demo, full, or an existing JSON file")
+  try:
+    raw = json.loads(path.read_text("utf-8"))
+    arms = tuple(Arm(a["name"], a["config"], tuple(a.get("overrides", ())),
+                     tuple(a.get("questions", ())), a.get("note", "")) for a in raw["arms"])
+    return Plan(raw["name"], raw.get("scale", ""), tuple(raw.get("questions", QUESTIONS)), arms,
+                tuple(raw.get("seeds", (0, 1, 2))), tuple(raw.get("notes", ())))
+  except json.JSONDecodeError as e:
+    raise ConfigError(f"{path}:{e.lineno}: not JSON ({e.msg})") from None
+  except (KeyError, TypeError) as e:
+    raise ConfigError(f"{path}: a plan needs name and arms, each arm name and config ({e})") from None
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def finished(workdir: str) -> bool:
+  """A run is finished when its workdir holds a results.json (at any depth)."""
+  path = Path(workdir)
+  return path.is_dir() and any(path.rglob("results.json"))
+
+
+def launch_command(run: PlannedRun, launcher: str = "gpu") -> str:
+  """One launch line; TPU lines leave the TPU's name and zone as $TPU_NAME and $ZONE."""
+  args = " ".join(shlex.quote(a) for a in run.run_args(workdir=False))
+  if launcher == "gpu":
+    return f"launch/gpu_run.sh --workdir {shlex.quote(run.workdir)} -- {args}"
+  if launcher == "tpu":
+    return (f'launch/tpu_run.sh "$TPU_NAME" --zone "$ZONE" --workdir {shlex.quote(run.workdir)} '
+            f"--run-name {run.arm}-seed{run.seed} -- {args}")
+  raise ConfigError(f"unknown launcher {launcher!r} (expected one of {', '.join(LAUNCHERS)})")
+
+
+def run_locally(run: PlannedRun) -> int:
+  """`xstilts run` for one run, in its own process (each run gets fresh memory)."""
+  return subprocess.call([sys.executable, "-m", "xstilts_jax.cli", "run", *run.run_args()])
+
+
+def report(root: str) -> int:
+  """`xstilts report ROOT --baseline ROOT/baseline --out ROOT/report`."""
+  from xstilts_jax.analysis.report import build_report
+  out = build_report([root], [str(Path(root) / "baseline")], str(Path(root) / "report"))
+  print(f"wrote {out}")
+  return 0
+
+
+def study(plan: Plan, root: str, print_commands: bool = False, launcher: str = "gpu",
+          run_fn: Callable[[PlannedRun], int] = run_locally,
+          report_fn: Callable[[str], int] = report, out=print) -> int:
+  """Write ROOT/plan.json; then print the launch commands, or run what is not finished and
+  report. Returns an exit status (a failed run's, which stops the study)."""
+  runs = plan.runs(root)
+  if print_commands:
+    for note in plan.notes:
+      out(f"# {note}")
+    for run in runs:
+      out(launch_command(run, launcher))
+    base = root.rstrip("/")
+    out(f"xstilts report {shlex.quote(base)} --baseline {shlex.quote(base + '/baseline')} "
+        f"--out {shlex.quote(base + '/report')}")
+    return 0
+  Path(root).mkdir(parents=True, exist_ok=True)
+  write_text(Path(root) / "plan.json", json.dumps(plan.to_json(root), indent=1) + "\n")
+  for i, run in enumerate(runs, 1):
+    if finished(run.workdir):
+      out(f"[{i}/{len(runs)}] {run.arm} seed {run.seed}: finished, skipped")
+      continue
+    out(f"[{i}/{len(runs)}] {run.arm} seed {run.seed}: running in {run.workdir}")
+    status = run_fn(run)
+    if status != 0:
+      out(f"{run.arm} seed {run.seed} failed (exit {status}); run the same command to resume")
+      return status
+  return report_fn(root)
+
+
+def run_from_args(args) -> int:
+  plan = load_plan(args.plan, args.data_dir)
+  return study(plan, args.root, args.print_commands, args.launcher)
