@@ -54,6 +54,16 @@ def test_squad_questions_diverse_subset_beats_random(shared_data, tagger, tmp_pa
   assert summary["diverse"]["entropy_bits_equal_tokens"] > summary["random"][
       "entropy_bits_equal_tokens"]
   assert summary["measure"].startswith("pos") and summary["size"] == 60
+  # OUT/diverse is a whole data dir: the subset in its place, every other task linked.
+  from xstilts_jax.data import sources
+  from xstilts_jax.tasks import registry
+  squad = sources.load_examples(registry.TASKS["squad_v1"], "en", "dev", data_dir=tmp_path / "diverse")
+  assert len(squad) == 60
+  xnli = sources.load_examples(registry.TASKS["xnli"], "de", "test", data_dir=tmp_path / "random")
+  assert xnli == sources.load_examples(registry.TASKS["xnli"], "de", "test", data_dir=shared_data)
+  assert len(readers.read_squad_json(tmp_path / "diverse/squad_v1.1/train-v1.1.json")) == 269
+  with pytest.raises(ConfigError, match="exists already"):
+    sel.select("squad_v1", 60, tmp_path, shared_data, "dev")
   original = {e.id: e for e in readers.read_squad_json(shared_data / "squad_v1.1/dev-v1.1.json")}
   for name in ("diverse", "random"):  # whole records, answers kept
     for e in readers.read_squad_json(tmp_path / name / "squad_v1.1/dev-v1.1.json"):

@@ -129,3 +129,33 @@ def test_plan_file_and_errors(tmp_path):
 def test_cli_study_print_commands(capsys):
   assert cli.main(["study", "demo", "--root", "/r", "--print-commands"]) == 0
   assert "launch/gpu_run.sh --workdir /r/baseline/seed0" in capsys.readouterr().out
+
+
+def test_full_plan_prepares_the_q2_selection_once(tmp_path):
+  data = str(tmp_path / "data")
+  plan = sp.load_plan("full", data)
+  (step,) = plan.prepare
+  args = cli.build_parser().parse_args(list(step.argv[1:]))
+  assert (args.command, args.task, args.data_dir) == ("select", "mnli", data)
+  q2_arms = [a for a in plan.arms if a.name.startswith("mnli_")]
+  assert sorted(o for a in q2_arms for o in a.overrides) == [
+      f"data.data_dir={data}-q2/diverse", f"data.data_dir={data}-q2/random"]
+  lines = []
+  sp.study(plan, "/r", True, out=lines.append)
+  commands = [l for l in lines if not l.startswith("#")]
+  assert commands[0].startswith("xstilts select --task mnli") and len(commands) == len(
+      plan.runs("/r")) + 2
+  prepared, calls = [], []
+
+  def prepare(s):
+    prepared.append(s)
+    sp.Path(s.creates).parent.mkdir(parents=True)
+    sp.Path(s.creates).write_text("{}")
+    return 0
+  root = str(tmp_path / "study")
+  assert sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: 0, out=lines.append,
+                  prepare_fn=prepare) == 0
+  assert prepared == [step] and len(calls) == len(plan.runs(root))
+  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: 0, out=lines.append,
+           prepare_fn=prepare)
+  assert prepared == [step]  # done once

@@ -58,6 +58,13 @@ class PlannedRun:
 
 
 @dataclasses.dataclass(frozen=True)
+class Step:
+  """A command the runs need first (e.g. `xstilts select`); done once `creates` exists."""
+  creates: str
+  argv: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
   name: str
   scale: str
@@ -65,6 +72,7 @@ class Plan:
   arms: tuple[Arm, ...]
   seeds: tuple[int, ...] = (0, 1, 2)
   notes: tuple[str, ...] = ()
+  prepare: tuple[Step, ...] = ()
 
   def __post_init__(self):
     if len(set(self.seeds)) < MIN_SEEDS:
@@ -89,6 +97,7 @@ class Plan:
   def to_json(self, root: str) -> dict:
     return {"name": self.name, "scale": self.scale, "questions": list(self.questions),
             "seeds": list(self.seeds), "notes": list(self.notes),
+            "prepare": [dataclasses.asdict(p) for p in self.prepare],
             "arms": [dataclasses.asdict(a) for a in self.arms],
             "runs": [dataclasses.asdict(r) for r in self.runs(root)]}
 
@@ -120,14 +129,19 @@ def demo_plan() -> Plan:
   return Plan("demo", "toy (synthetic, demo:quick)", QUESTIONS, arms, notes=notes)
 
 
-def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000) -> Plan:
+def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000,
+              q2_size: int = 50000) -> Plan:
   """XLM-R Large on real data: every arm of Q1-Q5 (see the research-questions note)."""
   from xstilts_jax.study.languages import select_language_sets
   sets = {s.name: "+".join(s.languages) for s in select_language_sets(k)}
   c = "configs/xstilts.py"
   data = (f"data.data_dir={data_dir}",)
   mlm_budget = (f"mlm.phase.max_steps={mlm_steps}",)
-  q2 = f"{data_dir.rstrip('/')}-q2"  # made by the plan's preparation commands (see notes)
+  q2 = f"{data_dir.rstrip('/')}-q2"  # made by the plan's preparation step
+  ud = f"{data_dir.rstrip('/')}/udpos/UD_English-EWT/en_ewt-ud-"
+  select = Step(f"{q2}/selection.json", (
+      "xstilts", "select", "--task", "mnli", "--size", str(q2_size), "--data-dir", data_dir,
+      "--out", q2, "--ud-train", ud + "train.conllu", "--ud-dev", ud + "dev.conllu"))
   arms = [
       Arm("baseline", c, data, QUESTIONS, "XLM-R Large, English fine-tuning only"),
       Arm("squad", f"{c}:intermediate=squad_v1", data, QUESTIONS, "X-STILTs, English-only"),
@@ -145,11 +159,11 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000) ->
     arms.append(Arm(name, f"{c}:{arg}benchmark=xtreme-r", data, ("q4",), "XTREME-R"))
   notes = (f"Q1 language sets (k={k}, URIEL syntactic): " + "; ".join(
       f"{n} {l}" for n, l in sets.items()) + f"; equal MLM budget: {mlm_steps} steps each.",
-      f"Q2: before its arms run, `xstilts select --task mnli --size N --data-dir {data_dir} "
-      f"--out {q2}-selection --ud-train UD_EWT_TRAIN`, then {q2}/diverse and {q2}/random must "
-      f"hold the selected mnli/MNLI/train.tsv beside every other task's files of {data_dir}.",
+      f"Q2: MNLI subsets of {q2_size} examples (POS-trigram diverse, random) by `xstilts "
+      f"select`, in {q2}/diverse and {q2}/random (the rest of {data_dir} linked).",
       "Q4: an mT5 arm needs the mT5 pipeline wiring (another issue); not in this plan.")
-  return Plan("full", "XLM-R Large, real data", QUESTIONS, tuple(arms), notes=notes)
+  return Plan("full", "XLM-R Large, real data", QUESTIONS, tuple(arms), notes=notes,
+              prepare=(select,))
 
 
 def load_plan(name: str, data_dir: Optional[str] = None) -> Plan:
@@ -208,21 +222,33 @@ def report(root: str) -> int:
 
 def study(plan: Plan, root: str, print_commands: bool = False, launcher: str = "gpu",
           run_fn: Callable[[PlannedRun], int] = run_locally,
-          report_fn: Callable[[str], int] = report, out=print) -> int:
+          report_fn: Callable[[str], int] = report, out=print,
+          prepare_fn: Optional[Callable[[Step], int]] = None) -> int:
   """Write ROOT/plan.json; then print the launch commands, or run what is not finished and
   report. Returns an exit status (a failed run's, which stops the study)."""
   runs = plan.runs(root)
   if print_commands:
     for note in plan.notes:
       out(f"# {note}")
+    for step in plan.prepare:
+      out(" ".join(shlex.quote(a) for a in step.argv))
     for run in runs:
       out(launch_command(run, launcher))
     base = root.rstrip("/")
     out(f"xstilts report {shlex.quote(base)} --baseline {shlex.quote(base + '/baseline')} "
         f"--out {shlex.quote(base + '/report')}")
     return 0
+  prepare_fn = prepare_fn or (lambda step: subprocess.call(
+      [sys.executable, "-m", "xstilts_jax.cli", *step.argv[1:]]))
   Path(root).mkdir(parents=True, exist_ok=True)
   write_text(Path(root) / "plan.json", json.dumps(plan.to_json(root), indent=1) + "\n")
+  for step in plan.prepare:
+    if not Path(step.creates).exists():
+      out("preparing: " + " ".join(step.argv))
+      status = prepare_fn(step)
+      if status != 0:
+        out(f"preparation failed (exit {status}): {' '.join(step.argv)}")
+        return status
   for i, run in enumerate(runs, 1):
     if finished(run.workdir):
       out(f"[{i}/{len(runs)}] {run.arm} seed {run.seed}: finished, skipped")

@@ -17,13 +17,15 @@ is its share of `size` (largest remainder), which the random subset takes too. W
 than `pool` examples left, a step looks at a seeded random `pool` of them (stochastic
 greedy, Mirzasoleiman et al. 2015) instead of all. Both subsets are written in the
 dataset's original format, at the task's own relative path under OUT/diverse and
-OUT/random, so `data_dir=OUT/diverse` loads them through the registry's readers.
+OUT/random; every other file of the data dir is linked (symlinks) beside it, so
+`data.data_dir=OUT/diverse` runs a whole experiment with the selected file in its place.
 """
 from __future__ import annotations
 
 import json
 import math
 import random
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -208,6 +210,20 @@ def write_subset(reader: str, path: Path, ids: set[str], out: Path, expected: in
                       f"this task's reader is {reader}")
 
 
+def overlay(data_dir: Path, relative: Path, subset_file: Path, out: Path) -> None:
+  """OUT as a copy of data_dir in which `relative` is `subset_file` and everything else a
+  symlink to the original (directories on the way to `relative` are real)."""
+  original, here = Path(data_dir).resolve(), Path(out)
+  for i, part in enumerate(relative.parts):
+    here.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(original.iterdir()):
+      link = here / entry.name
+      if entry.name != part and not link.exists() and not link.is_symlink():
+        link.symlink_to(entry)
+    original, here = original / part, here / part
+  shutil.copyfile(subset_file, here)
+
+
 # ----------------------------------------------------------------------------- the command
 
 
@@ -229,6 +245,10 @@ def select(task: str, size: int, out: Union[str, Path], data_dir: Union[str, Pat
   if not 0 < size < len(examples):
     raise ConfigError(f"--size {size}: must be between 1 and {len(examples) - 1} "
                       f"({task} {split} has {len(examples)} examples)")
+  out = Path(out)
+  for name in ("diverse", "random"):
+    if (out / name).exists():
+      raise ConfigError(f"--out {out}: {out / name} exists already; choose a new --out")
   tagger, measure, tagger_accuracy = None, "word_class (proxy: data/diversity.py)", None
   if ud_train is not None:
     tagger = train_ud_tagger(ud_train, seed=seed)
@@ -241,7 +261,6 @@ def select(task: str, size: int, out: Union[str, Path], data_dir: Union[str, Pat
   room = quotas(labels, size)
   subsets = {"diverse": diverse_subset(grams, labels, room, seed, pool),
              "random": random_subset(labels, room, seed)}
-  out = Path(out)
   relative = paths[0].relative_to(Path(data_dir))
   tokens = {k: sum(len(s) for i in v for s in tags[i]) for k, v in subsets.items()}
   equal = min(tokens.values())
@@ -252,8 +271,9 @@ def select(task: str, size: int, out: Union[str, Path], data_dir: Union[str, Pat
   for name, chosen in subsets.items():
     ids = {examples[i].id for i in chosen}
     target = out / name / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_subset(spec.local.reader, paths[0], ids, target, len(examples))
+    subset_file = out / f"{name}.{relative.name}"
+    write_subset(spec.local.reader, paths[0], ids, subset_file, len(examples))
+    overlay(Path(data_dir), relative, subset_file, out / name)
     summary[name] = {"file": str(target), "tokens": tokens[name],
                      "entropy_bits": ngram_entropy([tags[i] for i in chosen]),
                      "entropy_bits_equal_tokens": ngram_entropy([tags[i] for i in chosen],
