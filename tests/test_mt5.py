@@ -203,14 +203,37 @@ def test_bfloat16_compute_stays_close(tmp_path):
   assert float(jnp.abs(a - b.astype(jnp.float32)).max()) < 0.05 * scale
 
 
-def test_tagging_parity(tmp_path):
-  ref = _torch_model(T.MT5ForTokenClassification, _hf_config(CONFIGS[0], num_labels=4), 3, tmp_path)
+TASK_CLASSES = [  # (head kind, transformers class): the task classes transformers has for mT5
+    ("tagging", T.MT5ForTokenClassification),
+    ("seq2seq_classification", T.MT5ForSequenceClassification),
+    ("seq2seq_span", T.MT5ForQuestionAnswering),
+]
+
+
+def _task_outputs(kind, out):
+  if kind == "seq2seq_span":
+    return [out.start_logits, out.end_logits]
+  return [out.logits]
+
+
+def _ours(kind, out):
+  return list(out) if kind == "seq2seq_span" else [out]
+
+
+@pytest.mark.parametrize("kind,cls", TASK_CLASSES)
+def test_task_class_parity(kind, cls, tmp_path):
+  ref = _torch_model(cls, _hf_config(CONFIGS[0], num_labels=4 if kind != "seq2seq_span" else 2),
+                     3, tmp_path)
   ids, mask = _batch(np.random.default_rng(2))
   with torch.no_grad():
-    expected = ref(input_ids=_t(ids), attention_mask=_t(mask)).logits
-  model = load_hf(str(tmp_path), head="tagging")
-  assert model.head_specs["tagging"].num_labels == 4
-  _close(model(jnp.asarray(ids), jnp.asarray(mask)), expected)
+    expected = _task_outputs(kind, ref(input_ids=_t(ids), attention_mask=_t(mask)))
+  model = load_hf(str(tmp_path), head=kind)
+  if kind != "seq2seq_span":
+    assert model.head_specs[kind].num_labels == 4
+  ours = _ours(kind, model(jnp.asarray(ids), jnp.asarray(mask)))
+  assert len(ours) == len(expected)
+  for a, b in zip(ours, expected):
+    _close(a, b)
 
 
 @pytest.mark.parametrize("cls,encoder_of", [
@@ -367,10 +390,10 @@ def _perturb(model, seed):
 @pytest.mark.parametrize("kind,cls", [
     ("encoder", T.MT5EncoderModel),
     ("seq2seq", T.MT5ForConditionalGeneration),
-    ("tagging", T.MT5ForTokenClassification),
-])
+] + TASK_CLASSES)
 def test_export_round_trip(kind, cls, tmp_path):
-  _torch_model(cls, _hf_config(CONFIGS[0], num_labels=4), 9, tmp_path / "in")
+  labels = 2 if kind == "seq2seq_span" else 4  # transformers' QA head has num_labels outputs
+  _torch_model(cls, _hf_config(CONFIGS[0], num_labels=labels), 9, tmp_path / "in")
   model = _perturb(load_hf(str(tmp_path / "in"), head=kind), 11)
   export_hf(model, str(tmp_path / "out"))
   config = json.loads((tmp_path / "out" / "config.json").read_text())
@@ -388,8 +411,10 @@ def test_export_round_trip(kind, cls, tmp_path):
     ours_args = dict(decoder_input_ids=jnp.asarray(dec), decoder_attention_mask=jnp.asarray(dec_mask))
   with torch.no_grad():
     out = ref(**args)
-  expected = out.last_hidden_state if kind == "encoder" else out.logits
-  _close(model(jnp.asarray(ids), jnp.asarray(mask), **ours_args), expected)
+  expected = [out.last_hidden_state] if kind == "encoder" else _task_outputs(kind, out)
+  ours = _ours(kind, model(jnp.asarray(ids), jnp.asarray(mask), **ours_args))
+  for a, b in zip(ours, expected, strict=True):
+    _close(a, b)
   # And back: the exported checkpoint loads to the same model.
   again = load_hf(str(tmp_path / "out"), head=kind)
   for a, b in zip(jax.tree.leaves(nnx.state(model, nnx.Param)), jax.tree.leaves(nnx.state(again, nnx.Param))):

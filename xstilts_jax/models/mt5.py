@@ -32,7 +32,13 @@ from flax import nnx
 from xstilts_jax.models.xlmr import (HeadSpec, XLMRConfig, _axes, _dropout, _make_head, _RngSplitter,
                                     mean_pool)
 
-MT5_HEAD_KINDS = ("encoder", "seq2seq", "classification", "tagging", "span", "multiple_choice")
+MT5_HEAD_KINDS = ("encoder", "seq2seq", "classification", "tagging", "span", "multiple_choice",
+                  "seq2seq_classification", "seq2seq_span")
+# transformers' encoder-decoder task classes: the decoder reads the input shifted right;
+# MT5ForSequenceClassification classifies the decoder state at the last EOS of the input,
+# MT5ForQuestionAnswering scores span starts and ends on the decoder states.
+_DECODER_HEADS = {"seq2seq": "lm", "seq2seq_classification": "classification",
+                  "seq2seq_span": "span"}
 SUPPORTED_FEED_FORWARD = ("gated-gelu",)
 
 
@@ -307,24 +313,39 @@ def _run_block(block: EncoderBlock, x, bias, mask, key):
 
 
 class Seq2SeqHead(nnx.Module):
-  """The decoder stack and the LM head: teacher-forced logits, or one step with a cache."""
+  """The decoder stack and its output: the LM head (teacher-forced logits, or one step with a
+  cache), or, for transformers' encoder-decoder task classes, a classifier or span scorer."""
 
-  def __init__(self, cfg: MT5Config, dtype=jnp.float32, *, rngs: nnx.Rngs):
-    self.cfg, self.dtype = cfg, dtype
+  def __init__(self, cfg: MT5Config, dtype=jnp.float32, output: str = "lm", num_labels: int = 0, *,
+               rngs: nnx.Rngs):
+    self.cfg, self.dtype, self.output = cfg, dtype, output
     self.relative_attention_bias = RelativeBias(cfg, bidirectional=False, rngs=rngs)
     self.blocks = nnx.List([DecoderBlock(cfg, dtype, rngs=rngs)
                             for _ in range(cfg.num_decoder_layers)])
     self.final_layer_norm = RMSNorm(cfg)
-    self.lm_head = _linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"), cfg.initializer_factor,
-                           dtype, rngs)
+    if output == "lm":
+      self.lm_head = _linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"),
+                             cfg.initializer_factor, dtype, rngs)
+    elif output == "classification":
+      self.classification_head = _make_head(_head_config(cfg), HeadSpec("classification", num_labels),
+                                            dtype, rngs)
+    elif output == "span":
+      self.qa_outputs = nnx.Linear(
+          cfg.d_model, 2, dtype=dtype, param_dtype=jnp.float32, rngs=rngs,
+          kernel_init=nnx.initializers.normal(cfg.initializer_factor * cfg.d_model ** -0.5),
+          kernel_metadata=_axes("embed", None), bias_metadata=_axes(None))
+    else:
+      raise ValueError(f"decoder output {output!r} is not one of lm, classification, span")
 
   def memory(self, encoded) -> list[tuple[jax.Array, jax.Array]]:
     """Each block's cross-attention keys and values of the encoder's states (computed once)."""
     return [block.cross_attention.keys_values(encoded) for block in self.blocks]
 
+  def final(self, x, rng: _RngSplitter):
+    return _dropout(self.final_layer_norm(x).astype(self.dtype), self.cfg.dropout_rate, rng())
+
   def logits(self, x, rng: _RngSplitter):
-    x = _dropout(self.final_layer_norm(x).astype(self.dtype), self.cfg.dropout_rate, rng())
-    return self.lm_head(x)
+    return self.lm_head(self.final(x, rng))
 
   def __call__(self, decoder_input_ids, decoder_attention_mask, encoded, attention_mask,
                embed, rng: _RngSplitter):
@@ -339,7 +360,7 @@ class Seq2SeqHead(nnx.Module):
     x = _dropout(embed(decoder_input_ids), self.cfg.dropout_rate, rng())
     for block, memory_kv in zip(self.blocks, self.memory(encoded)):
       x = block(x, bias, mask, memory_kv, memory_mask, rng)
-    return self.logits(x, rng)
+    return self.logits(x, rng) if self.output == "lm" else self.final(x, rng)
 
   def step(self, token, position, cache, memory, attention_mask, embed, max_length: int):
     """Logits [B, V] for one token per row at `position`, and the updated self-attention cache.
@@ -364,8 +385,8 @@ class Seq2SeqHead(nnx.Module):
 
 
 def _make_mt5_head(cfg: MT5Config, spec: HeadSpec, dtype, rngs: nnx.Rngs):
-  if spec.kind == "seq2seq":
-    return Seq2SeqHead(cfg, dtype, rngs=rngs)
+  if spec.kind in _DECODER_HEADS:
+    return Seq2SeqHead(cfg, dtype, _DECODER_HEADS[spec.kind], spec.num_labels, rngs=rngs)
   if spec.kind in ("classification", "tagging", "span", "multiple_choice"):
     return _make_head(_head_config(cfg), spec, dtype, rngs)
   raise ValueError(f"unknown mT5 head kind {spec.kind!r}; expected one of {MT5_HEAD_KINDS[1:]}")
@@ -377,6 +398,9 @@ class MT5Model(nnx.Module):
   `model(ids, mask)`: the only head's output (the encoder's last hidden state with no head);
   a seq2seq head also takes `decoder_input_ids` (and `decoder_attention_mask`) and gives LM
   logits [B, T, V] with teacher forcing. Multiple-choice inputs are [B, K, S] and give [B, K].
+  The seq2seq_classification and seq2seq_span heads (transformers' MT5ForSequenceClassification
+  and MT5ForQuestionAnswering) feed the decoder the input shifted right unless given
+  `decoder_input_ids`.
   `options` is XLM-R's `ModelOptions` (how the model computes): remat applies; the attention
   kernel choice does not (the position bias needs the plain path); scan_layers is refused.
   """
@@ -430,6 +454,19 @@ class MT5Model(nnx.Module):
         raise ValueError(f"head {head!r} (seq2seq) needs decoder_input_ids")
       out = module(decoder_input_ids, decoder_attention_mask, x, attention_mask,
                    self.encoder.embed, rng)
+    elif kind in _DECODER_HEADS:
+      if decoder_input_ids is None:
+        decoder_input_ids = shift_right(input_ids, self.cfg.decoder_start_token_id,
+                                        self.cfg.pad_token_id)
+      h = module(decoder_input_ids, decoder_attention_mask, x, attention_mask, self.encoder.embed, rng)
+      if kind == "seq2seq_span":
+        logits = module.qa_outputs(h)
+        out = (logits[..., 0], logits[..., 1])
+      else:  # the state at each row's last EOS (transformers requires one in every row)
+        length = input_ids.shape[-1]
+        last_eos = length - 1 - jnp.argmax((input_ids == self.cfg.eos_token_id)[:, ::-1], axis=-1)
+        rep = jnp.take_along_axis(h, last_eos[:, None, None], axis=1)
+        out = module.classification_head(rep, rng)
     elif kind in ("classification", "multiple_choice"):
       pooled = mean_pool(x, attention_mask).astype(x.dtype)
       if kind == "classification":

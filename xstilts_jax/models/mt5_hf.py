@@ -1,13 +1,15 @@
 """mT5 checkpoints in and out, in transformers' names; reached through `hf.load_hf` / `hf.export_hf`.
 
-Architectures: MT5EncoderModel (head "encoder"), MT5ForConditionalGeneration ("seq2seq") and
-MT5ForTokenClassification ("tagging"). The encoder's weights are required whatever the head:
+Architectures: MT5EncoderModel (head "encoder"), MT5ForConditionalGeneration ("seq2seq"),
+MT5ForTokenClassification ("tagging"), and the encoder-decoder task classes
+MT5ForSequenceClassification ("seq2seq_classification") and MT5ForQuestionAnswering
+("seq2seq_span"). The encoder's weights are required whatever the head:
 a checkpoint that lacks any is an error, never a silently random encoder. The encoder loads
 from any mT5 checkpoint (MT5Model, MT5ForQuestionAnswering and MT5ForSequenceClassification
 included); a head the checkpoint does not have starts fresh, as in transformers. The
 classification, span and multiple-choice heads of the encoder-with-heads protocol have no
-transformers class (transformers' MT5ForSequenceClassification and MT5ForQuestionAnswering
-read the decoder's states), so they always start fresh and cannot be exported.
+transformers class (its MT5ForSequenceClassification and MT5ForQuestionAnswering read the
+decoder's states), so they always start fresh and cannot be exported.
 """
 from __future__ import annotations
 
@@ -31,7 +33,11 @@ ARCHITECTURES = {
     "encoder": "MT5EncoderModel",
     "seq2seq": "MT5ForConditionalGeneration",
     "tagging": "MT5ForTokenClassification",
+    "seq2seq_classification": "MT5ForSequenceClassification",
+    "seq2seq_span": "MT5ForQuestionAnswering",
 }
+# Where each architecture keeps the shared table, the encoder and the decoder.
+_PREFIX = {"tagging": "transformer.", "seq2seq_classification": "transformer."}
 _KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
 _LINEAR = ("kernel",)
 
@@ -63,26 +69,37 @@ def encoder_entries(cfg: MT5Config, prefix: str) -> list[tuple[str, tuple, bool]
   return out + _norm(e + "final_layer_norm", p + ("final_layer_norm",))
 
 
-def decoder_entries(cfg: MT5Config, name: str) -> list[tuple[str, tuple, bool]]:
-  """The decoder stack and the LM head of a seq2seq head called `name`."""
+def decoder_entries(cfg: MT5Config, name: str, prefix: str = "") -> list[tuple[str, tuple, bool]]:
+  """The decoder stack of a decoder head called `name` (its output layer not included)."""
   p = ("heads", name)
-  out = [("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+  out = [(prefix + "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
           p + ("relative_attention_bias", "embedding"), False)]
   for i in range(cfg.num_decoder_layers):
-    h, b = f"decoder.block.{i}.", p + ("blocks", i)
+    h, b = f"{prefix}decoder.block.{i}.", p + ("blocks", i)
     out += (_attention(h + "layer.0.SelfAttention", b + ("attention",))
             + _norm(h + "layer.0.layer_norm", b + ("attention_norm",))
             + _attention(h + "layer.1.EncDecAttention", b + ("cross_attention",))
             + _norm(h + "layer.1.layer_norm", b + ("cross_attention_norm",))
             + _ffn(h + "layer.2.DenseReluDense", b + ("ffn",))
             + _norm(h + "layer.2.layer_norm", b + ("ffn_norm",)))
-  return (out + _norm("decoder.final_layer_norm", p + ("final_layer_norm",))
-          + [("lm_head.weight", p + ("lm_head", "kernel"), True)])
+  return out + _norm(prefix + "decoder.final_layer_norm", p + ("final_layer_norm",))
+
+
+def _linear_with_bias(hf: str, path: tuple) -> list:
+  return [(hf + ".weight", path + ("kernel",), True), (hf + ".bias", path + ("bias",), False)]
 
 
 def head_entries(cfg: MT5Config, kind: str, name: str) -> list[tuple[str, tuple, bool]]:
+  p = ("heads", name)
   if kind == "seq2seq":
-    return decoder_entries(cfg, name)
+    return decoder_entries(cfg, name) + [("lm_head.weight", p + ("lm_head", "kernel"), True)]
+  if kind == "seq2seq_span":
+    return decoder_entries(cfg, name) + _linear_with_bias("qa_outputs", p + ("qa_outputs",))
+  if kind == "seq2seq_classification":
+    c = p + ("classification_head",)
+    return (decoder_entries(cfg, name, "transformer.")
+            + _linear_with_bias("classification_head.dense", c + ("dense",))
+            + _linear_with_bias("classification_head.out_proj", c + ("out_proj",)))
   if kind == "tagging":
     p = ("heads", name, "classifier")
     return [("classifier.weight", p + ("kernel",), True), ("classifier.bias", p + ("bias",), False)]
@@ -132,14 +149,16 @@ def load_mt5(ckpt_dir: Path, head: str = "encoder", num_labels: Optional[int] = 
     raise ModelError(f"{config_file}: {e}") from None
   weights = read_hf_weights(ckpt_dir)
   prefix = _prefix_of(weights)
-  if head == "tagging":
-    in_ckpt = weights["classifier.weight"].shape[0] if "classifier.weight" in weights else None
+  label_key = {"tagging": "classifier.weight",
+               "seq2seq_classification": "classification_head.out_proj.weight"}.get(head)
+  if label_key is not None:
+    in_ckpt = weights[label_key].shape[0] if label_key in weights else None
     if num_labels is None:
       num_labels = in_ckpt or len(hf_cfg.get("id2label") or {}) or None
     if num_labels is None:
-      raise ModelError(f"{ckpt_dir}: head 'tagging' needs num_labels")
+      raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
     if in_ckpt is not None and in_ckpt != num_labels:
-      raise ModelError(f"{ckpt_dir}: the checkpoint's tagging head has {in_ckpt} labels, "
+      raise ModelError(f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, "
                        f"but num_labels={num_labels} was asked")
   elif head in ("classification",) and num_labels is None:
     raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
@@ -184,7 +203,7 @@ def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dic
   if kind not in ARCHITECTURES:
     raise ModelError(f"head {head!r} ({kind}) has no transformers mT5 class to export to "
                      f"(exportable: {', '.join(ARCHITECTURES)})")
-  prefix = "transformer." if kind == "tagging" else ""
+  prefix = _PREFIX.get(kind, "")
   values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   out = {}
   for hf, path, transpose in encoder_entries(model.cfg, prefix) + head_entries(model.cfg, kind, head):
@@ -205,7 +224,7 @@ def export_mt5(model: MT5Model, out_dir: str, tokenizer=None, head: Optional[str
   architecture, tensors = hf_state_dict(model, head)
   kind = _KIND_OF_ARCHITECTURE[architecture]
   extra = {}
-  if kind == "tagging":
+  if kind in ("tagging", "seq2seq_classification"):
     n = model.head_specs[model.resolve_head(head)[0]].num_labels
     names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(n)]
     if len(names) != n:
