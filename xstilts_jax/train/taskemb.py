@@ -28,6 +28,9 @@ def make_fisher_step(layout: ModelLayout, head: str, kind: str,
                      names: Sequence[str]) -> Callable:
   """A jitted fisher(params, batch) -> ({name: summed squared per-example gradient}, examples).
 
+  The rows of a batch are scanned one by one, so memory holds one example's gradient and the
+  running sums (twice the chosen parameters), whatever the batch size.
+
   `params` are grouped as the train state's ({"encoder": ..., "heads": ...}); `names` are
   the encoder parameters the Fisher is taken over.
   """
@@ -45,11 +48,15 @@ def make_fisher_step(layout: ModelLayout, head: str, kind: str,
 
   def fisher(params, batch):
     chosen = {n: params["encoder"][n] for n in names}
-    grads, counts = jax.vmap(grad, in_axes=(None, None, 0))(chosen, params, batch)
-    weight = ((batch["mask"] > 0) & (counts > 0)).astype(jnp.float32)
-    summed = {n: jnp.einsum("b,b...->...", weight, jnp.square(g.astype(jnp.float32)))
-              for n, g in grads.items()}
-    return summed, weight.sum()
+
+    def body(acc, example):  # one example at a time: memory stays one gradient, not a batch's
+      g, count = grad(chosen, params, example)
+      w = ((example["mask"] > 0) & (count > 0)).astype(jnp.float32)
+      return {n: acc[n] + w * jnp.square(g[n].astype(jnp.float32)) for n in names}, w
+
+    zeros = {n: jnp.zeros(chosen[n].shape, jnp.float32) for n in names}
+    summed, weights = jax.lax.scan(body, zeros, batch)
+    return summed, weights.sum()
 
   return jax.jit(fisher)
 
