@@ -14,7 +14,7 @@ from jax.sharding import PartitionSpec as P
 from xstilts_jax import sharding as shd
 from xstilts_jax.models.mt5 import MT5Config, MT5Model, greedy_decode, shift_right
 from xstilts_jax.models.mt5_recipe import (AdafactorConfig, adafactor_transform, constant_schedule,
-                                           seq2seq_loss)
+                                           seq2seq_loss, target_ids, text_to_text_batch)
 from xstilts_jax.models.xlmr import HeadSpec
 from xstilts_jax.train import optim, state as train_state, steps as train_steps
 
@@ -158,3 +158,50 @@ def test_seq2seq_forward_and_decoding_eight_devices_equal_one():
   np.testing.assert_allclose(l8, l1, atol=1e-5, rtol=1e-5)
   np.testing.assert_array_equal(t8, t1)
   assert (t1[:, 1:] != 0).any()
+
+
+def test_text_to_text_batch_by_hand():
+  b = text_to_text_batch([[5, 6, 7], [8, 9, 10, 11, 12]], [[20, 21], [22, 23, 24, 25]],
+                         max_source=5, max_target=4)
+  np.testing.assert_array_equal(b["input_ids"], [[5, 6, 7, 1, 0], [8, 9, 10, 11, 1]])
+  np.testing.assert_array_equal(b["attention_mask"], [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+  np.testing.assert_array_equal(b["labels"], [[20, 21, 1, -100], [22, 23, 24, 1]])
+  np.testing.assert_array_equal(b["decoder_input_ids"], [[0, 20, 21, 1], [0, 22, 23, 24]])
+  np.testing.assert_array_equal(b["decoder_attention_mask"], [[1, 1, 1, 0], [1, 1, 1, 1]])
+  with pytest.raises(ValueError, match="2 sources but 1 targets"):
+    text_to_text_batch([[5], [6]], [[7]], 4, 4)
+
+
+def test_target_ids_by_hand():
+  decoded = np.array([[0, 7, 8, 1, 0, 0], [0, 9, 9, 9, 9, 9], [0, 1, 0, 0, 0, 0]])
+  assert target_ids(decoded) == [[7, 8], [9, 9, 9, 9, 9], []]
+
+
+def test_a_text_to_text_batch_trains_and_decodes_its_target():
+  """A few Adafactor steps on one batch make greedy decoding give back its targets."""
+  model = MT5Model(CFG, {"lm": HeadSpec("seq2seq")}, rngs=nnx.Rngs(6))
+  targets = [[20, 21], [30, 31, 32], [40]]
+  batch = {k: jnp.asarray(v) for k, v in text_to_text_batch(
+      [[5, 6, 7], [8, 9], [10, 11, 12, 13]], targets, 8, 5).items()}
+  tx = adafactor_transform(AdafactorConfig(learning_rate=1e-2))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  opt = tx.init(params)
+
+  @jax.jit
+  def step(params, opt):
+    def loss(p):
+      total, count = seq2seq_loss(nnx.merge(graphdef, p, rest), batch, "lm")
+      return total / count
+    value, grads = jax.value_and_grad(loss)(params)
+    updates, opt = tx.update(grads, opt, params)
+    return jax.tree.map(lambda p, u: p - 1e-2 * u, params, updates), opt, value
+
+  losses = []
+  for _ in range(60):
+    params, opt, value = step(params, opt)
+    losses.append(float(value))
+  assert losses[-1] < 0.05 * losses[0]
+  trained = nnx.merge(graphdef, params, rest)
+  decoded = nnx.jit(greedy_decode, static_argnames=("max_length", "head"))(
+      trained, batch["input_ids"], batch["attention_mask"], max_length=6)
+  assert target_ids(decoded) == targets
