@@ -67,21 +67,22 @@ def test_runs_in_sequence_skips_finished_and_resumes(tmp_path):
   (sp.Path(first.workdir) / "exp" / "results.json").write_text("{}")
   calls, reports, lines = [], [], []
   stop = (plan.arms[1].name, 0)
-  code = sp.study(plan, root, run_fn=_stub(calls, fail_on=stop), report_fn=reports.append,
-                  out=lines.append)
+  code = sp.study(plan, root, run_fn=_stub(calls, fail_on=stop),
+                  report_fn=lambda *a: reports.append(a), out=lines.append)
   assert code == 3 and not reports  # a failed run stops the study before the report
   assert calls == [("baseline", 0), ("baseline", 2), stop]
   assert any("finished, skipped" in l for l in lines)
   calls.clear()
-  code = sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: reports.append(r) or 0,
+  code = sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: reports.append(a) or 0,
                   out=lines.append)
-  assert code == 0 and reports == [root]
+  assert code == 0 and reports == [([f"{root}/{a.name}" for a in plan.arms], f"{root}/baseline",
+                                    f"{root}/report")]
   expected = [(r.arm, r.seed) for r in plan.runs(root)][3:]
   assert calls == expected  # only what had not finished, in order
   saved = json.loads((tmp_path / "study" / "plan.json").read_text())
   assert len(saved["runs"]) == 3 * len(plan.arms) and saved["seeds"] == [0, 1, 2]
   calls.clear()
-  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: 0, out=lines.append)
+  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: 0, out=lines.append)
   assert calls == []
 
 
@@ -101,8 +102,9 @@ def test_print_commands(tmp_path, launcher):
     after = words[words.index("--") + 1:]
     assert words[words.index("--workdir") + 1] == run.workdir and "--workdir" not in after
     assert after[:2] == ["--config", "demo:quick"] and f"--config.seed={run.seed}" in after
-  assert commands[-1].startswith("xstilts report gs://bucket/study --baseline "
-                                 "gs://bucket/study/baseline --out gs://bucket/study/report")
+  arms = " ".join(f"gs://bucket/study/{a.name}" for a in plan.arms)
+  assert commands[-1] == (f"xstilts report {arms} --baseline gs://bucket/study/baseline "
+                          "--out gs://bucket/study/report")
 
 
 def test_plan_file_and_errors(tmp_path):
@@ -113,6 +115,8 @@ def test_plan_file_and_errors(tmp_path):
   path.write_text(json.dumps(good))
   assert [r.arm for r in sp.load_plan(str(path)).runs("r")] == ["baseline"] * 3 + ["other"] * 3
   for bad, what in (({**good, "seeds": [0, 1]}, "at least 3"),
+                    ({**good, "arms": [*good["arms"], {"name": "x", "config": "c", "report": "r"}]},
+                     "no baseline arm"),
                     ({**good, "arms": good["arms"][1:]}, "baseline"),
                     ({"name": "x"}, "need")):
     path.write_text(json.dumps(bad))
@@ -144,7 +148,19 @@ def test_full_plan_prepares_the_q2_selection_once(tmp_path):
   sp.study(plan, "/r", True, out=lines.append)
   commands = [l for l in lines if not l.startswith("#")]
   assert commands[0].startswith("xstilts select --task mnli") and len(commands) == len(
-      plan.runs("/r")) + 2
+      plan.runs("/r")) + 1 + 4
+  # Arms the report cannot tell apart are reported apart, each against its own baseline.
+  reports = {out: (paths, base) for paths, base, out in plan.reports("/r")}
+  assert reports["/r/report-q2-diverse"] == (["/r/baseline", "/r/mnli_diverse"], "/r/baseline")
+  assert reports["/r/report-q2-random"] == (["/r/baseline", "/r/mnli_random"], "/r/baseline")
+  assert reports["/r/report-xtreme-r"] == (["/r/xtremer_baseline", "/r/xtremer_squad"],
+                                           "/r/xtremer_baseline")
+  main = reports["/r/report"][0]
+  assert "/r/mnli" in main and "/r/mlm_diverse" in main and not {
+      "/r/mnli_diverse", "/r/mnli_random", "/r/xtremer_squad", "/r/xtremer_baseline"} & set(main)
+  for line in commands[-4:]:
+    args = cli.build_parser().parse_args(shlex.split(line)[1:])
+    assert args.command == "report" and len(args.baseline) == 1
   prepared, calls = [], []
 
   def prepare(s):
@@ -153,9 +169,9 @@ def test_full_plan_prepares_the_q2_selection_once(tmp_path):
     sp.Path(s.creates).write_text("{}")
     return 0
   root = str(tmp_path / "study")
-  assert sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: 0, out=lines.append,
+  assert sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: 0, out=lines.append,
                   prepare_fn=prepare) == 0
   assert prepared == [step] and len(calls) == len(plan.runs(root))
-  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda r: 0, out=lines.append,
+  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: 0, out=lines.append,
            prepare_fn=prepare)
   assert prepared == [step]  # done once

@@ -6,8 +6,11 @@ questions it serves. The plan expands into runs, one per (arm, seed), each with 
 workdir ROOT/<arm>/seed<S>, listed in ROOT/plan.json. `xstilts study` then either runs
 them one after another here (a workdir that holds a results.json is finished and skipped,
 so the same command resumes), or with --print-commands prints one launch command per run
-(launch/gpu_run.sh or launch/tpu_run.sh form); last it writes `xstilts report ROOT` to
-ROOT/report from whatever has finished.
+(launch/gpu_run.sh or launch/tpu_run.sh form); last it writes the reports from whatever
+has finished: ROOT/report over the arms of the main report against ROOT/baseline, and
+ROOT/report-<name> for each separate report (arms whose runs the report could not tell
+apart from others, as it knows a run only by its intermediate tasks and MLM: a data subset
+of the same task, another benchmark), each against its own baseline arm.
 
 Plans: `demo` (the embedded synthetic setup, demo:quick, offline), `full` (XLM-R Large on
 the real data under --data-dir), or a JSON file {"name", "scale", "questions", "seeds",
@@ -40,6 +43,7 @@ class Arm:
   overrides: tuple[str, ...] = ()
   questions: tuple[str, ...] = ()
   note: str = ""
+  report: str = ""  # a separate report's name; "" for the main report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Plan:
   seeds: tuple[int, ...] = (0, 1, 2)
   notes: tuple[str, ...] = ()
   prepare: tuple[Step, ...] = ()
+  baselines: tuple[tuple[str, str], ...] = ()  # (separate report, its baseline arm)
 
   def __post_init__(self):
     if len(set(self.seeds)) < MIN_SEEDS:
@@ -83,7 +88,14 @@ class Plan:
       raise ConfigError(f"plan {self.name}: arm names repeat: {' '.join(names)}")
     if "baseline" not in names:
       raise ConfigError(f"plan {self.name}: no arm named 'baseline'")
+    baselines = {"": "baseline", **dict(self.baselines)}
+    for report, base in baselines.items():
+      if base not in names:
+        raise ConfigError(f"plan {self.name}: report {report or 'main'!r} has no arm {base!r}")
     for arm in self.arms:
+      if arm.report not in baselines:
+        raise ConfigError(f"plan {self.name}, arm {arm.name}: report {arm.report!r} has no "
+                          "baseline arm (plan baselines)")
       unknown = [q for q in arm.questions if q not in QUESTIONS]
       if unknown or not arm.name or "/" in arm.name:
         raise ConfigError(f"plan {self.name}, arm {arm.name!r}: bad name or question "
@@ -94,10 +106,21 @@ class Plan:
     return [PlannedRun(a.name, s, a.config, a.overrides, f"{root}/{a.name}/seed{s}")
             for a in self.arms for s in self.seeds]
 
+  def reports(self, root: str) -> list[tuple[list[str], str, str]]:
+    """(arm workdirs, baseline workdir, out) of every report."""
+    root = root.rstrip("/")
+    out = []
+    for report, base in {"": "baseline", **dict(self.baselines)}.items():
+      arms = [a.name for a in self.arms if a.report == report and a.name != base]
+      out.append(([f"{root}/{base}"] + [f"{root}/{a}" for a in arms], f"{root}/{base}",
+                  f"{root}/report" + (f"-{report}" if report else "")))
+    return out
+
   def to_json(self, root: str) -> dict:
     return {"name": self.name, "scale": self.scale, "questions": list(self.questions),
             "seeds": list(self.seeds), "notes": list(self.notes),
             "prepare": [dataclasses.asdict(p) for p in self.prepare],
+            "reports": [{"paths": p, "baseline": b, "out": o} for p, b, o in self.reports(root)],
             "arms": [dataclasses.asdict(a) for a in self.arms],
             "runs": [dataclasses.asdict(r) for r in self.runs(root)]}
 
@@ -154,16 +177,21 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000,
                     ("q1",), f"MLM on {langs} ({mlm_steps} steps), then X-STILTs"))
   for subset in ("diverse", "random"):
     arms.append(Arm(f"mnli_{subset}", f"{c}:intermediate=mnli", (f"data.data_dir={q2}/{subset}",),
-                    ("q2",), f"MNLI {subset} subset (xstilts select)"))
+                    ("q2",), f"MNLI {subset} subset (xstilts select)", f"q2-{subset}"))
   for name, arg in (("xtremer_baseline", ""), ("xtremer_squad", "intermediate=squad_v1,")):
-    arms.append(Arm(name, f"{c}:{arg}benchmark=xtreme-r", data, ("q4",), "XTREME-R"))
+    arms.append(Arm(name, f"{c}:{arg}benchmark=xtreme-r", data, ("q4",), "XTREME-R", "xtreme-r"))
   notes = (f"Q1 language sets (k={k}, URIEL syntactic): " + "; ".join(
       f"{n} {l}" for n, l in sets.items()) + f"; equal MLM budget: {mlm_steps} steps each.",
       f"Q2: MNLI subsets of {q2_size} examples (POS-trigram diverse, random) by `xstilts "
       f"select`, in {q2}/diverse and {q2}/random (the rest of {data_dir} linked).",
-      "Q4: an mT5 arm needs the mT5 pipeline wiring (another issue); not in this plan.")
+      "Q2's arms are reported apart (report-q2-diverse, report-q2-random): a run records its "
+      "intermediate task, not which subset of it, so one report would merge them with mnli; "
+      "the slope difference between the two is not computed by the report yet.",
+      "Q4: XTREME-R runs are reported apart (report-xtreme-r); an mT5 arm needs the mT5 "
+      "pipeline wiring (another issue) and is not in this plan.")
   return Plan("full", "XLM-R Large, real data", QUESTIONS, tuple(arms), notes=notes,
-              prepare=(select,))
+              prepare=(select,), baselines=(("q2-diverse", "baseline"), ("q2-random", "baseline"),
+                                            ("xtreme-r", "xtremer_baseline")))
 
 
 def load_plan(name: str, data_dir: Optional[str] = None) -> Plan:
@@ -178,9 +206,11 @@ def load_plan(name: str, data_dir: Optional[str] = None) -> Plan:
   try:
     raw = json.loads(path.read_text("utf-8"))
     arms = tuple(Arm(a["name"], a["config"], tuple(a.get("overrides", ())),
-                     tuple(a.get("questions", ())), a.get("note", "")) for a in raw["arms"])
+                     tuple(a.get("questions", ())), a.get("note", ""), a.get("report", ""))
+                 for a in raw["arms"])
     return Plan(raw["name"], raw.get("scale", ""), tuple(raw.get("questions", QUESTIONS)), arms,
-                tuple(raw.get("seeds", (0, 1, 2))), tuple(raw.get("notes", ())))
+                tuple(raw.get("seeds", (0, 1, 2))), tuple(raw.get("notes", ())),
+                baselines=tuple(tuple(b) for b in raw.get("baselines", {}).items()))
   except json.JSONDecodeError as e:
     raise ConfigError(f"{path}:{e.lineno}: not JSON ({e.msg})") from None
   except (KeyError, TypeError) as e:
@@ -212,17 +242,16 @@ def run_locally(run: PlannedRun) -> int:
   return subprocess.call([sys.executable, "-m", "xstilts_jax.cli", "run", *run.run_args()])
 
 
-def report(root: str) -> int:
-  """`xstilts report ROOT --baseline ROOT/baseline --out ROOT/report`."""
+def report(paths: Sequence[str], baseline: str, out: str) -> int:
+  """`xstilts report PATHS... --baseline BASELINE --out OUT`."""
   from xstilts_jax.analysis.report import build_report
-  out = build_report([root], [str(Path(root) / "baseline")], str(Path(root) / "report"))
-  print(f"wrote {out}")
+  print(f"wrote {build_report(list(paths), [baseline], out)}")
   return 0
 
 
 def study(plan: Plan, root: str, print_commands: bool = False, launcher: str = "gpu",
           run_fn: Callable[[PlannedRun], int] = run_locally,
-          report_fn: Callable[[str], int] = report, out=print,
+          report_fn: Callable[[Sequence[str], str, str], int] = report, out=print,
           prepare_fn: Optional[Callable[[Step], int]] = None) -> int:
   """Write ROOT/plan.json; then print the launch commands, or run what is not finished and
   report. Returns an exit status (a failed run's, which stops the study)."""
@@ -234,9 +263,9 @@ def study(plan: Plan, root: str, print_commands: bool = False, launcher: str = "
       out(" ".join(shlex.quote(a) for a in step.argv))
     for run in runs:
       out(launch_command(run, launcher))
-    base = root.rstrip("/")
-    out(f"xstilts report {shlex.quote(base)} --baseline {shlex.quote(base + '/baseline')} "
-        f"--out {shlex.quote(base + '/report')}")
+    for paths, base, where in plan.reports(root):
+      out(f"xstilts report {' '.join(map(shlex.quote, paths))} --baseline {shlex.quote(base)} "
+          f"--out {shlex.quote(where)}")
     return 0
   prepare_fn = prepare_fn or (lambda step: subprocess.call(
       [sys.executable, "-m", "xstilts_jax.cli", *step.argv[1:]]))
@@ -258,7 +287,10 @@ def study(plan: Plan, root: str, print_commands: bool = False, launcher: str = "
     if status != 0:
       out(f"{run.arm} seed {run.seed} failed (exit {status}); run the same command to resume")
       return status
-  return report_fn(root)
+  status = 0
+  for paths, base, where in plan.reports(root):
+    status = status or report_fn(paths, base, where)
+  return status
 
 
 def run_from_args(args) -> int:
