@@ -57,7 +57,8 @@ def test_squad_questions_diverse_subset_beats_random(shared_data, tagger, tmp_pa
   # OUT/diverse is a whole data dir: the subset in its place, every other task linked.
   from xstilts_jax.data import sources
   from xstilts_jax.tasks import registry
-  squad = sources.load_examples(registry.TASKS["squad_v1"], "en", "dev", data_dir=tmp_path / "diverse")
+  squad = sources.load_examples(registry.TASKS["squad_v1"], "en", "dev",
+                                data_dir=tmp_path / "diverse")
   assert len(squad) == 60
   xnli = sources.load_examples(registry.TASKS["xnli"], "de", "test", data_dir=tmp_path / "random")
   assert xnli == sources.load_examples(registry.TASKS["xnli"], "de", "test", data_dir=shared_data)
@@ -133,7 +134,8 @@ def test_bad_requests_are_one_line_errors(shared_data, tmp_path):
 def test_cli_select(shared_data, tmp_path, capsys):
   from xstilts_jax import cli
   code = cli.main(["select", "--task", "squad_v1", "--size", "20", "--out", str(tmp_path),
-                   "--data-dir", str(shared_data), "--ud-train", str(shared_data / UD.format("train")),
+                   "--data-dir", str(shared_data),
+                   "--ud-train", str(shared_data / UD.format("train")),
                    "--ud-dev", str(shared_data / UD.format("dev"))])
   assert code == 0
   summary = json.loads((tmp_path / "selection.json").read_text())

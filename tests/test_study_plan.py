@@ -41,8 +41,8 @@ def test_demo_plan_expands_to_three_seeds_per_arm(tmp_path):
                              list(next(a for a in plan.arms if a.name == "baseline").overrides))
   assert list(base.intermediate.tasks) == [] and list(base.mlm.languages) == []
   far = next(a for a in plan.arms if a.name == "mlm_far")
-  assert list(cli.apply_overrides(cli.load_config(far.config), list(far.overrides)).mlm.languages) == [
-      "qs", "qc"]
+  far_config = cli.apply_overrides(cli.load_config(far.config), list(far.overrides))
+  assert list(far_config.mlm.languages) == ["qs", "qc"]
 
 
 def test_full_plan_arms_load(tmp_path):

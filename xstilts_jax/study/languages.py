@@ -97,13 +97,12 @@ def farthest_point(candidates: Sequence[str], k: int, distances: Distances,
   language is farthest (ties: the larger sum of distances to the chosen, then the code)."""
   pool = _check(candidates, k, distances, what)
   d = lambda a, b: distances[frozenset((a, b))]
-  first = max(itertools.combinations(pool, 2), key=lambda p: (d(*p), [-ord(c) for c in p[0] + p[1]]))
-  chosen = list(first)
+  # max() keeps the first of equals: pairs and candidates come in code order.
+  chosen = list(max(itertools.combinations(pool, 2), key=lambda p: d(*p)))
   while len(chosen) < k:
     rest = [c for c in pool if c not in chosen]
-    best = max(rest, key=lambda c: (min(d(c, x) for x in chosen), sum(d(c, x) for x in chosen),
-                                    [-ord(ch) for ch in c]))
-    chosen.append(best)
+    chosen.append(max(rest, key=lambda c: (min(d(c, x) for x in chosen),
+                                           sum(d(c, x) for x in chosen))))
   return tuple(chosen)
 
 

@@ -214,7 +214,8 @@ def load_plan(name: str, data_dir: Optional[str] = None) -> Plan:
   except json.JSONDecodeError as e:
     raise ConfigError(f"{path}:{e.lineno}: not JSON ({e.msg})") from None
   except (KeyError, TypeError) as e:
-    raise ConfigError(f"{path}: a plan needs name and arms, each arm name and config ({e})") from None
+    raise ConfigError(f"{path}: a plan needs name and arms, each arm name and config "
+                      f"({e})") from None
 
 
 # ----------------------------------------------------------------------------- running

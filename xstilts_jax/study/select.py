@@ -81,8 +81,8 @@ def entropy_bits(counts: Counter) -> float:
   return max(0.0, -sum(c / total * math.log2(c / total) for c in counts.values() if c))
 
 
-def ngram_entropy(examples_tags: Sequence[Sequence[Sequence[str]]], max_tokens: Optional[int] = None,
-                  seed: int = 0) -> float:
+def ngram_entropy(examples_tags: Sequence[Sequence[Sequence[str]]],
+                  max_tokens: Optional[int] = None, seed: int = 0) -> float:
   """Entropy (bits) of tag trigrams over examples (each a list of tag sequences); with
   max_tokens, over the first max_tokens tokens of a seeded shuffle of the examples, so
   that subsets of different token counts are compared on equal amounts of text."""
