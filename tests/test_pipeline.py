@@ -179,11 +179,12 @@ def test_missing_data_file_is_one_line(tmp_path):
   torch.manual_seed(0)
   T.XLMRobertaModel(T.XLMRobertaConfig.from_pretrained(tmp_path / "ckpt")).save_pretrained(tmp_path / "ckpt")
   train_tokenizer(["a small text to learn a vocabulary from"] * 20, 40, tmp_path / "ckpt")
+  (tmp_path / "empty").mkdir()
   out = xstilts("run", "--config", "xstilts:intermediate=mnli,target=xnli", f"--config.model.checkpoint={tmp_path / 'ckpt'}",
                 f"--config.data.data_dir={tmp_path / 'empty'}", "--workdir", str(tmp_path / "w"))
   assert out.returncode == 2
   assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
-  assert "mnli" in out.stderr
+  assert "mnli" in out.stderr and str(tmp_path / "empty") in out.stderr
 
 
 def test_resumed_workdir_with_another_config_is_refused(demo_run):

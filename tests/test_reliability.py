@@ -32,6 +32,18 @@ def xstilts(*args, cwd=None, timeout=900):
                         timeout=timeout, cwd=cwd)
 
 
+def error_after_progress(out, *fragments, code=2):
+  """A run that failed after it had started work: progress bars and library logs may come first,
+  then exactly one error line, the last, holding every fragment; no traceback."""
+  assert out.returncode == code, (out.returncode, out.stderr[-3000:])
+  lines = out.stderr.strip().splitlines()
+  assert "Traceback" not in out.stderr and sum("xstilts:" in l for l in lines) == 1, out.stderr[-3000:]
+  assert lines[-1].startswith("xstilts: error: "), out.stderr[-3000:]
+  for fragment in fragments:
+    assert str(fragment) in lines[-1], (fragment, lines[-1])
+  return lines[-1]
+
+
 def one_line_error(out, *fragments, code=2):
   """The process failed with `code` and printed exactly one line holding every fragment."""
   assert out.returncode == code, (out.returncode, out.stderr[-3000:])
@@ -122,6 +134,13 @@ def test_bad_values_are_refused_before_anything_is_written(override, fragments, 
   out = xstilts("run", "--config", "demo:quick", override, "--workdir", str(workdir))
   one_line_error(out, *fragments)
   assert not workdir.exists(), sorted(workdir.rglob("*"))  # no config.json to poison the next run
+
+
+def test_missing_data_dir_is_refused_before_anything_is_written(tiny_checkpoint, tmp_path):
+  out = xstilts("run", "--config", "xstilts:intermediate=mnli,target=xnli", f"--config.model.checkpoint={tiny_checkpoint}",
+                "--config.data.data_dir=/nonexistent/data", "--workdir", str(tmp_path / "w"))
+  one_line_error(out, "data.data_dir /nonexistent/data: no such folder", "mnli")
+  assert not (tmp_path / "w").exists()
 
 
 # ----------------------------------------------------------------------------- config files
@@ -377,7 +396,7 @@ def test_a_non_finite_loss_stops_the_run_with_one_line_naming_phase_task_and_ste
   workdir = tmp_path / "w"
   out = xstilts("run", "--config", "demo:quick", "--config.model.build.pretrain.learning_rate=1e30",
                 "--workdir", str(workdir))
-  line = one_line_error(out, "pretrain: ", " at step ", "(task mlm:")
+  line = error_after_progress(out, "pretrain: ", " at step ", "(task mlm:")
   assert "is nan" in line or "is inf" in line, line
   assert not (workdir / "pretrained" / "DONE").exists() and not list(workdir.rglob("results.json"))
   assert not [p for p in (workdir / "checkpoints" / "pretrain").glob("*") if p.name.isdigit()]
@@ -421,7 +440,7 @@ def _nli_pairs(n, seed):
   out = []
   for _ in range(n):
     noun, adj, word = rng.choice(NOUNS), rng.choice(ADJS), rng.choice(list(WORDS))
-    out.append((f"the {noun} is {adj}", f"{word} , the {noun} is {adj}", WORDS[word]))
+    out.append((f"the {noun} is {adj}", f"{word} {word} {word} , the {noun} is {adj}", WORDS[word]))
   return out
 
 
@@ -456,7 +475,7 @@ def learnable_run(tmp_path_factory):
   workdir = root / "w"
   out = xstilts("run", "--config", "xstilts:target=xnli", f"--config.model.checkpoint={ckpt}",
                 f"--config.data.data_dir={data}", "--config.targets.per_task.xnli.max_seq_length=32",
-                "--config.targets.per_task.xnli.epochs=6", "--config.targets.per_task.xnli.batch_size=16",
+                "--config.targets.per_task.xnli.epochs=20", "--config.targets.per_task.xnli.batch_size=16",
                 "--config.targets.per_task.xnli.accum_steps=1", "--config.targets.defaults.learning_rate=0.003",
                 "--config.targets.defaults.eval_every=0", "--config.model.retrieval_layer=2",
                 "--workdir", str(workdir))

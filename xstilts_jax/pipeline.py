@@ -256,6 +256,16 @@ def check_phase(prefix: str, hp) -> None:
     _require(key(name), hp[name], kind, ok, what)
 
 
+def check_data_dir(config: ml_collections.ConfigDict) -> None:
+  """The local data folder exists (its files are named when read)."""
+  if config.data.source == "local" and not config.data.synthetic.enabled:
+    tasks = ", ".join(list(config.intermediate.tasks) + list(config.targets.tasks))
+    if not config.data.data_dir:
+      raise ConfigError(f"data.data_dir is empty: name the folder of the original files (for {tasks})")
+    if not Path(config.data.data_dir).is_dir():
+      raise ConfigError(f"data.data_dir {config.data.data_dir}: no such folder (the original files of {tasks})")
+
+
 def model_positions(config: ml_collections.ConfigDict) -> tuple[int, str]:
   """(the longest input the model takes, where that number comes from): XLM-R numbers positions
   from pad_token_id + 1, so max_position_embeddings - pad_token_id - 1 tokens (512 of 514)."""
@@ -707,6 +717,10 @@ STAGE_KEYS = {
     "results": (),
 }
 RESTART_MARKER = "RESTART.json"
+# Keys that do not change any result: a run may resume with other values (on another mesh, say);
+# config.json is then updated, and the run says so.
+NEUTRAL_KEYS = ("workdir", "mesh", "sharding_rules", "distributed", "log_every", "save_every", "report",
+                "data.cache_dir", "data.data_dir", "data.tfds_data_dir")
 
 
 def _under(key: str, prefixes) -> bool:
@@ -728,7 +742,8 @@ def stage_fingerprints(resolved: dict) -> dict[str, Fingerprint]:
   flat, out, keys = _flat(resolved), {}, []
   for stage in STAGES:
     keys += STAGE_KEYS[stage]
-    picked = {k: v for k, v in flat.items() if _under(k, keys) or (stage == "results" and k != "workdir")}
+    picked = {k: v for k, v in flat.items()
+              if _under(k, keys) or (stage == "results" and not _under(k, NEUTRAL_KEYS))}
     out[stage] = Fingerprint(hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16])
     out[stage].values = picked
   return out
@@ -755,9 +770,14 @@ def check_saved_config(path: Path, config: ml_collections.ConfigDict) -> dict:
     if saved != resolved:
       a, b = _flat(saved), _flat(resolved)
       diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-      first = min((stage_of(k) for k in diff), key=STAGES.index)
-      raise ConfigError(f"{path}: this workdir was started with another config (differs in {', '.join(diff[:5])}); "
-                        f"run with --restart={first} to redo the work from there, or use a new --workdir")
+      changed = [k for k in diff if not _under(k, NEUTRAL_KEYS)]
+      if changed:
+        first = min((stage_of(k) for k in changed), key=STAGES.index)
+        raise ConfigError(f"{path}: this workdir was started with another config (differs in "
+                          f"{', '.join(changed[:5])}); run with --restart={first} to redo the work from there, "
+                          "or use a new --workdir")
+      banner(f"{path}: updated {', '.join(diff[:5])} (settings that do not change results)")
+      write_json_atomic(path, resolved)
   else:
     write_json_atomic(path, resolved)
   return resolved
@@ -882,6 +902,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = ""
   mesh = shd.make_mesh(dict(config.mesh))
   budget, source = model_positions(config)
   check_lengths(config, budget, source)
+  check_data_dir(config)
   root = Path(workdir)
   if root.exists() and not root.is_dir():
     raise ConfigError(f"workdir {root}: exists and is not a directory")
