@@ -68,7 +68,9 @@ def task_embedding(layout: ModelLayout, params: Mapping, head: str, kind: str,
 
   `names` default to every encoder parameter, in the layout's order.
   """
-  names = tuple(n for n in layout.names if n in params["encoder"]) if names is None else tuple(names)
+  if names is None:
+    names = [n for n in layout.names if n in params["encoder"]]
+  names = tuple(names)
   missing = [n for n in names if n not in params["encoder"]]
   if missing:
     raise DataError(f"TaskEmb: no encoder parameter {missing[0]!r}")
