@@ -111,16 +111,19 @@ def test_named_sizes_have_the_published_parameter_counts():
 
 def test_every_parameter_has_logical_axes():
   cfg = MT5Config(**_hf_kwargs(CONFIGS[0]))
-  model = MT5Model(cfg, {"lm": HeadSpec("seq2seq"), "tag": HeadSpec("tagging", 4)}, rngs=nnx.Rngs(0))
+  model = MT5Model(cfg, {"lm": HeadSpec("seq2seq"), "tag": HeadSpec("tagging", 4)},
+                   rngs=nnx.Rngs(0))
   params = nnx.state(model, nnx.Param)
-  specs = jax.tree.leaves(nnx.get_partition_spec(params), is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
+  specs = jax.tree.leaves(nnx.get_partition_spec(params),
+                          is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
   leaves = jax.tree.leaves(params)
   assert len(specs) == len(leaves)
   for spec, leaf in zip(specs, leaves):
     assert len(spec) == leaf.ndim and any(a is not None for a in spec), (spec, leaf.shape)
   flat = dict(nnx.to_flat_state(params))
-  assert flat[("encoder", "shared", "embedding")].get_metadata()["out_sharding"] == ("vocab", "embed")
-  assert flat[("heads", "lm", "lm_head", "kernel")].get_metadata()["out_sharding"] == ("embed", "vocab")
+  axes = lambda *path: flat[path].get_metadata()["out_sharding"]
+  assert axes("encoder", "shared", "embedding") == ("vocab", "embed")
+  assert axes("heads", "lm", "lm_head", "kernel") == ("embed", "vocab")
   assert all(leaf.dtype == jnp.float32 for leaf in leaves)
 
 
@@ -283,7 +286,8 @@ def test_encoder_heads_read_the_encoder_states(tmp_path):
   h = model.heads
   expected_cls = _np_linear(h["cls"].out_proj, np.tanh(_np_linear(h["cls"].dense, mean)))
   _close(model(jnp.asarray(ids), jnp.asarray(mask), head="cls"), expected_cls)
-  _close(model(jnp.asarray(ids), jnp.asarray(mask), head="tag"), _np_linear(h["tag"].classifier, hidden))
+  _close(model(jnp.asarray(ids), jnp.asarray(mask), head="tag"),
+         _np_linear(h["tag"].classifier, hidden))
   start, end = model(jnp.asarray(ids), jnp.asarray(mask), head="span")
   span = _np_linear(h["span"].qa_outputs, hidden)
   _close(start, span[..., 0])
@@ -297,7 +301,8 @@ def test_dropout_is_active_only_with_a_key():
   model = MT5Model(cfg, {"lm": HeadSpec("seq2seq")}, rngs=nnx.Rngs(0))
   ids, mask = _batch(np.random.default_rng(6))
   dec = jnp.asarray(_decoder_batch(np.random.default_rng(7))[0])
-  run = lambda key: model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=dec, dropout_rng=key)
+  run = lambda key: model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=dec,
+                          dropout_rng=key)
   _close(run(None), run(None), 0)
   assert not np.allclose(run(jax.random.key(0)), run(None))
   assert not np.allclose(run(jax.random.key(0)), run(jax.random.key(1)))
@@ -408,7 +413,8 @@ def test_export_round_trip(kind, cls, tmp_path):
   if kind == "seq2seq":
     dec, dec_mask = _decoder_batch(rng)
     args.update(decoder_input_ids=_t(dec), decoder_attention_mask=_t(dec_mask))
-    ours_args = dict(decoder_input_ids=jnp.asarray(dec), decoder_attention_mask=jnp.asarray(dec_mask))
+    ours_args = dict(decoder_input_ids=jnp.asarray(dec),
+                     decoder_attention_mask=jnp.asarray(dec_mask))
   with torch.no_grad():
     out = ref(**args)
   expected = [out.last_hidden_state] if kind == "encoder" else _task_outputs(kind, out)
@@ -417,7 +423,8 @@ def test_export_round_trip(kind, cls, tmp_path):
     _close(a, b)
   # And back: the exported checkpoint loads to the same model.
   again = load_hf(str(tmp_path / "out"), head=kind)
-  for a, b in zip(jax.tree.leaves(nnx.state(model, nnx.Param)), jax.tree.leaves(nnx.state(again, nnx.Param))):
+  leaves = lambda m: jax.tree.leaves(nnx.state(m, nnx.Param))
+  for a, b in zip(leaves(model), leaves(again), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -464,7 +471,8 @@ def test_fresh_decoder_on_an_encoder_checkpoint(tmp_path):
   with torch.no_grad():
     expected = ref(input_ids=_t(ids), attention_mask=_t(mask)).last_hidden_state
   _close(model.encoder(jnp.asarray(ids), jnp.asarray(mask), rng=_no_dropout())[0], expected)
-  assert model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=jnp.zeros((3, 1), jnp.int32)).shape == (3, 1, VOCAB)
+  start = jnp.zeros((3, 1), jnp.int32)
+  assert model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=start).shape == (3, 1, VOCAB)
 
 
 def _no_dropout():

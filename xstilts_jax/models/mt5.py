@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from xstilts_jax.models.xlmr import (HeadSpec, XLMRConfig, _axes, _dropout, _make_head, _RngSplitter,
-                                    mean_pool)
+from xstilts_jax.models.xlmr import (HeadSpec, XLMRConfig, _axes, _dropout, _make_head,
+                                    _RngSplitter, mean_pool)
 
 MT5_HEAD_KINDS = ("encoder", "seq2seq", "classification", "tagging", "span", "multiple_choice",
                   "seq2seq_classification", "seq2seq_span")
@@ -152,7 +152,8 @@ def relative_position_buckets(query_length: int, key_length: int, bidirectional:
   max_exact = num_buckets // 2
   with np.errstate(divide="ignore"):
     scaled = (np.log(distance.astype(np.float32) / np.float32(max_exact))
-              / np.float32(math.log(max_distance / max_exact)) * np.float32(num_buckets - max_exact))
+              / np.float32(math.log(max_distance / max_exact))
+              * np.float32(num_buckets - max_exact))
   large = max_exact + np.where(distance < max_exact, 0, scaled).astype(np.int64)
   large = np.minimum(large, num_buckets - 1)
   return (buckets + np.where(distance < max_exact, distance, large)).astype(np.int32)
@@ -327,8 +328,8 @@ class Seq2SeqHead(nnx.Module):
       self.lm_head = _linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"),
                              cfg.initializer_factor, dtype, rngs)
     elif output == "classification":
-      self.classification_head = _make_head(_head_config(cfg), HeadSpec("classification", num_labels),
-                                            dtype, rngs)
+      self.classification_head = _make_head(
+          _head_config(cfg), HeadSpec("classification", num_labels), dtype, rngs)
     elif output == "span":
       self.qa_outputs = nnx.Linear(
           cfg.d_model, 2, dtype=dtype, param_dtype=jnp.float32, rngs=rngs,
@@ -458,7 +459,8 @@ class MT5Model(nnx.Module):
       if decoder_input_ids is None:
         decoder_input_ids = shift_right(input_ids, self.cfg.decoder_start_token_id,
                                         self.cfg.pad_token_id)
-      h = module(decoder_input_ids, decoder_attention_mask, x, attention_mask, self.encoder.embed, rng)
+      h = module(decoder_input_ids, decoder_attention_mask, x, attention_mask,
+                 self.encoder.embed, rng)
       if kind == "seq2seq_span":
         logits = module.qa_outputs(h)
         out = (logits[..., 0], logits[..., 1])

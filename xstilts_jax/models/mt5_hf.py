@@ -1,4 +1,4 @@
-"""mT5 checkpoints in and out, in transformers' names; reached through `hf.load_hf` / `hf.export_hf`.
+"""mT5 checkpoints in and out in transformers' names, reached through hf.load_hf / hf.export_hf.
 
 Architectures: MT5EncoderModel (head "encoder"), MT5ForConditionalGeneration ("seq2seq"),
 MT5ForTokenClassification ("tagging"), and the encoder-decoder task classes
@@ -124,7 +124,8 @@ def _set(values: dict, path: tuple, value: np.ndarray, name: str) -> None:
     node = node[p]
   old = node[path[-1]]
   if tuple(old.shape) != tuple(value.shape):
-    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} != model shape {tuple(old.shape)}")
+    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} "
+                     f"!= model shape {tuple(old.shape)}")
   node[path[-1]] = np.asarray(value, dtype=old.dtype)
 
 
@@ -206,7 +207,8 @@ def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dic
   prefix = _PREFIX.get(kind, "")
   values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   out = {}
-  for hf, path, transpose in encoder_entries(model.cfg, prefix) + head_entries(model.cfg, kind, head):
+  entries = encoder_entries(model.cfg, prefix) + head_entries(model.cfg, kind, head)
+  for hf, path, transpose in entries:
     node = values
     for p in path:
       node = node[p]
