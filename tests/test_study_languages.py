@@ -86,3 +86,15 @@ def test_imputed_languages_left_out_and_named():
   assert {"gu", "ht", "jv", "ml"} <= set(low_all)
   text = sl.describe(sl.select_language_sets(3))
   assert "af gu ht jv kk ml" in text and "diverse:" in text and "non_diverse:" in text
+
+
+def test_resource_contrast_by_hand():
+  # XCOPA's test languages (research-questions note): et ht id it qu sw ta th tr vi zh; Joshi
+  # classes in languages.csv: ht 2, qu 1, sw 2 (low); it tr vi 4, zh 5 (high); et id ta th 3.
+  xr = sl.resource_contrast("xtreme-r")
+  assert xr["xcopa"] == {"low": ["ht", "qu", "sw"], "high": ["it", "tr", "vi", "zh"]}
+  x = sl.resource_contrast("xtreme")
+  assert x["xnli"]["low"] == ["sw"] and "xcopa" not in x and x["mlqa"]["low"] == []
+  assert all("en" not in g["high"] for g in x.values())
+  with pytest.raises(ConfigError):
+    sl.resource_contrast("glue")

@@ -153,6 +153,25 @@ def select_language_sets(k: int, kind: str = "syntactic",
   return [LanguageSet(name, langs, _pair_table(langs, distances)) for name, langs in sets]
 
 
+def resource_contrast(benchmark: str = "xtreme") -> dict[str, dict[str, list[str]]]:
+  """Q5's within-task contrast: per task of the benchmark, its test languages (English left
+  out) that are low-resource (Joshi 0-2) and high-resource (4-5): {"low": [...], "high": [...]}."""
+  column = {"xtreme": "xtreme_tasks", "xtreme-r": "xtreme_r_tasks"}.get(benchmark)
+  if column is None:
+    raise ConfigError(f"unknown benchmark {benchmark!r} (expected xtreme or xtreme-r)")
+  out: dict[str, dict[str, list[str]]] = {}
+  for code, info in sorted(language_table().items()):
+    if code == "en" or info.joshi_class is None:
+      continue
+    for task in getattr(info, column):
+      groups = out.setdefault(task, {"low": [], "high": []})
+      if info.joshi_class <= LOW_RESOURCE_MAX_JOSHI:
+        groups["low"].append(code)
+      elif info.joshi_class >= HIGH_RESOURCE_MIN_JOSHI:
+        groups["high"].append(code)
+  return out
+
+
 def describe(sets: Sequence[LanguageSet], kind: str = "syntactic",
              include_imputed: bool = False) -> str:
   """The sets as text: languages, Joshi classes, spread, and every pairwise distance."""

@@ -155,8 +155,14 @@ def demo_plan() -> Plan:
 def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000,
               q2_size: int = 50000) -> Plan:
   """XLM-R Large on real data: every arm of Q1-Q5 (see the research-questions note)."""
-  from xstilts_jax.study.languages import select_language_sets
+  from xstilts_jax.study.languages import resource_contrast, select_language_sets
   sets = {s.name: "+".join(s.languages) for s in select_language_sets(k)}
+  contrast = {b: resource_contrast(b) for b in ("xtreme", "xtreme-r")}
+  both = lambda g: min(len(g["low"]), len(g["high"])) >= 2
+  q5 = "; ".join(f"{b}: " + ", ".join(
+      f"{t} ({len(g['low'])} low, {len(g['high'])} high)" for t, g in sorted(c.items())
+      if both(g)) + "; not separable within task: " + ", ".join(
+      t for t, g in sorted(c.items()) if not both(g)) for b, c in contrast.items())
   c = "configs/xstilts.py"
   data = (f"data.data_dir={data_dir}",)
   mlm_budget = (f"mlm.phase.max_steps={mlm_steps}",)
@@ -187,6 +193,8 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000,
       "Q2's arms are reported apart (report-q2-diverse, report-q2-random): a run records its "
       "intermediate task, not which subset of it, so one report would merge them with mnli; "
       "the slope difference between the two is not computed by the report yet.",
+      "Q5: tasks whose test languages hold at least 2 low- (Joshi 0-2) and 2 high-resource "
+      f"(Joshi 4-5) languages besides English, where a within-task contrast can conclude: {q5}.",
       "Q4: XTREME-R runs are reported apart (report-xtreme-r); an mT5 arm needs the mT5 "
       "pipeline wiring (another issue) and is not in this plan.")
   return Plan("full", "XLM-R Large, real data", QUESTIONS, tuple(arms), notes=notes,
