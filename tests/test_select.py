@@ -144,3 +144,20 @@ def test_cli_select(shared_data, tmp_path, capsys):
   assert cli.main(["select", "--task", "xnli", "--size", "5", "--out", str(tmp_path),
                    "--data-dir", str(shared_data)]) == 2
   assert "xstilts: error: task xnli" in capsys.readouterr().err
+
+
+def test_stochastic_greedy_pool_is_deterministic_and_still_diverse(shared_data, tagger):
+  examples = readers.read_squad_json(shared_data / "squad_v1.1/dev-v1.1.json")
+  tags = [sel.tag_sequences(sel.example_texts(e), tagger) for e in examples]
+  grams = [sel.trigrams(t) for t in tags]
+  labels = [None] * len(examples)
+  room = {None: 40}
+  small_pool = sel.diverse_subset(grams, labels, room, seed=0, pool=50)  # 50 of 810 per step
+  assert small_pool == sel.diverse_subset(grams, labels, room, seed=0, pool=50)
+  assert len(set(small_pool)) == 40
+  exact = sel.diverse_subset(grams, labels, room, seed=0)
+  rand = sel.random_subset(labels, room, seed=0)
+  flat = lambda chosen: [s for i in chosen for s in tags[i]]
+  tokens = min(sum(map(len, flat(c))) for c in (small_pool, exact, rand))
+  assert _entropy(flat(exact), tokens) >= _entropy(flat(small_pool), tokens) - 0.2
+  assert _entropy(flat(small_pool), tokens) > _entropy(flat(rand), tokens)
