@@ -120,3 +120,14 @@ def test_sketch_keeps_inner_products_roughly():
   w = rng.random(50_000) ** 4
   assert abs(cosine(sketch(u), sketch(v)) - cosine(u, v)) < 0.05
   assert cosine(sketch(u), sketch(v)) > cosine(sketch(u), sketch(w))
+
+
+def test_model_task_embedding_is_the_sketch(tiny):
+  layout, params = tiny
+  model = layout.model(params)
+  batches = _classification(3, 3, 64, lambda ids: ids[:, 1] % 3, batches=1)
+  from xstilts_jax.train.taskemb import model_task_embedding
+  stored = model_task_embedding(model, "cls", "classification", batches, dim=256)
+  full = task_embedding(layout, params, "cls", "classification", batches)
+  assert len(stored) == 256 and all(isinstance(v, float) for v in stored)
+  np.testing.assert_allclose(stored, sketch(full, 256), rtol=1e-5, atol=1e-12)

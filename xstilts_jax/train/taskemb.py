@@ -97,3 +97,13 @@ def sketch(vector: np.ndarray, dim: int = 4096, seed: int = 0) -> np.ndarray:
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def model_task_embedding(model, head: str, kind: str, batches: Iterable[Mapping[str, np.ndarray]],
+                         names: Optional[Sequence[str]] = None, dim: int = 4096,
+                         seed: int = 0) -> list[float]:
+  """TaskEmb of an NNX model (e.g. the one a phase just fine-tuned), sketched to `dim` floats
+  for results.json: what the pipeline stores beside TextEmb."""
+  layout = ModelLayout.of(model)
+  params = layout.grouped(layout.flat(model))
+  return sketch(task_embedding(layout, params, head, kind, batches, names), dim, seed).tolist()
