@@ -41,6 +41,7 @@ from xstilts_jax.errors import ConfigError, ModelError
 from xstilts_jax.evaluation import metrics as M
 from xstilts_jax.evaluation.evaluate import evaluate_task, prediction_file_name, write_predictions
 from xstilts_jax.evaluation.steps import Predictor
+from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
 from xstilts_jax.atomic import read_json
 from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
 from xstilts_jax.models.hf import read_hf_config, resolve_checkpoint
@@ -642,10 +643,14 @@ def results_table(results: dict, baseline: Optional[dict] = None) -> str:
       delta = [a - b for a, b in zip(mine, base)]
       lines += [btext, "| delta | " + " | ".join(f"{d:+.1f}" for d in delta) + f" | {np.nanmean(delta):+.1f} |"]
     lines.append("")
-  score = results["xtreme"]["overall"]
-  lines.append(f"XTREME-style score over these tasks and languages: {score:.1f}" if score is not None else "")
-  if baseline and baseline["xtreme"]["overall"] is not None and score is not None:
-    lines.append(f"baseline: {baseline['xtreme']['overall']:.1f}  (delta {score - baseline['xtreme']['overall']:+.1f})")
+  for key, name in (("xtreme", "XTREME"), ("xtreme_r", "XTREME-R")):
+    score = (results.get(key) or {}).get("overall")
+    if score is None:
+      continue
+    lines.append(f"{name}-style score over these tasks and languages: {score:.1f}")
+    base = ((baseline or {}).get(key) or {}).get("overall")
+    if base is not None:
+      lines.append(f"baseline: {base:.1f}  (delta {score - base:+.1f})")
   return "\n".join(lines) + "\n"
 
 
@@ -677,6 +682,7 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
     splits[target] = rec["split"]
   languages = {t: list(r["languages"]) for t, r in tasks.items()} if ctx.synthetic_languages else None
   xtreme = M.xtreme_score({t: r["languages"] for t, r in tasks.items()}, languages)
+  xtreme_r = xtreme_r_score({t: r["languages"] for t, r in tasks.items()}, languages)
   trained = list(intermediate) + [get_task(t).train_task or t for t in ctx.config.targets.tasks
                                   if get_task(t).format != "retrieval"]
   # What this run did, not what the config asked of the experiment (a baseline does no MLM beside).
@@ -690,7 +696,7 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
       "translated": any(":" in t for t in intermediate), "seed": ctx.config.seed,
       "model": ctx.config.model.checkpoint or "built: " + str(ctx.root / "pretrained"),
       "data": "synthetic" if ctx.synthetic_languages else "xtreme", "eval_split": splits, "tasks": tasks,
-      "xtreme": xtreme, "languages": ctx.synthetic_languages or {},
+      "xtreme": xtreme, "xtreme_r": xtreme_r, "languages": ctx.synthetic_languages or {},
       "task_embeddings": task_embeddings(ctx, sorted(set(trained))),
       "task_diversity": task_diversity(ctx, list(intermediate)),
       "skipped_rows": dict(ctx.read_report.skipped),
