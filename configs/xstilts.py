@@ -6,6 +6,7 @@ target fine-tuned on English and evaluated zero-shot on every language.
   xstilts run --config configs/xstilts.py:intermediate=mnli+squad_v1,target=xnli+xquad --workdir ...
   xstilts run --config configs/xstilts.py:intermediate=mnli,mlm=sw+ur,mlm_beside --workdir ...
   xstilts run --config configs/xstilts.py --workdir ...                                # the baseline
+  xstilts plan --topology v5e-8 --config configs/xstilts.py:intermediate=squad_v1,tpu=v5e-8  # before renting it
   --config.intermediate.learning_rate=2e-5 and any other key override from the command line.
 
 Arguments: intermediate (tasks joined by '+', 'all' = all_intermediate_public, 'anli_plus'),
@@ -13,9 +14,13 @@ target (default: the 7 trainable XTREME tasks + BUCC + Tatoeba), mlm (languages 
 masked-LM training: phase 0, or beside phase 1 with mlm_beside), model (large | base | a path),
 source (local | hub | tfds), baseline (also run the baseline beside it), runlocal (tiny smoke run),
 benchmark (xtreme | xtreme-r: XTREME-R's targets and test languages).
+tpu (a slice such as v5e-8, v4-8, v5p-8: pure FSDP over its chips, bfloat16 compute, and each
+phase's effective batch (jiant's batch x accumulation) as one micro-batch where the chips divide it).
 Hyper-parameters: jiant's XTREME runscripts (xstilts.md section 4.1); the paper's own
 intermediate-training values are not public, jiant's simple-API defaults stand in.
 """
+import math
+
 from xstilts_jax.configs import common
 from xstilts_jax.tasks import TASK_GROUPS, registry
 
@@ -30,7 +35,7 @@ MODELS = {"large": ("FacebookAI/xlm-roberta-large", 14), "base": ("FacebookAI/xl
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, intermediate=[], target=TARGETS, mlm=[], mlm_beside=False, model="large",
-                         source="local", baseline=False, runlocal=False, benchmark="xtreme")
+                         source="local", baseline=False, runlocal=False, benchmark="xtreme", tpu="")
   c = common.base_config()
   tasks = []
   for name in arg.intermediate:
@@ -54,9 +59,38 @@ def get_config(arg=None):
     qa = task in ("xquad", "mlqa", "tydiqa")
     c.targets.per_task[task] = dict(epochs=float(epochs), batch_size=batch, accum_steps=accum,
                                     max_seq_length=384 if qa else 256)
+  if arg.tpu:
+    tpu_preset(c, arg.tpu)
   if arg.runlocal:  # a smoke run of the same code path: small steps and subsets
     c.intermediate.max_steps = 20
     c.targets.defaults.max_steps = 20
     c.targets.defaults.eval_every = 10
     c.eval.batch_size = 8
   return c
+
+
+def tpu_preset(c, slice_name: str) -> None:
+  """Pure FSDP over the slice's chips, bfloat16 compute, and micro-batches that fill the mesh.
+
+  jiant's effective batch (batch x accumulation) is kept: where the chips divide it, it runs
+  as one micro-batch (4 x 8 -> 32 x 1 on 8 chips: no padding rows, no accumulation loop);
+  where they do not (the intermediate phase's 4 rows on 8 chips), it stays as it is and the
+  micro-batch is padded, as on any mesh.
+  """
+  from xstilts_jax.plan import parse_topology
+  chip, shape = parse_topology(slice_name)
+  chips = math.prod(int(d) for d in shape.split("x"))
+  c.mesh = dict(data=1, fsdp=-1, tensor=1)
+  c.model.dtype = "bfloat16"
+
+  def fill(hp) -> dict:
+    rows = hp["batch_size"] * hp.get("accum_steps", 1)
+    return dict(batch_size=rows, accum_steps=1) if rows % chips == 0 else {}
+
+  c.intermediate.update(fill(c.intermediate))
+  c.mlm.phase.update(fill(c.mlm.phase))
+  c.targets.defaults.update(fill(c.targets.defaults))
+  for task in list(c.targets.per_task.keys()):
+    settings = dict(c.targets.per_task[task])
+    c.targets.per_task[task] = {**settings, **fill({**c.targets.defaults.to_dict(), **settings})}
+  c.eval.batch_size = max(c.eval.batch_size, chips)

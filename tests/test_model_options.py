@@ -177,3 +177,48 @@ def test_scanned_layers_equal_unscanned_through_hf_import_and_export(tmp_path):
   from xstilts_jax.models.xlmr import encode
   for a, b in zip(encode(plain, ids, mask)[1], encode(scanned, ids, mask)[1], strict=True):
     np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
+
+
+# ----------------------------------------------------------------------------- tensor parallelism
+
+
+def test_tensor_parallel_train_step_equals_one_device():
+  from jax.sharding import PartitionSpec as P
+  from xstilts_jax import sharding as shd
+  from xstilts_jax.train.state import create_state
+  from xstilts_jax.train.steps import jit_train_step, make_train_step
+  devices = jax.devices()
+  assert len(devices) >= 2, "tests/conftest.py asks XLA for 8 CPU devices"
+  model = XLMRModel(CFG, {"cls": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
+  ids, mask = _inputs()
+  batch = {"input_ids": np.asarray(ids)[[0, 1, 2, 0]], "attention_mask": np.asarray(mask)[[0, 1, 2, 0]],
+           "label": np.array([0, 2, 1, 1], np.int32), "mask": np.array([1, 1, 1, 0], np.int32)}
+  ocfg = optim.OptimizerConfig(learning_rate=1e-2, total_steps=10, warmup_fraction=0.0)
+  tx, schedule = optim.make_transform(ocfg), optim.make_schedule(ocfg)
+  rules = shd.DEFAULT_RULES
+  results, programs = {}, {}
+  for shape, n in (((1, 1, 1), 1), ((1, 1, 2), 2)):
+    mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, shape)), devices=devices[:n])
+    layout, state, shardings = create_state(model, tx, mesh, rules)
+    if shape[2] == 2:  # the heads (and the MLP) are split over `tensor`
+      q = state["params"]["encoder"]["encoder.layers.0.attention.query.kernel"]
+      assert q.sharding.spec == P(None, "tensor")
+    fn = make_train_step(layout, "cls", "classification", tx, schedule, 1.0, 1, mesh, 3, rules)
+    step = jit_train_step(fn, shardings, mesh)
+    data = shd.global_batch(batch, mesh)
+    programs[shape] = step.lower(state, data).as_text()
+    for _ in range(2):  # dropout on: the masks must not depend on the layout either
+      state, metrics = step(state, data)
+    results[shape] = (jax.tree.map(float, metrics), jax.tree.map(np.asarray, state["params"]))
+  base_metrics, base_params = results[(1, 1, 1)]
+  for shape in ((1, 1, 2),):
+    metrics, params = results[shape]
+    for k in ("loss", "grad_norm"):
+      assert abs(metrics[k] - base_metrics[k]) < 1e-5, (shape, k)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(base_params)):
+      np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+  # The activations are constrained by name: one constraint per named activation and layer.
+  without = make_train_step(layout, "cls", "classification", tx, schedule, 1.0, 1, mesh, 3)
+  plain_text = jit_train_step(without, shardings, mesh).lower(state, data).as_text()
+  count = lambda text: text.count("sdy.sharding_constraint") + text.count("@Sharding")
+  assert count(programs[(1, 1, 2)]) >= count(plain_text) + 5 * CFG.num_hidden_layers

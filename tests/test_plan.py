@@ -189,3 +189,17 @@ def test_tpu_run_plans_first_and_refuses_what_does_not_fit(tmp_path):
   (tmp_path / "calls").unlink()
   result, calls = _tpu_run(tmp_path, 1, "--topology", "v5e-8", "--skip-plan", *run_args)
   assert result.returncode == 0 and [c.split()[0] for c in calls] == ["gcloud"]
+
+
+def test_tpu_preset_fills_the_mesh_and_keeps_jiants_effective_batch():
+  plain = cli.load_config("xstilts:intermediate=squad_v1")
+  tpu = cli.load_config("xstilts:intermediate=squad_v1,tpu=v5e-8")
+  assert dict(tpu.mesh) == {"data": 1, "fsdp": -1, "tensor": 1} and tpu.model.dtype == "bfloat16"
+  for task, (batch, accum) in (("xnli", (4, 8)), ("xquad", (4, 4))):  # jiant: 4 x 8 and 4 x 4
+    assert (plain.targets.per_task[task]["batch_size"], plain.targets.per_task[task]["accum_steps"]) == (batch, accum)
+    assert (tpu.targets.per_task[task]["batch_size"], tpu.targets.per_task[task]["accum_steps"]) == (batch * accum, 1)
+  # 4 rows do not fill 8 chips: the intermediate phase keeps jiant's 4 (padded to 8 rows per step).
+  assert (tpu.intermediate.batch_size, tpu.intermediate.accum_steps) == (4, 1)
+  steps = plan.run_steps(tpu, batch_unit=8)
+  assert [(s.phase, s.micro_rows, s.accum) for s in steps if s.kind == "train"][:3] == [
+      ("intermediate", 8, 1), ("target:xnli", 32, 1), ("target:pawsx", 32, 1)]

@@ -299,12 +299,12 @@ def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0
     shardings = train_state.state_shardings(layout, abstract, rules, mesh)
     fn = train_steps.jit_train_step(train_steps.make_train_step(
         layout, step.head, step.head_kind, tx, optim.make_schedule(ocfg), hp.grad_clip_norm, step.accum, mesh,
-        seed), shardings, mesh)
+        seed, rules), shardings, mesh)
     args = (_abstract(abstract, shardings), batch)
   else:
     graphdef, state = nnx.split(model)
     shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
-    fn = make_eval_step(graphdef, step.head_kind, step.head, step.layer)
+    fn = make_eval_step(graphdef, step.head_kind, step.head, step.layer, rules, mesh)
     args = (_abstract(state, shardings), {k: batch[k] for k in ("input_ids", "attention_mask")})
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()

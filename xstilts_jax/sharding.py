@@ -22,13 +22,20 @@ MESH_AXES = ("data", "fsdp", "tensor")
 BATCH_AXES = ("data", "fsdp")
 
 # The default rule table: FSDP over the embedding dimension, tensor parallelism over heads,
-# MLP and vocabulary. Configs carry their own copy (config.sharding.rules).
+# MLP and vocabulary; activations (MaxText's activation_* names) split their batch over the
+# batch axes and their heads and MLP features over `tensor` (Megatron-style), the residual
+# stream whole on each tensor shard. Configs carry their own copy (config.sharding_rules).
 DEFAULT_RULES = (
     ("vocab", ("tensor",)),
     ("embed", ("fsdp",)),
     ("heads", ("tensor",)),
     ("mlp", ("tensor",)),
     ("labels", ()),
+    ("activation_batch", ("data", "fsdp")),
+    ("activation_length", ()),
+    ("activation_embed", ()),
+    ("activation_heads", ("tensor",)),
+    ("activation_mlp", ("tensor",)),
 )
 
 
@@ -99,6 +106,14 @@ def logical_shardings(abstract_tree: Any, logical_tree: Any, rules, mesh: Mesh) 
     raise ValueError(f"{len(arrays)} arrays but {len(specs)} logical specs")
   return jax.tree.unflatten(treedef, [
       NamedSharding(mesh, spec_for(tuple(s), a.shape, rules, mesh)) for s, a in zip(specs, arrays)])
+
+
+def activation_constraint(rules, mesh: Mesh):
+  """`constrain(x, logical_names)` for models.xlmr.activation_sharding: the rule table's
+  layout for an activation, as a sharding constraint (replicated where a rule does not divide)."""
+  def constrain(x, names):
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec_for(names, x.shape, rules, mesh)))
+  return constrain
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -6,6 +6,7 @@ real example counts exactly once on any mesh and any number of hosts.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Callable, Mapping, Optional
 
@@ -17,20 +18,26 @@ from jax.sharding import Mesh
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.data.batches import eval_batches
-from xstilts_jax.models.xlmr import XLMRModel, encode, mean_pool
+from xstilts_jax.models.xlmr import XLMRModel, activation_sharding, encode, mean_pool
 
 _MODEL_INPUTS = ("input_ids", "attention_mask")
 
 
 @functools.lru_cache(maxsize=64)
-def make_eval_step(graphdef, kind: str, head: Optional[str], layer: Optional[int] = None) -> Callable:
+def make_eval_step(graphdef, kind: str, head: Optional[str], layer: Optional[int] = None,
+                   rules: Optional[tuple] = None, mesh: Optional[Mesh] = None) -> Callable:
   """step(state, batch) -> outputs: logits, (start, end) for spans, or mean-pooled embeddings
-  of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts).
+  of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts). With `rules`
+  and `mesh`, the model's named activations take the rule table's layout.
 
   Cached by model structure, so scoring the dev set every few hundred steps compiles once.
   """
 
   def step(state, batch):
+    with activation_sharding(shd.activation_constraint(rules, mesh)) if rules else contextlib.nullcontext():
+      return _outputs(state, batch)
+
+  def _outputs(state, batch):
     model = nnx.merge(graphdef, state)
     if kind == "retrieval":
       _, hidden = encode(model, batch["input_ids"], batch["attention_mask"])
@@ -49,11 +56,11 @@ class Predictor:
     # Parameters go to their shards once, as the rule table says (not to every device per batch).
     shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
     self.state = jax.device_put(state, shardings)
-    self.mesh, self.batch_size = mesh, batch_size
+    self.mesh, self.batch_size, self.rules = mesh, batch_size, tuple((n, tuple(a)) for n, a in rules)
 
   def __call__(self, features: Mapping[str, np.ndarray], kind: str, head: Optional[str] = None,
                layer: Optional[int] = None):
-    step = make_eval_step(self.graphdef, kind, head, layer)
+    step = make_eval_step(self.graphdef, kind, head, layer, self.rules, self.mesh)
     inputs = {k: v for k, v in features.items() if k in _MODEL_INPUTS}
     outputs = []
     for batch in eval_batches(inputs, self.batch_size):

@@ -14,8 +14,10 @@ parameters (`scan_layers`). Every choice gives the same outputs and gradients.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -88,6 +90,27 @@ class XLMRConfig:
   @property
   def head_dim(self) -> int:
     return self.hidden_size // self.num_attention_heads
+
+
+# Activations are named by logical axes too (MaxText's activation_* names); a step that knows
+# the mesh says how to lay them out (`activation_sharding`), and the model, which knows no
+# mesh, constrains them through it. Outside such a context the names are ignored.
+_ACTIVATION_LAYOUT: contextvars.ContextVar = contextvars.ContextVar("activation_layout", default=None)
+
+
+@contextlib.contextmanager
+def activation_sharding(constrain: Callable[[jax.Array, tuple], jax.Array]) -> Iterator[None]:
+  """Within it, the model passes each named activation through `constrain(x, names)`."""
+  token = _ACTIVATION_LAYOUT.set(constrain)
+  try:
+    yield
+  finally:
+    _ACTIVATION_LAYOUT.reset(token)
+
+
+def _constrain(x: jax.Array, *names: Optional[str]) -> jax.Array:
+  constrain = _ACTIVATION_LAYOUT.get()
+  return x if constrain is None else constrain(x, names)
 
 
 def _axes(*names: Optional[str]) -> dict:
@@ -187,7 +210,8 @@ class SelfAttention(nnx.Module):
   def __call__(self, x, attention_mask, rng: _RngSplitter):
     cfg = self.cfg
     split = lambda t: t.reshape(*t.shape[:-1], cfg.num_attention_heads, cfg.head_dim)
-    q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+    heads = lambda t: _constrain(split(t), "activation_batch", "activation_length", "activation_heads", None)
+    q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
     mask = attention_mask[:, None, None, :].astype(bool)  # [B, 1, 1, S]: keys that are real tokens
     attn_rng = rng()
     rate = cfg.attention_probs_dropout_prob
@@ -213,9 +237,10 @@ class TransformerBlock(nnx.Module):
 
   def __call__(self, x, attention_mask, rng: _RngSplitter):
     x = self.attention(x, attention_mask, rng)
-    y = self.output(_activation(self.cfg.hidden_act)(self.intermediate(x)))
+    h = _constrain(self.intermediate(x), "activation_batch", "activation_length", "activation_mlp")
+    y = self.output(_activation(self.cfg.hidden_act)(h))
     y = _dropout(y, self.cfg.hidden_dropout_prob, rng())
-    return self.layer_norm(y + x)
+    return _constrain(self.layer_norm(y + x), "activation_batch", "activation_length", "activation_embed")
 
 
 def _run_block(block: TransformerBlock, x, attention_mask, key: Optional[jax.Array]):
@@ -252,6 +277,7 @@ class Encoder(nnx.Module):
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(input_ids)
     x = self.embeddings(input_ids, token_type_ids, rng).astype(self.dtype)
+    x = _constrain(x, "activation_batch", "activation_length", "activation_embed")
     run = _run_block
     if self.options.remat != "none":
       run = nnx.remat(_run_block, policy=self.options.remat_policy(), prevent_cse=True)

@@ -152,7 +152,7 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
       if task.head not in steps:
         steps[task.head] = jit_train_step(make_train_step(
             layout, task.head, task.kind, tx, schedule, cfg.optimizer.grad_clip_norm, task.accum_steps, mesh,
-            seed),
+            seed, rules),
             shardings, mesh)
       state, metrics = steps[task.head](state, shd.global_batch(batch, mesh))
       step += 1

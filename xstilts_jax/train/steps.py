@@ -7,7 +7,8 @@ exactly (token-level losses included). The `mask` key marks real rows.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+import contextlib
+from typing import Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from xstilts_jax import sharding as shd
+from xstilts_jax.models.xlmr import activation_sharding
 from xstilts_jax.train.optim import clip_by_global_norm
 from xstilts_jax.train.state import ModelLayout
 
@@ -50,18 +52,20 @@ def task_loss(kind: str, outputs, batch: Mapping[str, jax.Array]):
 
 def make_train_step(layout: ModelLayout, head: str, kind: str, tx: optax.GradientTransformation,
                     schedule: Callable, grad_clip_norm: float, accum_steps: int, mesh: Mesh,
-                    seed: int = 0) -> Callable:
+                    seed: int = 0, rules: Optional[tuple] = None) -> Callable:
   """step(state, batch) -> (state, metrics); jit it with shardings (see `jit_train_step`).
 
   Dropout keys derive from `seed` and the state's step count inside the step, so a resumed
-  run draws the same masks and no key is made on the host.
+  run draws the same masks and no key is made on the host. With `rules`, the model's named
+  activations are constrained to the rule table's layout on `mesh`.
   """
   micro_sharding = NamedSharding(mesh, P(None, shd.BATCH_AXES))
 
   def loss_and_count(trainable, frozen_heads, micro, key):
     params = {"encoder": trainable["encoder"], "heads": {**frozen_heads, head: trainable["head"]}}
     model = layout.model(params)
-    out = model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key)
+    with activation_sharding(shd.activation_constraint(rules, mesh)) if rules else contextlib.nullcontext():
+      out = model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key)
     return task_loss(kind, out, micro)
 
   grad_fn = jax.value_and_grad(loss_and_count, has_aux=True)
