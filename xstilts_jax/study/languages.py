@@ -51,8 +51,8 @@ def pairwise_distances(kind: str = "syntactic") -> dict[frozenset, float]:
     if row[kind].strip():
       try:
         table[frozenset((row["lang_a"], row["lang_b"]))] = float(row[kind])
-      except ValueError:
-        raise DataError(f"{PAIRWISE_FILE}:{line_no}: {kind} is not a number: {row[kind]!r}")
+      except ValueError as e:
+        raise DataError(f"{PAIRWISE_FILE}:{line_no}: {kind} is not a number: {row[kind]!r}") from e
   return table
 
 
