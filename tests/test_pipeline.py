@@ -340,3 +340,35 @@ def test_two_fresh_runs_in_two_processes_give_the_same_results(demo_run, tmp_pat
       assert results.pop("model") == f"built: {root / 'pretrained'}"
       del results["fingerprint"]  # it covers the paths
     assert a == b, exp
+
+
+def test_tasks_lists_every_task_with_its_benchmark_languages():
+  from xstilts_jax.tasks.registry import BENCHMARKS, TASKS
+  for benchmark in ("xtreme", "xtreme-r"):
+    out = xstilts("tasks", "--benchmark", benchmark)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    for name in TASKS:
+      (i,) = [k for k, line in enumerate(lines) if line.split()[:1] == [name]]
+      expected = BENCHMARKS[benchmark].get(name, TASKS[name].languages)
+      assert lines[i + 1].split(":", 1)[1].split() == list(expected), (benchmark, name)
+      assert (f"{benchmark} target" in lines[i]) == (name in BENCHMARKS[benchmark]), (benchmark, name)
+  # XTREME-R's UD-POS gains languages over XTREME's (the registry is checked against languages.csv elsewhere).
+  assert set(BENCHMARKS["xtreme"]["udpos"]) < set(BENCHMARKS["xtreme-r"]["udpos"])
+  bad = xstilts("tasks", "--benchmark", "xtreme-s")
+  assert bad.returncode == 2 and "unknown benchmark 'xtreme-s'" in bad.stderr
+
+
+def test_report_on_the_demo_run(demo_run, tmp_path):
+  """The report reads a real run (not hand-made results.json) and answers every question."""
+  workdir, _ = demo_run
+  out = xstilts("report", str(workdir / "demo"), "--baseline", str(workdir / "baseline"), "--out", str(tmp_path))
+  assert out.returncode == 0, out.stderr[-3000:]
+  answers = json.loads((tmp_path / "answers.json").read_text())
+  assert sorted(answers) == ["q1", "q2", "q3", "q4", "q5"]
+  for answer in answers.values():
+    assert answer["decision"] and answer["reason"]
+    # one run per arm: the report may estimate but never claims a direction
+    assert answer["decision"] in ("no_clear_effect", "cannot_answer"), answer
+  report = (tmp_path / "report.md").read_text()
+  assert "hellaswag+squad_v1" in report and list(tmp_path.glob("*.png"))

@@ -280,8 +280,13 @@ def cmd_sweep(args, _) -> int:
 
 def cmd_tasks(args, _) -> int:
   from xstilts_jax.tasks import TASKS, TASK_GROUPS
+  from xstilts_jax.tasks.registry import benchmark_languages, benchmark_tasks
+  targets = set(benchmark_tasks(args.benchmark))
   for name, spec in TASKS.items():
-    print(f"{name:24s} {spec.format:16s} {spec.metric:17s} {len(spec.languages):3d} languages  {spec.description}")
+    languages = benchmark_languages(name, args.benchmark)
+    mark = f"{args.benchmark} target" if name in targets else ""
+    print(f"{name:24s} {spec.format:16s} {spec.metric:17s} {mark:17s} {spec.description}")
+    print(f"{'':24s} {len(languages)} languages: {' '.join(languages)}")
   for name, members in TASK_GROUPS.items():
     print(f"{name:24s} group: {' + '.join(members)}")
   return 0
@@ -337,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
   from xstilts_jax import study
   study.add_select_arguments(sub.add_parser("select", help="Q2: a POS-diverse and a random subset"))
   study.add_study_arguments(sub.add_parser("study", help="the research questions' runs, then the report"))
-  t = sub.add_parser("tasks", help="list the registered tasks")
+  t = sub.add_parser("tasks", help="list the registered tasks and their languages")
+  t.add_argument("--benchmark", default="xtreme", help="xtreme or xtreme-r: whose test languages to list")
   t.set_defaults(fn=cmd_tasks)
   return p
 
