@@ -4,7 +4,7 @@
 language and split (a RetrievalCorpus for retrieval tasks), whatever the source:
 
 - "local": the original release files under `data_dir`, found by the spec's
-  LocalSource patterns (the layout of /work/shared/data) and read by
+  LocalSource patterns (the layout of tests/data) and read by
   xstilts_jax.data.readers.
 - "hub": `datasets.load_dataset(path, config, split=...)`, turned into examples by
   `examples_from_hub_rows` (which tests feed with `datasets.Dataset.from_dict`).

@@ -1,7 +1,7 @@
 """Every task of the project as a TaskSpec, and lookup by name.
 
 Local layouts are relative to a data_dir laid out like each dataset's original
-release (the layout of /work/shared/data). Patterns may hold `{lang}` (ISO 639-1),
+release (the layout of tests/data). Patterns may hold `{lang}` (ISO 639-1),
 `{lang3}` (Tatoeba's ISO 639-3, see `iso639_3`) and shell wildcards; a wildcard
 that matches several files is merged only by `read_conllu` (UD treebanks).
 Hub configs may also hold `{lang_name}` (English name, e.g. "udpos.German").
