@@ -19,23 +19,41 @@ phase's effective batch (jiant's batch x accumulation) as one micro-batch where 
 Hyper-parameters: jiant's XTREME runscripts (xstilts.md section 4.1); the paper's own
 intermediate-training values are not public, jiant's simple-API defaults stand in.
 """
+
 import math
 
 from xstilts_jax.configs import common
+
 from xstilts_jax.tasks import TASK_GROUPS, registry
 
 TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
 # epochs, batch size, gradient accumulation (jiant's d_write_configs.sh)
 TARGET_HPARAMS = {
-    "xnli": (2, 4, 8), "pawsx": (5, 4, 8), "udpos": (10, 4, 8), "panx": (10, 4, 8),
-    "xquad": (2, 4, 4), "mlqa": (2, 4, 4), "tydiqa": (2, 4, 4),
+    "xnli": (2, 4, 8),
+    "pawsx": (5, 4, 8),
+    "udpos": (10, 4, 8),
+    "panx": (10, 4, 8),
+    "xquad": (2, 4, 4),
+    "mlqa": (2, 4, 4),
+    "tydiqa": (2, 4, 4),
 }
 MODELS = {"large": ("FacebookAI/xlm-roberta-large", 14), "base": ("FacebookAI/xlm-roberta-base", 7)}
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, intermediate=[], target=TARGETS, mlm=[], mlm_beside=False, model="large",
-                         source="local", baseline=False, runlocal=False, benchmark="xtreme", tpu="")
+  arg = common.parse_arg(
+      arg,
+      intermediate=[],
+      target=TARGETS,
+      mlm=[],
+      mlm_beside=False,
+      model="large",
+      source="local",
+      baseline=False,
+      runlocal=False,
+      benchmark="xtreme",
+      tpu="",
+  )
   c = common.base_config()
   tasks = []
   for name in arg.intermediate:
@@ -57,8 +75,9 @@ def get_config(arg=None):
       c.targets.languages[task] = list(registry.benchmark_languages(task, arg.benchmark))
   for task, (epochs, batch, accum) in TARGET_HPARAMS.items():
     qa = task in ("xquad", "mlqa", "tydiqa")
-    c.targets.per_task[task] = dict(epochs=float(epochs), batch_size=batch, accum_steps=accum,
-                                    max_seq_length=384 if qa else 256)
+    c.targets.per_task[task] = dict(
+        epochs=float(epochs), batch_size=batch, accum_steps=accum, max_seq_length=384 if qa else 256
+    )
   if arg.tpu:
     tpu_preset(c, arg.tpu)
   if arg.runlocal:  # a smoke run of the same code path: small steps and subsets
@@ -78,6 +97,7 @@ def tpu_preset(c, slice_name: str) -> None:
   micro-batch is padded, as on any mesh.
   """
   from xstilts_jax.plan import parse_topology
+
   chip, shape = parse_topology(slice_name)
   chips = math.prod(int(d) for d in shape.split("x"))
   c.mesh = dict(data=1, fsdp=-1, tensor=1)

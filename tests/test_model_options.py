@@ -1,20 +1,29 @@
 """How the model computes (remat, attention kernel) and Adam's moment dtype never change what
 it computes: the same outputs and gradients as the plain model, dropout included."""
+
 import functools
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import nnx
 
 from xstilts_jax.models import xlmr
 from xstilts_jax.models.xlmr import HeadSpec, ModelOptions, XLMRConfig, XLMRModel
 from xstilts_jax.train import optim
 
-CFG = XLMRConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-                 max_position_embeddings=40, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+CFG = XLMRConfig(
+    vocab_size=50,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=48,
+    max_position_embeddings=40,
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+)
 
 
 def _inputs():
@@ -135,6 +144,7 @@ def test_adam_bfloat16_moments_are_stored_in_bfloat16():
 
 def test_scanned_layers_equal_unscanned_through_hf_import_and_export(tmp_path):
   from xstilts_jax.models.hf import export_hf, hf_state_dict, load_hf
+
   plain = XLMRModel(CFG, {"classification": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
   export_hf(plain, str(tmp_path / "hf"), label_names=["a", "b", "c"])
   scanned = load_hf(str(tmp_path / "hf"), head="classification", options=ModelOptions(scan_layers=True))
@@ -153,8 +163,14 @@ def test_scanned_layers_equal_unscanned_through_hf_import_and_export(tmp_path):
   def run(model, remat="none"):
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     if remat != "none":
-      graphdef = nnx.graphdef(XLMRModel(CFG, {"classification": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0),
-                                        options=ModelOptions(scan_layers=True, remat=remat)))
+      graphdef = nnx.graphdef(
+          XLMRModel(
+              CFG,
+              {"classification": HeadSpec("classification", 3)},
+              rngs=nnx.Rngs(0),
+              options=ModelOptions(scan_layers=True, remat=remat),
+          )
+      )
 
     def loss(p):
       logits = nnx.merge(graphdef, p, rest)(ids, mask, dropout_rng=key)
@@ -171,10 +187,14 @@ def test_scanned_layers_equal_unscanned_through_hf_import_and_export(tmp_path):
       a = want_grads["encoder"]["layers"][i]["intermediate"]["kernel"][...]
       b = got_grads["encoder"]["layers"]["intermediate"]["kernel"][...][i]
       np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got_grads["encoder"]["embeddings"]["word_embeddings"]["embedding"][...],
-                               want_grads["encoder"]["embeddings"]["word_embeddings"]["embedding"][...], atol=1e-5)
+    np.testing.assert_allclose(
+        got_grads["encoder"]["embeddings"]["word_embeddings"]["embedding"][...],
+        want_grads["encoder"]["embeddings"]["word_embeddings"]["embedding"][...],
+        atol=1e-5,
+    )
   # Hidden states (retrieval pools one of them) come out per layer, as unscanned.
   from xstilts_jax.models.xlmr import encode
+
   for a, b in zip(encode(plain, ids, mask)[1], encode(scanned, ids, mask)[1], strict=True):
     np.testing.assert_allclose(b, a, atol=1e-5, rtol=0)
 
@@ -184,15 +204,21 @@ def test_scanned_layers_equal_unscanned_through_hf_import_and_export(tmp_path):
 
 def test_tensor_parallel_train_step_equals_one_device():
   from jax.sharding import PartitionSpec as P
+
   from xstilts_jax import sharding as shd
   from xstilts_jax.train.state import create_state
   from xstilts_jax.train.steps import jit_train_step, make_train_step
+
   devices = jax.devices()
   assert len(devices) >= 2, "tests/conftest.py asks XLA for 8 CPU devices"
   model = XLMRModel(CFG, {"cls": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
   ids, mask = _inputs()
-  batch = {"input_ids": np.asarray(ids)[[0, 1, 2, 0]], "attention_mask": np.asarray(mask)[[0, 1, 2, 0]],
-           "label": np.array([0, 2, 1, 1], np.int32), "mask": np.array([1, 1, 1, 0], np.int32)}
+  batch = {
+      "input_ids": np.asarray(ids)[[0, 1, 2, 0]],
+      "attention_mask": np.asarray(mask)[[0, 1, 2, 0]],
+      "label": np.array([0, 2, 1, 1], np.int32),
+      "mask": np.array([1, 1, 1, 0], np.int32),
+  }
   ocfg = optim.OptimizerConfig(learning_rate=1e-2, total_steps=10, warmup_fraction=0.0)
   tx, schedule = optim.make_transform(ocfg), optim.make_schedule(ocfg)
   rules = shd.DEFAULT_RULES

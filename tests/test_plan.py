@@ -1,19 +1,27 @@
 """`xstilts plan`: the steps a config runs, compiled for a real TPU topology by libtpu's
 compile-only client (no TPU here), with XLA:TPU's memory plan and cost counts read back."""
+
 import json
 
+from flax import nnx
 import numpy as np
 import pytest
-from flax import nnx
 
 from xstilts_jax import cli, plan
 from xstilts_jax import sharding as shd
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.xlmr import ModelOptions, XLMRModel, count_params
 
-TINY = ["model.build.enabled=true", "model.build.hidden_size=64", "model.build.num_hidden_layers=2",
-        "model.build.num_attention_heads=4", "model.build.intermediate_size=128", "model.build.vocab_size=1000",
-        "model.retrieval_layer=1", "eval.batch_size=8"]
+TINY = [
+    "model.build.enabled=true",
+    "model.build.hidden_size=64",
+    "model.build.num_hidden_layers=2",
+    "model.build.num_attention_heads=4",
+    "model.build.intermediate_size=128",
+    "model.build.vocab_size=1000",
+    "model.retrieval_layer=1",
+    "eval.batch_size=8",
+]
 
 
 def _config(arg: str, *overrides: str):
@@ -31,9 +39,16 @@ def test_topology_names():
       plan.parse_topology(bad)
   # The published figures (Cloud TPU docs): HBM GiB, bf16 TFLOP/s, HBM GB/s per chip.
   assert (plan.CHIPS["v5e"].hbm_gib, plan.CHIPS["v5e"].peak_bf16_flops, plan.CHIPS["v5e"].hbm_bytes_per_s) == (
-      16.0, 197e12, 819e9)
+      16.0,
+      197e12,
+      819e9,
+  )
   assert [len(plan.topology_devices(*plan.parse_topology(t))) for t in ("v5e:1x1", "v5e:2x2", "v4-8", "v5p-8")] == [
-      1, 4, 4, 4]
+      1,
+      4,
+      4,
+      4,
+  ]
 
 
 def test_run_steps_follow_the_config():
@@ -60,9 +75,15 @@ def test_run_steps_follow_the_config():
 
 def test_tiny_train_and_eval_steps_compile_for_v5e_2x2():
   # Dimensions that are multiples of 128 after a 4-way split, so TPU tiles add no padding.
-  config = _config("intermediate=squad_v1,target=", "intermediate.max_seq_length=64", "intermediate.accum_steps=2",
-                   "model.build.hidden_size=512", "model.build.num_attention_heads=8",
-                   "model.build.intermediate_size=1024", "model.build.vocab_size=1024")
+  config = _config(
+      "intermediate=squad_v1,target=",
+      "intermediate.max_seq_length=64",
+      "intermediate.accum_steps=2",
+      "model.build.hidden_size=512",
+      "model.build.num_attention_heads=8",
+      "model.build.intermediate_size=1024",
+      "model.build.vocab_size=1024",
+  )
   chip, shape = plan.parse_topology("v5e:2x2")
   devices = plan.topology_devices(chip, shape)
   cfg = plan.model_config(config)
@@ -82,10 +103,11 @@ def test_tiny_train_and_eval_steps_compile_for_v5e_2x2():
       assert r["arguments_gib"] > 0 and r["temporaries_gib"] >= 0 and r["code_gib"] > 0
       assert r["fits"] and r["roofline_s"] > 0 and 0 < r["mfu"] < 1
       assert r["per_chip_gib"] == pytest.approx(
-          r["arguments_gib"] + r["outputs_gib"] + r["temporaries_gib"] + r["code_gib"])
+          r["arguments_gib"] + r["outputs_gib"] + r["temporaries_gib"] + r["code_gib"]
+      )
       assert r["tokens"] == step.rows * step.seq and r["batch"] == step.rows
 
-  gib = 1024 ** 3
+  gib = 1024**3
   # Replicated (data parallel): every chip holds all float32 parameters and both Adam moments.
   replicated = reports[(1, "train")]["arguments_gib"] * gib
   assert 3 * 4 * n_params <= replicated < 3 * 4 * n_params * 1.05 + 1e5
@@ -104,9 +126,14 @@ class _Compiled:
 
   def memory_analysis(self):
     import types
-    return types.SimpleNamespace(argument_size_in_bytes=2 * 1024 ** 3, output_size_in_bytes=2 * 1024 ** 3 + 100,
-                                 alias_size_in_bytes=2 * 1024 ** 3, temp_size_in_bytes=5 * 1024 ** 3,
-                                 generated_code_size_in_bytes=0)
+
+    return types.SimpleNamespace(
+        argument_size_in_bytes=2 * 1024**3,
+        output_size_in_bytes=2 * 1024**3 + 100,
+        alias_size_in_bytes=2 * 1024**3,
+        temp_size_in_bytes=5 * 1024**3,
+        generated_code_size_in_bytes=0,
+    )
 
   def cost_analysis(self):
     return self.cost
@@ -114,13 +141,14 @@ class _Compiled:
 
 def test_roofline_arithmetic():
   from xstilts_jax.models.xlmr import XLMRConfig
+
   cfg = XLMRConfig(hidden_size=1024, num_hidden_layers=24, intermediate_size=4096)
   step = plan.StepSpec("p", "t", "train", "span", None, (), micro_rows=4, accum=8, seq=384)
   chip = plan.CHIPS["v5e"]
   tokens = 32 * 384
   # 12 h^2 per layer and token (attention 4 h^2, MLP 8 h^2), 2 FLOPs each, x3 for the backward
   # pass, plus 2 x 2 h seq per layer and token for scores and values, x3.
-  analytic = 3 * (2 * 24 * 12 * 1024 ** 2 * tokens + 4 * 24 * 1024 * 384 * tokens)
+  analytic = 3 * (2 * 24 * 12 * 1024**2 * tokens + 4 * 24 * 1024 * 384 * tokens)
   # Compute-bound, counts complete: time = flops / peak.
   r = plan.step_report(step, _Compiled(analytic / 8 * 1.2, 1e9), 1.0, chip, 8, cfg)
   assert r["model_flops"] == pytest.approx(analytic)
@@ -137,10 +165,20 @@ def test_roofline_arithmetic():
 
 def test_plan_exits_nonzero_when_a_step_does_not_fit(capsys):
   # 2M x 1024 float32 embeddings: 7.6 GiB of parameters, 23 GiB with Adam's moments, on one 16 GiB chip.
-  argv = ["plan", "--topology", "v5e:1x1", "--json", "--config", "xstilts:intermediate=squad_v1,target=",
-          *[f"--config.{o}" for o in TINY], "--config.model.build.vocab_size=2000000",
-          "--config.model.build.hidden_size=1024", "--config.model.build.num_hidden_layers=1",
-          "--config.model.build.num_attention_heads=16", "--config.intermediate.max_seq_length=32"]
+  argv = [
+      "plan",
+      "--topology",
+      "v5e:1x1",
+      "--json",
+      "--config",
+      "xstilts:intermediate=squad_v1,target=",
+      *[f"--config.{o}" for o in TINY],
+      "--config.model.build.vocab_size=2000000",
+      "--config.model.build.hidden_size=1024",
+      "--config.model.build.num_hidden_layers=1",
+      "--config.model.build.num_attention_heads=16",
+      "--config.intermediate.max_seq_length=32",
+  ]
   assert cli.main(argv) == 1
   out = json.loads(capsys.readouterr().out)
   assert out["topology"] == "v5e:1x1" and out["chips"] == 1 and out["hbm_gib_per_chip"] == 16.0
@@ -148,7 +186,7 @@ def test_plan_exits_nonzero_when_a_step_does_not_fit(capsys):
   # XLA:TPU refuses to compile it, saying what it would need; the plan records that.
   assert train["kind"] == "train" and not train["fits"] and train["per_chip_gib"] > 16.0
   assert "RESOURCE_EXHAUSTED" in train["error"]
-  embedding_gib = 2_000_000 * 1024 * 4 / 1024 ** 3
+  embedding_gib = 2_000_000 * 1024 * 4 / 1024**3
   assert embed["kind"] == "eval" and embed["fits"] and embedding_gib < embed["per_chip_gib"] < 16.0
   assert not out["fits"]
 
@@ -159,8 +197,9 @@ def test_plan_exits_nonzero_when_a_step_does_not_fit(capsys):
 def _tpu_run(tmp_path, plan_exit: int, *args: str):
   """launch/tpu_run.sh with a fake xstilts (exits `plan_exit`) and a fake gcloud, both logging argv."""
   import os
-  import subprocess
   from pathlib import Path
+  import subprocess
+
   calls = tmp_path / "calls"
   for name, rc in (("xstilts", plan_exit), ("gcloud", 0)):
     fake = tmp_path / name
@@ -169,8 +208,13 @@ def _tpu_run(tmp_path, plan_exit: int, *args: str):
   env = {k: v for k, v in os.environ.items() if k not in ("DRY_RUN", "XSTILTS_TOPOLOGY")}
   env.update(PATH=f"{tmp_path}{os.pathsep}{env['PATH']}", XSTILTS_BIN=str(tmp_path / "xstilts"))
   script = Path(__file__).resolve().parents[1] / "launch" / "tpu_run.sh"
-  result = subprocess.run(["bash", str(script), "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", *args],
-                          capture_output=True, text=True, env=env, timeout=30)
+  result = subprocess.run(
+      ["bash", str(script), "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", *args],
+      capture_output=True,
+      text=True,
+      env=env,
+      timeout=30,
+  )
   return result, calls.read_text().splitlines() if calls.exists() else []
 
 
@@ -202,4 +246,7 @@ def test_tpu_preset_fills_the_mesh_and_keeps_jiants_effective_batch():
   assert (tpu.intermediate.batch_size, tpu.intermediate.accum_steps) == (4, 1)
   steps = plan.run_steps(tpu, batch_unit=8)
   assert [(s.phase, s.micro_rows, s.accum) for s in steps if s.kind == "train"][:3] == [
-      ("intermediate", 8, 1), ("target:xnli", 32, 1), ("target:pawsx", 32, 1)]
+      ("intermediate", 8, 1),
+      ("target:xnli", 32, 1),
+      ("target:pawsx", 32, 1),
+  ]

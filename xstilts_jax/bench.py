@@ -8,6 +8,7 @@ by path, no JAX loaded: the fair figure, `ratio_jax_over_torch_fresh`) and in th
 against a plain float32 matmul timed in the same run, so the figure is comparable across
 machines without a datasheet peak.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,24 +16,27 @@ import subprocess
 import sys
 import time
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from flax import nnx
 
-from xstilts_jax import sharding as shd
 from xstilts_jax import bench_torch
+from xstilts_jax import sharding as shd
 from xstilts_jax.bench_torch import MODEL_FIELDS, make_batch
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel, count_params
-from xstilts_jax.train import optim, state as train_state, steps as train_steps
+from xstilts_jax.train import optim
+from xstilts_jax.train import state as train_state
+from xstilts_jax.train import steps as train_steps
 
 SIZES = {
     "tiny": dict(vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
-    "base": dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                 intermediate_size=3072),
-    "large": dict(vocab_size=250002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                  intermediate_size=4096),
+    "base": dict(
+        vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+    ),
+    "large": dict(
+        vocab_size=250002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096
+    ),
 }
 
 
@@ -56,7 +60,7 @@ def matmul_flops_per_sec(n: int = 1024, repeats: int = 10) -> float:
   f = jax.jit(lambda x: x @ x)
   f(a).block_until_ready()
   seconds = _timed(lambda: f(a).block_until_ready(), repeats)
-  return 2.0 * n ** 3 / seconds
+  return 2.0 * n**3 / seconds
 
 
 def _batch(cfg: XLMRConfig, batch: int, seq: int):
@@ -71,8 +75,11 @@ def jax_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> tuple
   ocfg = optim.OptimizerConfig(learning_rate=1e-5, total_steps=1000)
   tx = optim.make_transform(ocfg)
   layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
-  step = train_steps.jit_train_step(train_steps.make_train_step(
-      layout, "cls", "classification", tx, optim.make_schedule(ocfg), 1.0, 1, mesh), shardings, mesh)
+  step = train_steps.jit_train_step(
+      train_steps.make_train_step(layout, "cls", "classification", tx, optim.make_schedule(ocfg), 1.0, 1, mesh),
+      shardings,
+      mesh,
+  )
   data = shd.global_batch(_batch(cfg, batch, seq), mesh)
   box = {"state": state}
 
@@ -95,6 +102,7 @@ def torch_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> flo
   """The PyTorch peer in this process (after JAX has run here)."""
   try:
     from xstilts_jax.bench_torch import torch_step_seconds as peer
+
     return peer({k: getattr(cfg, k) for k in MODEL_FIELDS}, batch, seq, steps)
   except ImportError:
     raise _torch_missing() from None
@@ -103,8 +111,22 @@ def torch_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> flo
 def torch_fresh_step_seconds(cfg: XLMRConfig, batch: int, seq: int, steps: int) -> float:
   """The PyTorch peer in a fresh process that never loads JAX."""
   fields = json.dumps({k: getattr(cfg, k) for k in MODEL_FIELDS})
-  out = subprocess.run([sys.executable, bench_torch.__file__, "--model", fields, "--batch", str(batch),
-                        "--seq", str(seq), "--steps", str(steps)], capture_output=True, text=True)
+  out = subprocess.run(
+      [
+          sys.executable,
+          bench_torch.__file__,
+          "--model",
+          fields,
+          "--batch",
+          str(batch),
+          "--seq",
+          str(seq),
+          "--steps",
+          str(steps),
+      ],
+      capture_output=True,
+      text=True,
+  )
   if out.returncode != 0:
     if "ModuleNotFoundError" in out.stderr and ("torch" in out.stderr or "transformers" in out.stderr):
       raise _torch_missing()
@@ -126,16 +148,26 @@ def main(size: str, batch: int, seq: int, steps: int = 5) -> dict:
   flops = train_flops(cfg, batch, seq)
   matmul = matmul_flops_per_sec()
   return {
-      "size": size, "batch": batch, "seq": seq, "steps_timed": steps, "devices": jax.device_count(),
-      "backend": jax.default_backend(), "params": count_params(XLMRModel(cfg, {"cls": HeadSpec("classification", 3)},
-                                                                        rngs=nnx.Rngs(0))) if size == "tiny" else None,
-      "jax_step_ms": 1e3 * jax_seconds, "jax_compile_s": compile_seconds,
+      "size": size,
+      "batch": batch,
+      "seq": seq,
+      "steps_timed": steps,
+      "devices": jax.device_count(),
+      "backend": jax.default_backend(),
+      "params": count_params(XLMRModel(cfg, {"cls": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0)))
+      if size == "tiny"
+      else None,
+      "jax_step_ms": 1e3 * jax_seconds,
+      "jax_compile_s": compile_seconds,
       "jax_tokens_per_sec": tokens / jax_seconds,
-      "torch_step_ms": 1e3 * torch_seconds, "torch_tokens_per_sec": tokens / torch_seconds,
+      "torch_step_ms": 1e3 * torch_seconds,
+      "torch_tokens_per_sec": tokens / torch_seconds,
       "ratio_jax_over_torch": torch_seconds / jax_seconds,
-      "torch_fresh_step_ms": 1e3 * fresh_seconds, "torch_fresh_tokens_per_sec": tokens / fresh_seconds,
+      "torch_fresh_step_ms": 1e3 * fresh_seconds,
+      "torch_fresh_tokens_per_sec": tokens / fresh_seconds,
       "ratio_jax_over_torch_fresh": fresh_seconds / jax_seconds,
-      "model_tflops_per_sec": flops / jax_seconds / 1e12, "matmul_tflops_per_sec": matmul / 1e12,
+      "model_tflops_per_sec": flops / jax_seconds / 1e12,
+      "matmul_tflops_per_sec": matmul / 1e12,
       "mfu_vs_matmul": flops / jax_seconds / matmul,
       "torch_mfu_vs_matmul": flops / torch_seconds / matmul,
       "torch_fresh_mfu_vs_matmul": flops / fresh_seconds / matmul,

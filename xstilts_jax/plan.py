@@ -14,6 +14,7 @@ loop body once, so where its flops fall short of the model's analytic matmul FLO
 accumulation, scanned layers) both counts are scaled by the shortfall (`loop_scale`). The
 tokens/s and model FLOP utilisation (analytic FLOPs over the chips' peak) follow from that time.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,40 +30,78 @@ import ml_collections
 
 from xstilts_jax.errors import ConfigError
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 @dataclasses.dataclass(frozen=True)
 class Chip:
   """A Cloud TPU chip's published figures (Cloud TPU documentation, "System architecture")."""
+
   name: str
-  hbm_gib: float              # HBM per chip
-  peak_bf16_flops: float      # peak bf16 FLOP/s per chip
-  hbm_bytes_per_s: float      # HBM bandwidth per chip
+  hbm_gib: float  # HBM per chip
+  peak_bf16_flops: float  # peak bf16 FLOP/s per chip
+  hbm_bytes_per_s: float  # HBM bandwidth per chip
   slices: tuple[tuple[str, str], ...]  # (slice name, topology) of the common shapes
-  libtpu_kwargs: tuple = ()   # extra get_topology_desc arguments (v4: one device per chip)
+  libtpu_kwargs: tuple = ()  # extra get_topology_desc arguments (v4: one device per chip)
 
 
 CHIPS = {
-    "v4": Chip("v4", 32.0, 275e12, 1228e9,
-               (("v4-8", "2x2x1"), ("v4-16", "2x2x2"), ("v4-32", "2x2x4"), ("v4-64", "2x4x4"),
-                ("v4-128", "4x4x4")), (("chip_config_name", "megacore"),)),
-    "v5e": Chip("v5e", 16.0, 197e12, 819e9,
-                (("v5e-1", "1x1"), ("v5e-4", "2x2"), ("v5e-8", "2x4"), ("v5e-16", "4x4"), ("v5e-32", "4x8"),
-                 ("v5e-64", "8x8"), ("v5e-128", "8x16"), ("v5e-256", "16x16"))),
-    "v5p": Chip("v5p", 95.0, 459e12, 2765e9,
-                (("v5p-8", "2x2x1"), ("v5p-16", "2x2x2"), ("v5p-32", "2x2x4"), ("v5p-64", "2x4x4"),
-                 ("v5p-128", "4x4x4"))),
-    "v6e": Chip("v6e", 32.0, 918e12, 1640e9,
-                (("v6e-1", "1x1"), ("v6e-4", "2x2"), ("v6e-8", "2x4"), ("v6e-16", "4x4"), ("v6e-32", "4x8"),
-                 ("v6e-64", "8x8"), ("v6e-128", "8x16"), ("v6e-256", "16x16"))),
+    "v4": Chip(
+        "v4",
+        32.0,
+        275e12,
+        1228e9,
+        (("v4-8", "2x2x1"), ("v4-16", "2x2x2"), ("v4-32", "2x2x4"), ("v4-64", "2x4x4"), ("v4-128", "4x4x4")),
+        (("chip_config_name", "megacore"),),
+    ),
+    "v5e": Chip(
+        "v5e",
+        16.0,
+        197e12,
+        819e9,
+        (
+            ("v5e-1", "1x1"),
+            ("v5e-4", "2x2"),
+            ("v5e-8", "2x4"),
+            ("v5e-16", "4x4"),
+            ("v5e-32", "4x8"),
+            ("v5e-64", "8x8"),
+            ("v5e-128", "8x16"),
+            ("v5e-256", "16x16"),
+        ),
+    ),
+    "v5p": Chip(
+        "v5p",
+        95.0,
+        459e12,
+        2765e9,
+        (("v5p-8", "2x2x1"), ("v5p-16", "2x2x2"), ("v5p-32", "2x2x4"), ("v5p-64", "2x4x4"), ("v5p-128", "4x4x4")),
+    ),
+    "v6e": Chip(
+        "v6e",
+        32.0,
+        918e12,
+        1640e9,
+        (
+            ("v6e-1", "1x1"),
+            ("v6e-4", "2x2"),
+            ("v6e-8", "2x4"),
+            ("v6e-16", "4x4"),
+            ("v6e-32", "4x8"),
+            ("v6e-64", "8x8"),
+            ("v6e-128", "8x16"),
+            ("v6e-256", "16x16"),
+        ),
+    ),
 }
 # Hub checkpoints whose shapes are known without reading them (plan never downloads).
 KNOWN_MODELS = {
-    "FacebookAI/xlm-roberta-large": dict(vocab_size=250002, hidden_size=1024, num_hidden_layers=24,
-                                         num_attention_heads=16, intermediate_size=4096),
-    "FacebookAI/xlm-roberta-base": dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12,
-                                        num_attention_heads=12, intermediate_size=3072),
+    "FacebookAI/xlm-roberta-large": dict(
+        vocab_size=250002, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096
+    ),
+    "FacebookAI/xlm-roberta-base": dict(
+        vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+    ),
 }
 KNOWN_MODELS.update({k.split("/")[1]: v for k, v in list(KNOWN_MODELS.items())})
 
@@ -94,8 +133,10 @@ def topology_devices(chip: Chip, shape: str) -> list:
     from jax.experimental import topologies
     import libtpu  # noqa: F401  (only to say what is missing)
   except ImportError:
-    raise ConfigError("xstilts plan compiles with libtpu's compile-only client: "
-                      "pip install 'xstilts_jax[tpu]' (or jax[tpu] at the installed jax version)") from None
+    raise ConfigError(
+        "xstilts plan compiles with libtpu's compile-only client: "
+        "pip install 'xstilts_jax[tpu]' (or jax[tpu] at the installed jax version)"
+    ) from None
   kwargs = dict(chip.libtpu_kwargs)
   chips = math.prod(int(d) for d in shape.split("x"))
   if chips == 1:
@@ -113,18 +154,19 @@ def topology_devices(chip: Chip, shape: str) -> list:
 @dataclasses.dataclass(frozen=True)
 class StepSpec:
   """One compiled step of a run: its model (heads), the head it runs and its input shapes."""
+
   phase: str
   task: str
-  kind: str                    # train | eval
-  head_kind: str               # classification | span | ... | retrieval
+  kind: str  # train | eval
+  head_kind: str  # classification | span | ... | retrieval
   head: Optional[str]
-  heads: tuple                 # ((name, HeadSpec), ...) of the model it runs on
-  micro_rows: int              # rows per micro-batch (padded to the batch axes)
+  heads: tuple  # ((name, HeadSpec), ...) of the model it runs on
+  micro_rows: int  # rows per micro-batch (padded to the batch axes)
   accum: int
   seq: int
-  choices: int = 0             # multiple choice: inputs are [rows, choices, seq]
+  choices: int = 0  # multiple choice: inputs are [rows, choices, seq]
   layer: Optional[int] = None  # retrieval: the hidden state pooled
-  hparams: Any = None          # the phase's hyper-parameters (train steps)
+  hparams: Any = None  # the phase's hyper-parameters (train steps)
 
   @property
   def rows(self) -> int:
@@ -135,27 +177,46 @@ class StepSpec:
     return self.rows * max(self.choices, 1) * self.seq
 
   def key(self) -> tuple:
-    return (self.kind, self.head_kind, self.head, self.heads, self.micro_rows, self.accum, self.seq,
-            self.choices, self.layer)
+    return (
+        self.kind,
+        self.head_kind,
+        self.head,
+        self.heads,
+        self.micro_rows,
+        self.accum,
+        self.seq,
+        self.choices,
+        self.layer,
+    )
 
 
 def model_config(config: ml_collections.ConfigDict):
   """The XLMRConfig a run would build or load, from the config alone (no download)."""
   from xstilts_jax.models.xlmr import XLMRConfig
+
   m = config.model
   if m.build.enabled:
     b = m.build
-    return XLMRConfig(vocab_size=b.vocab_size, hidden_size=b.hidden_size, num_hidden_layers=b.num_hidden_layers,
-                      num_attention_heads=b.num_attention_heads, intermediate_size=b.intermediate_size,
-                      max_position_embeddings=b.max_position_embeddings)
+    return XLMRConfig(
+        vocab_size=b.vocab_size,
+        hidden_size=b.hidden_size,
+        num_hidden_layers=b.num_hidden_layers,
+        num_attention_heads=b.num_attention_heads,
+        intermediate_size=b.intermediate_size,
+        max_position_embeddings=b.max_position_embeddings,
+    )
   if m.checkpoint in KNOWN_MODELS:
     return XLMRConfig(**KNOWN_MODELS[m.checkpoint])
   from pathlib import Path
+
   from xstilts_jax.models.hf import read_hf_config
+
   path = Path(m.checkpoint).expanduser()
   if not path.is_dir():
-    raise ConfigError(f"model.checkpoint {m.checkpoint!r}: plan reads shapes from a local checkpoint directory "
-                      f"or knows them for {', '.join(k for k in KNOWN_MODELS if '/' in k)}")
+    raise ConfigError(
+        f"model.checkpoint {m.checkpoint!r}: plan reads shapes from a local checkpoint directory "
+        f"or knows them for {', '.join(k for k in KNOWN_MODELS if '/' in k)}"
+    )
   return XLMRConfig.from_hf_dict(read_hf_config(path))
 
 
@@ -180,14 +241,29 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
 
   def train(phase, task, head, heads, hp):
     spec, hs = spec_of(task)
-    steps.append(StepSpec(phase, task, "train", hs.kind, head, tuple(heads.items()), pad(hp.batch_size),
-                          hp.accum_steps, hp.max_seq_length, spec.num_choices if hs.kind == "multiple_choice" else 0,
-                          hparams=hp))
+    steps.append(
+        StepSpec(
+            phase,
+            task,
+            "train",
+            hs.kind,
+            head,
+            tuple(heads.items()),
+            pad(hp.batch_size),
+            hp.accum_steps,
+            hp.max_seq_length,
+            spec.num_choices if hs.kind == "multiple_choice" else 0,
+            hparams=hp,
+        )
+    )
 
   def evaluate(phase, task, head, heads, seq, kind=None, layer=None, choices=0):
     kind = kind or spec_of(task)[1].kind
-    steps.append(StepSpec(phase, task, "eval", kind, head, tuple(heads.items()),
-                          pad(config.eval.batch_size), 1, seq, choices, layer))
+    steps.append(
+        StepSpec(
+            phase, task, "eval", kind, head, tuple(heads.items()), pad(config.eval.batch_size), 1, seq, choices, layer
+        )
+    )
 
   mlm = {"mlm": HeadSpec("mlm")}
   if config.model.build.enabled:
@@ -225,8 +301,7 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
       evaluate(f"target:{'+'.join(group)} dev", train_name, "target", heads, thp.max_seq_length, choices=choices)
     for target in group:
       t_choices = get_task(target).num_choices if hs.kind == "multiple_choice" else 0
-      evaluate("eval", target, "target", heads, pipeline.target_hparams(ctx, target).max_seq_length,
-               choices=t_choices)
+      evaluate("eval", target, "target", heads, pipeline.target_hparams(ctx, target).max_seq_length, choices=t_choices)
 
   layer = min(config.model.retrieval_layer, mcfg.num_hidden_layers)
   for target in config.targets.tasks:
@@ -252,12 +327,14 @@ def model_flops(cfg, tokens: int, seq: int, train: bool) -> float:
 
 def _abstract(tree, shardings):
   import jax
+
   return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), tree, shardings)
 
 
 def _batch(step: StepSpec, sharding) -> dict:
   import jax
   import numpy as np
+
   rows = step.rows
   tokens = (rows, step.choices, step.seq) if step.choices else (rows, step.seq)
   shapes = {"input_ids": tokens, "attention_mask": tokens}
@@ -274,32 +351,53 @@ def _batch(step: StepSpec, sharding) -> dict:
   return {k: jax.ShapeDtypeStruct(s, np.int32, sharding=sharding) for k, s in shapes.items()}
 
 
-def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0,
-                 moments_dtype: str = "float32"):
+def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0, moments_dtype: str = "float32"):
   """jit(...).lower(abstract args).compile() of one step, through the code a run uses."""
-  import jax
   from flax import nnx
+  import jax
+
   from xstilts_jax import sharding as shd
   from xstilts_jax.evaluation.steps import make_eval_step
   from xstilts_jax.models.xlmr import XLMRModel
-  from xstilts_jax.train import optim, state as train_state, steps as train_steps
+  from xstilts_jax.train import optim
+  from xstilts_jax.train import state as train_state
+  from xstilts_jax.train import steps as train_steps
 
-  model = nnx.eval_shape(lambda: XLMRModel(cfg, dict(step.heads), dtype=dtype, rngs=nnx.Rngs(seed),
-                                           options=options))
+  model = nnx.eval_shape(lambda: XLMRModel(cfg, dict(step.heads), dtype=dtype, rngs=nnx.Rngs(seed), options=options))
   batch = _batch(step, shd.batch_sharding(mesh))
   if step.kind == "train":
     hp = step.hparams
-    ocfg = optim.OptimizerConfig(learning_rate=hp.learning_rate, warmup_fraction=hp.warmup_fraction,
-                                 total_steps=1000, b1=hp.adam_b1, b2=hp.adam_b2, eps=hp.adam_eps,
-                                 weight_decay=hp.weight_decay, grad_clip_norm=hp.grad_clip_norm,
-                                 moments_dtype=moments_dtype)
+    ocfg = optim.OptimizerConfig(
+        learning_rate=hp.learning_rate,
+        warmup_fraction=hp.warmup_fraction,
+        total_steps=1000,
+        b1=hp.adam_b1,
+        b2=hp.adam_b2,
+        eps=hp.adam_eps,
+        weight_decay=hp.weight_decay,
+        grad_clip_norm=hp.grad_clip_norm,
+        moments_dtype=moments_dtype,
+    )
     tx = optim.make_transform(ocfg)
     layout = train_state.ModelLayout.of(model)
     abstract = jax.eval_shape(lambda p: train_state.init_state(layout, p, tx), layout.flat(model))
     shardings = train_state.state_shardings(layout, abstract, rules, mesh)
-    fn = train_steps.jit_train_step(train_steps.make_train_step(
-        layout, step.head, step.head_kind, tx, optim.make_schedule(ocfg), hp.grad_clip_norm, step.accum, mesh,
-        seed, rules), shardings, mesh)
+    fn = train_steps.jit_train_step(
+        train_steps.make_train_step(
+            layout,
+            step.head,
+            step.head_kind,
+            tx,
+            optim.make_schedule(ocfg),
+            hp.grad_clip_norm,
+            step.accum,
+            mesh,
+            seed,
+            rules,
+        ),
+        shardings,
+        mesh,
+    )
     args = (_abstract(abstract, shardings), batch)
   else:
     graphdef, state = nnx.split(model)
@@ -334,14 +432,28 @@ def step_report(step: StepSpec, compiled, compile_s: float, chip: Chip, chips: i
   memory_s = bytes_accessed * loop_scale / chip.hbm_bytes_per_s
   roofline_s = max(compute_s, memory_s)
   return {
-      "phase": step.phase, "task": step.task, "kind": step.kind, "head": step.head_kind,
-      "batch": step.rows, "micro_batch": step.micro_rows, "accum": step.accum, "seq": step.seq,
-      "choices": step.choices, "tokens": step.tokens,
-      "per_chip_gib": total / GIB, "arguments_gib": arguments / GIB, "outputs_gib": outputs / GIB,
-      "temporaries_gib": temporaries / GIB, "code_gib": code / GIB,
-      "fits": total <= chip.hbm_gib * GIB, "compile_s": compile_s,
-      "xla_flops_per_chip": flops, "xla_bytes_per_chip": bytes_accessed, "loop_scale": loop_scale,
-      "roofline_s": roofline_s, "bound": "compute" if compute_s >= memory_s else "memory",
+      "phase": step.phase,
+      "task": step.task,
+      "kind": step.kind,
+      "head": step.head_kind,
+      "batch": step.rows,
+      "micro_batch": step.micro_rows,
+      "accum": step.accum,
+      "seq": step.seq,
+      "choices": step.choices,
+      "tokens": step.tokens,
+      "per_chip_gib": total / GIB,
+      "arguments_gib": arguments / GIB,
+      "outputs_gib": outputs / GIB,
+      "temporaries_gib": temporaries / GIB,
+      "code_gib": code / GIB,
+      "fits": total <= chip.hbm_gib * GIB,
+      "compile_s": compile_s,
+      "xla_flops_per_chip": flops,
+      "xla_bytes_per_chip": bytes_accessed,
+      "loop_scale": loop_scale,
+      "roofline_s": roofline_s,
+      "bound": "compute" if compute_s >= memory_s else "memory",
       "tokens_per_s": step.tokens / roofline_s if roofline_s > 0 else None,
       "model_flops": analytic,
       "mfu": analytic / (roofline_s * chips * chip.peak_bf16_flops) if roofline_s > 0 else None,
@@ -351,17 +463,37 @@ def step_report(step: StepSpec, compiled, compile_s: float, chip: Chip, chips: i
 def oom_report(step: StepSpec, message: str, compile_s: float, cfg) -> dict:
   """A step XLA refused for want of HBM: what it said it needed (GiB), and no timing."""
   import re
+
   needed = re.search(r"required[^(]*\(([\d.]+)([KMGT])\)", message)
-  scale = {"K": 2 ** -20, "M": 2 ** -10, "G": 1.0, "T": 1024.0}
+  scale = {"K": 2**-20, "M": 2**-10, "G": 1.0, "T": 1024.0}
   gib = float(needed.group(1)) * scale[needed.group(2)] if needed else None
   return {
-      "phase": step.phase, "task": step.task, "kind": step.kind, "head": step.head_kind,
-      "batch": step.rows, "micro_batch": step.micro_rows, "accum": step.accum, "seq": step.seq,
-      "choices": step.choices, "tokens": step.tokens, "per_chip_gib": gib, "arguments_gib": None,
-      "outputs_gib": None, "temporaries_gib": None, "code_gib": None, "fits": False, "compile_s": compile_s,
-      "xla_flops_per_chip": None, "xla_bytes_per_chip": None, "loop_scale": None, "roofline_s": None,
-      "bound": None, "tokens_per_s": None, "model_flops": model_flops(cfg, step.tokens, step.seq, step.kind == "train"),
-      "mfu": None, "error": " ".join(message.split())[:400],
+      "phase": step.phase,
+      "task": step.task,
+      "kind": step.kind,
+      "head": step.head_kind,
+      "batch": step.rows,
+      "micro_batch": step.micro_rows,
+      "accum": step.accum,
+      "seq": step.seq,
+      "choices": step.choices,
+      "tokens": step.tokens,
+      "per_chip_gib": gib,
+      "arguments_gib": None,
+      "outputs_gib": None,
+      "temporaries_gib": None,
+      "code_gib": None,
+      "fits": False,
+      "compile_s": compile_s,
+      "xla_flops_per_chip": None,
+      "xla_bytes_per_chip": None,
+      "loop_scale": None,
+      "roofline_s": None,
+      "bound": None,
+      "tokens_per_s": None,
+      "model_flops": model_flops(cfg, step.tokens, step.seq, step.kind == "train"),
+      "mfu": None,
+      "error": " ".join(message.split())[:400],
       "per_chip_gib_is_lower_bound": True,  # what XLA named (often the temporaries alone)
   }
 
@@ -372,7 +504,9 @@ def oom_report(step: StepSpec, message: str, compile_s: float, cfg) -> dict:
 def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
   """Compile every step of `config` for `topology`; the JSON object `xstilts plan --json` prints."""
   import jax.numpy as jnp
-  from xstilts_jax import pipeline, sharding as shd
+
+  from xstilts_jax import pipeline
+  from xstilts_jax import sharding as shd
   from xstilts_jax.models.xlmr import ModelOptions
 
   chip, shape = parse_topology(topology)
@@ -386,19 +520,29 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
   rules = tuple((name, tuple(axes)) for name, axes in config.sharding_rules)
   dtype = jnp.bfloat16 if config.model.dtype == "bfloat16" else jnp.float32
   cfg = model_config(config)
-  out = {"topology": f"{chip.name}:{shape}", "chips": len(devices), "hbm_gib_per_chip": chip.hbm_gib,
-         "peak_bf16_tflops_per_chip": chip.peak_bf16_flops / 1e12, "hbm_gb_per_s_per_chip": chip.hbm_bytes_per_s / 1e9,
-         "mesh": dict(mesh.shape), "dtype": config.model.dtype, "remat": options.remat,
-         "scan_layers": options.scan_layers, "attention": options.attention,
-         "moments_dtype": config.optimizer.moments_dtype, "steps": []}
+  out = {
+      "topology": f"{chip.name}:{shape}",
+      "chips": len(devices),
+      "hbm_gib_per_chip": chip.hbm_gib,
+      "peak_bf16_tflops_per_chip": chip.peak_bf16_flops / 1e12,
+      "hbm_gb_per_s_per_chip": chip.hbm_bytes_per_s / 1e9,
+      "mesh": dict(mesh.shape),
+      "dtype": config.model.dtype,
+      "remat": options.remat,
+      "scan_layers": options.scan_layers,
+      "attention": options.attention,
+      "moments_dtype": config.optimizer.moments_dtype,
+      "steps": [],
+  }
   done: dict[tuple, dict] = {}
   for step in run_steps(config, shd.batch_divisor(mesh)):
     key = step.key()
     if key not in done:
       start = time.perf_counter()
       try:
-        compiled, seconds = compile_step(step, cfg, mesh, rules, dtype, options, config.seed,
-                                         config.optimizer.moments_dtype)
+        compiled, seconds = compile_step(
+            step, cfg, mesh, rules, dtype, options, config.seed, config.optimizer.moments_dtype
+        )
         done[key] = step_report(step, compiled, seconds, chip, len(devices), cfg)
       except Exception as e:  # XLA:TPU refuses a program that cannot fit: that is the answer
         if "RESOURCE_EXHAUSTED" not in str(e):
@@ -417,17 +561,21 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
 def _row(s: dict) -> str:
   shape = f"{s['batch']}x{s['choices']}x{s['seq']}" if s["choices"] else f"{s['batch']}x{s['seq']}"
   num = lambda v, fmt: format(v, fmt) if v is not None else "-"
-  return (f"{s['phase'][:26]:26s} {s['task'][:18]:18s} {s['kind']:5s} {shape:>12s} "
-          f"{num(s['arguments_gib'], '6.2f'):>6s} {num(s['temporaries_gib'], '6.2f'):>6s} "
-          f"{num(s['per_chip_gib'], '6.2f'):>6s} {'yes' if s['fits'] else 'NO':>4s} {s['compile_s']:7.1f} "
-          f"{num(s['roofline_s'] and 1e3 * s['roofline_s'], '9.1f'):>9s} {num(s['tokens_per_s'], '9.0f'):>9s} "
-          f"{num(s['mfu'] and 100 * s['mfu'], '4.0f'):>4s}%")
+  return (
+      f"{s['phase'][:26]:26s} {s['task'][:18]:18s} {s['kind']:5s} {shape:>12s} "
+      f"{num(s['arguments_gib'], '6.2f'):>6s} {num(s['temporaries_gib'], '6.2f'):>6s} "
+      f"{num(s['per_chip_gib'], '6.2f'):>6s} {'yes' if s['fits'] else 'NO':>4s} {s['compile_s']:7.1f} "
+      f"{num(s['roofline_s'] and 1e3 * s['roofline_s'], '9.1f'):>9s} {num(s['tokens_per_s'], '9.0f'):>9s} "
+      f"{num(s['mfu'] and 100 * s['mfu'], '4.0f'):>4s}%"
+  )
 
 
 def main(config: ml_collections.ConfigDict, topology: str, as_json: bool = False) -> int:
   """Print the plan (a table, or one JSON object); 1 when a step does not fit, else 0."""
-  header = (f"{'phase':26s} {'task':18s} {'kind':5s} {'batch x seq':>12s} {'args':>6s} {'temps':>6s} "
-            f"{'GiB':>6s} {'fits':>4s} {'compile':>7s} {'step ms':>9s} {'tokens/s':>9s} {'MFU':>5s}")
+  header = (
+      f"{'phase':26s} {'task':18s} {'kind':5s} {'batch x seq':>12s} {'args':>6s} {'temps':>6s} "
+      f"{'GiB':>6s} {'fits':>4s} {'compile':>7s} {'step ms':>9s} {'tokens/s':>9s} {'MFU':>5s}"
+  )
   started = []
 
   def log(record):
@@ -442,13 +590,18 @@ def main(config: ml_collections.ConfigDict, topology: str, as_json: bool = False
   if as_json:
     print(json.dumps(result, indent=1))
   else:
-    print(f"\n{result['topology']}: {result['chips']} chips, {result['hbm_gib_per_chip']:g} GiB HBM, "
-          f"{result['peak_bf16_tflops_per_chip']:g} bf16 TFLOP/s and {result['hbm_gb_per_s_per_chip']:g} GB/s "
-          f"per chip; mesh {result['mesh']}; step time = roofline of XLA's flop and byte counts")
+    print(
+        f"\n{result['topology']}: {result['chips']} chips, {result['hbm_gib_per_chip']:g} GiB HBM, "
+        f"{result['peak_bf16_tflops_per_chip']:g} bf16 TFLOP/s and {result['hbm_gb_per_s_per_chip']:g} GB/s "
+        f"per chip; mesh {result['mesh']}; step time = roofline of XLA's flop and byte counts"
+    )
     if not result["fits"]:
       bad = [s for s in result["steps"] if not s["fits"]]
       need = bad[0]["per_chip_gib"]
-      print(f"xstilts plan: {len(bad)} step(s) do not fit in {result['hbm_gib_per_chip']:g} GiB per chip "
-            f"(first: {bad[0]['phase']} {bad[0]['task']}, "
-            f"{'%.2f GiB' % need if need is not None else bad[0].get('error', '')})", file=sys.stderr)
+      print(
+          f"xstilts plan: {len(bad)} step(s) do not fit in {result['hbm_gib_per_chip']:g} GiB per chip "
+          f"(first: {bad[0]['phase']} {bad[0]['task']}, "
+          f"{'%.2f GiB' % need if need is not None else bad[0].get('error', '')})",
+          file=sys.stderr,
+      )
   return 0 if result["fits"] else 1

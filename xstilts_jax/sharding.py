@@ -5,6 +5,7 @@ table says which mesh axes each name is split over (MaxText's logical_axis_rules
 dimension that a rule's mesh axes do not divide is replicated rather than refused, so tiny
 test models and odd head counts run on any mesh.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,9 @@ import os
 from typing import Any, Mapping, Optional, Sequence
 
 import jax
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from xstilts_jax.errors import ConfigError
 
@@ -39,16 +41,25 @@ DEFAULT_RULES = (
 )
 
 
-def maybe_initialize_distributed(coordinator: Optional[str] = None, num_processes: Optional[int] = None,
-                                 process_id: Optional[int] = None, cpu_collectives: Optional[str] = None) -> None:
+def maybe_initialize_distributed(
+    coordinator: Optional[str] = None,
+    num_processes: Optional[int] = None,
+    process_id: Optional[int] = None,
+    cpu_collectives: Optional[str] = None,
+) -> None:
   """jax.distributed.initialize() when asked (arguments, or XSTILTS_DISTRIBUTED=1 on a TPU pod)."""
   if cpu_collectives:
     jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
   if coordinator or os.environ.get("XSTILTS_DISTRIBUTED") == "1":
     # On Cloud TPU VMs all arguments are discovered from the environment.
     jax.distributed.initialize(coordinator, num_processes, process_id)
-    logging.info("jax.distributed: process %d of %d, %d devices (%d local)", jax.process_index(),
-                 jax.process_count(), jax.device_count(), jax.local_device_count())
+    logging.info(
+        "jax.distributed: process %d of %d, %d devices (%d local)",
+        jax.process_index(),
+        jax.process_count(),
+        jax.device_count(),
+        jax.local_device_count(),
+    )
 
 
 def make_mesh(shape: Mapping[str, int] | Sequence[tuple[str, int]], devices=None) -> Mesh:
@@ -104,15 +115,18 @@ def logical_shardings(abstract_tree: Any, logical_tree: Any, rules, mesh: Mesh) 
   arrays, treedef = jax.tree.flatten(abstract_tree)
   if len(specs) != len(arrays):
     raise ValueError(f"{len(arrays)} arrays but {len(specs)} logical specs")
-  return jax.tree.unflatten(treedef, [
-      NamedSharding(mesh, spec_for(tuple(s), a.shape, rules, mesh)) for s, a in zip(specs, arrays)])
+  return jax.tree.unflatten(
+      treedef, [NamedSharding(mesh, spec_for(tuple(s), a.shape, rules, mesh)) for s, a in zip(specs, arrays)]
+  )
 
 
 def activation_constraint(rules, mesh: Mesh):
   """`constrain(x, logical_names)` for models.xlmr.activation_sharding: the rule table's
   layout for an activation, as a sharding constraint (replicated where a rule does not divide)."""
+
   def constrain(x, names):
     return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec_for(names, x.shape, rules, mesh)))
+
   return constrain
 
 
@@ -139,8 +153,10 @@ def global_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.A
   for k, v in batch.items():
     v = np.asarray(v)
     if v.shape[0] % batch_divisor(mesh):
-      raise ConfigError(f"batch key {k!r}: {v.shape[0]} rows do not split over the {batch_divisor(mesh)} "
-                        f"devices of the batch axes {BATCH_AXES}")
+      raise ConfigError(
+          f"batch key {k!r}: {v.shape[0]} rows do not split over the {batch_divisor(mesh)} "
+          f"devices of the batch axes {BATCH_AXES}"
+      )
     out[k] = jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index])
   return out
 
@@ -150,4 +166,5 @@ def to_host(x: jax.Array) -> np.ndarray:
   if jax.process_count() == 1 or x.is_fully_addressable:
     return np.asarray(jax.device_get(x))
   from jax.experimental import multihost_utils
+
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))

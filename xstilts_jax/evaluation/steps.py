@@ -4,17 +4,18 @@ Batches are fixed-size and padded (data.batches.eval_batches); each process feed
 outputs come back whole on every host, and padding rows are dropped by their mask, so every
 real example counts exactly once on any mesh and any number of hosts.
 """
+
 from __future__ import annotations
 
 import contextlib
 import functools
 from typing import Callable, Mapping, Optional
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from flax import nnx
 from jax.sharding import Mesh
+import numpy as np
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.data.batches import eval_batches
@@ -24,8 +25,14 @@ _MODEL_INPUTS = ("input_ids", "attention_mask")
 
 
 @functools.lru_cache(maxsize=64)
-def make_eval_step(graphdef, kind: str, head: Optional[str], layer: Optional[int] = None,
-                   rules: Optional[tuple] = None, mesh: Optional[Mesh] = None) -> Callable:
+def make_eval_step(
+    graphdef,
+    kind: str,
+    head: Optional[str],
+    layer: Optional[int] = None,
+    rules: Optional[tuple] = None,
+    mesh: Optional[Mesh] = None,
+) -> Callable:
   """step(state, batch) -> outputs: logits, (start, end) for spans, or mean-pooled embeddings
   of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts). With `rules`
   and `mesh`, the model's named activations take the rule table's layout.
@@ -58,8 +65,9 @@ class Predictor:
     self.state = jax.device_put(state, shardings)
     self.mesh, self.batch_size, self.rules = mesh, batch_size, tuple((n, tuple(a)) for n, a in rules)
 
-  def __call__(self, features: Mapping[str, np.ndarray], kind: str, head: Optional[str] = None,
-               layer: Optional[int] = None):
+  def __call__(
+      self, features: Mapping[str, np.ndarray], kind: str, head: Optional[str] = None, layer: Optional[int] = None
+  ):
     step = make_eval_step(self.graphdef, kind, head, layer, self.rules, self.mesh)
     inputs = {k: v for k, v in features.items() if k in _MODEL_INPUTS}
     outputs = []

@@ -12,6 +12,7 @@ activations (`remat`), which attention kernel runs when no dropout touches the a
 probabilities (`attention`), and whether the blocks run as one scanned block over stacked
 parameters (`scan_layers`). Every choice gives the same outputs and gradients.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,9 +20,9 @@ import contextvars
 import dataclasses
 from typing import Any, Callable, Iterator, Mapping, Optional
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
 HEAD_KINDS = ("encoder", "classification", "tagging", "span", "multiple_choice", "mlm")
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
@@ -38,6 +39,7 @@ ATTENTION_KINDS = ("auto", "xla", "cudnn", "plain")
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
   """How the model computes (config keys model.remat, model.attention, model.scan_layers)."""
+
   remat: str = "none"
   attention: str = "auto"
   scan_layers: bool = False
@@ -52,8 +54,9 @@ class ModelOptions:
   def from_config(cls, model_config: Mapping[str, Any]) -> "ModelOptions":
     """The options among a config's `model` keys (absent keys keep their defaults)."""
     get = model_config.get
-    return cls(remat=get("remat", "none"), attention=get("attention", "auto"),
-               scan_layers=bool(get("scan_layers", False)))
+    return cls(
+        remat=get("remat", "none"), attention=get("attention", "auto"), scan_layers=bool(get("scan_layers", False))
+    )
 
   def remat_policy(self):
     if self.remat == "dots":
@@ -64,6 +67,7 @@ class ModelOptions:
 @dataclasses.dataclass(frozen=True)
 class XLMRConfig:
   """The fields of transformers' XLMRobertaConfig that the forward pass uses."""
+
   vocab_size: int = 250002
   hidden_size: int = 1024
   num_hidden_layers: int = 24
@@ -149,23 +153,39 @@ class _RngSplitter:
 
 def _dense(cfg: XLMRConfig, n_in: int, n_out: int, axes: tuple, dtype, rngs: nnx.Rngs) -> nnx.Linear:
   return nnx.Linear(
-      n_in, n_out, dtype=dtype, param_dtype=jnp.float32, rngs=rngs,
+      n_in,
+      n_out,
+      dtype=dtype,
+      param_dtype=jnp.float32,
+      rngs=rngs,
       kernel_init=nnx.initializers.normal(cfg.initializer_range),
-      kernel_metadata=_axes(*axes), bias_metadata=_axes(axes[1]))
+      kernel_metadata=_axes(*axes),
+      bias_metadata=_axes(axes[1]),
+  )
 
 
 def _layer_norm(cfg: XLMRConfig, rngs: nnx.Rngs) -> nnx.LayerNorm:
   # Normalisation runs in float32 whatever the compute dtype: bf16 variance is too coarse.
   return nnx.LayerNorm(
-      cfg.hidden_size, epsilon=cfg.layer_norm_eps, dtype=jnp.float32, param_dtype=jnp.float32,
-      rngs=rngs, scale_metadata=_axes("embed"), bias_metadata=_axes("embed"))
+      cfg.hidden_size,
+      epsilon=cfg.layer_norm_eps,
+      dtype=jnp.float32,
+      param_dtype=jnp.float32,
+      rngs=rngs,
+      scale_metadata=_axes("embed"),
+      bias_metadata=_axes("embed"),
+  )
 
 
 def _embed(cfg: XLMRConfig, n: int, axes: tuple, rngs: nnx.Rngs) -> nnx.Embed:
   return nnx.Embed(
-      n, cfg.hidden_size, param_dtype=jnp.float32, rngs=rngs,
+      n,
+      cfg.hidden_size,
+      param_dtype=jnp.float32,
+      rngs=rngs,
       embedding_init=nnx.initializers.normal(cfg.initializer_range),
-      embedding_metadata=_axes(*axes))
+      embedding_metadata=_axes(*axes),
+  )
 
 
 class Embeddings(nnx.Module):
@@ -182,8 +202,11 @@ class Embeddings(nnx.Module):
     pad = self.cfg.pad_token_id
     is_token = (input_ids != pad).astype(jnp.int32)
     position_ids = jnp.cumsum(is_token, axis=-1) * is_token + pad
-    x = (self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
-         + self.token_type_embeddings(token_type_ids))
+    x = (
+        self.word_embeddings(input_ids)
+        + self.position_embeddings(position_ids)
+        + self.token_type_embeddings(token_type_ids)
+    )
     return _dropout(self.layer_norm(x), self.cfg.hidden_dropout_prob, rng())
 
 
@@ -257,23 +280,24 @@ class Encoder(nnx.Module):
   model, so both give the same outputs.
   """
 
-  def __init__(self, cfg: XLMRConfig, dtype=jnp.float32, options: ModelOptions = ModelOptions(), *,
-               rngs: nnx.Rngs):
+  def __init__(self, cfg: XLMRConfig, dtype=jnp.float32, options: ModelOptions = ModelOptions(), *, rngs: nnx.Rngs):
     self.cfg, self.dtype, self.options = cfg, dtype, options
     self.embeddings = Embeddings(cfg, rngs=rngs)
     if options.scan_layers:
+
       @nnx.split_rngs(splits=cfg.num_hidden_layers)
       @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
       def stacked(rngs: nnx.Rngs) -> TransformerBlock:
         return TransformerBlock(cfg, dtype, options, rngs=rngs)
+
       self.layers = stacked(rngs)
     else:
-      self.layers = nnx.List([TransformerBlock(cfg, dtype, options, rngs=rngs)
-                              for _ in range(cfg.num_hidden_layers)])
+      self.layers = nnx.List([TransformerBlock(cfg, dtype, options, rngs=rngs) for _ in range(cfg.num_hidden_layers)])
     self.pooler = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
 
-  def __call__(self, input_ids, attention_mask, token_type_ids=None, *, rng: _RngSplitter,
-               output_hidden_states: bool = False):
+  def __call__(
+      self, input_ids, attention_mask, token_type_ids=None, *, rng: _RngSplitter, output_hidden_states: bool = False
+  ):
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(input_ids)
     x = self.embeddings(input_ids, token_type_ids, rng).astype(self.dtype)
@@ -395,8 +419,15 @@ class XLMRModel(nnx.Module):
   Multiple-choice inputs are [B, K, T] and give [B, K]; span heads give (start, end).
   """
 
-  def __init__(self, cfg: XLMRConfig, heads: Mapping[str, HeadSpec] | None = None,
-               dtype=jnp.float32, *, rngs: nnx.Rngs, options: ModelOptions = ModelOptions()):
+  def __init__(
+      self,
+      cfg: XLMRConfig,
+      heads: Mapping[str, HeadSpec] | None = None,
+      dtype=jnp.float32,
+      *,
+      rngs: nnx.Rngs,
+      options: ModelOptions = ModelOptions(),
+  ):
     self.cfg, self.dtype, self.options = cfg, dtype, options
     self.encoder = Encoder(cfg, dtype, options, rngs=rngs)
     heads = dict(heads or {})
@@ -413,8 +444,16 @@ class XLMRModel(nnx.Module):
     self._head_specs = self._head_specs + ((name, spec),)
     self.heads[name] = _make_head(self.cfg, spec, self.dtype, rngs)
 
-  def __call__(self, input_ids, attention_mask, token_type_ids=None, *, head: Optional[str] = None,
-               dropout_rng: Optional[jax.Array] = None, output_hidden_states: bool = False):
+  def __call__(
+      self,
+      input_ids,
+      attention_mask,
+      token_type_ids=None,
+      *,
+      head: Optional[str] = None,
+      dropout_rng: Optional[jax.Array] = None,
+      output_hidden_states: bool = False,
+  ):
     if head is None:
       if len(self.head_specs) > 1:
         raise ValueError(f"this model has heads {sorted(self.head_specs)}: name one with head=")
@@ -428,8 +467,9 @@ class XLMRModel(nnx.Module):
       flat = lambda t: None if t is None else t.reshape(-1, t.shape[-1])
       input_ids, attention_mask, token_type_ids = map(flat, (input_ids, attention_mask, token_type_ids))
 
-    x, hidden_states = self.encoder(input_ids, attention_mask, token_type_ids, rng=rng,
-                                    output_hidden_states=output_hidden_states)
+    x, hidden_states = self.encoder(
+        input_ids, attention_mask, token_type_ids, rng=rng, output_hidden_states=output_hidden_states
+    )
     if kind == "encoder":
       return (x, hidden_states) if output_hidden_states else x
     module = self.heads[head]

@@ -6,6 +6,7 @@ optax state: in a multi-task run each head has its own Adam state (a head only m
 the steps that sample its task, as torch's AdamW skips parameters without gradients),
 while the schedule follows the optimizer steps of the whole run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,9 +33,11 @@ class OptimizerConfig:
 
 def decay_mask(params):
   """True where weight decay applies; params are flat dicts keyed by dotted parameter names."""
+
   def keep(path, _):
     name = str(getattr(path[-1], "key", path[-1]))
     return name.rsplit(".", 1)[-1] not in NO_DECAY
+
   return jax.tree_util.tree_map_with_path(keep, params)
 
 
@@ -50,8 +53,9 @@ def scale_by_adam(b1: float, b2: float, eps: float, moments_dtype: str = "float3
 
   def init(params):
     zeros = lambda p: jnp.zeros(p.shape, dtype)
-    return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=jax.tree.map(zeros, params),
-                                  nu=jax.tree.map(zeros, params))
+    return optax.ScaleByAdamState(
+        count=jnp.zeros([], jnp.int32), mu=jax.tree.map(zeros, params), nu=jax.tree.map(zeros, params)
+    )
 
   def update(updates, state, params=None):
     del params
@@ -87,8 +91,9 @@ def make_schedule(cfg: OptimizerConfig) -> optax.Schedule:
   if warmup == 0:
     return optax.linear_schedule(cfg.learning_rate, 0.0, decay)
   return optax.join_schedules(
-      [optax.linear_schedule(0.0, cfg.learning_rate, warmup),
-       optax.linear_schedule(cfg.learning_rate, 0.0, decay)], [warmup])
+      [optax.linear_schedule(0.0, cfg.learning_rate, warmup), optax.linear_schedule(cfg.learning_rate, 0.0, decay)],
+      [warmup],
+  )
 
 
 def clip_by_global_norm(grads, max_norm: float):

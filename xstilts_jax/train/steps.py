@@ -5,6 +5,7 @@ rows are split into `accum` micro-batches scanned in sequence; every loss is a s
 count of what it summed over, so accumulated gradients equal those of the whole batch
 exactly (token-level losses included). The `mask` key marks real rows.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,9 @@ from typing import Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.models.xlmr import activation_sharding
@@ -50,9 +52,18 @@ def task_loss(kind: str, outputs, batch: Mapping[str, jax.Array]):
   raise ValueError(f"no loss for head kind {kind!r}")
 
 
-def make_train_step(layout: ModelLayout, head: str, kind: str, tx: optax.GradientTransformation,
-                    schedule: Callable, grad_clip_norm: float, accum_steps: int, mesh: Mesh,
-                    seed: int = 0, rules: Optional[tuple] = None) -> Callable:
+def make_train_step(
+    layout: ModelLayout,
+    head: str,
+    kind: str,
+    tx: optax.GradientTransformation,
+    schedule: Callable,
+    grad_clip_norm: float,
+    accum_steps: int,
+    mesh: Mesh,
+    seed: int = 0,
+    rules: Optional[tuple] = None,
+) -> Callable:
   """step(state, batch) -> (state, metrics); jit it with shardings (see `jit_train_step`).
 
   Dropout keys derive from `seed` and the state's step count inside the step, so a resumed
@@ -98,17 +109,22 @@ def make_train_step(layout: ModelLayout, head: str, kind: str, tx: optax.Gradien
     apply = lambda p, u: jax.tree.map(lambda a, b: a - lr * b, p, u)
     new_state = {
         "step": state["step"] + 1,
-        "params": {"encoder": apply(trainable["encoder"], enc_updates),
-                   "heads": {**frozen, head: apply(trainable["head"], head_updates)}},
+        "params": {
+            "encoder": apply(trainable["encoder"], enc_updates),
+            "heads": {**frozen, head: apply(trainable["head"], head_updates)},
+        },
         "opt": {"encoder": enc_opt, "heads": {**state["opt"]["heads"], head: head_opt}},
     }
-    metrics = {"loss": loss / denom, "grad_norm": grad_norm, "learning_rate": lr,
-               "count": count.astype(jnp.float32)}
+    metrics = {"loss": loss / denom, "grad_norm": grad_norm, "learning_rate": lr, "count": count.astype(jnp.float32)}
     return new_state, metrics
 
   return step
 
 
 def jit_train_step(step: Callable, state_shardings, mesh: Mesh) -> Callable:
-  return jax.jit(step, in_shardings=(state_shardings, shd.batch_sharding(mesh)),
-                 out_shardings=(state_shardings, shd.replicated(mesh)), donate_argnums=(0,))
+  return jax.jit(
+      step,
+      in_shardings=(state_shardings, shd.batch_sharding(mesh)),
+      out_shardings=(state_shardings, shd.replicated(mesh)),
+      donate_argnums=(0,),
+  )
