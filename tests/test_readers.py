@@ -562,3 +562,15 @@ def test_unknown_labels_name_file_and_line(tmp_path):
     kwargs = {"language": "de"} if read is readers.read_xnli else {}
     with pytest.raises(DataError, match=rf"{re.escape(name)}:{line}: unknown label"):
       read(path, **kwargs)
+
+
+def test_every_task_reads_through_a_registered_reader(tmp_path):
+  from xstilts_jax.errors import ConfigError
+  from xstilts_jax.tasks import TASKS
+  local = {name: spec.local.reader for name, spec in TASKS.items() if spec.local is not None}
+  assert local and all(reader in readers.READERS for reader in local.values())
+  assert readers.get_reader("read_conllu").all_files and readers.get_reader("read_xnli").by_language
+  with pytest.raises(ConfigError, match="no reader 'read_nothing'"):
+    readers.get_reader("read_nothing")
+  with pytest.raises(DataError, match="read_panx reads exactly one file"):
+    readers.get_reader("read_panx")([tmp_path / "a.tsv", tmp_path / "b.tsv"])

@@ -1,7 +1,9 @@
 """Readers for the original release formats, one per format: path -> examples.
 
 Every reader takes the file path first and returns a list of examples (a
-RetrievalCorpus for BUCC and Tatoeba). Problems raise DataError as
+RetrievalCorpus for BUCC and Tatoeba). Readers are registered by `@register` in READERS,
+where task specs find them by name and every caller uses one signature,
+`get_reader(name)(paths, language, report)`. Problems raise DataError as
 `path:line: what is wrong` (malformed rows, unknown labels, empty or missing files).
 
 Rows skipped for a legitimate reason (an SNLI pair without a gold label, a UD
@@ -22,12 +24,12 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from xstilts_jax.data.examples import (
     Answer, ClassificationExample, MultipleChoiceExample, RetrievalCorpus,
     SentenceExample, SpanQAExample, TaggingExample)
-from xstilts_jax.errors import DataError
+from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.tasks import registry
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,50 @@ PathLike = Union[str, Path]
 ANLI_LABELS = {"e": "entailment", "n": "neutral", "c": "contradiction"}
 # COPA asks for the cause or the effect of the premise; the question joins the context.
 COPA_QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happened as a result?"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+  """A registered reader of one original format, called with one signature by every caller:
+  `reader(paths, language, report)`.
+
+  all_files: the reader takes every file a task's pattern matches (a language's UD
+  treebanks); else exactly one. by_language: the file holds several languages and the
+  reader keeps `language`'s rows (XNLI, TyDiQA-GoldP, XQuAD-R, Mewsli-X).
+  """
+  name: str
+  function: Callable[..., Any]
+  all_files: bool = False
+  by_language: bool = False
+
+  def __call__(self, paths: Sequence[PathLike], language: Optional[str] = None,
+               report: Optional["ReadReport"] = None):
+    paths = [Path(p) for p in paths]
+    if not self.all_files and len(paths) != 1:
+      raise DataError(f"{', '.join(map(str, paths)) or 'no file'}: {self.name} reads exactly one file")
+    source = paths if self.all_files else paths[0]
+    if self.by_language:
+      return self.function(source, language, report=report)
+    return self.function(source, report=report)
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register(*, all_files: bool = False, by_language: bool = False) -> Callable:
+  """Adds the decorated function to READERS under its own name."""
+  def add(function: Callable) -> Callable:
+    READERS[function.__name__] = Reader(function.__name__, function, all_files, by_language)
+    return function
+  return add
+
+
+def get_reader(name: str) -> Reader:
+  """The registered reader `name` (a task spec's LocalSource.reader)."""
+  if name not in READERS:
+    raise ConfigError(f"no reader '{name}' in xstilts_jax.data.readers "
+                      f"(registered: {', '.join(sorted(READERS))})")
+  return READERS[name]
 
 
 @dataclasses.dataclass
@@ -169,6 +215,7 @@ def _check_label(path: PathLike, where: Union[int, str, None], label: Any,
 # ---- sentence(-pair) classification ----------------------------------------
 
 
+@register(by_language=True)
 def read_xnli(path: PathLike, language: str, *,
               report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """XNLI-1.0 `xnli.{dev,test}.tsv` or `.jsonl` (all languages in one file), rows of `language`."""
@@ -195,6 +242,7 @@ def read_xnli(path: PathLike, language: str, *,
   return examples
 
 
+@register()
 def read_xnli_mt(path: PathLike, *,
                  report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """XNLI-MT-1.0 `multinli.train.{lang}.tsv` (premise, hypo, label; 'contradictory')."""
@@ -210,6 +258,7 @@ def read_xnli_mt(path: PathLike, *,
   return examples
 
 
+@register()
 def read_pawsx(path: PathLike, *,
                report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """PAWS-X / PAWS-Wiki TSV with header id, sentence1, sentence2, label (0/1)."""
@@ -245,12 +294,14 @@ def _read_glue(path: PathLike, text_a: str, text_b: Optional[str], label: str,
   return examples
 
 
+@register()
 def read_glue_mnli(path: PathLike, *,
                    report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """GLUE MNLI TSV (sentence1, sentence2, gold_label)."""
   return _read_glue(path, "sentence1", "sentence2", "gold_label", registry.NLI_LABELS, report)
 
 
+@register()
 def read_glue_qqp(path: PathLike, *,
                   report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """GLUE QQP TSV (question1, question2, is_duplicate)."""
@@ -258,12 +309,14 @@ def read_glue_qqp(path: PathLike, *,
                     report)
 
 
+@register()
 def read_glue_sst2(path: PathLike, *,
                    report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """GLUE SST-2 TSV (sentence, label)."""
   return _read_glue(path, "sentence", None, "label", registry.BINARY_LABELS, report)
 
 
+@register()
 def read_snli(path: PathLike, *,
               report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """SNLI 1.0 jsonl (sentence1, sentence2, gold_label); '-' (no consensus) is skipped."""
@@ -280,6 +333,7 @@ def read_snli(path: PathLike, *,
   return examples
 
 
+@register()
 def read_anli(path: PathLike, *,
               report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """ANLI jsonl (context, hypothesis, label e/n/c -> entailment/neutral/contradiction)."""
@@ -308,6 +362,7 @@ def choice_label(path: PathLike, where: Union[int, str, None], value: Any,
   return int(value)
 
 
+@register()
 def read_hellaswag(path: PathLike, *,
                    report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """HellaSwag jsonl: context = ctx, choices = endings (4), label (absent in test)."""
@@ -322,6 +377,7 @@ def read_hellaswag(path: PathLike, *,
   return examples
 
 
+@register()
 def read_commonsenseqa(path: PathLike, *,
                        report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """CommonsenseQA jsonl: question.stem, question.choices (A-E), answerKey (absent in test)."""
@@ -340,6 +396,7 @@ def read_commonsenseqa(path: PathLike, *,
   return examples
 
 
+@register()
 def read_cosmosqa(path: PathLike, *,
                   report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """Cosmos QA csv (train/valid) or jsonl (test): context = 'context question', answer0..3."""
@@ -374,6 +431,7 @@ def _csv_lines(text: str) -> Iterator[str]:
     yield line + "\n"  # csv.reader skips the empty last line
 
 
+@register()
 def read_copa(path: PathLike, *,
               report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """COPA / XCOPA jsonl (premise, choice1, choice2, question cause|effect, label 0/1).
@@ -396,6 +454,7 @@ def read_copa(path: PathLike, *,
 # ---- span QA ------------------------------------------------------------------
 
 
+@register()
 def read_squad_json(path: PathLike, *, id_prefix: str = "",
                     report: Optional[ReadReport] = None) -> list[SpanQAExample]:
   """SQuAD-style JSON: SQuAD v1.1/v2.0, XQuAD, MLQA, TyDiQA-GoldP, XTREME translations.
@@ -444,6 +503,7 @@ def tydiqa_id_prefix(language: str) -> str:
   return registry.language_name(language).lower() + "-"
 
 
+@register(by_language=True)
 def read_tydiqa_goldp(path: PathLike, language: str, *,
                       report: Optional[ReadReport] = None) -> list[SpanQAExample]:
   """TyDiQA-GoldP v1.1 JSON (all languages in one file), questions of `language`."""
@@ -504,6 +564,7 @@ def _xtreme_ud_form(form: str) -> str:
   return "".join(form.strip().replace("\u200c", "").split(" "))
 
 
+@register(all_files=True)
 def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
                 report: Optional[ReadReport] = None) -> list[TaggingExample]:
   """CoNLL-U files (one language's treebanks, merged in the order given): FORM and UPOS,
@@ -609,6 +670,7 @@ def _read_blank_separated(path: PathLike, parse) -> list[TaggingExample]:
   return examples
 
 
+@register()
 def read_panx(path: PathLike, *, report: Optional[ReadReport] = None) -> list[TaggingExample]:
   """XTREME's preprocessed PAN-X TSV: `token<TAB>TAG`, blank line between sentences.
 
@@ -622,6 +684,7 @@ def read_panx(path: PathLike, *, report: Optional[ReadReport] = None) -> list[Ta
   return _read_blank_separated(path, parse)
 
 
+@register()
 def read_wikiann_raw(path: PathLike, *,
                      report: Optional[ReadReport] = None) -> list[TaggingExample]:
   """Raw WikiANN (Rahimi splits) `lang:token<TAB>tag` files (train / dev / test)."""
@@ -633,6 +696,7 @@ def read_wikiann_raw(path: PathLike, *,
   return _read_blank_separated(path, parse)
 
 
+@register()
 def read_ccg(path: PathLike, *, labels: Optional[Sequence[str]] = None,
              report: Optional[ReadReport] = None) -> list[TaggingExample]:
   """CCG supertags as `word<TAB>supertag` lines, blank line between sentences.
@@ -656,6 +720,7 @@ def _sibling(path: Path, suffix: str) -> Path:
   return path.with_suffix("." + suffix)
 
 
+@register()
 def read_tatoeba(path: PathLike, *, report: Optional[ReadReport] = None) -> RetrievalCorpus:
   """LASER Tatoeba `tatoeba.xxx-eng.xxx` and its sibling `.eng`; line i pairs with line i."""
   path = Path(path)
@@ -683,6 +748,7 @@ def _id_sentences(path: Path) -> list[SentenceExample]:
   return sentences
 
 
+@register()
 def read_bucc(path: PathLike, *, report: Optional[ReadReport] = None) -> RetrievalCorpus:
   """BUCC 2018 `{xx}-en.{split}.{xx}` with its siblings `.en` and `.gold` (src_id<TAB>en_id)."""
   path = Path(path)
@@ -700,6 +766,7 @@ def read_bucc(path: PathLike, *, report: Optional[ReadReport] = None) -> Retriev
   return RetrievalCorpus(tuple(source), tuple(target), tuple(gold))
 
 
+@register()
 def read_text_lines(path: PathLike, *,
                     report: Optional[ReadReport] = None) -> list[SentenceExample]:
   """Plain text for MLM: one example per non-empty line, id = its line number."""
@@ -737,6 +804,7 @@ def _int_pair(path: PathLike, where: str, value: Any) -> tuple[int, int]:
   return int(value[0]), int(value[1])
 
 
+@register(by_language=True)
 def read_xquad_r(path: PathLike, language: Optional[str] = None, *,
                  languages: Optional[Sequence[str]] = None,
                  report: Optional[ReadReport] = None) -> rx.RetrievalQAPool:
@@ -870,6 +938,7 @@ def _mewslix_query(path: PathLike, where: Union[int, str], context: Any,
   return surface, _normalise_mewslix(f"{surface}: {markup}")
 
 
+@register()
 def read_mewslix_entities(path: PathLike, *,
                           report: Optional[ReadReport] = None) -> tuple[rx.Entity, ...]:
   """Mewsli-X `candidate_set_entities.jsonl`: one Entity per line, in file order."""
@@ -883,6 +952,7 @@ def read_mewslix_entities(path: PathLike, *,
   return tuple(entities)
 
 
+@register(by_language=True)
 def read_mewslix_mentions(path: PathLike, language: Optional[str] = None, *,
                           report: Optional[ReadReport] = None) -> list[rx.EntityMention]:
   """Mewsli-X `wikinews_mentions-{dev,test}.jsonl` (one context with its mentions a line),
@@ -905,6 +975,7 @@ def read_mewslix_mentions(path: PathLike, language: Optional[str] = None, *,
   return mentions
 
 
+@register(by_language=True)
 def read_mewslix(path: PathLike, language: str, *,
                  report: Optional[ReadReport] = None) -> rx.EntityRetrievalSet:
   """A Mewsli-X evaluation set: the mentions of `language` in `path` against the
@@ -922,6 +993,7 @@ def read_mewslix(path: PathLike, language: str, *,
   return rx.EntityRetrievalSet(tuple(mentions), entities)
 
 
+@register()
 def read_mewslix_pairs(path: PathLike, *,
                        report: Optional[ReadReport] = None) -> list[rx.RetrievalPair]:
   """Mewsli-X `wikipedia_pairs-{train,dev}.jsonl` (MentionEntityPair per line) as
@@ -941,6 +1013,7 @@ def read_mewslix_pairs(path: PathLike, *,
   return pairs
 
 
+@register()
 def read_siqa(path: PathLike, *,
               report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """Social IQa jsonl (context, question, answerA-C) -> context 'context question', 3 choices.

@@ -19,7 +19,6 @@ ids are positions in that order.
 from __future__ import annotations
 
 import functools
-import inspect
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
@@ -74,7 +73,7 @@ def local_paths(spec: TaskSpec, language: str, split: str,
         "put the original release files there (layouts: xstilts_jax/tasks/registry.py)")
     raise DataError(f"{root / pattern}: no such file (task {spec.name}, language {language}, "
                     f"split {split}); {hint}")
-  if len(paths) > 1 and spec.local.reader != "read_conllu":
+  if len(paths) > 1 and not readers.get_reader(spec.local.reader).all_files:
     raise DataError(f"{root / pattern}: {len(paths)} files match, expected one: "
                     f"{', '.join(map(str, paths))}")
   return paths
@@ -99,15 +98,7 @@ def _split_value(spec: TaskSpec, source: str, splits: Sequence[tuple[str, str]],
 def _load_local(spec, language, split, data_dir, report) -> Examples:
   if data_dir is None:
     raise ConfigError(f"task {spec.name}: source 'local' needs a data_dir")
-  paths = local_paths(spec, language, split, data_dir)
-  read = getattr(readers, spec.local.reader, None)
-  if read is None:
-    raise ConfigError(f"task {spec.name}: no reader '{spec.local.reader}' in "
-                      "xstilts_jax.data.readers")
-  kwargs = {"report": report}
-  if "language" in inspect.signature(read).parameters:
-    kwargs["language"] = language
-  return read(paths if spec.local.reader == "read_conllu" else paths[0], **kwargs)
+  return readers.get_reader(spec.local.reader)(local_paths(spec, language, split, data_dir), language, report)
 
 
 def _load_hub(spec, language, split, report) -> Examples:

@@ -16,7 +16,6 @@ lines (PAN-X, XTREME's UDPOS tsv, raw WikiANN) and the BUCC `.gold` file.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -64,15 +63,13 @@ def _spec_reader(spec: TaskSpec, path: PathLike, language: Optional[str]):
   if spec.local is None:
     raise DataError(f"{path}: task {spec.name} has no reader for its original files; give the "
                     "gold in the prediction form")
-  reader = getattr(readers, spec.local.reader)
-  if "language" in inspect.signature(reader).parameters:
-    if language is None:
-      if spec.local.reader == "read_tydiqa_goldp":
-        return readers.read_squad_json(path)  # XTREME's per-language file, or all languages
-      raise ConfigError(f"{path}: the {spec.name} gold file holds several languages; say which "
-                        "with language=")
-    return reader(path, language)
-  return reader(path)
+  reader = readers.get_reader(spec.local.reader)
+  if reader.by_language and language is None:
+    if reader.name == "read_tydiqa_goldp":
+      return readers.read_squad_json(path)  # XTREME's per-language file, or all languages
+    raise ConfigError(f"{path}: the {spec.name} gold file holds several languages; say which "
+                      "with language=")
+  return reader([path], language)
 
 
 # --- classification -------------------------------------------------------------------------
