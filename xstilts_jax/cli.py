@@ -28,7 +28,6 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from xstilts_jax.atomic import read_json
 from xstilts_jax.errors import EXIT_PREEMPTED, ConfigError, Preempted, XstiltsError, disk_full, is_disk_full
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -179,80 +178,13 @@ def cmd_score(args, _) -> int:
 
 def cmd_export(args, _) -> int:
   from xstilts_jax.data.tokenizer import load_tokenizer
-  from xstilts_jax.models import export_hf, load_hf
-  from xstilts_jax.models.hf import read_hf_config
-  workdir = Path(args.workdir)
-  experiments = [p for p in [workdir, *workdir.iterdir()] if (p / "phases").is_dir()] if workdir.is_dir() else []
-  if args.experiment:
-    experiments = [e for e in experiments if e.name == args.experiment]
-  if not experiments:
-    raise ConfigError(f"{workdir}: no experiment{' ' + args.experiment if args.experiment else ''} with phases here")
-  if args.phase == "intermediate":
-    found = [e / "phases" / "intermediate" for e in experiments]
-  elif args.phase.startswith("target:"):
-    task = args.phase.split(":", 1)[1]
-    found = [d for e in experiments for d in sorted((e / "phases").glob("target-*"))
-             if (d / "xstilts.json").exists() and task in read_json(d / "xstilts.json").get("targets", [])]
-  else:
-    raise ConfigError(f"--phase {args.phase!r}: expected intermediate or target:TASK")
-  found = [d for d in found if (d / "DONE").exists()]
-  if not found:
-    raise ConfigError(f"{workdir}: phase {args.phase} has not finished in any experiment here")
-  if len(found) > 1:
-    names = ", ".join(d.parents[1].name for d in found)
-    raise ConfigError(f"{workdir}: phase {args.phase} finished in several experiments ({names}); "
-                      "choose one with --experiment NAME")
-  source = found[0]
-  out_dir = Path(args.out)
-  if out_dir.exists() and not out_dir.is_dir():
-    raise ConfigError(f"--out {out_dir}: exists and is not a directory")
-  if out_dir.is_dir() and any(out_dir.iterdir()) and not args.overwrite:
-    raise ConfigError(f"--out {out_dir}: not empty; choose an empty or new directory, or pass --overwrite "
-                      "to replace it whole")
-  hf = read_hf_config(source)
-  kind = {"XLMRobertaForSequenceClassification": "classification", "XLMRobertaForTokenClassification": "tagging",
-          "XLMRobertaForQuestionAnswering": "span", "XLMRobertaForMultipleChoice": "multiple_choice",
-          "XLMRobertaForMaskedLM": "mlm"}.get((hf.get("architectures") or ["XLMRobertaModel"])[0], "encoder")
-  model = load_hf(str(source), head=kind)
-  labels = [hf["id2label"][str(i)] for i in range(len(hf["id2label"]))] if kind in ("classification", "tagging") else None
-  out = _export_whole(out_dir, lambda tmp: export_hf(model, str(tmp), tokenizer=load_tokenizer(source),
-                                                       label_names=labels))
-  print(f"{out}: {hf.get('architectures', ['XLMRobertaModel'])[0]} from {source}")
+  from xstilts_jax.models.hf import reexport_hf
+  from xstilts_jax.pipeline import finished_phase_dir
+  source = finished_phase_dir(Path(args.workdir), args.phase, args.experiment)
+  out = Path(args.out)
+  architecture = reexport_hf(source, out, tokenizer=load_tokenizer(source), overwrite=args.overwrite)
+  print(f"{out}: {architecture} from {source}")
   return 0
-
-
-def _export_whole(out: Path, write) -> Path:
-  """Write a checkpoint into a new sibling folder, then put it in place of `out` whole: an
-  existing `out` (--overwrite) is replaced, never mixed with the new files."""
-  import shutil
-  import tempfile
-  parent = out.absolute().parent
-  try:
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.export-"))
-  except OSError as e:
-    if is_disk_full(e):
-      raise disk_full("the exported checkpoint", parent) from None
-    raise ConfigError(f"--out {out}: cannot write in {parent} ({e.strerror})") from None
-  try:
-    write(tmp)
-    from xstilts_jax.atomic import current_umask
-    os.chmod(tmp, 0o777 & ~current_umask())
-    if out.exists():
-      old = parent / f".{out.name}.old-{os.getpid()}"
-      os.replace(out, old)
-      os.replace(tmp, out)
-      shutil.rmtree(old)
-    else:
-      os.replace(tmp, out)
-  except OSError as e:
-    if is_disk_full(e):
-      raise disk_full("the exported checkpoint", parent) from None
-    raise ConfigError(f"--out {out}: cannot write there ({e.strerror})") from None
-  finally:
-    if tmp.exists():
-      shutil.rmtree(tmp, ignore_errors=True)
-  return out
 
 
 def cmd_report(args, _) -> int:

@@ -37,7 +37,7 @@ from xstilts_jax.data.loading import TRAIN_KEYS, DataSource, check_trainable, ex
 from xstilts_jax.data.readers import ReadReport
 from xstilts_jax.data.sources import load_examples
 from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
-from xstilts_jax.errors import ConfigError, ModelError
+from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation import metrics as M
 from xstilts_jax.evaluation.evaluate import evaluate_task, prediction_file_name, write_predictions
 from xstilts_jax.evaluation.steps import Predictor
@@ -984,3 +984,29 @@ def _local_dir(name: str) -> str:
   if Path(name).is_dir():
     return name
   return str(resolve_checkpoint(name))
+
+
+def finished_phase_dir(workdir: Path, phase: str, experiment: str = "") -> Path:
+  """The Hugging Face checkpoint of a finished phase (`intermediate` or `target:TASK`) under a
+  workdir: of its one experiment that has it, or of `experiment`."""
+  experiments = [p for p in [workdir, *workdir.iterdir()] if (p / "phases").is_dir()] if workdir.is_dir() else []
+  if experiment:
+    experiments = [e for e in experiments if e.name == experiment]
+  if not experiments:
+    raise ConfigError(f"{workdir}: no experiment{' ' + experiment if experiment else ''} with phases here")
+  if phase == "intermediate":
+    found = [e / "phases" / "intermediate" for e in experiments]
+  elif phase.startswith("target:"):
+    task = phase.split(":", 1)[1]
+    found = [d for e in experiments for d in sorted((e / "phases").glob("target-*"))
+             if (d / "xstilts.json").exists() and task in read_json(d / "xstilts.json").get("targets", [])]
+  else:
+    raise ConfigError(f"--phase {phase!r}: expected intermediate or target:TASK")
+  found = [d for d in found if (d / DONE).exists()]
+  if not found:
+    raise ConfigError(f"{workdir}: phase {phase} has not finished in any experiment here")
+  if len(found) > 1:
+    names = ", ".join(d.parents[1].name for d in found)
+    raise ConfigError(f"{workdir}: phase {phase} finished in several experiments ({names}); "
+                      "choose one with --experiment NAME")
+  return found[0]

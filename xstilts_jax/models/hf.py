@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -342,3 +343,54 @@ def export_hf(model: XLMRModel, out_dir: str, tokenizer=None, head: Optional[str
       raise ModelError(f"{out}: cannot write the checkpoint there ({e.strerror})") from None
     raise
   return out
+
+
+def reexport_hf(source: Path, out: Path, tokenizer=None, overwrite: bool = False) -> str:
+  """Re-exports the Hugging Face checkpoint in `source` (a finished phase) to `out`, whole.
+
+  The head comes from the checkpoint's architecture. A non-empty `out` is refused unless
+  `overwrite`; then it is replaced whole (written beside it, then swapped in), never mixed
+  with the new files. Returns the architecture written.
+  """
+  if out.exists() and not out.is_dir():
+    raise ModelError(f"--out {out}: exists and is not a directory")
+  if out.is_dir() and any(out.iterdir()) and not overwrite:
+    raise ModelError(f"--out {out}: not empty; choose an empty or new directory, or pass --overwrite "
+                     "to replace it whole")
+  config = read_hf_config(source)
+  architecture = (config.get("architectures") or [ARCHITECTURES["encoder"]])[0]
+  kind = _KIND_OF_ARCHITECTURE.get(architecture, "encoder")
+  model = load_hf(str(source), head=kind)
+  labels = ([config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+            if kind in ("classification", "tagging") else None)
+  _write_dir_whole(out, lambda tmp: export_hf(model, str(tmp), tokenizer=tokenizer, label_names=labels))
+  return architecture
+
+
+def _write_dir_whole(out: Path, write) -> None:
+  """Runs write(tmp) on a new sibling folder, then puts it in place of `out` whole."""
+  parent = out.absolute().parent
+  try:
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.export-"))
+  except OSError as e:
+    if is_disk_full(e):
+      raise disk_full("the exported checkpoint", parent) from None
+    raise ModelError(f"--out {out}: cannot write in {parent} ({e.strerror})") from None
+  try:
+    write(tmp)
+    os.chmod(tmp, 0o777 & ~atomic.current_umask())
+    if out.exists():
+      old = parent / f".{out.name}.old-{os.getpid()}"
+      os.replace(out, old)
+      os.replace(tmp, out)
+      shutil.rmtree(old)
+    else:
+      os.replace(tmp, out)
+  except OSError as e:
+    if is_disk_full(e):
+      raise disk_full("the exported checkpoint", parent) from None
+    raise ModelError(f"--out {out}: cannot write there ({e.strerror})") from None
+  finally:
+    if tmp.exists():
+      shutil.rmtree(tmp, ignore_errors=True)
