@@ -35,10 +35,8 @@ class DataSource:
 def _fingerprint(spec: TaskSpec, language: str, split: str, src: DataSource) -> Any:
   if src.source != "local":
     return [src.source, spec.name, language, split]
-  try:
-    return [F.file_fingerprint(p) for p in local_paths(spec, language, split, src.data_dir)]
-  except Exception:  # the reader reports the missing file with its own message
-    return None
+  # Called after the examples were read, so the files exist (a missing one was reported there).
+  return [F.file_fingerprint(p) for p in local_paths(spec, language, split, src.data_dir)]
 
 
 def load_task(spec: TaskSpec, language: str, split: str, tokenizer, src: DataSource,
