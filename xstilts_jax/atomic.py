@@ -1,5 +1,8 @@
 """Files written whole or not at all (a temporary file in the same directory, then os.replace),
-with the permissions the umask gives any new file, and JSON read back with a one-line error."""
+with the permissions the umask gives any new file, and JSON read back with a one-line error.
+
+On `gs://` (xstilts_jax/paths.py) a single object upload is already atomic, and a rename there
+is a copy then a delete: the final name is written directly."""
 from __future__ import annotations
 
 import json
@@ -8,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from xstilts_jax import paths
 from xstilts_jax.errors import DataError, disk_full, is_disk_full
 
 
@@ -25,9 +29,13 @@ def current_umask() -> int:
   return mask
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, what: str = "") -> Path:
+def write_bytes(path: str | os.PathLike, data: bytes, what: str = "") -> paths.AnyPath:
   """Write `data` to `path` atomically; a full disk is a one-line error saying what (`what`,
   default the file's name) was being written."""
+  if paths.is_remote(path):
+    remote = paths.as_path(path)
+    remote.write_bytes(data)  # one upload: the object appears whole or not at all
+    return remote
   path = Path(path)
   tmp = None
   try:
@@ -46,17 +54,17 @@ def write_bytes(path: str | os.PathLike, data: bytes, what: str = "") -> Path:
   return path
 
 
-def write_text(path: str | os.PathLike, text: str, what: str = "") -> Path:
+def write_text(path: str | os.PathLike, text: str, what: str = "") -> paths.AnyPath:
   return write_bytes(path, text.encode("utf-8"), what)
 
 
-def write_json(path: str | os.PathLike, obj: Any, what: str = "") -> Path:
+def write_json(path: str | os.PathLike, obj: Any, what: str = "") -> paths.AnyPath:
   return write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=float) + "\n", what)
 
 
 def read_json(path: str | os.PathLike) -> Any:
   try:
-    return json.loads(Path(path).read_text())
+    return json.loads(paths.as_path(path).read_text())
   except FileNotFoundError:
     raise DataError(f"{path}: missing") from None
   except UnicodeDecodeError as e:

@@ -3,8 +3,8 @@
 The lock is `<workdir>/LOCK`, a JSON record {host, pid, started, token}. Taking it is one
 create-if-absent (`O_CREAT | O_EXCL` here; on Cloud Storage the same operation is an upload with
 `if_generation_match=0`), so of two runs started together exactly one gets it. `LockStore` is
-that one operation plus read and delete; a `gs://` store plugs in by implementing the same four
-methods. A lock whose holder is gone (same host, no such process) is stale: it is taken over
+that one operation plus read and delete: `LocalLockStore` for a path, `GcsLockStore` for a
+`gs://` URL. A lock whose holder is gone (same host, no such process) is stale: it is taken over
 only when asked (`--take-over-lock`), never silently; so is one held on another host (a preempted
 VM), whose process cannot be checked from here. A live holder on this host is never taken over.
 """
@@ -19,6 +19,7 @@ import socket
 from pathlib import Path
 from typing import Optional, Protocol
 
+from xstilts_jax import paths
 from xstilts_jax.errors import ConfigError, XstiltsError
 
 LOCK_NAME = "LOCK"
@@ -43,6 +44,46 @@ class LockStore(Protocol):
 
   def name(self) -> str:
     """The lock's path or URL, for messages."""
+
+
+class GcsLockStore:
+  """A lock object on Cloud Storage (`gs://bucket/name`), created only if absent: an upload with
+  `if_generation_match=0`, which GCS refuses (412) when the object exists. The upload is a
+  multipart one (google-cloud-storage's for small data), which honours the precondition on the
+  GCS emulator too (fake-gcs-server ignores it on simple uploads)."""
+
+  def __init__(self, url: str):
+    from google.cloud import storage
+    bucket, _, name = url[len("gs://"):].partition("/")
+    if not bucket or not name:
+      raise ConfigError(f"{url}: not a gs://bucket/object URL")
+    self.url = url
+    self.blob = storage.Client().bucket(bucket).blob(name)
+
+  def create(self, text: str) -> bool:
+    from google.api_core import exceptions
+    try:
+      self.blob.upload_from_string(text, content_type="application/json", if_generation_match=0)
+    except exceptions.PreconditionFailed:
+      return False
+    return True
+
+  def read(self) -> Optional[str]:
+    from google.api_core import exceptions
+    try:
+      return self.blob.download_as_text()
+    except exceptions.NotFound:
+      return None
+
+  def delete(self) -> None:
+    from google.api_core import exceptions
+    try:
+      self.blob.delete()
+    except exceptions.NotFound:
+      pass
+
+  def name(self) -> str:
+    return self.url
 
 
 class LocalLockStore:
@@ -164,8 +205,9 @@ class WorkdirLock:
 
 def lock_workdir(workdir: str | os.PathLike, take_over: bool = False) -> WorkdirLock:
   """Take the lock of `workdir` (created if needed); use as `with lock_workdir(d): ...`."""
-  if "://" in str(workdir):
-    raise ConfigError(f"{workdir}: locks on a URL need its store (mount the bucket and pass the path)")
+  if paths.is_remote(workdir):
+    return _lock_remote(str(paths.as_path(workdir)), take_over)
+  paths.as_path(workdir)  # another URL scheme: a ConfigError
   root = Path(workdir)
   try:
     root.mkdir(parents=True, exist_ok=True)
@@ -178,4 +220,17 @@ def lock_workdir(workdir: str | os.PathLike, take_over: bool = False) -> Workdir
     if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
       raise XstiltsError(f"{root / LOCK_NAME}: cannot write the lock ({e.strerror})") from None
     raise
+  return lock
+
+
+def _lock_remote(url: str, take_over: bool) -> WorkdirLock:
+  """The lock object of a gs:// workdir (nothing to create first: prefixes need no mkdir)."""
+  from google.api_core import exceptions
+  where = f"{url.rstrip('/')}/{LOCK_NAME}"
+  lock = WorkdirLock(GcsLockStore(where))
+  try:
+    lock.acquire(take_over)
+  except (exceptions.Forbidden, exceptions.Unauthorized, exceptions.NotFound) as e:
+    raise XstiltsError(f"{where}: cannot write the lock ({type(e).__name__}: "
+                       f"{' '.join(str(e).split())[:160]})") from None
   return lock
