@@ -10,14 +10,15 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from xstilts_jax.data.features import IGNORE_LABEL
 from xstilts_jax.errors import ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
 
 # Padding rows of eval batches hold 0, except these keys, which get their "nothing here"
 # value: the decoders skip rows with a negative example_index, losses skip -100 labels.
-PAD_VALUES = {"example_index": -1, "word_index": -1, "offsets": -1, "label_ids": -100,
-              "mlm_labels": -100}
+PAD_VALUES = {"example_index": -1, "word_index": -1, "offsets": -1, "label_ids": IGNORE_LABEL,
+              "mlm_labels": IGNORE_LABEL}
 
 
 def num_rows(features: Mapping[str, np.ndarray]) -> int:

@@ -36,6 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from seqeval import metrics as seqeval_metrics
 
+from xstilts_jax.data.features import IGNORE_LABEL
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.evaluation.qa_metrics import mlqa, squad_v1, squad_v2
 from xstilts_jax.evaluation.retrieval_metrics import bucc_f1, tatoeba_accuracy
@@ -92,7 +93,7 @@ def token_accuracy(predictions: Sequence[Sequence[str]], labels: Sequence[Sequen
 
 
 def mlm_accuracy(predicted_ids: np.ndarray, label_ids: np.ndarray,
-                 ignore_index: int = -100) -> dict:
+                 ignore_index: int = IGNORE_LABEL) -> dict:
   predicted_ids, label_ids = np.asarray(predicted_ids), np.asarray(label_ids)
   if predicted_ids.shape != label_ids.shape:
     raise DataError(f"predictions of shape {predicted_ids.shape} but labels of shape "
