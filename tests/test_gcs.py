@@ -1,13 +1,14 @@
 """The gs:// tests (tests/gcs/gcs_*.py), each run against a GCS emulator inside a network
 namespace that has only loopback (`unshare -n`, as root), so that no client can reach anything
 but 127.0.0.1 whatever it is configured to do. The inner files fail, never skip, outside it."""
+
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +17,13 @@ INNER = sorted((REPO / "tests" / "gcs").glob("gcs_*.py"))
 
 
 def _run_in_namespace(script: str, timeout: int) -> subprocess.CompletedProcess:
-  return subprocess.run(["unshare", "-n", "bash", "-c", f"ip link set lo up && {script}"], cwd=REPO,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+      ["unshare", "-n", "bash", "-c", f"ip link set lo up && {script}"],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+  )
 
 
 def _counts(output: str) -> dict[str, int]:
@@ -34,13 +40,13 @@ def test_the_inner_files_exist():
 def test_gcs_in_a_loopback_only_namespace(inner):
   path = REPO / "tests" / "gcs" / inner
   expected = len(re.findall(r"^def test_", path.read_text(), flags=re.M))
-  proc = _run_in_namespace(f"exec {sys.executable} -m pytest -q -p no:cacheprovider -rs "
-                           f"tests/gcs/{inner}", timeout=900)
+  proc = _run_in_namespace(
+      f"exec {sys.executable} -m pytest -q -p no:cacheprovider -rs " f"tests/gcs/{inner}", timeout=900
+  )
   out = proc.stdout + proc.stderr
   assert proc.returncode == 0, out[-6000:]
   counts = _counts(proc.stdout)
-  assert counts.get("passed") == expected and set(counts) <= {"passed", "warning", "warnings"}, \
-      out[-3000:]
+  assert counts.get("passed") == expected and set(counts) <= {"passed", "warning", "warnings"}, out[-3000:]
 
 
 def test_the_guard_sees_an_interface_that_is_up():
@@ -48,19 +54,24 @@ def test_the_guard_sees_an_interface_that_is_up():
   namespace is reported, loopback alone is not."""
   spec = importlib.util.spec_from_file_location("gcs_conftest", REPO / "tests" / "gcs" / "conftest.py")
   assert spec is not None
-  code = (f"import importlib.util, sys; s = importlib.util.spec_from_file_location('c', "
-          f"'{spec.origin}'); m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
-          "print(m.interfaces_up())")
-  alone = _run_in_namespace(f"{sys.executable} -c \"{code}\"", timeout=120)
+  code = (
+      f"import importlib.util, sys; s = importlib.util.spec_from_file_location('c', "
+      f"'{spec.origin}'); m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
+      "print(m.interfaces_up())"
+  )
+  alone = _run_in_namespace(f'{sys.executable} -c "{code}"', timeout=120)
   assert alone.returncode == 0 and alone.stdout.strip() == "[]", alone.stderr[-2000:]
-  dummy = _run_in_namespace(f"ip link add xs0 type veth peer name xs1 && ip link set xs0 up && "
-                            f"{sys.executable} -c \"{code}\"", timeout=120)
+  dummy = _run_in_namespace(
+      f"ip link add xs0 type veth peer name xs1 && ip link set xs0 up && " f'{sys.executable} -c "{code}"', timeout=120
+  )
   assert dummy.returncode == 0 and dummy.stdout.strip() == "['xs0']", dummy.stderr[-2000:]
 
 
 def test_an_inner_file_fails_outside_the_namespace_with_an_interface_up():
   """Run in a namespace with a veth interface up, an inner file fails before any client starts."""
-  proc = _run_in_namespace(f"ip link add xs0 type veth peer name xs1 && ip link set xs0 up && exec "
-                           f"{sys.executable} -m pytest -q -p no:cacheprovider tests/gcs/gcs_paths.py",
-                           timeout=300)
+  proc = _run_in_namespace(
+      f"ip link add xs0 type veth peer name xs1 && ip link set xs0 up && exec "
+      f"{sys.executable} -m pytest -q -p no:cacheprovider tests/gcs/gcs_paths.py",
+      timeout=300,
+  )
   assert proc.returncode != 0 and "network interfaces ['xs0'] are up" in proc.stdout, proc.stdout[-3000:]

@@ -16,11 +16,12 @@ epath reaches `gs://` through gcsfs here, not TensorFlow's client (EPATH_USE_TF=
 environment says otherwise): gcsfs is what the tests exercise against a GCS emulator, and TF's
 client cannot be pointed at one.
 """
+
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
+import shutil
 from typing import Union
 
 os.environ.setdefault("EPATH_USE_TF", "false")

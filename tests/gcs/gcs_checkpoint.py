@@ -1,6 +1,7 @@
 """The project's checkpoints (xstilts_jax/train/checkpoint.py) on gs:// (the emulator): orbax
 writes each step under its final name with `commit_success.txt` last, and a step without that
 marker is unfinished to resume and to the best-checkpoint logic alike."""
+
 from __future__ import annotations
 
 import jax

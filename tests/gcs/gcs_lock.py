@@ -1,4 +1,5 @@
 """The workdir lock on gs:// (xstilts_jax/workdir.py's GcsLockStore) against the emulator."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def test_a_second_run_is_refused_naming_the_holder(gs):
 
 def test_a_stale_claim_needs_the_flag_and_is_then_taken_over(gs):
   pid = _dead_pid()
-  paths.as_path(gs + "/LOCK").write_text(json.dumps(
-      {"host": socket.gethostname(), "pid": pid, "started": "then", "token": "old"}))
+  paths.as_path(gs + "/LOCK").write_text(
+      json.dumps({"host": socket.gethostname(), "pid": pid, "started": "then", "token": "old"})
+  )
   with pytest.raises(W.LockHeld) as e:
     W.lock_workdir(gs)
   assert "gone" in str(e.value) and W.TAKE_OVER_FLAG in str(e.value) and f"pid {pid}" in str(e.value)
@@ -67,14 +69,19 @@ def test_a_claim_from_another_host_is_taken_over_only_with_the_flag(gs):
 
 
 def test_of_two_processes_racing_exactly_one_gets_the_lock(gs):
-  script = ("import sys, time; from xstilts_jax import workdir as W\n"
-            "t = float(sys.argv[2])\n"
-            "while time.time() < t: pass\n"
-            "try:\n  W.lock_workdir(sys.argv[1]); print('got')\n"
-            "except W.LockHeld: print('refused')\n")
+  script = (
+      "import sys, time; from xstilts_jax import workdir as W\n"
+      "t = float(sys.argv[2])\n"
+      "while time.time() < t: pass\n"
+      "try:\n  W.lock_workdir(sys.argv[1]); print('got')\n"
+      "except W.LockHeld: print('refused')\n"
+  )
   import time
+
   start = time.time() + 8
-  procs = [subprocess.Popen([sys.executable, "-c", script, gs, str(start)], stdout=subprocess.PIPE,
-                            text=True) for _ in range(3)]
+  procs = [
+      subprocess.Popen([sys.executable, "-c", script, gs, str(start)], stdout=subprocess.PIPE, text=True)
+      for _ in range(3)
+  ]
   outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
   assert outs == ["got", "refused", "refused"], outs

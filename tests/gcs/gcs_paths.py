@@ -1,10 +1,11 @@
 """The path layer, the atomic writer and the metrics writer on gs:// (the emulator)."""
+
 from __future__ import annotations
 
 import json
 
-import pytest
 from etils import epath
+import pytest
 
 from xstilts_jax import atomic, paths
 from xstilts_jax.errors import DataError
@@ -14,10 +15,11 @@ from xstilts_jax.train import logs
 def _names(url: str) -> list[str]:
   """Every object under `url`, as names relative to it, listed by gcsfs (not by epath)."""
   import gcsfs
+
   fs = gcsfs.GCSFileSystem()
   fs.invalidate_cache()
-  root = url[len("gs://"):]
-  return sorted(p[len(root) + 1:] for p in fs.find(root))
+  root = url[len("gs://") :]
+  return sorted(p[len(root) + 1 :] for p in fs.find(root))
 
 
 def test_as_path_gives_epath_for_gs_and_pathlib_locally(tmp_path):
@@ -113,6 +115,7 @@ def test_metric_logger_on_gs_keeps_lines_and_copies_tensorboard(gs):
   events = [n for n in _names(gs) if n.startswith("tensorboard/mlm-en/")]
   assert len(events) == 2, events  # one event file per writer, both copied
   import tensorflow as tf
+
   steps = []
   for name in events:
     local = paths.as_path(gs + "/" + name).read_bytes()

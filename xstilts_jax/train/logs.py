@@ -6,14 +6,15 @@ TensorBoard event files are written to a local directory and copied to the workd
 record and at the end (clu's writer goes through TensorFlow's GCS client, which the tests here
 cannot reach).
 """
+
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import shutil
 import tempfile
 import time
-from pathlib import Path
 from typing import Mapping, Optional
 
 import jax
@@ -46,8 +47,9 @@ class JsonLines:
 
 class MetricLogger:
 
-  def __init__(self, workdir: str | Path, phase: str, total_steps: int, tensorboard: bool = True,
-               progress: bool = True):
+  def __init__(
+      self, workdir: str | Path, phase: str, total_steps: int, tensorboard: bool = True, progress: bool = True
+  ):
     self.phase, self.total_steps = phase, total_steps
     self.is_main = jax.process_index() == 0
     workdir = paths.as_path(workdir)
@@ -59,15 +61,19 @@ class MetricLogger:
     self._tb_local: Optional[Path] = None  # events written here first when the workdir is gs://
     if self.is_main and tensorboard:
       from clu import metric_writers, periodic_actions
+
       if paths.is_remote(workdir):
         self._tb_local = Path(tempfile.mkdtemp(prefix=f"xstilts-tensorboard-{phase}-"))
       self._writer = metric_writers.create_default_writer(
-          str(self._tb_local or self._tb_dir), just_logging=False, asynchronous=False)
-      self._report = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=self._writer,
-                                                     every_secs=None, every_steps=None)
+          str(self._tb_local or self._tb_dir), just_logging=False, asynchronous=False
+      )
+      self._report = periodic_actions.ReportProgress(
+          num_train_steps=total_steps, writer=self._writer, every_secs=None, every_steps=None
+      )
     self._bar = None
     if self.is_main and progress:
       from tqdm.auto import tqdm
+
       self._bar = tqdm(total=total_steps, desc=phase, unit="step", dynamic_ncols=True, leave=True)
     self._t0, self._tokens, self._last_step = time.perf_counter(), 0, None
 
@@ -90,18 +96,28 @@ class MetricLogger:
       return
     now = time.perf_counter()
     steps_done = max(step - (self._last_step or 0), 1)
-    rate = {"steps_per_sec": steps_done / max(now - self._t0, 1e-9),
-            "tokens_per_sec": self._tokens / max(now - self._t0, 1e-9)}
+    rate = {
+        "steps_per_sec": steps_done / max(now - self._t0, 1e-9),
+        "tokens_per_sec": self._tokens / max(now - self._t0, 1e-9),
+    }
     rate["eta_sec"] = (self.total_steps - step) / max(rate["steps_per_sec"], 1e-9)
     self._t0, self._tokens, self._last_step = now, 0, step
-    record = {"phase": self.phase, "step": step, "task": task,
-              **{k: float(v) for k, v in scalars.items()}, **rate, **(extra or {})}
+    record = {
+        "phase": self.phase,
+        "step": step,
+        "task": task,
+        **{k: float(v) for k, v in scalars.items()},
+        **rate,
+        **(extra or {}),
+    }
     self._lines.add(record)
     if self._writer is not None:
       self._writer.write_scalars(step, {f"{task}/{k}": float(v) for k, v in scalars.items()})
       self._copy_events()
     if self._bar is not None:
-      self._bar.set_postfix({"task": task, **{k: f"{float(v):.4f}" for k, v in scalars.items() if k in ("loss", "score")}})
+      self._bar.set_postfix(
+          {"task": task, **{k: f"{float(v):.4f}" for k, v in scalars.items() if k in ("loss", "score")}}
+      )
 
   def close(self) -> None:
     if self._bar is not None:
