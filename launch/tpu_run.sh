@@ -67,7 +67,8 @@ if [[ -z $RUN_NAME ]]; then
 fi
 [[ $RUN_NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "--run-name may use only letters, digits and . _ -, not '$RUN_NAME'"
 if [[ $WORKDIR == gs://* ]]; then
-  die "workdir '$WORKDIR': mount the bucket on every worker (tpu_setup.sh --bucket ${WORKDIR#gs://}) and pass /mnt/gcs/${WORKDIR#gs://}"
+  bucket=${WORKDIR#gs://}
+  die "workdir '$WORKDIR': mount the bucket on every worker (tpu_setup.sh --bucket ${bucket%%/*}) and pass /mnt/gcs/${WORKDIR#gs://}"
 fi
 if [[ $WORKDIR != /mnt/gcs/* ]]; then
   warn "workdir '$WORKDIR' is local to each worker: fine on one host; fetch it from worker 0 with launch/tpu_fetch.sh"

