@@ -30,7 +30,6 @@ from typing import Optional, Sequence
 
 from xstilts_jax.errors import EXIT_PREEMPTED, ConfigError, Preempted, XstiltsError, disk_full, is_disk_full
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 # ----------------------------------------------------------------------------- configs
