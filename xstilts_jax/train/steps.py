@@ -18,11 +18,11 @@ from jax.sharding import PartitionSpec as P
 import optax
 
 from xstilts_jax import sharding as shd
+from xstilts_jax.data.features import IGNORE_LABEL
 from xstilts_jax.models.xlmr import activation_sharding
 from xstilts_jax.train.optim import clip_by_global_norm
 from xstilts_jax.train.state import ModelLayout
 
-IGNORE = -100
 
 
 def _ce_sum(logits, labels, valid):
@@ -45,10 +45,10 @@ def task_loss(kind: str, outputs, batch: Mapping[str, jax.Array]):
     return (s + e) / 2.0, n
   if kind == "tagging":
     labels = batch["label_ids"]
-    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE))
+    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE_LABEL))
   if kind == "mlm":
     labels = batch["mlm_labels"]
-    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE))
+    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE_LABEL))
   raise ValueError(f"no loss for head kind {kind!r}")
 
 
