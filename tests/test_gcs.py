@@ -33,7 +33,7 @@ def _counts(output: str) -> dict[str, int]:
 
 
 def test_the_inner_files_exist():
-  assert [p.name for p in INNER] == ["gcs_checkpoint.py", "gcs_lock.py", "gcs_paths.py"]
+  assert [p.name for p in INNER] == ["gcs_checkpoint.py", "gcs_lock.py", "gcs_paths.py", "gcs_train.py"]
 
 
 @pytest.mark.parametrize("inner", [p.name for p in INNER])

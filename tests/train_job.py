@@ -66,8 +66,15 @@ def main():
   layout = ModelLayout.of(result.model)
   params = {n: shd.to_host(v) for n, v in layout.flat(result.model).items()}
   if jax.process_index() == 0:
-    np.savez(os.path.join(a.workdir, "final.npz"), **params)
-    losses = [json.loads(l)["loss"] for l in open(os.path.join(a.workdir, "metrics.jsonl")) if '"loss"' in l]
+    import io
+
+    from xstilts_jax import paths  # the workdir may be a gs:// URL
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **params)
+    (paths.as_path(a.workdir) / "final.npz").write_bytes(buffer.getvalue())
+    text = (paths.as_path(a.workdir) / "metrics.jsonl").read_text()
+    losses = [json.loads(l)["loss"] for l in text.splitlines() if '"loss"' in l]
     print(json.dumps(losses))
   sys.stdout.flush()
 

@@ -10,7 +10,9 @@ Object stores are not file systems, and the callers handle the difference on pur
   temporary file is renamed: xstilts_jax/atomic.py); a rename there is a copy then a delete;
 - there is no append (epath's `open('a')` silently overwrites): see `train/logs.py`;
 - there are no directories, only name prefixes: `mkdir` is a no-op, an empty "directory" does
-  not exist.
+  not exist;
+- listings are not cached (gcsfs would cache them for the life of the process), since other
+  hosts write the same prefixes.
 
 epath reaches `gs://` through gcsfs here, not TensorFlow's client (EPATH_USE_TF=false unless the
 environment says otherwise): gcsfs is what the tests exercise against a GCS emulator, and TF's
@@ -27,6 +29,12 @@ from typing import Union
 os.environ.setdefault("EPATH_USE_TF", "false")
 
 from etils import epath  # noqa: E402  (after the setting above, which epath reads once)
+import fsspec  # noqa: E402
+
+# gcsfs caches directory listings for the life of the process; other hosts and processes write
+# the same prefixes (checkpoints, markers), so a cached listing would hide their objects.
+for _protocol in ("gcs", "gs"):
+  fsspec.config.conf.setdefault(_protocol, {}).setdefault("use_listings_cache", False)
 
 from xstilts_jax.errors import ConfigError  # noqa: E402
 

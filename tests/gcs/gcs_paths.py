@@ -125,3 +125,16 @@ def test_metric_logger_on_gs_keeps_lines_and_copies_tensorboard(gs):
     for e in tf.compat.v1.train.summary_iterator(tmp.name):
       steps += [e.step for v in e.summary.value if v.tag == "mlm/loss"]
   assert sorted(steps) == [1, 2, 3, 3, 4, 4, 5, 6]
+
+
+def test_listings_see_objects_another_process_wrote(gs):
+  """No listing cache: another host's checkpoint or marker is seen at the next look."""
+  import subprocess
+  import sys
+
+  root = paths.as_path(gs)
+  (root / "a").write_text("1")
+  assert [p.name for p in root.iterdir()] == ["a"] and not (root / "b").exists()
+  code = f"from xstilts_jax import paths; paths.as_path('{gs}/b').write_text('2')"
+  subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+  assert sorted(p.name for p in root.iterdir()) == ["a", "b"] and (root / "b").exists()

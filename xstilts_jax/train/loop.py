@@ -20,6 +20,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from xstilts_jax import paths
 from xstilts_jax import sharding as shd
 from xstilts_jax.data import batches as B
 from xstilts_jax.errors import ConfigError, Preempted, TrainingError
@@ -108,7 +109,7 @@ def check_finite(metrics: dict, phase: str, task: str, step: int) -> None:
 
 def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir: str | Path, mesh: Mesh,
           rules, phase: str, score_fn: Optional[Callable[[XLMRModel, int], float]] = None) -> TrainResult:
-  workdir = Path(workdir)
+  workdir = paths.as_path(workdir)  # a local path or a gs:// URL
   by_name = {t.name: t for t in tasks}
   if len(by_name) != len(tasks):
     raise ConfigError(f"{phase}: a task appears twice in {[t.name for t in tasks]}")
