@@ -181,7 +181,7 @@ def cmd_export(args, _) -> int:
   from xstilts_jax.pipeline import finished_phase_dir
   source = finished_phase_dir(Path(args.workdir), args.phase, args.experiment)
   out = Path(args.out)
-  architecture = reexport_hf(source, out, tokenizer=load_tokenizer(source), overwrite=args.overwrite)
+  architecture = reexport_hf(source, out, load_tokenizer=load_tokenizer, overwrite=args.overwrite)
   print(f"{out}: {architecture} from {source}")
   return 0
 

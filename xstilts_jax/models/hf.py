@@ -345,10 +345,12 @@ def export_hf(model: XLMRModel, out_dir: str, tokenizer=None, head: Optional[str
   return out
 
 
-def reexport_hf(source: Path, out: Path, tokenizer=None, overwrite: bool = False) -> str:
+def reexport_hf(source: Path, out: Path, load_tokenizer=None, overwrite: bool = False) -> str:
   """Re-exports the Hugging Face checkpoint in `source` (a finished phase) to `out`, whole.
 
-  The head comes from the checkpoint's architecture. A non-empty `out` is refused unless
+  The head comes from the checkpoint's architecture; `load_tokenizer(source)`, when given,
+  supplies the tokenizer saved beside it (called after the checkpoint's config is read, so a
+  broken config.json is named as such). A non-empty `out` is refused unless
   `overwrite`; then it is replaced whole (written beside it, then swapped in), never mixed
   with the new files. Returns the architecture written.
   """
@@ -363,6 +365,7 @@ def reexport_hf(source: Path, out: Path, tokenizer=None, overwrite: bool = False
   model = load_hf(str(source), head=kind)
   labels = ([config["id2label"][str(i)] for i in range(len(config["id2label"]))]
             if kind in ("classification", "tagging") else None)
+  tokenizer = load_tokenizer(source) if load_tokenizer else None
   _write_dir_whole(out, lambda tmp: export_hf(model, str(tmp), tokenizer=tokenizer, label_names=labels))
   return architecture
 
