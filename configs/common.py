@@ -4,6 +4,7 @@ The defaults are jiant's X-STILTs settings (../shared/reference/xstilts.md secti
 AdamW lr 1e-5, eps 1e-8, weight decay 0.01 off for biases and LayerNorm, 10% linear warmup
 then linear decay, clipping at 1.0; intermediate tasks 3 epochs, batch 4, length 256.
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -39,24 +40,26 @@ def parse_arg(arg: str | None, **spec):
 
 def train_phase(**overrides) -> ml_collections.ConfigDict:
   """Hyper-parameters of one training phase (defaults: jiant's)."""
-  c = ml_collections.ConfigDict(dict(
-      epochs=3.0,
-      max_steps=0,            # 0: epochs decide; else a cap on optimizer steps
-      batch_size=4,           # rows per micro-batch (global, all hosts)
-      accum_steps=1,          # micro-batches per optimizer step
-      learning_rate=1e-5,
-      warmup_fraction=0.1,
-      weight_decay=0.01,
-      adam_eps=1e-8,
-      adam_b1=0.9,
-      adam_b2=0.999,
-      grad_clip_norm=1.0,
-      max_seq_length=256,
-      eval_every=0,           # steps between dev evaluations (0: none)
-      eval_subset=500,        # dev examples scored at each evaluation (jiant's eval_subset_num)
-      early_stopping_patience=0,
-      train_examples_cap=0,   # 0: all; else at most this many training examples per task
-  ))
+  c = ml_collections.ConfigDict(
+      dict(
+          epochs=3.0,
+          max_steps=0,  # 0: epochs decide; else a cap on optimizer steps
+          batch_size=4,  # rows per micro-batch (global, all hosts)
+          accum_steps=1,  # micro-batches per optimizer step
+          learning_rate=1e-5,
+          warmup_fraction=0.1,
+          weight_decay=0.01,
+          adam_eps=1e-8,
+          adam_b1=0.9,
+          adam_b2=0.999,
+          grad_clip_norm=1.0,
+          max_seq_length=256,
+          eval_every=0,  # steps between dev evaluations (0: none)
+          eval_subset=500,  # dev examples scored at each evaluation (jiant's eval_subset_num)
+          early_stopping_patience=0,
+          train_examples_cap=0,  # 0: all; else at most this many training examples per task
+      )
+  )
   c.update(overrides)
   return c
 
@@ -70,29 +73,40 @@ def base_config() -> ml_collections.ConfigDict:
   c.benchmark = "xtreme"
   c.workdir = ""  # `--workdir` on the command line sets it
 
-  c.model = ml_collections.ConfigDict(dict(
-      checkpoint="FacebookAI/xlm-roberta-large",  # hub id or local HF directory
-      tokenizer="",            # default: the checkpoint's
-      dtype="float32",         # compute dtype; bfloat16 on TPU (weights stay float32)
-      retrieval_layer=14,      # hidden_states index pooled for BUCC / Tatoeba (14 of 24 for Large)
-      remat="none",            # none | dots | full: activations recomputed in the backward pass
-      attention="auto",        # auto | xla | cudnn | plain: the kernel when no attention dropout
-      scan_layers=False,       # the blocks as one scanned block over stacked parameters
-  ))
+  c.model = ml_collections.ConfigDict(
+      dict(
+          checkpoint="FacebookAI/xlm-roberta-large",  # hub id or local HF directory
+          tokenizer="",  # default: the checkpoint's
+          dtype="float32",  # compute dtype; bfloat16 on TPU (weights stay float32)
+          retrieval_layer=14,  # hidden_states index pooled for BUCC / Tatoeba (14 of 24 for Large)
+          remat="none",  # none | dots | full: activations recomputed in the backward pass
+          attention="auto",  # auto | xla | cudnn | plain: the kernel when no attention dropout
+          scan_layers=False,  # the blocks as one scanned block over stacked parameters
+      )
+  )
   c.optimizer = ml_collections.ConfigDict(dict(moments_dtype="float32"))  # float32 | bfloat16
   # The embedded default builds its own small model instead of loading one.
-  c.model.build = ml_collections.ConfigDict(dict(
-      enabled=False, vocab_size=4000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-      intermediate_size=128, max_position_embeddings=130, pretrain=train_phase(
-          epochs=1.0, batch_size=32, learning_rate=1e-3, max_seq_length=64, warmup_fraction=0.05),
-  ))
+  c.model.build = ml_collections.ConfigDict(
+      dict(
+          enabled=False,
+          vocab_size=4000,
+          hidden_size=64,
+          num_hidden_layers=2,
+          num_attention_heads=4,
+          intermediate_size=128,
+          max_position_embeddings=130,
+          pretrain=train_phase(epochs=1.0, batch_size=32, learning_rate=1e-3, max_seq_length=64, warmup_fraction=0.05),
+      )
+  )
 
-  c.data = ml_collections.ConfigDict(dict(
-      source="local",          # local | hub | tfds
-      data_dir="",             # root of the original files (layout of each release)
-      tfds_data_dir="",
-      cache_dir="",            # tokenized features; default <workdir>/cache
-  ))
+  c.data = ml_collections.ConfigDict(
+      dict(
+          source="local",  # local | hub | tfds
+          data_dir="",  # root of the original files (layout of each release)
+          tfds_data_dir="",
+          cache_dir="",  # tokenized features; default <workdir>/cache
+      )
+  )
   c.data.synthetic = ml_collections.ConfigDict(dict(enabled=False, seed=0, languages=[], sizes={}))
 
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
@@ -107,8 +121,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.intermediate = train_phase()
   c.intermediate.tasks = []
   c.intermediate.task_max_seq_length = ml_collections.ConfigDict()  # task -> length, where it differs
-  c.intermediate.mlm_beside = False          # masked LM on c.mlm.languages as one more task
-  c.intermediate.sampler = "proportional"    # proportional | temperature | uniform
+  c.intermediate.mlm_beside = False  # masked LM on c.mlm.languages as one more task
+  c.intermediate.sampler = "proportional"  # proportional | temperature | uniform
   c.intermediate.sampler_cap = 0
   c.intermediate.sampler_temperature = 1.0
 
@@ -117,17 +131,18 @@ def base_config() -> ml_collections.ConfigDict:
   c.targets.tasks = []
   c.targets.languages = ml_collections.ConfigDict()  # task -> languages, overriding the registry's
   c.targets.defaults = train_phase(eval_every=1000, early_stopping_patience=30)
-  c.targets.per_task = ml_collections.ConfigDict()   # task -> overrides of the defaults
+  c.targets.per_task = ml_collections.ConfigDict()  # task -> overrides of the defaults
 
   # Phase 3: zero-shot evaluation of every language of every target.
-  c.eval = ml_collections.ConfigDict(dict(split="test", batch_size=32, write_predictions=True,
-                                          retrieval_max_seq_length=0))  # 0: the task's (512 for BUCC, Tatoeba)
+  c.eval = ml_collections.ConfigDict(
+      dict(split="test", batch_size=32, write_predictions=True, retrieval_max_seq_length=0)
+  )  # 0: the task's (512 for BUCC, Tatoeba)
   # Span-QA answer text: "offsets" (the exact context text) or "xtreme" (XTREME's get_final_text,
   # to reproduce published numbers: it returns whole whitespace chunks for Chinese).
   c.eval.qa_answer_text = "offsets"
 
-  c.baseline = False          # also run the same experiment without phase 1, beside it
-  c.report = False            # write the analysis report comparing the runs at the end
+  c.baseline = False  # also run the same experiment without phase 1, beside it
+  c.report = False  # write the analysis report comparing the runs at the end
   c.log_every = 50
   c.save_every = 1000
   return c

@@ -14,6 +14,7 @@ PAN-X (tagging) and XCOPA (multiple choice, on COPA); phase 3, zero-shot evaluat
 every language, with Tatoeba and BUCC (retrieval) from the phase-1 encoder. The same
 experiment without phase 1 runs beside it as the baseline, and the table compares them.
 """
+
 from xstilts_jax.configs import common
 
 LANGUAGES = ["en", "qn", "qv", "qs", "qc"]
@@ -36,16 +37,32 @@ def get_config(arg=None):
   c.mlm.phase = common.train_phase(epochs=1.0, batch_size=32, learning_rate=5e-4, max_seq_length=48)
 
   c.model.build.vocab_size = 3000
-  c.model.build.pretrain = common.train_phase(epochs=2.0, batch_size=32, learning_rate=1e-3, max_seq_length=48,
-                                              warmup_fraction=0.05)
+  c.model.build.pretrain = common.train_phase(
+      epochs=2.0, batch_size=32, learning_rate=1e-3, max_seq_length=48, warmup_fraction=0.05
+  )
   c.intermediate = common.train_phase(epochs=1.0, batch_size=16, learning_rate=5e-4, max_seq_length=128)
-  c.intermediate.update(dict(tasks=["hellaswag", "squad_v1"], mlm_beside=False, sampler="proportional",
-                             sampler_cap=0, sampler_temperature=1.0, task_max_seq_length={"hellaswag": 64}))
+  c.intermediate.update(
+      dict(
+          tasks=["hellaswag", "squad_v1"],
+          mlm_beside=False,
+          sampler="proportional",
+          sampler_cap=0,
+          sampler_temperature=1.0,
+          task_max_seq_length={"hellaswag": 64},
+      )
+  )
 
   c.targets.tasks = TARGETS
   c.targets.languages = {t: LANGUAGES for t in TARGETS}
-  c.targets.defaults = common.train_phase(epochs=2.0, batch_size=32, learning_rate=5e-4, max_seq_length=64,
-                                          eval_every=50, eval_subset=200, early_stopping_patience=3)
+  c.targets.defaults = common.train_phase(
+      epochs=2.0,
+      batch_size=32,
+      learning_rate=5e-4,
+      max_seq_length=64,
+      eval_every=50,
+      eval_subset=200,
+      early_stopping_patience=3,
+  )
   c.targets.per_task = {"xquad": dict(max_seq_length=128)}
   c.eval.batch_size = 32
   c.eval.split = "test"
@@ -56,10 +73,26 @@ def get_config(arg=None):
   c.save_every = 200
 
   if arg.quick:  # the tests' version: fewer examples and steps, same road
-    c.data.synthetic.sizes = dict(mnli_train=400, nli_eval=40, squad_train=120, qa_eval=12, panx_train=300,
-                                  udpos_train=40, tagging_eval=40, paws_train=40, paws_eval=20, copa_train=200,
-                                  copa_eval=30, hellaswag_train=300, hellaswag_eval=40, tatoeba=40, bucc_gold=30,
-                                  bucc_extra=30, mlm_train=300, mlm_eval=40)
+    c.data.synthetic.sizes = dict(
+        mnli_train=400,
+        nli_eval=40,
+        squad_train=120,
+        qa_eval=12,
+        panx_train=300,
+        udpos_train=40,
+        tagging_eval=40,
+        paws_train=40,
+        paws_eval=20,
+        copa_train=200,
+        copa_eval=30,
+        hellaswag_train=300,
+        hellaswag_eval=40,
+        tatoeba=40,
+        bucc_gold=30,
+        bucc_extra=30,
+        mlm_train=300,
+        mlm_eval=40,
+    )
     c.model.build.vocab_size = 1500
     c.model.build.hidden_size = 32
     c.model.build.intermediate_size = 64

@@ -1,4 +1,5 @@
 """Shared test setup. 8 fake CPU devices must be asked for before jax is imported."""
+
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -26,16 +27,16 @@ def shared_data() -> Path:
 def _tokenizer_training_text(data: Path) -> list[str]:
   """Contexts, questions and sentences of the real QA, UD and PAN-X slices."""
   import json
+
   texts = []
-  for path in sorted([*data.glob("xquad/*.json"), *data.glob("squad_v*/*.json"),
-                      *data.glob("mlqa/MLQA_V1/*/*.json")]):
+  for path in sorted([*data.glob("xquad/*.json"), *data.glob("squad_v*/*.json"), *data.glob("mlqa/MLQA_V1/*/*.json")]):
     for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
       for paragraph in article["paragraphs"]:
         texts.append(paragraph["context"])
         texts.extend(qa["question"] for qa in paragraph["qas"])
   for path in sorted(data.glob("udpos/*/*.conllu")):
     lines = path.read_text(encoding="utf-8").splitlines()
-    texts.extend(line[len("# text ="):].strip() for line in lines if line.startswith("# text ="))
+    texts.extend(line[len("# text =") :].strip() for line in lines if line.startswith("# text ="))
   for path in sorted(data.glob("panx/xtreme_format/*.tsv")):
     words = [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
     texts.append(" ".join(words))
@@ -46,5 +47,5 @@ def _tokenizer_training_text(data: Path) -> list[str]:
 def small_tokenizer(shared_data, tmp_path_factory):
   """An XLM-R-compatible tokenizer (4000 pieces) trained offline on the real data slices."""
   from xstilts_jax.data.tokenizer import train_tokenizer
-  return train_tokenizer(_tokenizer_training_text(shared_data), 4000,
-                         tmp_path_factory.mktemp("small_tokenizer"))
+
+  return train_tokenizer(_tokenizer_training_text(shared_data), 4000, tmp_path_factory.mktemp("small_tokenizer"))

@@ -1,7 +1,8 @@
 """Analysis: statistics with known answers, the language table, and reports on fabricated workdirs."""
+
 import json
-import random
 from pathlib import Path
+import random
 
 import numpy as np
 import pytest
@@ -68,10 +69,8 @@ def test_language_table_agrees_with_task_registry():
   table = language_table()
   assert len(table) == 50
   # Two independent transcriptions of evaluate.py: the registry's lists and the CSV's columns.
-  assert sorted(l for l, i in table.items() if "xcopa" in i.xtreme_r_tasks) == sorted(
-      registry.XCOPA_LANGUAGES)
-  assert sorted(l for l, i in table.items() if "xnli" in i.xtreme_tasks) == sorted(
-      registry.XNLI_LANGUAGES)
+  assert sorted(l for l, i in table.items() if "xcopa" in i.xtreme_r_tasks) == sorted(registry.XCOPA_LANGUAGES)
+  assert sorted(l for l, i in table.items() if "xnli" in i.xtreme_tasks) == sorted(registry.XNLI_LANGUAGES)
   assert table["en"].distance == 0.0
   assert all(0 < i.distance <= 1 for l, i in table.items() if l != "en")
   assert {l for l, i in table.items() if i.mostly_imputed} == {"af", "gu", "ht", "jv", "kk", "ml"}
@@ -92,9 +91,21 @@ def _metric_values(metric, score):
   return {"accuracy": score}
 
 
-def write_run(root: Path, name, intermediate, gain, seed, languages=SYNTHETIC_DISTANCE,
-              tasks=SYNTHETIC_TASKS, mlm=(), data="synthetic", facts=None, beside=False,
-              legacy=False, run_offset=0.0):
+def write_run(
+    root: Path,
+    name,
+    intermediate,
+    gain,
+    seed,
+    languages=SYNTHETIC_DISTANCE,
+    tasks=SYNTHETIC_TASKS,
+    mlm=(),
+    data="synthetic",
+    facts=None,
+    beside=False,
+    legacy=False,
+    run_offset=0.0,
+):
   """A results.json following the pipeline's schema; score = 80 - 40 d + gain(task, lang, d)."""
   rng = random.Random(f"{name}/{seed}")
   facts = facts or {l: d for l, d in languages.items()}
@@ -110,28 +121,48 @@ def write_run(root: Path, name, intermediate, gain, seed, languages=SYNTHETIC_DI
     results[task] = {"metric": metric, "languages": per_language, "average": {}}
   vectors = random.Random(1)
   # As the pipeline: intermediate tasks and the targets' English training tasks.
-  embeddings = {t: [vectors.gauss(0, 1) for _ in range(8)]
-                for t in ("mnli", "squad_v1", "hellaswag", "panx", "copa")}
+  embeddings = {t: [vectors.gauss(0, 1) for _ in range(8)] for t in ("mnli", "squad_v1", "hellaswag", "panx", "copa")}
   diversity = {"mnli": 6.0, "squad_v1": 8.0, "hellaswag": 7.0}
   workdir = root / f"{name}-seed{seed}"
   workdir.mkdir(parents=True)
-  record = {} if legacy else {"mlm": {"first": [] if beside else list(mlm),
-                                      "beside": list(mlm) if beside else []}}
-  (workdir / "results.json").write_text(json.dumps({
-      "schema": 1, "experiment": name, "intermediate": list(intermediate),
-      "mlm_languages": list(mlm), "mlm_beside": beside, "translated": False, "seed": seed,
-      **record,
-      "model": "tiny-xlmr", "data": data, "eval_split": {t: "test" for t in tasks},
-      "tasks": results,
-      "xtreme": {"tasks": {}, "overall": 60.0 + gain("xnli", "en", 0.0),
-                 "categories": {"classification": 70.0}, "missing_tasks": ["pawsx"],
-                 "missing_languages": {}, "ignored_languages": {}},
-      "languages": ({l: {"distance_to_en": d, "features": {"script": "Cyrl" if l == "qc" else "Latn"}}
-                     for l, d in languages.items() if l != "en"} if data == "synthetic" else {}),
-      "task_embeddings": embeddings,
-      "task_diversity": {t: {"word_class_entropy": diversity[t], "distinct_2": 0.5}
-                         for t in intermediate},
-  }))
+  record = {} if legacy else {"mlm": {"first": [] if beside else list(mlm), "beside": list(mlm) if beside else []}}
+  (workdir / "results.json").write_text(
+      json.dumps(
+          {
+              "schema": 1,
+              "experiment": name,
+              "intermediate": list(intermediate),
+              "mlm_languages": list(mlm),
+              "mlm_beside": beside,
+              "translated": False,
+              "seed": seed,
+              **record,
+              "model": "tiny-xlmr",
+              "data": data,
+              "eval_split": {t: "test" for t in tasks},
+              "tasks": results,
+              "xtreme": {
+                  "tasks": {},
+                  "overall": 60.0 + gain("xnli", "en", 0.0),
+                  "categories": {"classification": 70.0},
+                  "missing_tasks": ["pawsx"],
+                  "missing_languages": {},
+                  "ignored_languages": {},
+              },
+              "languages": (
+                  {
+                      l: {"distance_to_en": d, "features": {"script": "Cyrl" if l == "qc" else "Latn"}}
+                      for l, d in languages.items()
+                      if l != "en"
+                  }
+                  if data == "synthetic"
+                  else {}
+              ),
+              "task_embeddings": embeddings,
+              "task_diversity": {t: {"word_class_entropy": diversity[t], "distinct_2": 0.5} for t in intermediate},
+          }
+      )
+  )
   return workdir
 
 
@@ -142,20 +173,35 @@ def synthetic_runs(tmp_path):
   grows = [write_run(root, "mnli", ["mnli"], lambda t, l, d: 1 + 10 * d, s) for s in (0, 1)]
   shrinks = [write_run(root, "squad", ["squad_v1"], lambda t, l, d: 4 - 5 * d, 0)]
   flat = [write_run(root, "hella", ["hellaswag"], lambda t, l, d: 1.0, 0)]
-  mlm = [write_run(root, "mlm", ["mnli"],
-                   lambda t, l, d: 1 + 10 * d + (4 if l in ("qs", "qc") else 2), 0, mlm=("qs", "qc"))]
+  mlm = [
+      write_run(
+          root, "mlm", ["mnli"], lambda t, l, d: 1 + 10 * d + (4 if l in ("qs", "qc") else 2), 0, mlm=("qs", "qc")
+      )
+  ]
   control = [write_run(root, "mlm-en", ["mnli"], lambda t, l, d: 1.5 + 10 * d, 0, mlm=("en",))]
   return baseline, grows + shrinks + flat + mlm + control
 
 
-SECTIONS = ["Answers to the five questions", "Conventions", "Runs",
-            "Q1:", "Q2:", "Q3:", "Q4:", "Q5:",
-            "Exploratory: overall transfer gain per condition",
-            "Exploratory: mean gain per condition and task", "Exploratory: XTREME score",
-            "Exploratory: cross-lingual transfer gap", "Exploratory: gains by language group",
-            "By resource class", "By family", "By script",
-            "Exploratory: gain vs typological distance to English",
-            "Appendix: per-language deltas against the baseline"]
+SECTIONS = [
+    "Answers to the five questions",
+    "Conventions",
+    "Runs",
+    "Q1:",
+    "Q2:",
+    "Q3:",
+    "Q4:",
+    "Q5:",
+    "Exploratory: overall transfer gain per condition",
+    "Exploratory: mean gain per condition and task",
+    "Exploratory: XTREME score",
+    "Exploratory: cross-lingual transfer gap",
+    "Exploratory: gains by language group",
+    "By resource class",
+    "By family",
+    "By script",
+    "Exploratory: gain vs typological distance to English",
+    "Appendix: per-language deltas against the baseline",
+]
 
 
 def _images(markdown: str) -> list[str]:
@@ -164,6 +210,7 @@ def _images(markdown: str) -> list[str]:
 
 def test_report_on_synthetic_runs(synthetic_runs, tmp_path):
   from PIL import Image
+
   baseline, others = synthetic_runs
   out = tmp_path / "report"
   path = build_report(others, baseline, out)
@@ -174,8 +221,7 @@ def test_report_on_synthetic_runs(synthetic_runs, tmp_path):
     assert section.rstrip(":") in html
   images = _images(markdown)
   assert len(images) >= 9  # 5 heatmaps, overall gain, gain by task, distance, resource class
-  assert {"gain_vs_distance.png", "gain_by_resource_class.png", "overall_gain.png",
-          "gain_by_task.png"} <= set(images)
+  assert {"gain_vs_distance.png", "gain_by_resource_class.png", "overall_gain.png", "gain_by_task.png"} <= set(images)
   for name in images:
     assert f'src="{name}"' in html
     pixels = np.asarray(Image.open(out / name).convert("L"), dtype=float)
@@ -213,16 +259,23 @@ def test_deltas_average_seeds_and_qa_metrics(synthetic_runs):
 def test_report_on_real_languages_answers_q4_and_q5(tmp_path):
   table = language_table()
   facts = {l: i.distance for l, i in table.items()}
-  tasks = {"xnli": ("accuracy", "en de es hi sw th tr vi zh ur".split()),
-           "xcopa": ("accuracy", "et ht id it qu sw ta th tr vi zh".split())}
+  tasks = {
+      "xnli": ("accuracy", "en de es hi sw th tr vi zh ur".split()),
+      "xcopa": ("accuracy", "et ht id it qu sw ta th tr vi zh".split()),
+  }
 
   def gain(task, language, d):  # low-resource languages gain 5 points more
     return 1 + (5 if table[language].joshi_class <= 2 else 0)
+
   root = tmp_path / "runs"
-  baseline = [write_run(root, "base", [], lambda t, l, d: 0.0, s, tasks=tasks, data="xtreme",
-                        facts=facts, run_offset=0.3 * s) for s in (0, 1, 2)]
-  runs = [write_run(root, "mnli", ["mnli"], gain, s, tasks=tasks, data="xtreme", facts=facts,
-                    run_offset=-0.2 * s) for s in (0, 1, 2)]
+  baseline = [
+      write_run(root, "base", [], lambda t, l, d: 0.0, s, tasks=tasks, data="xtreme", facts=facts, run_offset=0.3 * s)
+      for s in (0, 1, 2)
+  ]
+  runs = [
+      write_run(root, "mnli", ["mnli"], gain, s, tasks=tasks, data="xtreme", facts=facts, run_offset=-0.2 * s)
+      for s in (0, 1, 2)
+  ]
   markdown = build_report(runs, baseline, tmp_path / "out").read_text()
   answers = json.loads((tmp_path / "out" / "answers.json").read_text())
   assert answers["q4"]["decision"] == "helps", answers["q4"]
@@ -250,8 +303,9 @@ def test_missing_results_json_is_one_line_error(synthetic_runs, tmp_path):
 def test_malformed_results_json_names_the_file(tmp_path):
   workdir = tmp_path / "broken"
   workdir.mkdir()
-  (workdir / "results.json").write_text('{"schema": 1, "seed": 0, "tasks": {"xnli": '
-                                        '{"metric": "accuracy", "languages": {"en": {"f1": 1}}}}}')
+  (workdir / "results.json").write_text(
+      '{"schema": 1, "seed": 0, "tasks": {"xnli": ' '{"metric": "accuracy", "languages": {"en": {"f1": 1}}}}}'
+  )
   with pytest.raises(DataError, match=r"broken/results.json: tasks.xnli.languages.en: no numeric 'accuracy'"):
     build_report([workdir], workdir, tmp_path / "out")
 
@@ -267,24 +321,28 @@ def test_mismatched_languages_use_the_intersection(synthetic_runs, tmp_path):
 
 def test_disjoint_language_sets_are_an_error(synthetic_runs, tmp_path):
   baseline, _ = synthetic_runs
-  run = write_run(tmp_path / "other", "mnli", ["mnli"], lambda t, l, d: 2.0, 0,
-                  languages={"xx": 0.5}, facts={"xx": 0.5})
+  run = write_run(
+      tmp_path / "other", "mnli", ["mnli"], lambda t, l, d: 2.0, 0, languages={"xx": 0.5}, facts={"xx": 0.5}
+  )
   with pytest.raises(DataError, match="no \\(task, language\\) in common"):
     build_report([run], baseline, tmp_path / "out")
 
 
 def test_cli_glue(synthetic_runs, tmp_path, capsys):
   from xstilts_jax import cli
+
   baseline, others = synthetic_runs
-  argv = ["report"] + [str(p) for p in others[:2]] + [
-      "--baseline", str(baseline[0]), "--baseline", str(baseline[1]), "--out", str(tmp_path / "cli")]
+  argv = (
+      ["report"]
+      + [str(p) for p in others[:2]]
+      + ["--baseline", str(baseline[0]), "--baseline", str(baseline[1]), "--out", str(tmp_path / "cli")]
+  )
   assert cli.main(argv) == 0
   assert (tmp_path / "cli" / "report.md").is_file() and (tmp_path / "cli" / "report.html").is_file()
   assert "report.md" in capsys.readouterr().out
   # Both --baseline values count: the baseline has 2 runs, not only the last one given.
   markdown = (tmp_path / "cli" / "report.md").read_text()
   assert "| no intermediate | baseline | 2 runs (seeds 0, 1) |" in markdown
-  assert main_report([str(others[0]), "--baseline", str(baseline[0]), "--out",
-                      str(tmp_path / "one")]) == 0
+  assert main_report([str(others[0]), "--baseline", str(baseline[0]), "--out", str(tmp_path / "one")]) == 0
   one = (tmp_path / "one" / "report.md").read_text()
   assert "| no intermediate | baseline | 1 run (seed 0) |" in one

@@ -1,5 +1,6 @@
 """Runs as the unit of inference: the primary tests, their calibration on simulated sweeps,
 provenance of conditions, sweep roots, and a report that stays readable at 40 conditions."""
+
 import json
 import math
 from pathlib import Path
@@ -50,15 +51,13 @@ def test_holm_by_hand():
 
 def test_centred_cosine_removes_the_common_component():
   # Three task vectors sharing a large component: raw cosines ~0.99, centred ones 0 and -0.5.
-  vectors = {"a": np.array([10.0, 1, 0]), "b": np.array([10.0, 0, 1]),
-             "c": np.array([10.0, -1, -1])}
+  vectors = {"a": np.array([10.0, 1, 0]), "b": np.array([10.0, 0, 1]), "c": np.array([10.0, -1, -1])}
   raw = questions._cosine(vectors["a"], vectors["b"])
   assert raw > 0.98
   centre = np.mean(list(vectors.values()), axis=0)  # [10, 0, 0]
   assert questions._cosine(vectors["a"] - centre, vectors["b"] - centre) == pytest.approx(0.0)
   # (1, 0) against (-1, -1): -1 / sqrt(2).
-  assert questions._cosine(vectors["a"] - centre, vectors["c"] - centre) == pytest.approx(
-      -1 / math.sqrt(2))
+  assert questions._cosine(vectors["a"] - centre, vectors["c"] - centre) == pytest.approx(-1 / math.sqrt(2))
 
 
 # --- calibration: no effect, run-level noise; planted effects, 3 runs per arm ---------
@@ -102,8 +101,7 @@ def test_planted_effects_are_found(key):
 
 def test_fewer_than_three_runs_give_an_estimate_and_no_decision():
   rng = np.random.default_rng(0)
-  sweep = calibrate.simulate(rng, 3, small=True, planted="q4", size=20.0,
-                             runs_per_condition={"baseline": 2})
+  sweep = calibrate.simulate(rng, 3, small=True, planted="q4", size=20.0, runs_per_condition={"baseline": 2})
   answers = questions.answer_all(Study(sweep.runs, sweep.baseline))
   by_key = {a.key: a for a in answers}
   q4 = by_key["q4"]
@@ -118,8 +116,12 @@ def test_fewer_than_three_runs_give_an_estimate_and_no_decision():
 
 def _results(path: Path, **fields) -> Path:
   path.mkdir(parents=True)
-  data = {"schema": 1, "seed": 0, "intermediate": [],
-          "tasks": {"xnli": {"metric": "accuracy", "languages": {"sw": {"accuracy": 50.0}}}}}
+  data = {
+      "schema": 1,
+      "seed": 0,
+      "intermediate": [],
+      "tasks": {"xnli": {"metric": "accuracy", "languages": {"sw": {"accuracy": 50.0}}}},
+  }
   data.update(fields)
   (path / "results.json").write_text(json.dumps(data))
   return path
@@ -131,13 +133,19 @@ def test_conditions_say_what_each_run_did(tmp_path):
   assert legacy_base.condition == Condition()
   assert legacy_base.condition.label == "no intermediate"
   assert legacy_base.provenance.startswith("derived")
-  legacy_beside = load_run(_results(tmp_path / "b", intermediate=["mnli"], mlm_languages=["sw"],
-                                    mlm_beside=True))
+  legacy_beside = load_run(_results(tmp_path / "b", intermediate=["mnli"], mlm_languages=["sw"], mlm_beside=True))
   assert legacy_beside.condition.label == "mnli (MLM beside on sw)"
   legacy_first = load_run(_results(tmp_path / "c", intermediate=["mnli"], mlm_languages=["sw"]))
   assert legacy_first.condition.label == "mnli (MLM first on sw)"
-  recorded = load_run(_results(tmp_path / "d", intermediate=["mnli"], mlm_languages=["sw"],
-                               mlm_beside=True, mlm={"first": [], "beside": ["sw"]}))
+  recorded = load_run(
+      _results(
+          tmp_path / "d",
+          intermediate=["mnli"],
+          mlm_languages=["sw"],
+          mlm_beside=True,
+          mlm={"first": [], "beside": ["sw"]},
+      )
+  )
   assert recorded.condition.mlm_beside == ("sw",) and not recorded.condition.mlm_first
   assert recorded.provenance == "recorded"
   with pytest.raises(DataError, match=r"e/results.json: 'mlm' should be"):
@@ -178,6 +186,7 @@ def test_sweep_root_at_any_depth_with_duplicate_seeds_and_unfinished_runs(tmp_pa
 
 def test_a_report_on_40_conditions_is_small_and_readable(tmp_path):
   from PIL import Image
+
   rng = np.random.default_rng(7)
   sweep = calibrate.simulate(rng, 3, n_conditions=41, planted="q4", size=30.0)
   calibrate.write_sweep(sweep, tmp_path / "sweep")
@@ -189,20 +198,22 @@ def test_a_report_on_40_conditions_is_small_and_readable(tmp_path):
   answers = json.loads((out / "answers.json").read_text())
   assert list(answers) == ["q1", "q2", "q3", "q4", "q5"]
   for entry in answers.values():
-    assert set(entry) == {"question", "primary_test", "estimate", "ci", "p_adjusted", "decision",
-                          "reason", "runs"}
+    assert set(entry) == {"question", "primary_test", "estimate", "ci", "p_adjusted", "decision", "reason", "runs"}
   # 30 points on XCOPA for mnli survives Holm over 40 conditions with 3 runs per arm.
   assert answers["q4"]["decision"] == "helps" and "mnli" in answers["q4"]["reason"]
   assert answers["q4"]["p_adjusted"] < 0.05 and len(answers["q4"]["runs"]) == 41
   pngs = sorted(out.glob("*.png"))
-  assert {p.name for p in pngs} == {"overall_gain.png", "gain_by_task.png",
-                                    "gain_by_resource_class.png", "gain_vs_distance.png"}
+  assert {p.name for p in pngs} == {
+      "overall_gain.png",
+      "gain_by_task.png",
+      "gain_by_resource_class.png",
+      "gain_vs_distance.png",
+  }
   for png in pngs:
     image = Image.open(png)
     assert image.height < 2000 and image.width < 2000, (png.name, image.size)
   html = (out / "report.html").read_text()
-  assert "Appendix: per-language deltas" in html and "Appendix: per-language deltas" in (
-      report.read_text())
+  assert "Appendix: per-language deltas" in html and "Appendix: per-language deltas" in (report.read_text())
   assert "| task | en |" not in report.read_text()  # per-language tables: report.html only
 
 
@@ -220,10 +231,23 @@ def _study(tasks: dict[str, list[str]], n_runs: int = 3) -> Study:
   runs = []
   for condition in (Condition(), Condition(("mnli",))):
     for seed in range(n_runs):
-      scores = {t: {l: 50.0 + seed + (len(condition.intermediate) * 0.1) for l in ls}
-                for t, ls in tasks.items()}
-      runs.append(Run(Path(f"/x/{condition.label}/{seed}"), "x", condition, seed, "m", "xtreme",
-                      {t: "accuracy" for t in tasks}, scores, {}, {}, {}, {}))
+      scores = {t: {l: 50.0 + seed + (len(condition.intermediate) * 0.1) for l in ls} for t, ls in tasks.items()}
+      runs.append(
+          Run(
+              Path(f"/x/{condition.label}/{seed}"),
+              "x",
+              condition,
+              seed,
+              "m",
+              "xtreme",
+              {t: "accuracy" for t in tasks},
+              scores,
+              {},
+              {},
+              {},
+              {},
+          )
+      )
   return Study(runs[n_runs:], runs[:n_runs])
 
 

@@ -1,4 +1,5 @@
 """Static-shape batching: shuffled resumable training stream, padded eval batches, host slices."""
+
 import json
 
 import numpy as np
@@ -9,9 +10,11 @@ from xstilts_jax.errors import ConfigError, DataError
 
 
 def make_features(n, seq=5):
-  return {"row": np.arange(n, dtype=np.int32),
-          "input_ids": np.arange(n * seq, dtype=np.int32).reshape(n, seq) + 1,
-          "offsets": np.ones((n, seq, 2), np.int32)}
+  return {
+      "row": np.arange(n, dtype=np.int32),
+      "input_ids": np.arange(n * seq, dtype=np.int32).reshape(n, seq) + 1,
+      "offsets": np.ones((n, seq, 2), np.int32),
+  }
 
 
 def test_train_batches_follow_epoch_permutations():
@@ -75,7 +78,7 @@ def test_micro_batches_pad_and_interleave():
   for key, value in batch.items():
     micro = laid[key].reshape(4, 2, *value.shape[1:]).swapaxes(0, 1)  # what the train step does
     for i in range(2):
-      assert np.array_equal(micro[i][:3], value[3 * i:3 * i + 3]), key
+      assert np.array_equal(micro[i][:3], value[3 * i : 3 * i + 3]), key
   mask = laid["mask"].reshape(4, 2).swapaxes(0, 1)
   assert mask.tolist() == [[1, 1, 1, 0], [1, 1, 1, 0]]
   assert np.all(laid["offsets"].reshape(4, 2, -1, 2)[3] == -1)  # padding rows carry "nothing here"

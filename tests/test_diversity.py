@@ -1,4 +1,5 @@
 """Text diversity: hand-computed values, size fairness, the word-class proxy, determinism."""
+
 import math
 import random
 
@@ -33,8 +34,7 @@ def test_word_classes():
 
 def _corpus(n_texts, vocabulary, templates, seed):
   rng = random.Random(seed)
-  words = [f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676)}"
-           for i in range(vocabulary)]
+  words = [f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676)}" for i in range(vocabulary)]
   texts = []
   for _ in range(n_texts):
     template = rng.choice(templates)
@@ -43,8 +43,14 @@ def _corpus(n_texts, vocabulary, templates, seed):
 
 
 ONE_TEMPLATE = ["the X X the X ."]
-MANY_TEMPLATES = ["the X X the X .", "did the X X a X ?", "X X in the X with X .",
-                  "what X the X X ?", "X , X and X X near a X .", "a X was X by the X ."]
+MANY_TEMPLATES = [
+    "the X X the X .",
+    "did the X X a X ?",
+    "X X in the X with X .",
+    "what X the X X ?",
+    "X , X and X X near a X .",
+    "a X was X by the X .",
+]
 
 
 def test_sample_makes_sizes_comparable():
@@ -76,8 +82,7 @@ def test_word_class_entropy_sees_structure_not_words():
 def test_deterministic_and_seeded():
   texts = _corpus(2000, 500, MANY_TEMPLATES, seed=5)
   assert text_diversity(texts, sample_tokens=1000) == text_diversity(texts, sample_tokens=1000)
-  assert (text_diversity(texts, sample_tokens=1000, seed=1)
-          != text_diversity(texts, sample_tokens=1000, seed=2))
+  assert text_diversity(texts, sample_tokens=1000, seed=1) != text_diversity(texts, sample_tokens=1000, seed=2)
 
 
 def test_bad_input():

@@ -1,9 +1,10 @@
 """The dual encoder: pooling, one model for both towers, 8 devices equal 1, LAReQA features
 and evaluation end to end on the real XQuAD-R slice, and the in-batch softmax loss."""
+
+from flax import nnx
 import jax
 import numpy as np
 import pytest
-from flax import nnx
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.data import readers
@@ -14,12 +15,18 @@ from xstilts_jax.evaluation.dual_encoder import DualEncoder, evaluate_lareqa
 from xstilts_jax.models.xlmr import XLMRConfig, XLMRModel
 from xstilts_jax.train.dual_encoder import in_batch_softmax_loss
 
-CFG = XLMRConfig(vocab_size=4000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                 intermediate_size=64, max_position_embeddings=300)
+CFG = XLMRConfig(
+    vocab_size=4000,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=300,
+)
 
 
 def _mesh(d, f, t):
-  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[:d * f * t])
+  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
 
 
 def _features(n=37, seed=0, length=12):
@@ -27,7 +34,7 @@ def _features(n=37, seed=0, length=12):
   ids = rng.integers(3, 64, size=(n, length)).astype(np.int32)
   ids[:, 0] = 0
   for i in range(n):
-    ids[i, length - i % 5:] = 1
+    ids[i, length - i % 5 :] = 1
   return {"input_ids": ids, "attention_mask": (ids != 1).astype(np.int32)}
 
 
@@ -74,12 +81,13 @@ def test_lareqa_end_to_end_on_the_real_slice(shared_data, small_tokenizer):
 
 
 def test_pair_features(small_tokenizer):
-  pairs = [RetrievalPair("a", "Who won?", "The Broncos won. The Broncos won the game."),
-           RetrievalPair("b", "Where?", "In Santa Clara.")]
+  pairs = [
+      RetrievalPair("a", "Who won?", "The Broncos won. The Broncos won the game."),
+      RetrievalPair("b", "Where?", "In Santa Clara."),
+  ]
   f = pair_features(pairs, small_tokenizer, 16, 32)
   assert f["query_input_ids"].shape == (2, 16) and f["candidate_input_ids"].shape == (2, 32)
-  assert set(f) == {"query_input_ids", "query_attention_mask", "candidate_input_ids",
-                    "candidate_attention_mask"}
+  assert set(f) == {"query_input_ids", "query_attention_mask", "candidate_input_ids", "candidate_attention_mask"}
 
 
 def test_in_batch_softmax_loss_by_hand():
@@ -88,8 +96,7 @@ def test_in_batch_softmax_loss_by_hand():
   mask = np.array([1, 1, 1, 0])
   total, count = in_batch_softmax_loss(q.astype(np.float32), c.astype(np.float32), mask)
   logits = 100 * q[:3] @ c[:3].T  # the padded row is neither a query nor a negative
-  expected = sum(np.log(np.exp(logits[i] - logits[i].max()).sum()) + logits[i].max()
-                 - logits[i, i] for i in range(3))
+  expected = sum(np.log(np.exp(logits[i] - logits[i].max()).sum()) + logits[i].max() - logits[i, i] for i in range(3))
   assert int(count) == 3
   assert float(total) == pytest.approx(expected, rel=1e-4)
 
@@ -97,6 +104,7 @@ def test_in_batch_softmax_loss_by_hand():
 def test_written_lareqa_encodings_score_the_same(shared_data, tmp_path):
   from xstilts_jax.evaluation.dual_encoder import write_lareqa_encodings
   from xstilts_jax.evaluation.score import score_files
+
   xquad_r = shared_data / "lareqa" / "xquad-r"
   pool = readers.read_xquad_r(xquad_r)
   rng = np.random.default_rng(5)
@@ -111,9 +119,9 @@ def test_evaluate_dual_encoder_task_mewslix(small_tokenizer):
   from xstilts_jax.data.retrieval_examples import Entity, EntityMention, EntityRetrievalSet
   from xstilts_jax.data.retrieval_qa import entity_features
   from xstilts_jax.evaluation.dual_encoder import evaluate_dual_encoder_task
+
   entities = tuple(Entity(f"Q{i}", f"t{i}", f"Entity number {i} is a city.") for i in range(30))
-  mentions = tuple(EntityMention(f"m{i}", "de", "city", f"city: the {{ city }} {i}", f"Q{i}")
-                   for i in range(5))
+  mentions = tuple(EntityMention(f"m{i}", "de", "city", f"city: the {{ city }} {i}", f"Q{i}") for i in range(5))
   data = EntityRetrievalSet(mentions, entities)
   feats = entity_features(data, small_tokenizer)
   assert feats["queries"]["input_ids"].shape == (5, 64)
@@ -131,11 +139,15 @@ def test_training_both_towers_with_the_in_batch_loss_raises_map(shared_data, sma
   """A few steps on the pool's own (question, answer sentence + paragraph) pairs: the loss
   reaches both towers through the one shared encoder, and mAP@20 rises."""
   import optax
+
   from xstilts_jax.data.retrieval_qa import text_features
   from xstilts_jax.evaluation.dual_encoder import pool_and_normalise
+
   pool = readers.read_xquad_r(shared_data / "lareqa" / "xquad-r", languages=["en"])
-  feats = {"queries": text_features([q.text for q in pool.questions], small_tokenizer, 32),
-           "candidates": text_features([c.text for c in pool.candidates], small_tokenizer, 64)}
+  feats = {
+      "queries": text_features([q.text for q in pool.questions], small_tokenizer, 32),
+      "candidates": text_features([c.text for c in pool.candidates], small_tokenizer, 64),
+  }
   answer = [g[0] for g in pool.gold]
 
   def score(model):
@@ -156,6 +168,7 @@ def test_training_both_towers_with_the_in_batch_loss_raises_map(shared_data, sma
       c = pool_and_normalise(m, batch["c_ids"], batch["c_mask"])
       total, count = in_batch_softmax_loss(q, c, batch["mask"])
       return total / count
+
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
@@ -165,11 +178,13 @@ def test_training_both_towers_with_the_in_batch_loss_raises_map(shared_data, sma
   for _ in range(40):
     rows = rng.choice(len(pool.questions), 16, replace=False)
     cand = [answer[r] for r in rows]
-    batch = {"q_ids": feats["queries"]["input_ids"][rows],
-             "q_mask": feats["queries"]["attention_mask"][rows],
-             "c_ids": feats["candidates"]["input_ids"][cand],
-             "c_mask": feats["candidates"]["attention_mask"][cand],
-             "mask": np.ones(16, np.int32)}
+    batch = {
+        "q_ids": feats["queries"]["input_ids"][rows],
+        "q_mask": feats["queries"]["attention_mask"][rows],
+        "c_ids": feats["candidates"]["input_ids"][cand],
+        "c_mask": feats["candidates"]["attention_mask"][cand],
+        "mask": np.ones(16, np.int32),
+    }
     params, opt_state, loss = step(params, opt_state, batch)
     losses.append(float(loss))
   after = score(nnx.merge(graphdef, params))

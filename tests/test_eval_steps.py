@@ -1,8 +1,9 @@
 """Eval steps: a padded set on 8 devices gives what 1 device gives, every real row once."""
+
+from flax import nnx
 import jax
 import numpy as np
 import pytest
-from flax import nnx
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.data.examples import ClassificationExample
@@ -11,12 +12,18 @@ from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
 from xstilts_jax.tasks import get_task
 
-CFG = XLMRConfig(vocab_size=64, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
-                 max_position_embeddings=40)
+CFG = XLMRConfig(
+    vocab_size=64,
+    hidden_size=32,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=40,
+)
 
 
 def _mesh(d, f, t):
-  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[:d * f * t])
+  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
 
 
 def _features(n=37, seed=0):  # 37 rows: the last batch of 8 is padded
@@ -24,15 +31,19 @@ def _features(n=37, seed=0):  # 37 rows: the last batch of 8 is padded
   ids = rng.integers(3, 64, size=(n, 12)).astype(np.int32)
   ids[:, 0] = 0
   for i in range(n):
-    ids[i, 12 - i % 5:] = 1
+    ids[i, 12 - i % 5 :] = 1
   return {"input_ids": ids, "attention_mask": (ids != 1).astype(np.int32)}
 
 
-@pytest.mark.parametrize("kind,head", [("classification", "cls"), ("span", "span"), ("tagging", "tag"),
-                                       ("retrieval", None)])
+@pytest.mark.parametrize(
+    "kind,head", [("classification", "cls"), ("span", "span"), ("tagging", "tag"), ("retrieval", None)]
+)
 def test_eight_devices_equal_one(kind, head):
-  model = XLMRModel(CFG, {"cls": HeadSpec("classification", 3), "span": HeadSpec("span"),
-                          "tag": HeadSpec("tagging", 5)}, rngs=nnx.Rngs(0))
+  model = XLMRModel(
+      CFG,
+      {"cls": HeadSpec("classification", 3), "span": HeadSpec("span"), "tag": HeadSpec("tagging", 5)},
+      rngs=nnx.Rngs(0),
+  )
   feats = _features()
   layer = 2 if kind == "retrieval" else None
   one = Predictor(model, _mesh(1, 1, 1), batch_size=8)(feats, kind, head, layer)
@@ -52,8 +63,10 @@ def test_accuracy_is_the_same_on_any_mesh():
   feats = _features(29, seed=3)
   feats["label"] = np.arange(29, dtype=np.int32) % 3
   examples = [ClassificationExample(str(i), "a", "b", spec.labels[i % 3]) for i in range(29)]
-  results = [evaluate_task(Predictor(model, _mesh(*m), 8), spec, examples, feats, "en")[0]
-             for m in ((1, 1, 1), (4, 2, 1), (2, 2, 2))]
+  results = [
+      evaluate_task(Predictor(model, _mesh(*m), 8), spec, examples, feats, "en")[0]
+      for m in ((1, 1, 1), (4, 2, 1), (2, 2, 2))
+  ]
   assert results[0] == results[1] == results[2]
   logits = np.asarray(model(feats["input_ids"], feats["attention_mask"]))
   expected = 100.0 * np.mean(logits.argmax(-1) == feats["label"])

@@ -1,4 +1,5 @@
 """Tokenizer and feature builders on the real data slices (tokenizer trained offline)."""
+
 import json
 import os
 from pathlib import Path
@@ -12,8 +13,14 @@ import pytest
 from xstilts_jax.data import batches as batch_lib
 from xstilts_jax.data import features as F
 from xstilts_jax.data import readers
-from xstilts_jax.data.examples import (Answer, ClassificationExample, MultipleChoiceExample,
-                                       SentenceExample, SpanQAExample, TaggingExample)
+from xstilts_jax.data.examples import (
+    Answer,
+    ClassificationExample,
+    MultipleChoiceExample,
+    SentenceExample,
+    SpanQAExample,
+    TaggingExample,
+)
 from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
 from xstilts_jax.errors import DataError
 from xstilts_jax.evaluation import decode
@@ -25,11 +32,18 @@ PANX = registry.PANX_TAGS
 
 
 def qa_files(data: Path) -> list[Path]:
-  return sorted([*data.glob("xquad/*.json"), *data.glob("squad_v*/*.json"),
-                 *data.glob("mlqa/MLQA_V1/*/*.json"), *data.glob("tydiqa_goldp/*.json")])
+  return sorted(
+      [
+          *data.glob("xquad/*.json"),
+          *data.glob("squad_v*/*.json"),
+          *data.glob("mlqa/MLQA_V1/*/*.json"),
+          *data.glob("tydiqa_goldp/*.json"),
+      ]
+  )
 
 
 # Tokenizer.
+
 
 def test_tokenizer_has_xlmr_layout(small_tokenizer, tmp_path):
   tok = small_tokenizer
@@ -50,20 +64,24 @@ def test_tokenizer_has_xlmr_layout(small_tokenizer, tmp_path):
 
 def test_tokenizer_pieces_do_not_mix_letters_and_punctuation(small_tokenizer):
   vocab = small_tokenizer.convert_ids_to_tokens(range(4, len(small_tokenizer) - 1))
+
   def kinds(piece):
     return {unicodedata.category(c)[0] for c in piece.replace("▁", "")}
+
   mixed = [p for p in vocab if {"L", "P"} <= kinds(p) or {"L", "N"} <= kinds(p)]
   assert not mixed
 
 
 def test_train_tokenizer_is_reproducible(shared_data, tmp_path):
-  texts = [ex.context for lang in ("en", "zh", "th")
-           for ex in readers.read_squad_json(shared_data / "xquad" / f"xquad.{lang}.json")[::7]]
+  texts = [
+      ex.context
+      for lang in ("en", "zh", "th")
+      for ex in readers.read_squad_json(shared_data / "xquad" / f"xquad.{lang}.json")[::7]
+  ]
   first = train_tokenizer(texts, 1500, tmp_path / "a")
   second = train_tokenizer(texts, 1500, tmp_path / "b")
   assert len(first) == len(second) > 1000
-  assert ((tmp_path / "a" / "tokenizer.json").read_bytes()
-          == (tmp_path / "b" / "tokenizer.json").read_bytes())
+  assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
 
 
 def test_train_tokenizer_is_the_same_in_two_processes(tmp_path):
@@ -71,6 +89,7 @@ def test_train_tokenizer_is_the_same_in_two_processes(tmp_path):
   # within one, and shows on the demo's synthetic text (3 runs there gave 3 vocabularies):
   # only separate interpreters can show that the trainer is deterministic.
   from xstilts_jax.demo.synthetic import write_synthetic_data
+
   write_synthetic_data(tmp_path / "data", seed=0)
   script = (
       "import sys\n"
@@ -78,16 +97,21 @@ def test_train_tokenizer_is_the_same_in_two_processes(tmp_path):
       "from xstilts_jax.data.tokenizer import train_tokenizer\n"
       "files = sorted(Path(sys.argv[1]).glob('mlm/*/train.txt'))\n"
       "texts = [line for f in files for line in f.read_text(encoding='utf-8').splitlines()]\n"
-      "train_tokenizer(texts, 3000, sys.argv[2])\n")
+      "train_tokenizer(texts, 3000, sys.argv[2])\n"
+  )
   for name in ("a", "b"):
-    subprocess.run([sys.executable, "-c", script, str(tmp_path / "data"), str(tmp_path / name)],
-                   check=True, env={**os.environ, "PYTHONHASHSEED": "random"})
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data"), str(tmp_path / name)],
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "random"},
+    )
   first = (tmp_path / "a" / "tokenizer.json").read_bytes()
   assert len(json.loads(first)["model"]["vocab"]) > 1000
   assert first == (tmp_path / "b" / "tokenizer.json").read_bytes()
 
 
 # Span QA.
+
 
 def _boundaries(tokenizer, context):
   """Token starts and ends of the context tokenized alone, whitespace trimmed."""
@@ -107,8 +131,7 @@ def check_span_features(examples, feats, tokenizer, max_seq_length):
   """Asserts the span-QA contract on every window; returns (answers, exact, tokenizer-limited)."""
   n = len(feats["input_ids"])
   assert feats["offsets"].shape == (n, max_seq_length, 2)
-  for key in ("input_ids", "attention_mask", "start_positions", "end_positions",
-              "example_index", "offsets"):
+  for key in ("input_ids", "attention_mask", "start_positions", "end_positions", "example_index", "offsets"):
     assert feats[key].dtype == np.int32 and len(feats[key]) == n
   assert np.all(np.diff(feats["example_index"]) >= 0)
   assert set(feats["example_index"]) == set(range(len(examples)))
@@ -119,7 +142,7 @@ def check_span_features(examples, feats, tokenizer, max_seq_length):
     seps = np.flatnonzero(ids == tokenizer.sep_token_id)
     assert ids[0] == tokenizer.cls_token_id and seps[1] == seps[0] + 1
     expected = np.zeros(max_seq_length, bool)
-    expected[seps[1] + 1:seps[2]] = True
+    expected[seps[1] + 1 : seps[2]] = True
     assert np.array_equal(feats["offsets"][r, :, 0] >= 0, expected)
     assert np.all((feats["offsets"][r, :, 1] >= 0) == expected)
 
@@ -140,11 +163,11 @@ def check_span_features(examples, feats, tokenizer, max_seq_length):
         if off[ctx][0, 0] <= s and off[ctx][-1, 1] >= e:
           holding.append(r)
           hit = np.flatnonzero(ctx & (off[:, 1] > s) & (off[:, 0] < e))
-          recovered = ex.context[off[hit[0], 0]:off[hit[-1], 1]]
+          recovered = ex.context[off[hit[0], 0] : off[hit[-1], 1]]
           if k == 0:  # the training target is the first answer
             sp, ep = feats["start_positions"][r], feats["end_positions"][r]
             assert 0 < sp <= ep
-            assert ex.context[off[sp, 0]:off[ep, 1]] == recovered
+            assert ex.context[off[sp, 0] : off[ep, 1]] == recovered
         elif k == 0:
           assert feats["start_positions"][r] == feats["end_positions"][r] == 0
       assert holding, f"{ex.id}: no window holds answer {answer.text!r}"
@@ -189,8 +212,9 @@ def test_span_qa_windows_step_by_doc_stride(shared_data, small_tokenizer):
     for r in rows:
       ctx = np.flatnonzero(feats["offsets"][r, :, 0] >= 0)
       window = feats["input_ids"][r, ctx].tolist()
-      firsts.append(next(k for k in range(firsts[-1] + 1 if firsts else 0, len(ids))
-                         if ids[k:k + len(window)] == window))
+      firsts.append(
+          next(k for k in range(firsts[-1] + 1 if firsts else 0, len(ids)) if ids[k : k + len(window)] == window)
+      )
       last_token_end = feats["offsets"][r, ctx[-1], 1]
     assert firsts[0] == 0 and all(b - a == 32 for a, b in zip(firsts, firsts[1:]))
     assert last_token_end == len(ex.context.rstrip())  # the last window reaches the end
@@ -213,6 +237,7 @@ def test_span_qa_rejects_misplaced_answer(small_tokenizer):
 
 
 # Tagging.
+
 
 def check_tagging(examples, feats, tokenizer, labels, max_seq_length):
   n = len(feats["input_ids"])
@@ -239,14 +264,13 @@ def check_tagging(examples, feats, tokenizer, labels, max_seq_length):
     assert [labels[t] for t in tags] == list(ex.labels)
     for word, got in zip(ex.words, pieces):
       want = tokenizer(word, add_special_tokens=False)["input_ids"] or [tokenizer.unk_token_id]
-      assert got == want[:max_seq_length - 2], (ex.id, word)
+      assert got == want[: max_seq_length - 2], (ex.id, word)
   return n
 
 
 def tagging_sets(data):
   sets = [(p, readers.read_conllu(p), UPOS) for p in sorted(data.glob("udpos/*/*.conllu"))]
-  sets += [(p, readers.read_panx(p), PANX)
-           for p in sorted(data.glob("panx/xtreme_format/*.tsv"))]
+  sets += [(p, readers.read_panx(p), PANX) for p in sorted(data.glob("panx/xtreme_format/*.tsv"))]
   return sets
 
 
@@ -259,8 +283,7 @@ def test_tagging_words_and_labels_survive(shared_data, small_tokenizer):
 
 
 def test_tagging_splits_long_sentences(shared_data, small_tokenizer):
-  examples = readers.read_conllu(
-      shared_data / "udpos" / "UD_English-EWT" / "en_ewt-ud-train.conllu")
+  examples = readers.read_conllu(shared_data / "udpos" / "UD_English-EWT" / "en_ewt-ud-train.conllu")
   examples += readers.read_panx(shared_data / "panx" / "xtreme_format" / "dev-ja.tsv")[:30]
   feats = F.tagging_features(examples, small_tokenizer, UPOS + PANX, max_seq_length=16)
   n = check_tagging(examples, feats, small_tokenizer, UPOS + PANX, 16)
@@ -282,6 +305,7 @@ def test_tagging_keeps_empty_and_overlong_words(small_tokenizer):
 
 # Classification, multiple choice, retrieval, MLM.
 
+
 def test_classification_pairs_and_truncation(shared_data, small_tokenizer):
   tok = small_tokenizer
   examples = readers.read_pawsx(shared_data / "pawsx" / "x-final" / "en" / "dev_2k.tsv")
@@ -293,11 +317,11 @@ def test_classification_pairs_and_truncation(shared_data, small_tokenizer):
   assert len(examples) == 5 and set(feats["label"][:4]) <= {0, 1}
   for k, ex in enumerate(examples):
     want = tok(ex.text_a, ex.text_b, truncation=True, max_length=32)["input_ids"]
-    assert list(feats["input_ids"][k, :len(want)]) == want
+    assert list(feats["input_ids"][k, : len(want)]) == want
     assert feats["attention_mask"][k].sum() == len(want)
   tail = tok("short tail", add_special_tokens=False)["input_ids"]
   assert feats["attention_mask"][-1].sum() == 32  # longest first: the long side is cut
-  assert list(feats["input_ids"][-1, 31 - len(tail):]) == [*tail, tok.sep_token_id]
+  assert list(feats["input_ids"][-1, 31 - len(tail) :]) == [*tail, tok.sep_token_id]
   with pytest.raises(DataError, match="ex9.*'maybe'"):
     F.classification_features([ClassificationExample("ex9", "a", "b", "maybe")], tok, ("0", "1"))
 
@@ -312,7 +336,7 @@ def test_multiple_choice_shapes(shared_data, small_tokenizer):
   for i, ex in enumerate(examples):
     for k, choice in enumerate(ex.choices):
       want = tok(ex.context, choice, truncation=True, max_length=64)["input_ids"]
-      assert list(feats["input_ids"][i, k, :len(want)]) == want
+      assert list(feats["input_ids"][i, k, : len(want)]) == want
   with pytest.raises(DataError, match="mc1"):
     F.multiple_choice_features([MultipleChoiceExample("mc1", "c", ("a", "b"), 0)], tok, 4)
 
@@ -363,15 +387,24 @@ def test_task_features_dispatches_on_format(small_tokenizer):
 
 # Cache.
 
+
 def test_feature_cache_reuses_and_rebuilds(tmp_path, small_tokenizer):
   data = tmp_path / "train.txt"
   data.write_text("one line\n", encoding="utf-8")
   calls = []
+
   def build():
     calls.append(1)
     return {"input_ids": np.arange(12, dtype=np.int32).reshape(3, 4), "label": np.array([1, 0, 1])}
-  key = {"task": "xnli", "language": "en", "split": "train", "max_seq_length": 128,
-         "tokenizer": F.tokenizer_fingerprint(small_tokenizer), "data": F.file_fingerprint(data)}
+
+  key = {
+      "task": "xnli",
+      "language": "en",
+      "split": "train",
+      "max_seq_length": 128,
+      "tokenizer": F.tokenizer_fingerprint(small_tokenizer),
+      "data": F.file_fingerprint(data),
+  }
   cache = tmp_path / "cache"
   first = F.cached_features(cache, key, build)
   second = F.cached_features(cache, dict(key), build)
@@ -394,6 +427,7 @@ def test_feature_cache_reuses_and_rebuilds(tmp_path, small_tokenizer):
 
 # The contract with evaluation/decode.py, through padded eval batches.
 
+
 def _through_eval_batches(feats):
   rows = len(feats["input_ids"])
   batch_size = next(b for b in range(16, 64) if rows % b)  # so that the last batch is padded
@@ -412,8 +446,9 @@ def test_oracle_spans_decode_to_gold_answers(shared_data, small_tokenizer):
   end_logits[np.arange(rows), padded["end_positions"]] = 10.0
   # Oracle logits mark only the windows that hold the whole answer, while the max-context
   # rule may score a long answer's start in a window that cuts the answer off: turn it off.
-  predictions = decode.decode_spans(examples, padded, start_logits, end_logits,
-                                    max_answer_length=1000, max_context=False)
+  predictions = decode.decode_spans(
+      examples, padded, start_logits, end_logits, max_answer_length=1000, max_context=False
+  )
   assert predictions == {ex.id: ex.answers[0].text for ex in examples}
 
 

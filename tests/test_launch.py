@@ -4,6 +4,7 @@ gcloud is replaced by a stub that fails, so the tests pass where it is not insta
 prove that a dry run never calls it. The scripts the workers would run are also run here in
 bash, against a fake home directory, to check that the quoting survives a real shell.
 """
+
 import os
 from pathlib import Path
 import re
@@ -37,16 +38,17 @@ def stub_bin(tmp_path_factory) -> Path:
 @pytest.fixture
 def launch(stub_bin, tmp_path):
   """launch(script, *args, dry_run=True, bin_dir=stub_bin) -> CompletedProcess of `bash launch/script args`."""
+
   def _launch(script, *args, dry_run=True, bin_dir=stub_bin):
     env = {k: v for k, v in os.environ.items() if k not in ("DRY_RUN", "XLA_PYTHON_CLIENT_MEM_FRACTION")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     env["TMPDIR"] = str(tmp_path)
     if dry_run:
       env["DRY_RUN"] = "1"
-    result = subprocess.run(["bash", str(LAUNCH / script), *args], capture_output=True, text=True, env=env,
-                            timeout=30)
+    result = subprocess.run(["bash", str(LAUNCH / script), *args], capture_output=True, text=True, env=env, timeout=30)
     assert GCLOUD_CALLED not in result.stderr
     return result
+
   return _launch
 
 
@@ -109,14 +111,17 @@ def test_unknown_option(launch, script):
   assert_one_line_error(launch(script, "--no-such-option"), script, "--no-such-option")
 
 
-@pytest.mark.parametrize("script,args", [
-    ("tpu_create.sh", ["n", "--zone", "z", "--type", "v4-8"]),
-    ("tpu_setup.sh", ["n", "--zone", "z", "--copy"]),
-    ("tpu_run.sh", ["n", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--"]),
-    ("tpu_logs.sh", ["n", "--zone", "z"]),
-    ("tpu_fetch.sh", ["--workdir", "gs://b/r", "--to", "out"]),
-    ("tpu_delete.sh", ["n", "--zone", "z"]),
-])
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("tpu_create.sh", ["n", "--zone", "z", "--type", "v4-8"]),
+        ("tpu_setup.sh", ["n", "--zone", "z", "--copy"]),
+        ("tpu_run.sh", ["n", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--"]),
+        ("tpu_logs.sh", ["n", "--zone", "z"]),
+        ("tpu_fetch.sh", ["--workdir", "gs://b/r", "--to", "out"]),
+        ("tpu_delete.sh", ["n", "--zone", "z"]),
+    ],
+)
 def test_dry_run_flag_equals_env(launch, script, args):
   args_with_flag = args[:-1] + ["--dry-run", args[-1]] if args[-1] == "--" else args + ["--dry-run"]
   by_flag = launch(script, *args_with_flag, dry_run=False)
@@ -127,57 +132,134 @@ def test_dry_run_flag_equals_env(launch, script, args):
 # ----------------------------------------------------------------------------- tpu_create.sh
 
 
-@pytest.mark.parametrize("accelerator,runtime", [
-    ("v6e-8", "v2-alpha-tpuv6e"),
-    ("v5p-32", "v2-alpha-tpuv5"),
-    ("v5litepod-16", "v2-alpha-tpuv5-lite"),
-    ("v5e-4", "v2-alpha-tpuv5-lite"),
-    ("v4-32", "tpu-ubuntu2204-base"),
-    ("v3-8", "tpu-ubuntu2204-base"),
-    ("v2-8", "tpu-ubuntu2204-base"),
-])
+@pytest.mark.parametrize(
+    "accelerator,runtime",
+    [
+        ("v6e-8", "v2-alpha-tpuv6e"),
+        ("v5p-32", "v2-alpha-tpuv5"),
+        ("v5litepod-16", "v2-alpha-tpuv5-lite"),
+        ("v5e-4", "v2-alpha-tpuv5-lite"),
+        ("v4-32", "tpu-ubuntu2204-base"),
+        ("v3-8", "tpu-ubuntu2204-base"),
+        ("v2-8", "tpu-ubuntu2204-base"),
+    ],
+)
 def test_create_chooses_runtime(launch, accelerator, runtime):
   argv = only_command(launch("tpu_create.sh", "xs", "--zone", "us-west4-a", "--type", accelerator))
-  assert argv == ["gcloud", "compute", "tpus", "tpu-vm", "create", "xs", "--zone=us-west4-a",
-                  f"--accelerator-type={accelerator}", f"--version={runtime}"]
+  assert argv == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "tpu-vm",
+      "create",
+      "xs",
+      "--zone=us-west4-a",
+      f"--accelerator-type={accelerator}",
+      f"--version={runtime}",
+  ]
 
 
 @pytest.mark.parametrize("capacity", ["--spot", "--preemptible", "--reserved"])
 def test_create_capacity_and_project(launch, capacity):
-  argv = only_command(launch("tpu_create.sh", "xs", "--zone=z", "--type=v5litepod-16", capacity,
-                             "--project", "my-proj", "--runtime", "v2-alpha-custom"))
-  assert argv == ["gcloud", "compute", "tpus", "tpu-vm", "create", "xs", "--zone=z", "--project=my-proj",
-                  "--accelerator-type=v5litepod-16", "--version=v2-alpha-custom", capacity]
+  argv = only_command(
+      launch(
+          "tpu_create.sh",
+          "xs",
+          "--zone=z",
+          "--type=v5litepod-16",
+          capacity,
+          "--project",
+          "my-proj",
+          "--runtime",
+          "v2-alpha-custom",
+      )
+  )
+  assert argv == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "tpu-vm",
+      "create",
+      "xs",
+      "--zone=z",
+      "--project=my-proj",
+      "--accelerator-type=v5litepod-16",
+      "--version=v2-alpha-custom",
+      capacity,
+  ]
 
 
 def test_create_passes_extra_gcloud_flags(launch):
-  argv = only_command(launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v4-8", "--",
-                             "--network=my-net", "--labels=team=nlp"))
+  argv = only_command(
+      launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v4-8", "--", "--network=my-net", "--labels=team=nlp")
+  )
   assert argv[-2:] == ["--network=my-net", "--labels=team=nlp"]
 
 
 def test_create_queued_reserved_waits_for_active(launch):
-  result = launch("tpu_create.sh", "xs", "--zone", "us-central2-b", "--type", "v4-32", "--queued", "--reserved",
-                  "--valid-until", "6h")
+  result = launch(
+      "tpu_create.sh",
+      "xs",
+      "--zone",
+      "us-central2-b",
+      "--type",
+      "v4-32",
+      "--queued",
+      "--reserved",
+      "--valid-until",
+      "6h",
+  )
   create, describe = commands(result)
-  assert create == ["gcloud", "compute", "tpus", "queued-resources", "create", "xs", "--node-id=xs",
-                    "--zone=us-central2-b", "--accelerator-type=v4-32", "--runtime-version=tpu-ubuntu2204-base",
-                    "--reserved", "--valid-until-duration=6h"]
-  assert describe == ["gcloud", "compute", "tpus", "queued-resources", "describe", "xs", "--zone=us-central2-b",
-                      "--format=value(state.state)"]
+  assert create == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "queued-resources",
+      "create",
+      "xs",
+      "--node-id=xs",
+      "--zone=us-central2-b",
+      "--accelerator-type=v4-32",
+      "--runtime-version=tpu-ubuntu2204-base",
+      "--reserved",
+      "--valid-until-duration=6h",
+  ]
+  assert describe == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "queued-resources",
+      "describe",
+      "xs",
+      "--zone=us-central2-b",
+      "--format=value(state.state)",
+  ]
   assert "ACTIVE" in result.stdout
 
 
 def test_create_queued_spot_no_wait(launch):
-  argv = only_command(launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v6e-16", "--queued", "--spot",
-                             "--no-wait"))
-  assert argv == ["gcloud", "compute", "tpus", "queued-resources", "create", "xs", "--node-id=xs", "--zone=z",
-                  "--accelerator-type=v6e-16", "--runtime-version=v2-alpha-tpuv6e", "--spot"]
+  argv = only_command(
+      launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v6e-16", "--queued", "--spot", "--no-wait")
+  )
+  assert argv == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "queued-resources",
+      "create",
+      "xs",
+      "--node-id=xs",
+      "--zone=z",
+      "--accelerator-type=v6e-16",
+      "--runtime-version=v2-alpha-tpuv6e",
+      "--spot",
+  ]
 
 
 def test_create_queued_best_effort_uses_alpha(launch):
-  argv = only_command(launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v4-8", "--queued", "--best-effort",
-                             "--no-wait"))
+  argv = only_command(
+      launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v4-8", "--queued", "--best-effort", "--no-wait")
+  )
   assert argv[:6] == ["gcloud", "alpha", "compute", "tpus", "queued-resources", "create"]
   assert argv[-1] == "--best-effort"
 
@@ -199,37 +281,67 @@ fi
 
 def test_create_queued_polls_until_active(launch, tmp_path):
   calls = fake_gcloud(tmp_path / "bin", ["ACCEPTED", "PROVISIONING", "PROVISIONING", "ACTIVE"])
-  result = launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v4-8", "--queued", "--poll", "0",
-                  dry_run=False, bin_dir=tmp_path / "bin")
+  result = launch(
+      "tpu_create.sh",
+      "xs",
+      "--zone",
+      "z",
+      "--type",
+      "v4-8",
+      "--queued",
+      "--poll",
+      "0",
+      dry_run=False,
+      bin_dir=tmp_path / "bin",
+  )
   assert result.returncode == 0, result.stderr
   lines = calls.read_text().splitlines()
-  assert lines[0] == ("compute tpus queued-resources create xs --node-id=xs --zone=z --accelerator-type=v4-8 "
-                      "--runtime-version=tpu-ubuntu2204-base")
+  assert lines[0] == (
+      "compute tpus queued-resources create xs --node-id=xs --zone=z --accelerator-type=v4-8 "
+      "--runtime-version=tpu-ubuntu2204-base"
+  )
   assert lines[1:] == ["compute tpus queued-resources describe xs --zone=z --format=value(state.state)"] * 4
   assert [line.split(": ")[-1] for line in result.stderr.splitlines() if "queued resource xs:" in line] == [
-      "ACCEPTED", "PROVISIONING", "ACTIVE"]
+      "ACCEPTED",
+      "PROVISIONING",
+      "ACTIVE",
+  ]
 
 
 def test_create_queued_stops_when_failed(launch, tmp_path):
   fake_gcloud(tmp_path / "bin", ["ACCEPTED", "FAILED", "ACTIVE"])
-  result = launch("tpu_create.sh", "xs", "--zone", "z", "--type", "v4-8", "--queued", "--poll", "0",
-                  dry_run=False, bin_dir=tmp_path / "bin")
+  result = launch(
+      "tpu_create.sh",
+      "xs",
+      "--zone",
+      "z",
+      "--type",
+      "v4-8",
+      "--queued",
+      "--poll",
+      "0",
+      dry_run=False,
+      bin_dir=tmp_path / "bin",
+  )
   assert result.returncode == 2
   assert "queued resource xs is FAILED" in result.stderr.splitlines()[-1]
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--zone", "z", "--type", "v4-8"], "NAME"),
-    (["xs", "--type", "v4-8"], "--zone"),
-    (["xs", "--zone", "z"], "--type"),
-    (["xs", "--zone", "z", "--type"], "--type needs a value"),
-    (["xs", "--zone", "z", "--type", "v9-8"], "v9-8"),
-    (["xs", "--zone", "z", "--type", "v4-8", "--spot", "--preemptible"], "--preemptible"),
-    (["xs", "--zone", "z", "--type", "v4-8", "--best-effort"], "--queued"),
-    (["xs", "--zone", "z", "--type", "v4-8", "--valid-until", "6h"], "--queued"),
-    (["xs", "--zone", "z", "--type", "v4-8", "--queued", "--preemptible"], "--preemptible"),
-    (["xs", "other", "--zone", "z", "--type", "v4-8"], "other"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--zone", "z", "--type", "v4-8"], "NAME"),
+        (["xs", "--type", "v4-8"], "--zone"),
+        (["xs", "--zone", "z"], "--type"),
+        (["xs", "--zone", "z", "--type"], "--type needs a value"),
+        (["xs", "--zone", "z", "--type", "v9-8"], "v9-8"),
+        (["xs", "--zone", "z", "--type", "v4-8", "--spot", "--preemptible"], "--preemptible"),
+        (["xs", "--zone", "z", "--type", "v4-8", "--best-effort"], "--queued"),
+        (["xs", "--zone", "z", "--type", "v4-8", "--valid-until", "6h"], "--queued"),
+        (["xs", "--zone", "z", "--type", "v4-8", "--queued", "--preemptible"], "--preemptible"),
+        (["xs", "other", "--zone", "z", "--type", "v4-8"], "other"),
+    ],
+)
 def test_create_errors(launch, args, fragment):
   assert_one_line_error(launch("tpu_create.sh", *args), "tpu_create.sh", fragment)
 
@@ -244,8 +356,17 @@ def test_setup_copy_ships_checkout_without_venvs(launch, tmp_path):
   assert tar[:3] == ["tar", "-czf", str(archive)]
   assert tar[-3:] == ["-C", str(REPO), "."]
   assert {"--exclude=.git", "--exclude=.venv*", "--exclude=workdirs", "--exclude=my runs"} <= set(tar)
-  assert scp == ["gcloud", "compute", "tpus", "tpu-vm", "scp", str(archive), "xs:xstilts_jax.tar.gz", "--zone=z",
-                 "--worker=all"]
+  assert scp == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "tpu-vm",
+      "scp",
+      str(archive),
+      "xs:xstilts_jax.tar.gz",
+      "--zone=z",
+      "--worker=all",
+  ]
   assert ssh[5:8] == ["xs", "--zone=z", "--worker=all"]
   script = remote_command(ssh)
   assert "tar -xzf xstilts_jax.tar.gz -C xstilts_jax" in script
@@ -257,8 +378,16 @@ def test_setup_copy_ships_checkout_without_venvs(launch, tmp_path):
 def test_setup_copy_archive_leaves_out_venvs_and_workdirs(launch, tmp_path):
   """Runs the printed tar command for real on a small tree shaped like a checkout."""
   tree = tmp_path / "checkout"
-  for rel in ("pyproject.toml", "xstilts_jax/cli.py", ".venv/bin/python", ".venv-gpu/bin/python", ".git/HEAD",
-              "workdirs/demo/results.json", "xstilts_jax/__pycache__/cli.pyc", "xstilts_jax.egg-info/PKG-INFO"):
+  for rel in (
+      "pyproject.toml",
+      "xstilts_jax/cli.py",
+      ".venv/bin/python",
+      ".venv-gpu/bin/python",
+      ".git/HEAD",
+      "workdirs/demo/results.json",
+      "xstilts_jax/__pycache__/cli.pyc",
+      "xstilts_jax.egg-info/PKG-INFO",
+  ):
     (tree / rel).parent.mkdir(parents=True, exist_ok=True)
     (tree / rel).write_text("x")
   tar = commands(launch("tpu_setup.sh", "xs", "--zone", "z", "--copy"))[0]
@@ -270,8 +399,22 @@ def test_setup_copy_archive_leaves_out_venvs_and_workdirs(launch, tmp_path):
 
 
 def test_setup_git_clones_ref_on_every_worker(launch):
-  ssh = only_command(launch("tpu_setup.sh", "xs", "--zone", "z", "--project", "p", "--repo",
-                            "https://example.com/org/xstilts_jax.git", "--ref", "v0.1.0", "--python", "3.11"))
+  ssh = only_command(
+      launch(
+          "tpu_setup.sh",
+          "xs",
+          "--zone",
+          "z",
+          "--project",
+          "p",
+          "--repo",
+          "https://example.com/org/xstilts_jax.git",
+          "--ref",
+          "v0.1.0",
+          "--python",
+          "3.11",
+      )
+  )
   assert ssh[5:9] == ["xs", "--zone=z", "--project=p", "--worker=all"]
   steps = [step.strip() for step in remote_command(ssh).split("; ")]
   assert steps[0] == "set -e"
@@ -282,36 +425,65 @@ def test_setup_git_clones_ref_on_every_worker(launch):
   assert any('"jax[tpu]" -e ./xstilts_jax' in step for step in steps)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["xs", "--zone", "z"], "--copy"),
-    (["xs", "--copy"], "--zone"),
-    (["xs", "--zone", "z", "--copy", "--repo", "u"], "--repo"),
-    (["xs", "--zone", "z", "--copy", "--ref", "main"], "--ref"),
-    (["xs", "--zone", "z", "--repo", "u", "--exclude", "x"], "--exclude"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["xs", "--zone", "z"], "--copy"),
+        (["xs", "--copy"], "--zone"),
+        (["xs", "--zone", "z", "--copy", "--repo", "u"], "--repo"),
+        (["xs", "--zone", "z", "--copy", "--ref", "main"], "--ref"),
+        (["xs", "--zone", "z", "--repo", "u", "--exclude", "x"], "--exclude"),
+    ],
+)
 def test_setup_errors(launch, args, fragment):
   assert_one_line_error(launch("tpu_setup.sh", *args), "tpu_setup.sh", fragment)
 
 
 # ----------------------------------------------------------------------------- tpu_run.sh
 
-TRICKY_ARGS = ["--config", "configs/xstilts.py:intermediate=squad_v1,target=xnli",
-               "--config.name=it's a test", "--config.note=$HOME; rm -rf x", ""]
+TRICKY_ARGS = [
+    "--config",
+    "configs/xstilts.py:intermediate=squad_v1,target=xnli",
+    "--config.name=it's a test",
+    "--config.note=$HOME; rm -rf x",
+    "",
+]
 
 
 def test_run_starts_every_worker_with_distributed_env(launch):
-  result = launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/bucket/xstilts/squad-xnli/", "--env",
-                  "TFDS_DATA_DIR=gs://bucket/tfds", "--", *TRICKY_ARGS)
+  result = launch(
+      "tpu_run.sh",
+      "xs",
+      "--zone",
+      "z",
+      "--workdir",
+      "/mnt/gcs/bucket/xstilts/squad-xnli/",
+      "--env",
+      "TFDS_DATA_DIR=gs://bucket/tfds",
+      "--",
+      *TRICKY_ARGS,
+  )
   ssh = only_command(result)
   assert ssh[:8] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "xs", "--zone=z", "--worker=all"]
   words = shell_words(remote_command(ssh))
   assert words[:6] == ["cd", "~/xstilts_jax", "||", "exit", "1", ";"]
   start, redirect = words.index("nohup"), words.index(">")
-  assert words[start:start + 6] == ["nohup", "env", "XSTILTS_DISTRIBUTED=1", "TFDS_DATA_DIR=gs://bucket/tfds",
-                                    "bash", "-c"]  # the resume loop: see test_run_remote_script_resumes_on_75
-  assert words[start + 7:redirect] == ["~/xstilts_venv/bin/xstilts", "run", *TRICKY_ARGS, "--workdir",
-                                       "/mnt/gcs/bucket/xstilts/squad-xnli/"]
-  assert words[redirect:redirect + 8] == [">", "~/xstilts-squad-xnli.log", "2", ">&", "1", "<", "/dev/null", "&"]
+  assert words[start : start + 6] == [
+      "nohup",
+      "env",
+      "XSTILTS_DISTRIBUTED=1",
+      "TFDS_DATA_DIR=gs://bucket/tfds",
+      "bash",
+      "-c",
+  ]  # the resume loop: see test_run_remote_script_resumes_on_75
+  assert words[start + 7 : redirect] == [
+      "~/xstilts_venv/bin/xstilts",
+      "run",
+      *TRICKY_ARGS,
+      "--workdir",
+      "/mnt/gcs/bucket/xstilts/squad-xnli/",
+  ]
+  assert words[redirect : redirect + 8] == [">", "~/xstilts-squad-xnli.log", "2", ">&", "1", "<", "/dev/null", "&"]
   assert not result.stderr  # a mounted bucket needs no warning
 
 
@@ -325,13 +497,20 @@ def test_run_remote_script_detaches_and_keeps_quoting(launch, tmp_path):
   fake_xstilts.parent.mkdir(parents=True)
   fake_xstilts.write_text(
       '#!/bin/sh\necho "XSTILTS_DISTRIBUTED=$XSTILTS_DISTRIBUTED cwd=$(pwd)"\nfor a in "$@"; do echo "[$a]"; done\n'
-      f'for i in $(seq 100); do [ -e {release} ] && break; sleep 0.1; done\necho END\n')
+      f"for i in $(seq 100); do [ -e {release} ] && break; sleep 0.1; done\necho END\n"
+  )
   fake_xstilts.chmod(0o755)
-  ssh = only_command(launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r1", "--run-name", "r1", "--",
-                            *TRICKY_ARGS))
+  ssh = only_command(
+      launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r1", "--run-name", "r1", "--", *TRICKY_ARGS)
+  )
   try:
-    result = subprocess.run(["bash", "-c", remote_command(ssh)], env={**os.environ, "HOME": str(home)},
-                            capture_output=True, text=True, timeout=5)
+    result = subprocess.run(
+        ["bash", "-c", remote_command(ssh)],
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=5,
+    )
   finally:
     release.touch()
   assert result.returncode == 0, result.stderr
@@ -340,8 +519,14 @@ def test_run_remote_script_detaches_and_keeps_quoting(launch, tmp_path):
   deadline = time.monotonic() + 10
   while not (log.exists() and log.read_text().endswith("END\n")) and time.monotonic() < deadline:
     time.sleep(0.05)
-  expected = [f"XSTILTS_DISTRIBUTED=1 cwd={home / 'xstilts_jax'}", "[run]",
-              *[f"[{a}]" for a in TRICKY_ARGS], "[--workdir]", "[/mnt/gcs/b/r1]", "END"]
+  expected = [
+      f"XSTILTS_DISTRIBUTED=1 cwd={home / 'xstilts_jax'}",
+      "[run]",
+      *[f"[{a}]" for a in TRICKY_ARGS],
+      "[--workdir]",
+      "[/mnt/gcs/b/r1]",
+      "END",
+  ]
   assert log.read_text().splitlines() == expected
 
 
@@ -355,13 +540,18 @@ def test_run_remote_script_resumes_on_75_and_stops_on_other_codes(launch, tmp_pa
   count = tmp_path / "count"
   fake_xstilts.write_text(  # exits 75, 75, then 3
       f'#!/bin/sh\necho x >> {count}\nn=$(wc -l < {count})\necho "attempt $n: $*"\n'
-      '[ "$n" -lt 3 ] && exit 75\nexit 3\n')
+      '[ "$n" -lt 3 ] && exit 75\nexit 3\n'
+  )
   fake_xstilts.chmod(0o755)
-  ssh = only_command(launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r2", "--run-name", "r2", "--",
-                            "--config", "demo"))
-  script = remote_command(ssh).replace(" & ", " ; echo \"rc=$?\" >> ~/xstilts-r2.log; ", 1)  # wait for it here
-  subprocess.run(["bash", "-c", script], env={**os.environ, "HOME": str(home)}, capture_output=True, text=True,
-                 timeout=20)
+  ssh = only_command(
+      launch(
+          "tpu_run.sh", "xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r2", "--run-name", "r2", "--", "--config", "demo"
+      )
+  )
+  script = remote_command(ssh).replace(" & ", ' ; echo "rc=$?" >> ~/xstilts-r2.log; ', 1)  # wait for it here
+  subprocess.run(
+      ["bash", "-c", script], env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=20
+  )
   lines = (home / "xstilts-r2.log").read_text().splitlines()
   attempts = [l for l in lines if l.startswith("attempt")]
   assert attempts == [f"attempt {i}: run --config demo --workdir /mnt/gcs/b/r2" for i in (1, 2, 3)], lines
@@ -375,7 +565,8 @@ def test_gpu_run_reruns_on_75(launch, tmp_path):
   (venv / "bin" / "python").chmod(0o755)
   count = tmp_path / "count"
   (venv / "bin" / "xstilts").write_text(
-      f'#!/bin/sh\necho x >> {count}\n[ "$(wc -l < {count})" -lt 3 ] && exit 75\nexit 0\n')
+      f'#!/bin/sh\necho x >> {count}\n[ "$(wc -l < {count})" -lt 3 ] && exit 75\nexit 0\n'
+  )
   (venv / "bin" / "xstilts").chmod(0o755)
   result = launch("gpu_run.sh", "--venv", str(venv), "--no-install", "--", "--config", "demo", dry_run=False)
   assert result.returncode == 0, result.stderr
@@ -401,16 +592,19 @@ def test_run_local_workdir_warns(launch):
   assert "warning" in result.stderr and "tpu_fetch.sh" in result.stderr
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["xs", "--zone", "z", "--", "--config", "c"], "--workdir"),
-    (["xs", "--workdir", "/mnt/gcs/b/r", "--"], "--zone"),
-    (["--zone", "z", "--workdir", "/mnt/gcs/b/r", "--"], "NAME"),
-    (["xs", "--zone", "z", "--workdir", "gs://b/r"], "'--'"),
-    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--", "run", "--config", "c"], "without 'run'"),
-    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--", "--workdir=gs://b/other"], "--workdir"),
-    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--env", "not-an-assignment", "--"], "KEY=VALUE"),
-    (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--run-name", "a/b", "--"], "--run-name"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["xs", "--zone", "z", "--", "--config", "c"], "--workdir"),
+        (["xs", "--workdir", "/mnt/gcs/b/r", "--"], "--zone"),
+        (["--zone", "z", "--workdir", "/mnt/gcs/b/r", "--"], "NAME"),
+        (["xs", "--zone", "z", "--workdir", "gs://b/r"], "'--'"),
+        (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--", "run", "--config", "c"], "without 'run'"),
+        (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--", "--workdir=gs://b/other"], "--workdir"),
+        (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--env", "not-an-assignment", "--"], "KEY=VALUE"),
+        (["xs", "--zone", "z", "--workdir", "/mnt/gcs/b/r", "--run-name", "a/b", "--"], "--run-name"),
+    ],
+)
 def test_run_errors(launch, args, fragment):
   assert_one_line_error(launch("tpu_run.sh", *args), "tpu_run.sh", fragment)
 
@@ -432,8 +626,13 @@ def test_logs_remote_script_shows_newest_log(launch, tmp_path):
   os.utime(home / "xstilts-old.log", (time.time() - 100, time.time() - 100))
   ssh = only_command(launch("tpu_logs.sh", "xs", "--zone", "z", "--lines", "3", "--worker", "all"))
   assert "--worker=all" in ssh
-  result = subprocess.run(["bash", "-c", remote_command(ssh)], env={**os.environ, "HOME": str(home)},
-                          capture_output=True, text=True, timeout=10)
+  result = subprocess.run(
+      ["bash", "-c", remote_command(ssh)],
+      env={**os.environ, "HOME": str(home)},
+      capture_output=True,
+      text=True,
+      timeout=10,
+  )
   assert result.stdout.splitlines()[1:] == ["line 7", "line 8", "line 9"]
   assert "xstilts-new.log" in result.stdout.splitlines()[0]
 
@@ -443,8 +642,10 @@ def test_logs_named_run(launch):
   assert remote_command(ssh).startswith("log=~/xstilts-squad-xnli.log;")
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["xs"], "--zone"), (["--zone", "z"], "NAME"), (["xs", "--zone", "z", "--worker", "x"], "--worker")])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [(["xs"], "--zone"), (["--zone", "z"], "NAME"), (["xs", "--zone", "z", "--worker", "x"], "--worker")],
+)
 def test_logs_errors(launch, args, fragment):
   assert_one_line_error(launch("tpu_logs.sh", *args), "tpu_logs.sh", fragment)
 
@@ -459,19 +660,33 @@ def test_fetch_from_bucket(launch):
 
 
 def test_fetch_from_worker_0(launch):
-  mkdir, copy = commands(launch("tpu_fetch.sh", "xs", "--zone", "z", "--workdir", "workdirs/squad-xnli", "--to",
-                                "my results"))
+  mkdir, copy = commands(
+      launch("tpu_fetch.sh", "xs", "--zone", "z", "--workdir", "workdirs/squad-xnli", "--to", "my results")
+  )
   assert mkdir == ["mkdir", "-p", "my results"]
-  assert copy == ["gcloud", "compute", "tpus", "tpu-vm", "scp", "--recurse", "xs:xstilts_jax/workdirs/squad-xnli",
-                  "my results", "--zone=z", "--worker=0"]
+  assert copy == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "tpu-vm",
+      "scp",
+      "--recurse",
+      "xs:xstilts_jax/workdirs/squad-xnli",
+      "my results",
+      "--zone=z",
+      "--worker=0",
+  ]
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--to", "out"], "--workdir"),
-    (["--workdir", "gs://b/r"], "--to"),
-    (["--workdir", "workdirs/r", "--to", "out"], "NAME"),
-    (["xs", "--workdir", "workdirs/r", "--to", "out"], "--zone"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--to", "out"], "--workdir"),
+        (["--workdir", "gs://b/r"], "--to"),
+        (["--workdir", "workdirs/r", "--to", "out"], "NAME"),
+        (["xs", "--workdir", "workdirs/r", "--to", "out"], "--zone"),
+    ],
+)
 def test_fetch_errors(launch, args, fragment):
   assert_one_line_error(launch("tpu_fetch.sh", *args), "tpu_fetch.sh", fragment)
 
@@ -480,8 +695,19 @@ def test_delete_node_and_queued_resource(launch):
   node = only_command(launch("tpu_delete.sh", "xs", "--zone", "z"))
   assert node == ["gcloud", "compute", "tpus", "tpu-vm", "delete", "xs", "--zone=z", "--quiet"]
   queued = only_command(launch("tpu_delete.sh", "xs", "--zone", "z", "--queued", "--project", "p", "--async"))
-  assert queued == ["gcloud", "compute", "tpus", "queued-resources", "delete", "xs", "--zone=z", "--project=p",
-                    "--force", "--quiet", "--async"]
+  assert queued == [
+      "gcloud",
+      "compute",
+      "tpus",
+      "queued-resources",
+      "delete",
+      "xs",
+      "--zone=z",
+      "--project=p",
+      "--force",
+      "--quiet",
+      "--async",
+  ]
   assert_one_line_error(launch("tpu_delete.sh", "xs"), "tpu_delete.sh", "--zone")
 
 
@@ -490,12 +716,21 @@ def test_delete_node_and_queued_resource(launch):
 
 def test_gpu_run_creates_venv_installs_and_runs(launch, tmp_path):
   venv = tmp_path / "venv"
-  create, install, run = commands(launch("gpu_run.sh", "--gpus", "0,1", "--venv", str(venv), "--workdir",
-                                         "workdirs/large", "--", *TRICKY_ARGS))
+  create, install, run = commands(
+      launch("gpu_run.sh", "--gpus", "0,1", "--venv", str(venv), "--workdir", "workdirs/large", "--", *TRICKY_ARGS)
+  )
   assert create == ["python3", "-m", "venv", str(venv)]
   assert install == [f"{venv}/bin/pip", "install", "--quiet", "jax[cuda12]", "-e", str(REPO)]
-  assert run == ["env", "CUDA_VISIBLE_DEVICES=0,1", "XLA_PYTHON_CLIENT_MEM_FRACTION=0.9", f"{venv}/bin/xstilts",
-                 "run", *TRICKY_ARGS, "--workdir", "workdirs/large"]
+  assert run == [
+      "env",
+      "CUDA_VISIBLE_DEVICES=0,1",
+      "XLA_PYTHON_CLIENT_MEM_FRACTION=0.9",
+      f"{venv}/bin/xstilts",
+      "run",
+      *TRICKY_ARGS,
+      "--workdir",
+      "workdirs/large",
+  ]
   assert not venv.exists()
 
 
@@ -504,19 +739,23 @@ def test_gpu_run_existing_venv_no_install(launch, tmp_path):
   python.parent.mkdir(parents=True)
   python.write_text("#!/bin/sh\n")
   python.chmod(0o755)
-  argv = only_command(launch("gpu_run.sh", "--venv", str(tmp_path / "venv"), "--no-install", "--mem-fraction",
-                             ".5", "--"))
+  argv = only_command(
+      launch("gpu_run.sh", "--venv", str(tmp_path / "venv"), "--no-install", "--mem-fraction", ".5", "--")
+  )
   assert argv == ["env", "XLA_PYTHON_CLIENT_MEM_FRACTION=.5", f"{tmp_path}/venv/bin/xstilts", "run"]
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--gpus", "0,1"], "'--'"),
-    (["--gpus", "first", "--"], "--gpus"),
-    (["--mem-fraction", "1.5", "--"], "--mem-fraction"),
-    (["--", "run"], "without 'run'"),
-    (["--workdir", "a", "--", "--workdir", "b"], "--workdir"),
-    (["--venv", "/nonexistent/venv", "--no-install", "--"], "--no-install"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--gpus", "0,1"], "'--'"),
+        (["--gpus", "first", "--"], "--gpus"),
+        (["--mem-fraction", "1.5", "--"], "--mem-fraction"),
+        (["--", "run"], "without 'run'"),
+        (["--workdir", "a", "--", "--workdir", "b"], "--workdir"),
+        (["--venv", "/nonexistent/venv", "--no-install", "--"], "--no-install"),
+    ],
+)
 def test_gpu_run_errors(launch, args, fragment):
   assert_one_line_error(launch("gpu_run.sh", *args), "gpu_run.sh", fragment)
 

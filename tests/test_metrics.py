@@ -1,4 +1,5 @@
 """Metrics against independent implementations and hand-checked cases."""
+
 import collections
 import random
 import re
@@ -15,14 +16,22 @@ from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation import retrieval_metrics as rm
 from xstilts_jax.evaluation.metrics import METRICS
 
-
 # --- classification -------------------------------------------------------------------------
 
 
 def test_registry_has_every_name_the_specs_use():
-  assert set(METRICS) == {"accuracy", "accuracy_f1", "seqeval_f1", "squad_v1", "squad_v2",
-                          "mlqa", "bucc_f1", "tatoeba_accuracy", "token_accuracy",
-                          "mlm_accuracy"}
+  assert set(METRICS) == {
+      "accuracy",
+      "accuracy_f1",
+      "seqeval_f1",
+      "squad_v1",
+      "squad_v2",
+      "mlqa",
+      "bucc_f1",
+      "tatoeba_accuracy",
+      "token_accuracy",
+      "mlm_accuracy",
+  }
 
 
 def test_accuracy_and_accuracy_f1_match_sklearn_on_random_cases():
@@ -79,8 +88,9 @@ def test_seqeval_f1_chunks_unprefixed_upos_tags():
   assert got["precision"] == pytest.approx(100 / 3)
   assert got["recall"] == pytest.approx(50.0)
   assert got["f1"] == pytest.approx(40.0)
-  assert metrics.token_accuracy([["NOUN", "ADJ", "VERB"]],
-                                [["NOUN", "NOUN", "VERB"]])["accuracy"] == pytest.approx(200 / 3)
+  assert metrics.token_accuracy([["NOUN", "ADJ", "VERB"]], [["NOUN", "NOUN", "VERB"]])["accuracy"] == pytest.approx(
+      200 / 3
+  )
 
 
 def test_seqeval_f1_entity_cases():
@@ -135,18 +145,40 @@ def _ref_squad_v2(preds, refs):
     golds = [g for g in golds if _ref_normalize(g)] or [""]
     p = preds[qid]
     ems.append(max(float(_ref_normalize(g) == _ref_normalize(p)) for g in golds))
+
     def f1(g):
       gt = _ref_normalize(g).split() if g else []
       pt = _ref_normalize(p).split() if p else []
       if not gt or not pt:
         return float(gt == pt)
       return _ref_f1(pt, gt)
+
     f1s.append(max(f1(g) for g in golds))
   return 100 * np.mean(ems), 100 * np.mean(f1s)
 
 
-_WORDS = ["the", "The", "a", "an", "An", "Denver", "broncos", "Broncos,", "super", "bowl!",
-          "50", "cat's", "(cat)", "x-ray", "  ", "theatre", "anne", "…", "«Paris»", "état"]
+_WORDS = [
+    "the",
+    "The",
+    "a",
+    "an",
+    "An",
+    "Denver",
+    "broncos",
+    "Broncos,",
+    "super",
+    "bowl!",
+    "50",
+    "cat's",
+    "(cat)",
+    "x-ray",
+    "  ",
+    "theatre",
+    "anne",
+    "…",
+    "«Paris»",
+    "état",
+]
 
 
 def _random_answer(rng, allow_empty=False):
@@ -158,8 +190,11 @@ def test_squad_v1_matches_reference_on_random_cases():
   rng = random.Random(1)
   for _ in range(60):
     refs = {f"q{i}": [_random_answer(rng) for _ in range(rng.randint(1, 3))] for i in range(20)}
-    preds = {q: (rng.choice(g) if rng.random() < 0.3 else _random_answer(rng))
-             for q, g in refs.items() if rng.random() < 0.95}
+    preds = {
+        q: (rng.choice(g) if rng.random() < 0.3 else _random_answer(rng))
+        for q, g in refs.items()
+        if rng.random() < 0.95
+    }
     em, f1 = _ref_squad_v1(preds, refs)
     got = metrics.squad_v1(preds, refs)
     assert got["exact_match"] == pytest.approx(em)
@@ -170,10 +205,11 @@ def test_squad_v1_matches_reference_on_random_cases():
 def test_squad_v2_matches_reference_on_random_cases():
   rng = random.Random(2)
   for _ in range(60):
-    refs = {f"q{i}": ([] if rng.random() < 0.3 else
-                      [_random_answer(rng) for _ in range(rng.randint(1, 3))]) for i in range(20)}
-    preds = {q: ("" if rng.random() < 0.3 else _random_answer(rng, allow_empty=True))
-             for q in refs}
+    refs = {
+        f"q{i}": ([] if rng.random() < 0.3 else [_random_answer(rng) for _ in range(rng.randint(1, 3))])
+        for i in range(20)
+    }
+    preds = {q: ("" if rng.random() < 0.3 else _random_answer(rng, allow_empty=True)) for q in refs}
     em, f1 = _ref_squad_v2(preds, refs)
     got = metrics.squad_v2(preds, refs)
     assert got["exact"] == pytest.approx(em)
@@ -181,8 +217,7 @@ def test_squad_v2_matches_reference_on_random_cases():
 
 
 def test_squad_hand_cases():
-  refs = {"1": ["Denver Broncos", "The Denver Broncos"], "2": ["Denver Broncos"],
-          "3": ["Santa Clara, California"]}
+  refs = {"1": ["Denver Broncos", "The Denver Broncos"], "2": ["Denver Broncos"], "3": ["Santa Clara, California"]}
   preds = {"1": "the denver broncos!", "2": "Broncos", "3": "Levi's Stadium"}
   # 1: exact after normalisation. 2: 1 common token, P=1, R=1/2 -> F1 2/3. 3: nothing common.
   got = metrics.squad_v1(preds, refs)
@@ -210,33 +245,36 @@ def test_squad_v2_hand_cases():
 # --- MLQA, hand-checked per language --------------------------------------------------------
 
 
-@pytest.mark.parametrize("language,prediction,gold,exact,f1", [
-    # en: "the" and "." go -> "eiffel tower" both sides.
-    ("en", "the Eiffel Tower.", "Eiffel Tower", 1, 1),
-    ("en", "Broncos", "Denver Broncos", 0, 2 / 3),  # P 1, R 1/2
-    # es: "los" is an article -> "estados unidos".
-    ("es", "los Estados Unidos", "Estados Unidos", 1, 1),
-    ("es", "el río Amazonas", "Amazonas", 0, 2 / 3),  # [río, amazonas] vs [amazonas]
-    # de: "der", "die" are articles; ',' is punctuation.
-    ("de", "der Rhein", "Rhein", 1, 1),
-    ("de", "die Stadt Berlin", "Berlin, die Hauptstadt", 0, 0.5),  # [stadt berlin] / [berlin hauptstadt]
-    # vi: "những" is in the article list -> "con mèo".
-    ("vi", "những con mèo", "con mèo", 1, 1),
-    ("vi", "Hà Nội", "thành phố Hà Nội", 0, 2 * (1 * 0.5) / 1.5),  # 2 of 2 vs 2 of 4
-    # ar: every "ال" becomes a space, also inside words: "مالك" -> "م ك", same as the gold.
-    ("ar", "الكتاب", "كتاب", 1, 1),
-    ("ar", "مالك", "م ك", 1, 1),
-    ("ar", "الولايات المتحدة", "المتحدة", 0, 2 / 3),  # [ولايات متحدة] vs [متحدة]
-    # zh: each ideograph a token; 《》 are punctuation and go.
-    ("zh", "《红楼梦》", "红楼梦", 1, 1),
-    ("zh", "北京大学", "北京", 0, 2 / 3),  # 2 common of 4 vs 2: P 1/2, R 1
-    ("zh", "2008年奥运会", "2008年", 0, 2 * 0.4 / 1.4),  # [2008 年 奥 运 会] vs [2008 年]
-    ("zh", "龍龜", "龍", 0, 2 / 3),  # U+9F8D, U+9F9C: inside U+4E00..U+9FA5, one token each
-    ("zh", "\u9fa6\u9fa7", "\u9fa6", 0, 0),  # ideographs past U+9FA5 stay one token
-    # hi: no articles; the danda "।" is Unicode punctuation.
-    ("hi", "भारत।", "भारत", 1, 1),
-    ("hi", "भारत का इतिहास", "इतिहास", 0, 0.5),  # P 1/3, R 1 -> 2*(1/3)/(4/3)
-])
+@pytest.mark.parametrize(
+    "language,prediction,gold,exact,f1",
+    [
+        # en: "the" and "." go -> "eiffel tower" both sides.
+        ("en", "the Eiffel Tower.", "Eiffel Tower", 1, 1),
+        ("en", "Broncos", "Denver Broncos", 0, 2 / 3),  # P 1, R 1/2
+        # es: "los" is an article -> "estados unidos".
+        ("es", "los Estados Unidos", "Estados Unidos", 1, 1),
+        ("es", "el río Amazonas", "Amazonas", 0, 2 / 3),  # [río, amazonas] vs [amazonas]
+        # de: "der", "die" are articles; ',' is punctuation.
+        ("de", "der Rhein", "Rhein", 1, 1),
+        ("de", "die Stadt Berlin", "Berlin, die Hauptstadt", 0, 0.5),  # [stadt berlin] / [berlin hauptstadt]
+        # vi: "những" is in the article list -> "con mèo".
+        ("vi", "những con mèo", "con mèo", 1, 1),
+        ("vi", "Hà Nội", "thành phố Hà Nội", 0, 2 * (1 * 0.5) / 1.5),  # 2 of 2 vs 2 of 4
+        # ar: every "ال" becomes a space, also inside words: "مالك" -> "م ك", same as the gold.
+        ("ar", "الكتاب", "كتاب", 1, 1),
+        ("ar", "مالك", "م ك", 1, 1),
+        ("ar", "الولايات المتحدة", "المتحدة", 0, 2 / 3),  # [ولايات متحدة] vs [متحدة]
+        # zh: each ideograph a token; 《》 are punctuation and go.
+        ("zh", "《红楼梦》", "红楼梦", 1, 1),
+        ("zh", "北京大学", "北京", 0, 2 / 3),  # 2 common of 4 vs 2: P 1/2, R 1
+        ("zh", "2008年奥运会", "2008年", 0, 2 * 0.4 / 1.4),  # [2008 年 奥 运 会] vs [2008 年]
+        ("zh", "龍龜", "龍", 0, 2 / 3),  # U+9F8D, U+9F9C: inside U+4E00..U+9FA5, one token each
+        ("zh", "\u9fa6\u9fa7", "\u9fa6", 0, 0),  # ideographs past U+9FA5 stay one token
+        # hi: no articles; the danda "।" is Unicode punctuation.
+        ("hi", "भारत।", "भारत", 1, 1),
+        ("hi", "भारत का इतिहास", "इतिहास", 0, 0.5),  # P 1/3, R 1 -> 2*(1/3)/(4/3)
+    ],
+)
 def test_mlqa_hand_cases(language, prediction, gold, exact, f1):
   got = metrics.mlqa({"q": prediction}, {"q": [gold]}, language)
   assert got["exact_match"] == pytest.approx(100 * exact)
@@ -257,8 +295,7 @@ def test_mlqa_language_rules_differ():
 def _ref_mlqa_tokens_zh(text):
   # Independent reading of the rule: lowercase, drop P*/ASCII punctuation, then every
   # U+4E00..U+9FA5 character alone and whitespace splits the rest.
-  text = "".join(c for c in text.lower()
-                 if not (unicodedata.category(c).startswith("P") or c in string.punctuation))
+  text = "".join(c for c in text.lower() if not (unicodedata.category(c).startswith("P") or c in string.punctuation))
   return re.findall(r"[\u4e00-\u9fa5]|[^\s\u4e00-\u9fa5]+", text)
 
 
@@ -314,7 +351,8 @@ def test_bucc_threshold_choice_by_hand():
   assert rm.best_threshold(candidates, gold) == 1.25
   assert rm.extract_pairs(candidates, 1.25) == {("a", "b"), ("c", "d"), ("e", "f")}
   assert rm.pairs_f1(rm.extract_pairs(candidates, 1.25), gold) == pytest.approx(
-      {"f1": 200 / 3, "precision": 200 / 3, "recall": 200 / 3})
+      {"f1": 200 / 3, "precision": 200 / 3, "recall": 200 / 3}
+  )
   # Best cut after the last candidate: its own score; no correct candidate: 0.
   assert rm.best_threshold({("a", "b"): 2.0, ("c", "d"): 1.0}, {("c", "d")}) == 1.0
   assert rm.best_threshold({("a", "b"): 2.0}, {("c", "d")}) == 0.0
@@ -322,10 +360,8 @@ def test_bucc_threshold_choice_by_hand():
 
 def _planted_bucc(rng, n_pairs, n_src_only, n_trg_only, dim=64, noise=0.05):
   base = rng.normal(size=(n_pairs, dim))
-  src = np.concatenate([base + noise * rng.normal(size=base.shape),
-                        rng.normal(size=(n_src_only, dim))])
-  trg = np.concatenate([base + noise * rng.normal(size=base.shape),
-                        rng.normal(size=(n_trg_only, dim))])
+  src = np.concatenate([base + noise * rng.normal(size=base.shape), rng.normal(size=(n_src_only, dim))])
+  trg = np.concatenate([base + noise * rng.normal(size=base.shape), rng.normal(size=(n_trg_only, dim))])
   src_order, trg_order = rng.permutation(len(src)), rng.permutation(len(trg))
   src, trg = src[src_order], trg[trg_order]
   src_ids = [f"xx-{i:06d}" for i in range(len(src))]
@@ -383,8 +419,9 @@ def test_bucc_blocked_mining_matches_brute_force_on_random_embeddings():
     nx, ny = int(rng.integers(1, 30)), int(rng.integers(1, 30))
     x, y = rng.normal(size=(nx, 8)), rng.normal(size=(ny, 8))
     expected = _brute_force_mine(x, y, 4)
-    got = rm.mine_candidates(x, y, [str(i) for i in range(nx)], [str(j) for j in range(ny)],
-                             block_size=int(rng.integers(1, 7)))
+    got = rm.mine_candidates(
+        x, y, [str(i) for i in range(nx)], [str(j) for j in range(ny)], block_size=int(rng.integers(1, 7))
+    )
     assert {(int(s), int(t)): v for (s, t), v in got.items()} == pytest.approx(expected, rel=1e-5)
 
 
@@ -451,15 +488,21 @@ def test_tatoeba_query_direction_matters():
 # --- XTREME score ---------------------------------------------------------------------------
 
 # XLM-R Large test scores as printed in the X-STILTs reference notes (shared/reference/xstilts.md, section 5).
-XLMR_LARGE = {"xnli": {"accuracy": 79.2}, "pawsx": {"accuracy": 86.4}, "udpos": {"f1": 72.6},
-              "panx": {"f1": 65.4}, "xquad": {"f1": 76.6, "exact_match": 60.8},
-              "mlqa": {"f1": 71.6, "exact_match": 53.2}, "tydiqa": {"f1": 65.1, "exact_match": 45.0},
-              "bucc2018": {"f1": 66.0}, "tatoeba": {"accuracy": 57.3}}
+XLMR_LARGE = {
+    "xnli": {"accuracy": 79.2},
+    "pawsx": {"accuracy": 86.4},
+    "udpos": {"f1": 72.6},
+    "panx": {"f1": 65.4},
+    "xquad": {"f1": 76.6, "exact_match": 60.8},
+    "mlqa": {"f1": 71.6, "exact_match": 53.2},
+    "tydiqa": {"f1": 65.1, "exact_match": 45.0},
+    "bucc2018": {"f1": 66.0},
+    "tatoeba": {"accuracy": 57.3},
+}
 
 
 def _every_language(task_scores):
-  return {task: {lang: scores for lang in metrics.XTREME_TEST_LANGUAGES[task]}
-          for task, scores in task_scores.items()}
+  return {task: {lang: scores for lang in metrics.XTREME_TEST_LANGUAGES[task]} for task, scores in task_scores.items()}
 
 
 def test_xtreme_score_of_published_xlmr_large_is_68_1():
@@ -467,16 +510,16 @@ def test_xtreme_score_of_published_xlmr_large_is_68_1():
   assert round(got["overall"], 1) == 68.1
   assert got["complete"] and not got["missing_tasks"]
   assert got["tasks"]["xquad"] == pytest.approx((76.6 + 60.8) / 2)
-  assert got["categories"]["qa"] == pytest.approx(((76.6 + 60.8) / 2 + (71.6 + 53.2) / 2
-                                                   + (65.1 + 45.0) / 2) / 3)
+  assert got["categories"]["qa"] == pytest.approx(((76.6 + 60.8) / 2 + (71.6 + 53.2) / 2 + (65.1 + 45.0) / 2) / 3)
   assert got["categories"]["classification"] == pytest.approx((79.2 + 86.4) / 2)
 
 
 def test_xtreme_score_averages_languages_and_flags_gaps():
-  results = {"xnli": {"en": {"accuracy": 90.0}, "de": {"accuracy": 80.0},
-                      "xx": {"accuracy": 0.0}},
-             "mlqa": {"en": {"f1": 80.0, "exact": 60.0}, "de": {"f1": 70.0, "exact": 50.0}},
-             "mnli": {"en": {"accuracy": 99.0}}}
+  results = {
+      "xnli": {"en": {"accuracy": 90.0}, "de": {"accuracy": 80.0}, "xx": {"accuracy": 0.0}},
+      "mlqa": {"en": {"f1": 80.0, "exact": 60.0}, "de": {"f1": 70.0, "exact": 50.0}},
+      "mnli": {"en": {"accuracy": 99.0}},
+  }
   got = metrics.xtreme_score(results)
   assert got["tasks"] == {"xnli": 85.0, "mlqa": 65.0}  # (75 + 55) / 2
   assert got["overall"] == 75.0

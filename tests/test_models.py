@@ -1,13 +1,14 @@
 """The NNX XLM-R against transformers' PyTorch classes on the same weights, and HF import/export."""
+
 import json
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 import transformers as T
-from flax import nnx
 
 from xstilts_jax import export_hf, load_hf
 from xstilts_jax.errors import ModelError
@@ -30,9 +31,17 @@ PAD = 1
 
 def _hf_config(hidden, heads, layers, inter, num_labels=3):
   return T.XLMRobertaConfig(
-      vocab_size=97, hidden_size=hidden, num_attention_heads=heads, num_hidden_layers=layers,
-      intermediate_size=inter, max_position_embeddings=64, num_labels=num_labels,
-      initializer_range=0.2, layer_norm_eps=1e-5, type_vocab_size=1)
+      vocab_size=97,
+      hidden_size=hidden,
+      num_attention_heads=heads,
+      num_hidden_layers=layers,
+      intermediate_size=inter,
+      max_position_embeddings=64,
+      num_labels=num_labels,
+      initializer_range=0.2,
+      layer_norm_eps=1e-5,
+      type_vocab_size=1,
+  )
 
 
 def _batch(rng, batch, length, lengths=None):
@@ -137,7 +146,9 @@ def test_export_round_trip(kind, tmp_path):
   keys = iter(jax.random.split(jax.random.key(0), len(jax.tree.leaves(params))))
   nnx.update(model, jax.tree.map(lambda x: x + 0.05 * jax.random.normal(next(keys), x.shape), params))
   out_dir = tmp_path / "exported"
-  export_hf(model, str(out_dir), label_names=[f"l{i}" for i in range(5)] if kind in ("classification", "tagging") else None)
+  export_hf(
+      model, str(out_dir), label_names=[f"l{i}" for i in range(5)] if kind in ("classification", "tagging") else None
+  )
   config = json.loads((out_dir / "config.json").read_text())
   assert config["architectures"] == [TORCH_CLASSES[kind].__name__]
   reloaded, info = TORCH_CLASSES[kind].from_pretrained(out_dir, output_loading_info=True)
@@ -163,7 +174,9 @@ def test_missing_weights_is_an_error(tmp_path):
 
 
 def test_other_architecture_is_an_error(tmp_path):
-  T.BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8).save_pretrained(tmp_path)
+  T.BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8).save_pretrained(
+      tmp_path
+  )
   with pytest.raises(ModelError, match="model_type is 'bert'"):
     load_hf(str(tmp_path))
 
@@ -176,6 +189,7 @@ def test_label_count_mismatch_is_an_error(tmp_path):
 
 def test_checkpoint_without_encoder_weights_is_an_error(tmp_path):
   from safetensors.numpy import save_file
+
   _hf_config(*CONFIGS[0]).save_pretrained(tmp_path)
   save_file({"classifier.weight": np.zeros((3, 16), np.float32)}, str(tmp_path / "model.safetensors"))
   with pytest.raises(ModelError, match="encoder weights missing"):
@@ -201,5 +215,6 @@ def test_other_weight_layouts_load(save, tmp_path):
     torch.save(ref.state_dict(), path / "pytorch_model.bin")
   model = load_hf(str(path), head="classification")
   ids, mask = _batch(np.random.default_rng(6), 3, 13)
-  np.testing.assert_allclose(_jax_out("classification", model, ids, mask)[0],
-                             _torch_out("classification", ref, ids, mask)[0], atol=1e-4)
+  np.testing.assert_allclose(
+      _jax_out("classification", model, ids, mask)[0], _torch_out("classification", ref, ids, mask)[0], atol=1e-4
+  )

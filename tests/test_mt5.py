@@ -4,23 +4,32 @@ Every torch model is built offline from an MT5Config (never the hub); its weight
 perturbed away from transformers' init and saved with save_pretrained, then read through
 the project's `load_hf`, which picks the backbone from config.json's model_type.
 """
+
 import json
 import types
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from safetensors.numpy import load_file, save_file
 import torch
 import transformers as T
-from flax import nnx
-from safetensors.numpy import load_file, save_file
 
 from xstilts_jax import export_hf, load_hf
 from xstilts_jax.errors import ModelError
-from xstilts_jax.models.mt5 import (MT5_SIZES, MT5Config, MT5Model, count_params, greedy_decode,
-                                    mt5_config, relative_position_buckets, sequence_loss,
-                                    shift_right)
+from xstilts_jax.models.mt5 import (
+    MT5_SIZES,
+    MT5Config,
+    MT5Model,
+    count_params,
+    greedy_decode,
+    mt5_config,
+    relative_position_buckets,
+    sequence_loss,
+    shift_right,
+)
 from xstilts_jax.models.xlmr import HeadSpec, encode
 
 VOCAB = 97
@@ -36,9 +45,18 @@ CONFIGS = [
 
 def _hf_config(dims, num_labels=3) -> T.MT5Config:
   d, kv, h, ff, layers, dec, buckets, dist = dims
-  return T.MT5Config(vocab_size=VOCAB, d_model=d, d_kv=kv, num_heads=h, d_ff=ff, num_layers=layers,
-                     num_decoder_layers=dec, relative_attention_num_buckets=buckets,
-                     relative_attention_max_distance=dist, num_labels=num_labels)
+  return T.MT5Config(
+      vocab_size=VOCAB,
+      d_model=d,
+      d_kv=kv,
+      num_heads=h,
+      d_ff=ff,
+      num_layers=layers,
+      num_decoder_layers=dec,
+      relative_attention_num_buckets=buckets,
+      relative_attention_max_distance=dist,
+      num_labels=num_labels,
+  )
 
 
 def _torch_model(cls, cfg, seed, path):
@@ -90,7 +108,8 @@ def test_relative_position_buckets_match_transformers(buckets, dist, bidirection
   ours = relative_position_buckets(length, length, bidirectional, buckets, dist)
   relative = torch.arange(length)[None, :] - torch.arange(length)[:, None]
   ref = T.models.mt5.modeling_mt5.MT5Attention._relative_position_bucket(
-      relative, bidirectional=bidirectional, num_buckets=buckets, max_distance=dist).numpy()
+      relative, bidirectional=bidirectional, num_buckets=buckets, max_distance=dist
+  ).numpy()
   np.testing.assert_array_equal(ours, ref)
 
 
@@ -111,11 +130,9 @@ def test_named_sizes_have_the_published_parameter_counts():
 
 def test_every_parameter_has_logical_axes():
   cfg = MT5Config(**_hf_kwargs(CONFIGS[0]))
-  model = MT5Model(cfg, {"lm": HeadSpec("seq2seq"), "tag": HeadSpec("tagging", 4)},
-                   rngs=nnx.Rngs(0))
+  model = MT5Model(cfg, {"lm": HeadSpec("seq2seq"), "tag": HeadSpec("tagging", 4)}, rngs=nnx.Rngs(0))
   params = nnx.state(model, nnx.Param)
-  specs = jax.tree.leaves(nnx.get_partition_spec(params),
-                          is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
+  specs = jax.tree.leaves(nnx.get_partition_spec(params), is_leaf=lambda x: isinstance(x, jax.sharding.PartitionSpec))
   leaves = jax.tree.leaves(params)
   assert len(specs) == len(leaves)
   for spec, leaf in zip(specs, leaves):
@@ -129,9 +146,17 @@ def test_every_parameter_has_logical_axes():
 
 def _hf_kwargs(dims):
   d, kv, h, ff, layers, dec, buckets, dist = dims
-  return dict(vocab_size=VOCAB, d_model=d, d_kv=kv, num_heads=h, d_ff=ff, num_layers=layers,
-              num_decoder_layers=dec, relative_attention_num_buckets=buckets,
-              relative_attention_max_distance=dist)
+  return dict(
+      vocab_size=VOCAB,
+      d_model=d,
+      d_kv=kv,
+      num_heads=h,
+      d_ff=ff,
+      num_layers=layers,
+      num_decoder_layers=dec,
+      relative_attention_num_buckets=buckets,
+      relative_attention_max_distance=dist,
+  )
 
 
 # ------------------------------------------------------------------------------ parity
@@ -163,11 +188,16 @@ def test_seq2seq_parity_with_teacher_forcing(dims, tmp_path):
   ids, mask = _batch(rng)
   dec, dec_mask = _decoder_batch(rng)
   with torch.no_grad():
-    out = ref(input_ids=_t(ids), attention_mask=_t(mask), decoder_input_ids=_t(dec),
-              decoder_attention_mask=_t(dec_mask))
+    out = ref(
+        input_ids=_t(ids), attention_mask=_t(mask), decoder_input_ids=_t(dec), decoder_attention_mask=_t(dec_mask)
+    )
   model = load_hf(str(tmp_path), head="seq2seq")
-  logits = model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=jnp.asarray(dec),
-                 decoder_attention_mask=jnp.asarray(dec_mask))
+  logits = model(
+      jnp.asarray(ids),
+      jnp.asarray(mask),
+      decoder_input_ids=jnp.asarray(dec),
+      decoder_attention_mask=jnp.asarray(dec_mask),
+  )
   assert logits.shape == (3, 7, VOCAB)
   _close(logits, out.logits)
   # The LM head is the checkpoint's own matrix, not the input embedding.
@@ -185,11 +215,19 @@ def test_a_checkpoint_saved_tied_uses_the_embedding_as_lm_head(tmp_path):
   ids, mask = _batch(rng)
   dec, dec_mask = _decoder_batch(rng)
   with torch.no_grad():
-    expected = ref(input_ids=_t(ids), attention_mask=_t(mask), decoder_input_ids=_t(dec),
-                   decoder_attention_mask=_t(dec_mask)).logits
+    expected = ref(
+        input_ids=_t(ids), attention_mask=_t(mask), decoder_input_ids=_t(dec), decoder_attention_mask=_t(dec_mask)
+    ).logits
   model = load_hf(str(tmp_path), head="seq2seq")
-  _close(model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=jnp.asarray(dec),
-               decoder_attention_mask=jnp.asarray(dec_mask)), expected)
+  _close(
+      model(
+          jnp.asarray(ids),
+          jnp.asarray(mask),
+          decoder_input_ids=jnp.asarray(dec),
+          decoder_attention_mask=jnp.asarray(dec_mask),
+      ),
+      expected,
+  )
 
 
 def test_bfloat16_compute_stays_close(tmp_path):
@@ -225,8 +263,7 @@ def _ours(kind, out):
 
 @pytest.mark.parametrize("kind,cls", TASK_CLASSES)
 def test_task_class_parity(kind, cls, tmp_path):
-  ref = _torch_model(cls, _hf_config(CONFIGS[0], num_labels=4 if kind != "seq2seq_span" else 2),
-                     3, tmp_path)
+  ref = _torch_model(cls, _hf_config(CONFIGS[0], num_labels=4 if kind != "seq2seq_span" else 2), 3, tmp_path)
   ids, mask = _batch(np.random.default_rng(2))
   with torch.no_grad():
     expected = _task_outputs(kind, ref(input_ids=_t(ids), attention_mask=_t(mask)))
@@ -239,12 +276,15 @@ def test_task_class_parity(kind, cls, tmp_path):
     _close(a, b)
 
 
-@pytest.mark.parametrize("cls,encoder_of", [
-    (T.MT5ForConditionalGeneration, lambda m: m.encoder),
-    (T.MT5Model, lambda m: m.encoder),
-    (T.MT5ForSequenceClassification, lambda m: m.transformer.encoder),
-    (T.MT5ForQuestionAnswering, lambda m: m.encoder),
-])
+@pytest.mark.parametrize(
+    "cls,encoder_of",
+    [
+        (T.MT5ForConditionalGeneration, lambda m: m.encoder),
+        (T.MT5Model, lambda m: m.encoder),
+        (T.MT5ForSequenceClassification, lambda m: m.transformer.encoder),
+        (T.MT5ForQuestionAnswering, lambda m: m.encoder),
+    ],
+)
 def test_encoder_loads_from_every_mt5_class(cls, encoder_of, tmp_path):
   ref = _torch_model(cls, _hf_config(CONFIGS[1]), 4, tmp_path)
   ids, mask = _batch(np.random.default_rng(3))
@@ -274,8 +314,12 @@ def _np_linear(module, x):
 def test_encoder_heads_read_the_encoder_states(tmp_path):
   """Classification and multiple choice on the masked mean, tagging and span per token."""
   ref = _torch_model(T.MT5EncoderModel, _hf_config(CONFIGS[0]), 6, tmp_path)
-  heads = {"cls": HeadSpec("classification", 3), "tag": HeadSpec("tagging", 5),
-           "span": HeadSpec("span"), "mc": HeadSpec("multiple_choice")}
+  heads = {
+      "cls": HeadSpec("classification", 3),
+      "tag": HeadSpec("tagging", 5),
+      "span": HeadSpec("span"),
+      "mc": HeadSpec("multiple_choice"),
+  }
   model = load_hf(str(tmp_path))
   for name, spec in heads.items():
     model.add_head(name, spec, rngs=nnx.Rngs(1))
@@ -286,8 +330,7 @@ def test_encoder_heads_read_the_encoder_states(tmp_path):
   h = model.heads
   expected_cls = _np_linear(h["cls"].out_proj, np.tanh(_np_linear(h["cls"].dense, mean)))
   _close(model(jnp.asarray(ids), jnp.asarray(mask), head="cls"), expected_cls)
-  _close(model(jnp.asarray(ids), jnp.asarray(mask), head="tag"),
-         _np_linear(h["tag"].classifier, hidden))
+  _close(model(jnp.asarray(ids), jnp.asarray(mask), head="tag"), _np_linear(h["tag"].classifier, hidden))
   start, end = model(jnp.asarray(ids), jnp.asarray(mask), head="span")
   span = _np_linear(h["span"].qa_outputs, hidden)
   _close(start, span[..., 0])
@@ -301,8 +344,7 @@ def test_dropout_is_active_only_with_a_key():
   model = MT5Model(cfg, {"lm": HeadSpec("seq2seq")}, rngs=nnx.Rngs(0))
   ids, mask = _batch(np.random.default_rng(6))
   dec = jnp.asarray(_decoder_batch(np.random.default_rng(7))[0])
-  run = lambda key: model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=dec,
-                          dropout_rng=key)
+  run = lambda key: model(jnp.asarray(ids), jnp.asarray(mask), decoder_input_ids=dec, dropout_rng=key)
   _close(run(None), run(None), 0)
   assert not np.allclose(run(jax.random.key(0)), run(None))
   assert not np.allclose(run(jax.random.key(0)), run(jax.random.key(1)))
@@ -310,16 +352,19 @@ def test_dropout_is_active_only_with_a_key():
 
 def test_remat_gives_the_same_gradients():
   cfg = MT5Config(**_hf_kwargs(CONFIGS[1]))
-  options = types.SimpleNamespace(remat="full", scan_layers=False,
-                                  remat_policy=lambda: jax.checkpoint_policies.nothing_saveable)
+  options = types.SimpleNamespace(
+      remat="full", scan_layers=False, remat_policy=lambda: jax.checkpoint_policies.nothing_saveable
+  )
   plain = MT5Model(cfg, {"tag": HeadSpec("tagging", 3)}, rngs=nnx.Rngs(0))
   remat = MT5Model(cfg, {"tag": HeadSpec("tagging", 3)}, rngs=nnx.Rngs(0), options=options)
   ids, mask = _batch(np.random.default_rng(8))
 
   @nnx.jit
   def grads(model):
-    return nnx.grad(lambda m: jnp.sum(m(jnp.asarray(ids), jnp.asarray(mask),
-                                        dropout_rng=jax.random.key(3)) ** 2))(model)
+    return nnx.grad(lambda m: jnp.sum(m(jnp.asarray(ids), jnp.asarray(mask), dropout_rng=jax.random.key(3)) ** 2))(
+        model
+    )
+
   for a, b in zip(jax.tree.leaves(grads(plain)), jax.tree.leaves(grads(remat))):
     _close(a, b, 1e-5)
 
@@ -344,15 +389,20 @@ def test_sequence_loss_equals_transformers_loss(tmp_path):
   assert int(count) == 6 + 4 + 2
   _close(total / count, out.loss.item())
   # Summed losses and counts over two halves give the whole batch's mean (exact accumulation).
-  halves = [sequence_loss(logits[s], jnp.asarray(labels[s]), jnp.asarray(labels[s] != -100))
-            for s in (slice(0, 1), slice(1, 3))]
+  halves = [
+      sequence_loss(logits[s], jnp.asarray(labels[s]), jnp.asarray(labels[s] != -100))
+      for s in (slice(0, 1), slice(1, 3))
+  ]
   _close(sum(l for l, _ in halves) / sum(n for _, n in halves), out.loss.item())
 
 
-@pytest.mark.parametrize("dims,use_cache", [
-    ((16, 5, 3, 24, 2, 2, 8, 20), True),   # transformers' own cache path (symmetric stacks)
-    ((24, 4, 5, 40, 3, 1, 32, 128), False),  # transformers' cache needs equal stacks: recompute
-])
+@pytest.mark.parametrize(
+    "dims,use_cache",
+    [
+        ((16, 5, 3, 24, 2, 2, 8, 20), True),  # transformers' own cache path (symmetric stacks)
+        ((24, 4, 5, 40, 3, 1, 32, 128), False),  # transformers' cache needs equal stacks: recompute
+    ],
+)
 def test_greedy_decoding_equals_generate(dims, use_cache, tmp_path):
   ref = _torch_model(T.MT5ForConditionalGeneration, _hf_config(dims), 8, tmp_path)
   with torch.no_grad():  # make EOS likely enough that some rows stop early
@@ -365,18 +415,23 @@ def test_greedy_decoding_equals_generate(dims, use_cache, tmp_path):
   for max_length in (2, 5, 24):
     ours = np.asarray(decode(model, jnp.asarray(ids), jnp.asarray(mask), max_length=max_length))
     with torch.no_grad():
-      theirs = ref.generate(input_ids=_t(ids), attention_mask=_t(mask), do_sample=False,
-                            num_beams=1, max_length=max_length, use_cache=use_cache).numpy()
+      theirs = ref.generate(
+          input_ids=_t(ids),
+          attention_mask=_t(mask),
+          do_sample=False,
+          num_beams=1,
+          max_length=max_length,
+          use_cache=use_cache,
+      ).numpy()
     assert ours.shape == (4, max_length)
-    np.testing.assert_array_equal(ours[:, :theirs.shape[1]], theirs)
-    assert (ours[:, theirs.shape[1]:] == 0).all()  # generate stopped early: all rows done
+    np.testing.assert_array_equal(ours[:, : theirs.shape[1]], theirs)
+    assert (ours[:, theirs.shape[1] :] == 0).all()  # generate stopped early: all rows done
     stopped_early += int(((theirs == 1).any(1) & (theirs[:, -1] != 1)).sum())
   assert stopped_early > 0  # the EOS-then-padding path was exercised
 
 
 def test_greedy_decoding_needs_a_seq2seq_head():
-  model = MT5Model(MT5Config(**_hf_kwargs(CONFIGS[0])), {"tag": HeadSpec("tagging", 2)},
-                   rngs=nnx.Rngs(0))
+  model = MT5Model(MT5Config(**_hf_kwargs(CONFIGS[0])), {"tag": HeadSpec("tagging", 2)}, rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match="seq2seq"):
     greedy_decode(model, jnp.ones((1, 3), jnp.int32), jnp.ones((1, 3), jnp.int32), 4)
 
@@ -392,10 +447,14 @@ def _perturb(model, seed):
   return nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves), rest)
 
 
-@pytest.mark.parametrize("kind,cls", [
-    ("encoder", T.MT5EncoderModel),
-    ("seq2seq", T.MT5ForConditionalGeneration),
-] + TASK_CLASSES)
+@pytest.mark.parametrize(
+    "kind,cls",
+    [
+        ("encoder", T.MT5EncoderModel),
+        ("seq2seq", T.MT5ForConditionalGeneration),
+    ]
+    + TASK_CLASSES,
+)
 def test_export_round_trip(kind, cls, tmp_path):
   labels = 2 if kind == "seq2seq_span" else 4  # transformers' QA head has num_labels outputs
   _torch_model(cls, _hf_config(CONFIGS[0], num_labels=labels), 9, tmp_path / "in")
@@ -413,8 +472,7 @@ def test_export_round_trip(kind, cls, tmp_path):
   if kind == "seq2seq":
     dec, dec_mask = _decoder_batch(rng)
     args.update(decoder_input_ids=_t(dec), decoder_attention_mask=_t(dec_mask))
-    ours_args = dict(decoder_input_ids=jnp.asarray(dec),
-                     decoder_attention_mask=jnp.asarray(dec_mask))
+    ours_args = dict(decoder_input_ids=jnp.asarray(dec), decoder_attention_mask=jnp.asarray(dec_mask))
   with torch.no_grad():
     out = ref(**args)
   expected = [out.last_hidden_state] if kind == "encoder" else _task_outputs(kind, out)
@@ -429,8 +487,7 @@ def test_export_round_trip(kind, cls, tmp_path):
 
 
 def test_heads_without_a_transformers_class_are_not_exported(tmp_path):
-  model = MT5Model(MT5Config(**_hf_kwargs(CONFIGS[0])), {"cls": HeadSpec("classification", 3)},
-                   rngs=nnx.Rngs(0))
+  model = MT5Model(MT5Config(**_hf_kwargs(CONFIGS[0])), {"cls": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
   with pytest.raises(ModelError, match="no transformers mT5 class"):
     export_hf(model, str(tmp_path / "out"))
   assert not (tmp_path / "out").exists()
@@ -438,8 +495,9 @@ def test_heads_without_a_transformers_class_are_not_exported(tmp_path):
 
 def _drop_keys(path, predicate):
   weights = load_file(path / "model.safetensors")
-  save_file({k: v for k, v in weights.items() if not predicate(k)}, path / "model.safetensors",
-            metadata={"format": "pt"})
+  save_file(
+      {k: v for k, v in weights.items() if not predicate(k)}, path / "model.safetensors", metadata={"format": "pt"}
+  )
 
 
 def test_missing_encoder_weights_is_an_error(tmp_path):
@@ -477,6 +535,7 @@ def test_fresh_decoder_on_an_encoder_checkpoint(tmp_path):
 
 def _no_dropout():
   from xstilts_jax.models.xlmr import _RngSplitter
+
   return _RngSplitter(None)
 
 

@@ -3,29 +3,47 @@
 8 fake CPU devices (tests/conftest.py). The expectations are the same computation on one
 device, optax's own `adafactor`, and the loss of the whole batch in one piece.
 """
+
+from flax import nnx
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 import numpy as np
 import optax
 import pytest
-from flax import nnx
-from jax.sharding import PartitionSpec as P
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.models.mt5 import MT5Config, MT5Model, greedy_decode, shift_right
-from xstilts_jax.models.mt5_recipe import (AdafactorConfig, adafactor_transform, constant_schedule,
-                                           seq2seq_loss, target_ids, text_to_text_batch)
+from xstilts_jax.models.mt5_recipe import (
+    AdafactorConfig,
+    adafactor_transform,
+    constant_schedule,
+    seq2seq_loss,
+    target_ids,
+    text_to_text_batch,
+)
 from xstilts_jax.models.xlmr import HeadSpec
-from xstilts_jax.train import optim, state as train_state, steps as train_steps
+from xstilts_jax.train import optim
+from xstilts_jax.train import state as train_state
+from xstilts_jax.train import steps as train_steps
 
 # Dimensions that the (2, 2, 2) mesh divides, so parameters really are split.
-CFG = MT5Config(vocab_size=96, d_model=16, d_kv=4, num_heads=4, d_ff=32, num_layers=2,
-                num_decoder_layers=2, relative_attention_num_buckets=8,
-                relative_attention_max_distance=20, dropout_rate=0.0)
+CFG = MT5Config(
+    vocab_size=96,
+    d_model=16,
+    d_kv=4,
+    num_heads=4,
+    d_ff=32,
+    num_layers=2,
+    num_decoder_layers=2,
+    relative_attention_num_buckets=8,
+    relative_attention_max_distance=20,
+    dropout_rate=0.0,
+)
 
 
 def _mesh(d, f, t):
-  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[:d * f * t])
+  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
 
 
 def _source(rng, rows=8, length=12):
@@ -41,9 +59,14 @@ def _seq2seq_batch(rng, rows=8):
   n = rng.integers(1, 7, size=rows)
   target_mask = (np.arange(6)[None] < n[:, None]).astype(np.int32)
   labels = np.where(target_mask == 1, labels, -100)
-  return {"input_ids": ids, "attention_mask": mask, "labels": labels,
-          "decoder_input_ids": np.asarray(shift_right(jnp.asarray(labels), 0, 0)),
-          "decoder_attention_mask": target_mask, "mask": np.ones(rows, np.int32)}
+  return {
+      "input_ids": ids,
+      "attention_mask": mask,
+      "labels": labels,
+      "decoder_input_ids": np.asarray(shift_right(jnp.asarray(labels), 0, 0)),
+      "decoder_attention_mask": target_mask,
+      "mask": np.ones(rows, np.int32),
+  }
 
 
 def _placed(model, mesh):
@@ -57,9 +80,11 @@ def _placed(model, mesh):
 def test_adafactor_is_optax_adafactor_with_the_rate_outside():
   lr = 1e-3
   rng = np.random.default_rng(0)
-  params = {"big": jnp.asarray(rng.normal(size=(130, 140)), jnp.float32),  # factored
-            "small": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
-            "vector": jnp.asarray(rng.normal(size=(7,)), jnp.float32)}
+  params = {
+      "big": jnp.asarray(rng.normal(size=(130, 140)), jnp.float32),  # factored
+      "small": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+      "vector": jnp.asarray(rng.normal(size=(7,)), jnp.float32),
+  }
   ours, reference = adafactor_transform(AdafactorConfig(learning_rate=lr)), optax.adafactor(lr)
   s_ours, s_ref = ours.init(params), reference.init(params)
   p_ours = p_ref = params
@@ -79,8 +104,9 @@ def _engine_run(mesh, batches, make_tx, lr):
   model = MT5Model(CFG, {"h": HeadSpec("tagging", 5)}, rngs=nnx.Rngs(0))
   tx = make_tx()
   layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
-  step = train_steps.jit_train_step(train_steps.make_train_step(
-      layout, "h", "tagging", tx, constant_schedule(lr), 1.0, 1, mesh), shardings, mesh)
+  step = train_steps.jit_train_step(
+      train_steps.make_train_step(layout, "h", "tagging", tx, constant_schedule(lr), 1.0, 1, mesh), shardings, mesh
+  )
   losses = []
   for b in batches:
     state, metrics = step(state, shd.global_batch(b, mesh))
@@ -99,8 +125,7 @@ def test_train_step_eight_devices_equal_one():
   for _ in range(3):
     ids, mask = _source(rng)
     labels = np.where(mask == 1, rng.integers(0, 5, ids.shape), -100).astype(np.int32)
-    batches.append({"input_ids": ids, "attention_mask": mask, "label_ids": labels,
-                    "mask": np.ones(8, np.int32)})
+    batches.append({"input_ids": ids, "attention_mask": mask, "label_ids": labels, "mask": np.ones(8, np.int32)})
   make_tx, lr = lambda: optim.make_transform(optim.OptimizerConfig(learning_rate=1e-3)), 1e-3
   one, s1 = _engine_run(_mesh(1, 1, 1), batches, make_tx, lr)
   eight, s8 = _engine_run(_mesh(2, 2, 2), batches, make_tx, lr)
@@ -108,8 +133,7 @@ def test_train_step_eight_devices_equal_one():
   assert np.ptp(one) > 1e-4
   k = "encoder.blocks.0.ffn.wi_0.kernel"
   assert s8["params"]["encoder"][k].sharding.spec == P("fsdp", "tensor")
-  np.testing.assert_allclose(np.asarray(s8["params"]["encoder"][k]),
-                             np.asarray(s1["params"]["encoder"][k]), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(s8["params"]["encoder"][k]), np.asarray(s1["params"]["encoder"][k]), atol=1e-5)
 
 
 def test_seq2seq_loss_accumulates_exactly():
@@ -122,6 +146,7 @@ def test_seq2seq_loss_accumulates_exactly():
     def total(m):
       sums = [seq2seq_loss(m, p, "lm") for p in parts]
       return sum(s for s, _ in sums) / sum(n for _, n in sums), sums
+
     return nnx.value_and_grad(total, has_aux=True)(model)
 
   (whole_loss, _), whole_grad = mean_loss_and_grad(model, [batch])
@@ -138,9 +163,14 @@ def test_seq2seq_loss_accumulates_exactly():
 def test_seq2seq_forward_and_decoding_eight_devices_equal_one():
   model = MT5Model(CFG, {"lm": HeadSpec("seq2seq")}, rngs=nnx.Rngs(4))
   batch = _seq2seq_batch(np.random.default_rng(5))
-  forward = nnx.jit(lambda m, b: m(b["input_ids"], b["attention_mask"],
-                                   decoder_input_ids=b["decoder_input_ids"],
-                                   decoder_attention_mask=b["decoder_attention_mask"]))
+  forward = nnx.jit(
+      lambda m, b: m(
+          b["input_ids"],
+          b["attention_mask"],
+          decoder_input_ids=b["decoder_input_ids"],
+          decoder_attention_mask=b["decoder_attention_mask"],
+      )
+  )
   decode = nnx.jit(greedy_decode, static_argnames=("max_length", "head"))
   keys = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask")
   results = []
@@ -161,8 +191,7 @@ def test_seq2seq_forward_and_decoding_eight_devices_equal_one():
 
 
 def test_text_to_text_batch_by_hand():
-  b = text_to_text_batch([[5, 6, 7], [8, 9, 10, 11, 12]], [[20, 21], [22, 23, 24, 25]],
-                         max_source=5, max_target=4)
+  b = text_to_text_batch([[5, 6, 7], [8, 9, 10, 11, 12]], [[20, 21], [22, 23, 24, 25]], max_source=5, max_target=4)
   np.testing.assert_array_equal(b["input_ids"], [[5, 6, 7, 1, 0], [8, 9, 10, 11, 1]])
   np.testing.assert_array_equal(b["attention_mask"], [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
   np.testing.assert_array_equal(b["labels"], [[20, 21, 1, -100], [22, 23, 24, 1]])
@@ -181,8 +210,9 @@ def test_a_text_to_text_batch_trains_and_decodes_its_target():
   """A few Adafactor steps on one batch make greedy decoding give back its targets."""
   model = MT5Model(CFG, {"lm": HeadSpec("seq2seq")}, rngs=nnx.Rngs(6))
   targets = [[20, 21], [30, 31, 32], [40]]
-  batch = {k: jnp.asarray(v) for k, v in text_to_text_batch(
-      [[5, 6, 7], [8, 9], [10, 11, 12, 13]], targets, 8, 5).items()}
+  batch = {
+      k: jnp.asarray(v) for k, v in text_to_text_batch([[5, 6, 7], [8, 9], [10, 11, 12, 13]], targets, 8, 5).items()
+  }
   tx = adafactor_transform(AdafactorConfig(learning_rate=1e-2))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   opt = tx.init(params)
@@ -192,6 +222,7 @@ def test_a_text_to_text_batch_trains_and_decodes_its_target():
     def loss(p):
       total, count = seq2seq_loss(nnx.merge(graphdef, p, rest), batch, "lm")
       return total / count
+
     value, grads = jax.value_and_grad(loss)(params)
     updates, opt = tx.update(grads, opt, params)
     return jax.tree.map(lambda p, u: p - 1e-2 * u, params, updates), opt, value
@@ -203,5 +234,6 @@ def test_a_text_to_text_batch_trains_and_decodes_its_target():
   assert losses[-1] < 0.05 * losses[0]
   trained = nnx.merge(graphdef, params, rest)
   decoded = nnx.jit(greedy_decode, static_argnames=("max_length", "head"))(
-      trained, batch["input_ids"], batch["attention_mask"], max_length=6)
+      trained, batch["input_ids"], batch["attention_mask"], max_length=6
+  )
   assert target_ids(decoded) == targets

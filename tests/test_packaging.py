@@ -1,10 +1,11 @@
 """The package list in pyproject.toml names every package of the source tree, and the code
 passes the formatter and linter configured there."""
+
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -18,10 +19,13 @@ def test_pyproject_lists_every_package():
   assert (REPO / "configs" / "__init__.py").is_file()
 
 
-@pytest.mark.parametrize("command", [
-    ["ruff", "check", "xstilts_jax", "configs", "tests"],
-    ["pyink", "--check", "--quiet", "xstilts_jax", "configs", "tests"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ruff", "check", "xstilts_jax", "configs", "tests"],
+        ["pyink", "--check", "--quiet", "xstilts_jax", "configs", "tests"],
+    ],
+)
 def test_code_passes_the_configured_linter_and_formatter(command):
   tool = shutil.which(command[0], path=str(Path(sys.executable).parent))
   assert tool, f"{command[0]} is not installed beside {sys.executable} (pip install -e '.[test]')"

@@ -1,5 +1,6 @@
 """`xstilts run` end to end on the embedded default (quick variant), resume after SIGKILL,
 the export, the scorer on the run's own prediction files, and one-line errors."""
+
 import json
 import os
 import shutil
@@ -24,14 +25,25 @@ def _env():
 
 def xstilts(*args, **kw):
   env = _env()
-  return subprocess.run([sys.executable, "-m", "xstilts_jax.cli", *args], env=env, capture_output=True, text=True,
-                        timeout=kw.pop("timeout", 900), **kw)
+  return subprocess.run(
+      [sys.executable, "-m", "xstilts_jax.cli", *args],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=kw.pop("timeout", 900),
+      **kw,
+  )
 
 
 def popen(*args):
   env = _env()
-  return subprocess.Popen([sys.executable, "-m", "xstilts_jax.cli", *args], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  return subprocess.Popen(
+      [sys.executable, "-m", "xstilts_jax.cli", *args],
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +85,11 @@ def test_prediction_files_score_like_the_run(demo_run):
   workdir, _ = demo_run
   results = json.loads((workdir / "demo" / "results.json").read_text())
   data = workdir / "data"
-  cases = [("xnli", "qs", data / "xnli/XNLI-1.0/xnli.test.tsv", "accuracy"),
-           ("xquad", "qc", data / "xquad/xquad.qc.json", "f1"),
-           ("panx", "qv", data / "panx/xtreme_format/test-qv.tsv", "f1")]
+  cases = [
+      ("xnli", "qs", data / "xnli/XNLI-1.0/xnli.test.tsv", "accuracy"),
+      ("xquad", "qc", data / "xquad/xquad.qc.json", "f1"),
+      ("panx", "qv", data / "panx/xtreme_format/test-qv.tsv", "f1"),
+  ]
   for task, lang, gold, key in cases:
     pred = workdir / "demo" / "predictions" / task / f"test-{lang}.{'json' if task == 'xquad' else 'tsv'}"
     out = xstilts("score", "--task", task, "--predictions", str(pred), "--gold", str(gold), "--language", lang)
@@ -87,10 +101,20 @@ def test_export_loads_in_transformers(demo_run, tmp_path):
   workdir, _ = demo_run
   out = xstilts("export", "--workdir", str(workdir), "--phase", "target:xnli", "--out", str(tmp_path / "hf"))
   assert out.returncode == 2, out.stderr
-  assert "several experiments (baseline, demo)" in out.stderr or "several experiments (demo, baseline)" in out.stderr, \
-      out.stderr
-  out = xstilts("export", "--workdir", str(workdir), "--phase", "target:xnli", "--experiment", "demo",
-                "--out", str(tmp_path / "hf"))
+  assert (
+      "several experiments (baseline, demo)" in out.stderr or "several experiments (demo, baseline)" in out.stderr
+  ), out.stderr
+  out = xstilts(
+      "export",
+      "--workdir",
+      str(workdir),
+      "--phase",
+      "target:xnli",
+      "--experiment",
+      "demo",
+      "--out",
+      str(tmp_path / "hf"),
+  )
   assert out.returncode == 0, out.stderr
   model, info = T.XLMRobertaForSequenceClassification.from_pretrained(tmp_path / "hf", output_loading_info=True)
   assert not info["missing_keys"] and not info["unexpected_keys"]
@@ -150,17 +174,26 @@ def _leaves(tree, prefix=""):
   return out
 
 
-@pytest.mark.parametrize("args,message", [
-    (["run", "--config", "xstilts:intermediate=mnlii"], "unknown task 'mnlii'"),
-    (["run", "--config", "demo", "--config.intermediate.lerning_rate=1"], "no key 'intermediate.lerning_rate'"),
-    (["run", "--config", "nosuchconfig"], "no config named 'nosuchconfig'"),
-    (["run", "--config", "xstilts:intermediate=mnli", "--config.model.checkpoint=FacebookAI/not-here"],
-     "cannot get 'FacebookAI/not-here' from the Hugging Face hub"),
-    (["run", "--config", "xstilts:intermediate=mnli", "--config.model.checkpoint=/nonexistent/dir"],
-     "not a checkpoint directory"),
-    (["score", "--task", "xnli", "--predictions", "/nonexistent/p.tsv", "--gold", "/nonexistent/g.tsv"],
-     "/nonexistent"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "--config", "xstilts:intermediate=mnlii"], "unknown task 'mnlii'"),
+        (["run", "--config", "demo", "--config.intermediate.lerning_rate=1"], "no key 'intermediate.lerning_rate'"),
+        (["run", "--config", "nosuchconfig"], "no config named 'nosuchconfig'"),
+        (
+            ["run", "--config", "xstilts:intermediate=mnli", "--config.model.checkpoint=FacebookAI/not-here"],
+            "cannot get 'FacebookAI/not-here' from the Hugging Face hub",
+        ),
+        (
+            ["run", "--config", "xstilts:intermediate=mnli", "--config.model.checkpoint=/nonexistent/dir"],
+            "not a checkpoint directory",
+        ),
+        (
+            ["score", "--task", "xnli", "--predictions", "/nonexistent/p.tsv", "--gold", "/nonexistent/g.tsv"],
+            "/nonexistent",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_without_traceback(args, message, tmp_path):
   out = xstilts(*args, "--workdir", str(tmp_path)) if args[0] == "run" else xstilts(*args)
   assert out.returncode == 2, out.stderr
@@ -172,16 +205,26 @@ def test_bad_input_is_one_line_without_traceback(args, message, tmp_path):
 def test_missing_data_file_is_one_line(tmp_path):
   """A real-data config pointing at an empty data_dir: the first missing file is named."""
   (tmp_path / "ckpt").mkdir()
-  T.XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32).save_pretrained(tmp_path / "ckpt")
+  T.XLMRobertaConfig(
+      vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+  ).save_pretrained(tmp_path / "ckpt")
   import torch
+
   from xstilts_jax.data.tokenizer import train_tokenizer
+
   torch.manual_seed(0)
   T.XLMRobertaModel(T.XLMRobertaConfig.from_pretrained(tmp_path / "ckpt")).save_pretrained(tmp_path / "ckpt")
   train_tokenizer(["a small text to learn a vocabulary from"] * 20, 40, tmp_path / "ckpt")
   (tmp_path / "empty").mkdir()
-  out = xstilts("run", "--config", "xstilts:intermediate=mnli,target=xnli", f"--config.model.checkpoint={tmp_path / 'ckpt'}",
-                f"--config.data.data_dir={tmp_path / 'empty'}", "--workdir", str(tmp_path / "w"))
+  out = xstilts(
+      "run",
+      "--config",
+      "xstilts:intermediate=mnli,target=xnli",
+      f"--config.model.checkpoint={tmp_path / 'ckpt'}",
+      f"--config.data.data_dir={tmp_path / 'empty'}",
+      "--workdir",
+      str(tmp_path / "w"),
+  )
   assert out.returncode == 2
   assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
   assert "mnli" in out.stderr and str(tmp_path / "empty") in out.stderr
@@ -280,7 +323,9 @@ def test_a_workdir_made_under_another_config_refuses_even_without_its_config_jso
   assert redo.returncode == 0, redo.stderr[-3000:]
   assert "--restart=eval: removed" in redo.stdout and "eval" in redo.stdout
   assert not (workdir / "RESTART.json").exists()
-  assert (workdir / "demo" / "eval" / "xnli.json").stat().st_mtime > (reference / "demo" / "eval" / "xnli.json").stat().st_mtime
+  assert (workdir / "demo" / "eval" / "xnli.json").stat().st_mtime > (
+      reference / "demo" / "eval" / "xnli.json"
+  ).stat().st_mtime
   _same_results(reference, workdir)
 
 
@@ -288,6 +333,7 @@ def test_results_are_those_of_the_exported_models(demo_run):
   """The XNLI and XCOPA accuracies in results.json equal an independent evaluation of the exported
   phase-2 checkpoints by transformers' PyTorch models, on the gold files parsed here."""
   import torch
+
   workdir, _ = demo_run
   results = json.loads((workdir / "demo" / "results.json").read_text())
   data = workdir / "data"
@@ -300,8 +346,14 @@ def test_results_are_those_of_the_exported_models(demo_run):
   col = {c: header.index(c) for c in ("language", "gold_label", "sentence1", "sentence2")}
   for lang, scores in results["tasks"]["xnli"]["languages"].items():
     mine = [r for r in rows if r[col["language"]] == lang]
-    enc = tok([r[col["sentence1"]] for r in mine], [r[col["sentence2"]] for r in mine], truncation="longest_first",
-              max_length=64, padding=True, return_tensors="pt")
+    enc = tok(
+        [r[col["sentence1"]] for r in mine],
+        [r[col["sentence2"]] for r in mine],
+        truncation="longest_first",
+        max_length=64,
+        padding=True,
+        return_tensors="pt",
+    )
     with torch.no_grad():
       predicted = model(**enc).logits.argmax(-1).tolist()
     gold = [model.config.label2id[r[col["gold_label"]]] for r in mine]
@@ -331,8 +383,9 @@ def test_two_fresh_runs_in_two_processes_give_the_same_results(demo_run, tmp_pat
   reference, _ = demo_run
   done = xstilts(*QUICK, "--workdir", str(tmp_path))
   assert done.returncode == 0, done.stderr[-4000:]
-  assert ((reference / "tokenizer" / "tokenizer.json").read_bytes()
-          == (tmp_path / "tokenizer" / "tokenizer.json").read_bytes())
+  assert (reference / "tokenizer" / "tokenizer.json").read_bytes() == (
+      tmp_path / "tokenizer" / "tokenizer.json"
+  ).read_bytes()
   for exp in ("demo", "baseline"):
     a = json.loads((reference / exp / "results.json").read_text())
     b = json.loads((tmp_path / exp / "results.json").read_text())
@@ -344,6 +397,7 @@ def test_two_fresh_runs_in_two_processes_give_the_same_results(demo_run, tmp_pat
 
 def test_tasks_lists_every_task_with_its_benchmark_languages():
   from xstilts_jax.tasks.registry import BENCHMARKS, TASKS
+
   for benchmark in ("xtreme", "xtreme-r"):
     out = xstilts("tasks", "--benchmark", benchmark)
     assert out.returncode == 0, out.stderr

@@ -1,4 +1,5 @@
 """Readers on the real data slices (counts from the README or counted here) and bad data."""
+
 import csv
 import json
 import logging
@@ -8,7 +9,12 @@ import pytest
 
 from xstilts_jax.data import readers
 from xstilts_jax.data.examples import (
-    ClassificationExample, MultipleChoiceExample, RetrievalCorpus, SpanQAExample, TaggingExample)
+    ClassificationExample,
+    MultipleChoiceExample,
+    RetrievalCorpus,
+    SpanQAExample,
+    TaggingExample,
+)
 from xstilts_jax.errors import DataError
 
 NLI = {"entailment", "neutral", "contradiction"}
@@ -35,8 +41,7 @@ def test_xnli_tsv_one_row_per_language(shared_data, split):
   assert len(rows) == 15 and sorted(r["language"] for r in rows) == sorted(XNLI_LANGS)
   for row in rows:
     [example] = readers.read_xnli(path, row["language"])
-    assert example == ClassificationExample("0", row["sentence1"], row["sentence2"],
-                                            row["gold_label"])
+    assert example == ClassificationExample("0", row["sentence1"], row["sentence2"], row["gold_label"])
 
 
 def test_xnli_jsonl_matches_its_rows(shared_data):
@@ -51,20 +56,24 @@ def test_xnli_jsonl_matches_its_rows(shared_data):
 
 
 def test_pawsx_rows_and_ids_from_readme(shared_data):
-  readme_ids = {"dev_2k": ["4", "6", "7", "9"], "test_2k": ["10", "12", "20", "26"],
-                "train": ["1", "2", "3", "4"], "translated_train": ["1", "2", "3", "4"]}
+  readme_ids = {
+      "dev_2k": ["4", "6", "7", "9"],
+      "test_2k": ["10", "12", "20", "26"],
+      "train": ["1", "2", "3", "4"],
+      "translated_train": ["1", "2", "3", "4"],
+  }
   for path in sorted((shared_data / "pawsx/x-final").glob("*/*.tsv")):
     rows = _tsv_rows(path)
     assert [r["id"] for r in rows] == readme_ids[path.stem], path
     examples = readers.read_pawsx(path)
     assert [(e.text_a, e.text_b, e.label) for e in examples] == [
-        (r["sentence1"], r["sentence2"], r["label"]) for r in rows]
+        (r["sentence1"], r["sentence2"], r["label"]) for r in rows
+    ]
     assert not path.read_bytes().endswith(b"\n")  # the quirk the reader must survive
 
 
 def test_glue_mnli_and_qqp(shared_data):
-  counts = {"train": 3, "dev_matched": 2, "dev_mismatched": 2, "test_matched": 1,
-            "test_mismatched": 1}
+  counts = {"train": 3, "dev_matched": 2, "dev_mismatched": 2, "test_matched": 1, "test_mismatched": 1}
   for stem, n in counts.items():
     path = shared_data / f"mnli/MNLI/{stem}.tsv"
     examples = readers.read_glue_mnli(path)
@@ -78,8 +87,7 @@ def test_glue_mnli_and_qqp(shared_data):
     examples = readers.read_glue_qqp(path)
     rows = _tsv_rows(path)
     assert len(examples) == n
-    assert [(e.text_a, e.text_b) for e in examples] == [
-        (r["question1"], r["question2"]) for r in rows]
+    assert [(e.text_a, e.text_b) for e in examples] == [(r["question1"], r["question2"]) for r in rows]
     assert [e.label for e in examples] == [r.get("is_duplicate") for r in rows]
 
 
@@ -95,9 +103,11 @@ def test_anli_labels_map_to_mnli_names(shared_data):
 
 def test_snli_skips_and_counts_pairs_without_gold_label(tmp_path, caplog):
   path = tmp_path / "snli_1.0_dev.jsonl"
-  rows = [{"gold_label": "neutral", "sentence1": "a", "sentence2": "b"},
-          {"gold_label": "-", "sentence1": "c", "sentence2": "d"},
-          {"gold_label": "contradiction", "sentence1": "e", "sentence2": "f"}]
+  rows = [
+      {"gold_label": "neutral", "sentence1": "a", "sentence2": "b"},
+      {"gold_label": "-", "sentence1": "c", "sentence2": "d"},
+      {"gold_label": "contradiction", "sentence1": "e", "sentence2": "f"},
+  ]
   path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
   report = readers.ReadReport()
   with caplog.at_level(logging.WARNING):
@@ -109,8 +119,7 @@ def test_snli_skips_and_counts_pairs_without_gold_label(tmp_path, caplog):
 
 def test_xnli_mt_reads_contradictory(tmp_path):
   path = tmp_path / "multinli.train.de.tsv"
-  path.write_text("premise\thypo\tlabel\nP1\tH1\tcontradictory\nP2\tH2\tneutral\n",
-                  encoding="utf-8")
+  path.write_text("premise\thypo\tlabel\nP1\tH1\tcontradictory\nP2\tH2\tneutral\n", encoding="utf-8")
   assert [e.label for e in readers.read_xnli_mt(path)] == ["contradiction", "neutral"]
 
 
@@ -126,8 +135,7 @@ def test_hellaswag(shared_data):
     assert [e.context for e in examples] == [r["ctx"] for r in rows]
     assert [e.choices for e in examples] == [tuple(r["endings"]) for r in rows]
     assert [e.label for e in examples] == [r.get("label") for r in rows]
-  assert all(e.label is None for e in readers.read_hellaswag(
-      shared_data / "hellaswag/hellaswag_test.jsonl"))
+  assert all(e.label is None for e in readers.read_hellaswag(shared_data / "hellaswag/hellaswag_test.jsonl"))
 
 
 def test_commonsenseqa(shared_data):
@@ -137,8 +145,7 @@ def test_commonsenseqa(shared_data):
     rows = _jsonl_rows(path)
     examples = readers.read_commonsenseqa(path)
     assert len(examples) == n and all(len(e.choices) == 5 for e in examples)
-    assert [e.label for e in examples] == [
-        "ABCDE".index(r["answerKey"]) if "answerKey" in r else None for r in rows]
+    assert [e.label for e in examples] == ["ABCDE".index(r["answerKey"]) if "answerKey" in r else None for r in rows]
     assert [e.context for e in examples] == [r["question"]["stem"] for r in rows]
 
 
@@ -156,14 +163,13 @@ def test_cosmosqa(shared_data):
 
 def test_copa_and_xcopa_jsonl(tmp_path):
   path = tmp_path / "val.et.jsonl"
-  rows = [{"premise": "Mees kukkus.", "choice1": "A", "choice2": "B", "question": "cause",
-           "label": 1, "idx": 1},
-          {"premise": "Tüdruk naeris.", "choice1": "C", "choice2": "D", "question": "effect",
-           "idx": 2}]
+  rows = [
+      {"premise": "Mees kukkus.", "choice1": "A", "choice2": "B", "question": "cause", "label": 1, "idx": 1},
+      {"premise": "Tüdruk naeris.", "choice1": "C", "choice2": "D", "question": "effect", "idx": 2},
+  ]
   path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
   examples = readers.read_copa(path)
-  assert examples[0] == MultipleChoiceExample(
-      "0", "Mees kukkus. What was the cause of this?", ("A", "B"), 1)
+  assert examples[0] == MultipleChoiceExample("0", "Mees kukkus. What was the cause of this?", ("A", "B"), 1)
   assert examples[1].context.endswith("What happened as a result?")
   assert examples[1].label is None
 
@@ -187,7 +193,7 @@ def test_squad_v1_and_v2(shared_data):
   assert len(readers.read_squad_json(shared_data / "squad_v1.1/train-v1.1.json")) == 269
   for e in dev[:50]:
     for answer in e.answers:
-      assert e.context[answer.answer_start:answer.answer_start + len(answer.text)] == answer.text
+      assert e.context[answer.answer_start : answer.answer_start + len(answer.text)] == answer.text
   path = shared_data / "squad_v2.0/dev-v2.0.json"
   v2 = readers.read_squad_json(path)
   total, impossible = _squad_counts(path)
@@ -302,9 +308,13 @@ def _converter_conll(rows):
 
 def _xtreme_udpos(text):
   """(words, tags) of each sentence XTREME's udpos preprocessing keeps."""
-  conll = "\n\n".join("\n".join(f"{n}\t{form}\t_\t{upos}\t_\t_\t0\t_\t_\t_"
-                                  for n, form, upos in _converter_conll(rows))
-                        for rows in _conllu_sentences(text)) + "\n\n"
+  conll = (
+      "\n\n".join(
+          "\n".join(f"{n}\t{form}\t_\t{upos}\t_\t_\t0\t_\t_\t_" for n, form, upos in _converter_conll(rows))
+          for rows in _conllu_sentences(text)
+      )
+      + "\n\n"
+  )
   sentences, words, tags = [], [], []
   for line in conll.split("\n"):
     items = line.strip().split("\t")
@@ -316,17 +326,21 @@ def _xtreme_udpos(text):
     else:
       words.append(items[1].strip())
       tags.append(items[3].strip())
-  return [([w.replace("\u200c", "").replace(" ", "") for w in ws], ts)
-          for ws, ts in sentences if ws]
+  return [([w.replace("\u200c", "").replace(" ", "") for w in ws], ts) for ws, ts in sentences if ws]
 
 
-@pytest.mark.parametrize("treebank", ["UD_German-GSD/de_gsd-ud-test.conllu",
-                                      "UD_Finnish-TDT/fi_tdt-ud-test.conllu",
-                                      "UD_Arabic-PUD/ar_pud-ud-test.conllu",
-                                      "UD_Hindi-PUD/hi_pud-ud-test.conllu",
-                                      "UD_Japanese-GSD/ja_gsd-ud-test.conllu",
-                                      "UD_Basque-BDT/eu_bdt-ud-test.conllu",
-                                      "UD_Yoruba-YTB/yo_ytb-ud-test.conllu"])
+@pytest.mark.parametrize(
+    "treebank",
+    [
+        "UD_German-GSD/de_gsd-ud-test.conllu",
+        "UD_Finnish-TDT/fi_tdt-ud-test.conllu",
+        "UD_Arabic-PUD/ar_pud-ud-test.conllu",
+        "UD_Hindi-PUD/hi_pud-ud-test.conllu",
+        "UD_Japanese-GSD/ja_gsd-ud-test.conllu",
+        "UD_Basque-BDT/eu_bdt-ud-test.conllu",
+        "UD_Yoruba-YTB/yo_ytb-ud-test.conllu",
+    ],
+)
 def test_conllu_equals_xtreme_conversion(shared_data, treebank):
   path = shared_data / "udpos" / treebank
   expected = _xtreme_udpos(path.read_text(encoding="utf-8"))
@@ -339,11 +353,14 @@ def test_conllu_fuses_multiword_tokens_by_hand(shared_data):
   # The slice has 1,440 integer-ID words and 23 two-word tokens (12 im, 5 am, 2 beim, ins,
   # vom, zum, zur), each ADP + DET under one noun: the ranking puts ADP first -> 1,417 words.
   assert sum(len(e.words) for e in de) == 1417
-  fused = [(w, t) for e in de for w, t in zip(e.words, e.labels)
-           if w.lower() in ("im", "am", "beim", "zum", "zur", "vom", "ins")]
+  fused = [
+      (w, t)
+      for e in de
+      for w, t in zip(e.words, e.labels)
+      if w.lower() in ("im", "am", "beim", "zum", "zur", "vom", "ins")
+  ]
   assert len(fused) == 23 and {t for _, t in fused} == {"ADP"}
-  assert not any(w in ("in", "dem") and e.words[i + 1:i + 2] == ("dem",)
-                 for e in de for i, w in enumerate(e.words))
+  assert not any(w in ("in", "dem") and e.words[i + 1 : i + 2] == ("dem",) for e in de for i, w in enumerate(e.words))
   fi = readers.read_conllu(shared_data / "udpos/UD_Finnish-TDT/fi_tdt-ud-test.conllu")
   words = [(w, t) for e in fi for w, t in zip(e.words, e.labels)]
   # "etten" = että (SCONJ, mark of 11) + en (AUX, aux of 11): equally high, AUX ranks first.
@@ -368,11 +385,24 @@ def test_conllu_skips_ranges_and_empty_nodes_and_merges(shared_data):
 def test_conllu_skips_withheld_forms(tmp_path):
   path = tmp_path / "ar_nyuad-ud-test.conllu"
   row = "{}\t{}\t_\tNOUN\t_\t_\t0\troot\t_\t_\n"
-  path.write_text("# sent_id = 1\n" + row.format(1, "_") + "\n"          # all withheld: skipped
-                  + row.format(1, "_") + row.format(2, "a") + "\n"        # all but one: skipped
-                  + row.format(1, "_") + row.format(2, "_") + row.format(3, "b") + "\n"
-                  + row.format(1, "_") + row.format(2, "c") + row.format(3, "d") + "\n"
-                  + row.format(1, "word"), encoding="utf-8")
+  path.write_text(
+      "# sent_id = 1\n"
+      + row.format(1, "_")
+      + "\n"  # all withheld: skipped
+      + row.format(1, "_")
+      + row.format(2, "a")
+      + "\n"  # all but one: skipped
+      + row.format(1, "_")
+      + row.format(2, "_")
+      + row.format(3, "b")
+      + "\n"
+      + row.format(1, "_")
+      + row.format(2, "c")
+      + row.format(3, "d")
+      + "\n"
+      + row.format(1, "word"),
+      encoding="utf-8",
+  )
   report = readers.ReadReport()
   examples = readers.read_conllu(path, report=report)
   assert [e.words for e in examples] == [("_", "c", "d"), ("word",)]
@@ -381,12 +411,14 @@ def test_conllu_skips_withheld_forms(tmp_path):
 
 def test_conllu_removes_spaces_and_zwnj_inside_forms(tmp_path):
   path = tmp_path / "fa_seraji-ud-test.conllu"
-  path.write_text("1\tمی\u200cشود\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
-                  "2\t: )\t_\tSYM\t_\t_\t1\tdiscourse\t_\t_\n"
-                  "3\t1 000\t_\tNUM\t_\t_\t1\tnummod\t_\t_\n\n", encoding="utf-8")
+  path.write_text(
+      "1\tمی\u200cشود\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
+      "2\t: )\t_\tSYM\t_\t_\t1\tdiscourse\t_\t_\n"
+      "3\t1 000\t_\tNUM\t_\t_\t1\tnummod\t_\t_\n\n",
+      encoding="utf-8",
+  )
   assert readers.read_conllu(path)[0].words == ("میشود", ":)", "1000")
-  path.write_text("1\ta\t_\tNOUN\t_\t_\t0\troot\t_\t_\n2\t\u200c\t_\tX\t_\t_\t1\tdep\t_\t_\n\n",
-                  encoding="utf-8")
+  path.write_text("1\ta\t_\tNOUN\t_\t_\t0\troot\t_\t_\n2\t\u200c\t_\tX\t_\t_\t1\tdep\t_\t_\n\n", encoding="utf-8")
   with pytest.raises(DataError, match=r"fa_seraji-ud-test.conllu:2: the word form is empty"):
     readers.read_conllu(path)
 
@@ -394,14 +426,16 @@ def test_conllu_removes_spaces_and_zwnj_inside_forms(tmp_path):
 def test_conllu_multiword_head_by_tree_then_language_ranking(tmp_path):
   # "dámelo" = da (VERB, root) + me + lo (PRON, objects of da): da is highest -> VERB.
   # "del" = de (ADP) + el (DET), both under "coche": Spanish ranks ADP before DET.
-  text = ("1-3\tDámelo\t_\t_\t_\t_\t_\t_\t_\t_\n"
-          "1\tDá\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
-          "2\tme\t_\tPRON\t_\t_\t1\tiobj\t_\t_\n"
-          "3\tlo\t_\tPRON\t_\t_\t1\tobj\t_\t_\n"
-          "4-5\tdel\t_\t_\t_\t_\t_\t_\t_\t_\n"
-          "4\tde\t_\tADP\t_\t_\t6\tcase\t_\t_\n"
-          "5\tel\t_\tDET\t_\t_\t6\tdet\t_\t_\n"
-          "6\tcoche\t_\tNOUN\t_\t_\t1\tobl\t_\t_\n\n")
+  text = (
+      "1-3\tDámelo\t_\t_\t_\t_\t_\t_\t_\t_\n"
+      "1\tDá\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
+      "2\tme\t_\tPRON\t_\t_\t1\tiobj\t_\t_\n"
+      "3\tlo\t_\tPRON\t_\t_\t1\tobj\t_\t_\n"
+      "4-5\tdel\t_\t_\t_\t_\t_\t_\t_\t_\n"
+      "4\tde\t_\tADP\t_\t_\t6\tcase\t_\t_\n"
+      "5\tel\t_\tDET\t_\t_\t6\tdet\t_\t_\n"
+      "6\tcoche\t_\tNOUN\t_\t_\t1\tobl\t_\t_\n\n"
+  )
   path = tmp_path / "es_ancora-ud-test.conllu"
   path.write_text(text, encoding="utf-8")
   (ex,) = readers.read_conllu(path)
@@ -409,8 +443,7 @@ def test_conllu_multiword_head_by_tree_then_language_ranking(tmp_path):
   # A DEPS edge makes "el" lower than "de" (an extra ancestor): "de" wins by the tree alone.
   path.write_text(text.replace("6\tdet\t_\t_", "6\tdet\t4:dep|6:det\t_"), encoding="utf-8")
   assert readers.read_conllu(path)[0].labels == ("VERB", "ADP", "NOUN")
-  path.write_text(text.replace("6\tcase\t_\t_", "6\tcase\t5:dep|6:case\t_"),
-                  encoding="utf-8")
+  path.write_text(text.replace("6\tcase\t_\t_", "6\tcase\t5:dep|6:case\t_"), encoding="utf-8")
   assert readers.read_conllu(path)[0].labels == ("VERB", "DET", "NOUN")
 
 
@@ -431,8 +464,7 @@ def test_panx_test_files_without_tags(tmp_path):
   path = tmp_path / "test-en.tsv"
   path.write_text("Paris\nis\n\nRome\n", encoding="utf-8")
   examples = readers.read_panx(path)
-  assert examples == [TaggingExample("0", ("Paris", "is"), None),
-                      TaggingExample("1", ("Rome",), None)]
+  assert examples == [TaggingExample("0", ("Paris", "is"), None), TaggingExample("1", ("Rome",), None)]
 
 
 def test_wikiann_raw(shared_data):
@@ -448,8 +480,10 @@ def test_wikiann_raw(shared_data):
 def test_ccg_word_tab_supertag(tmp_path):
   path = tmp_path / "ccg.dev.tsv"
   path.write_text("Pierre\tN/N\nVinken\tN\n\nIt\tNP\n", encoding="utf-8")
-  assert readers.read_ccg(path) == [TaggingExample("0", ("Pierre", "Vinken"), ("N/N", "N")),
-                                    TaggingExample("1", ("It",), ("NP",))]
+  assert readers.read_ccg(path) == [
+      TaggingExample("0", ("Pierre", "Vinken"), ("N/N", "N")),
+      TaggingExample("1", ("It",), ("NP",)),
+  ]
   with pytest.raises(DataError, match=r":4: unknown label 'NP'"):
     readers.read_ccg(path, labels=("N", "N/N"))
 
@@ -471,8 +505,7 @@ def test_tatoeba_pairs(shared_data):
 
 def test_bucc_files(tmp_path):
   (tmp_path / "de-en.sample.de").write_text("de-1\tHallo Welt\nde-2\tNein\n", encoding="utf-8")
-  (tmp_path / "de-en.sample.en").write_text("en-7\tHello world\nen-8\tNo\nen-9\tX\n",
-                                            encoding="utf-8")
+  (tmp_path / "de-en.sample.en").write_text("en-7\tHello world\nen-8\tNo\nen-9\tX\n", encoding="utf-8")
   (tmp_path / "de-en.sample.gold").write_text("de-1\ten-7\n", encoding="utf-8")
   corpus = readers.read_bucc(tmp_path / "de-en.sample.de")
   assert [s.id for s in corpus.source] == ["de-1", "de-2"] and len(corpus.target) == 3
@@ -486,7 +519,9 @@ def test_text_lines(tmp_path):
   path = tmp_path / "train.txt"
   path.write_text("first line\n\nsecond\u2028still second\n", encoding="utf-8")
   assert [(e.id, e.text) for e in readers.read_text_lines(path)] == [
-      ("1", "first line"), ("3", "second\u2028still second")]
+      ("1", "first line"),
+      ("3", "second\u2028still second"),
+  ]
 
 
 # ---- bad data ----------------------------------------------------------------------
@@ -497,8 +532,14 @@ def test_missing_and_empty_files(tmp_path):
     readers.read_pawsx(tmp_path / "nope.tsv")
   empty = tmp_path / "empty.jsonl"
   empty.write_text("\n", encoding="utf-8")
-  for read in (readers.read_snli, readers.read_hellaswag, readers.read_squad_json,
-               readers.read_panx, readers.read_conllu, readers.read_text_lines):
+  for read in (
+      readers.read_snli,
+      readers.read_hellaswag,
+      readers.read_squad_json,
+      readers.read_panx,
+      readers.read_conllu,
+      readers.read_text_lines,
+  ):
     with pytest.raises(DataError, match=r"empty.jsonl: file is empty"):
       read(empty)
   header_only = tmp_path / "dev_2k.tsv"
@@ -513,8 +554,7 @@ def test_malformed_rows_name_file_and_line(tmp_path):
   with pytest.raises(DataError, match=r"dev.tsv:3: expected 4 tab-separated fields, found 3"):
     readers.read_pawsx(tsv)
   jsonl = tmp_path / "train.jsonl"
-  jsonl.write_text('{"uid": 1, "context": "a", "hypothesis": "b", "label": "e"}\n{"uid": 2,\n',
-                   encoding="utf-8")
+  jsonl.write_text('{"uid": 1, "context": "a", "hypothesis": "b", "label": "e"}\n{"uid": 2,\n', encoding="utf-8")
   with pytest.raises(DataError, match=r"train.jsonl:2: invalid JSON"):
     readers.read_anli(jsonl)
   conllu = tmp_path / "x-ud-dev.conllu"
@@ -526,11 +566,26 @@ def test_malformed_rows_name_file_and_line(tmp_path):
   with pytest.raises(DataError, match=r"dev:2: expected 'lang:token<TAB>tag'"):
     readers.read_wikiann_raw(raw)
   squad = tmp_path / "dev-v1.1.json"
-  squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "short", "qas": [
-      {"id": "q1", "question": "?", "answers": [{"text": "short", "answer_start": 3}]}]}]}]}),
-      encoding="utf-8")
-  with pytest.raises(DataError, match=r"dev-v1.1.json:data\[0\].paragraphs\[0\].qas\[0\]: "
-                                      r"question q1: answer_start 3"):
+  squad.write_text(
+      json.dumps(
+          {
+              "data": [
+                  {
+                      "paragraphs": [
+                          {
+                              "context": "short",
+                              "qas": [{"id": "q1", "question": "?", "answers": [{"text": "short", "answer_start": 3}]}],
+                          }
+                      ]
+                  }
+              ]
+          }
+      ),
+      encoding="utf-8",
+  )
+  with pytest.raises(
+      DataError, match=r"dev-v1.1.json:data\[0\].paragraphs\[0\].qas\[0\]: " r"question q1: answer_start 3"
+  ):
     readers.read_squad_json(squad)
   eng = tmp_path / "tatoeba.deu-eng.eng"
   eng.write_text("a\nb\n", encoding="utf-8")
@@ -541,20 +596,31 @@ def test_malformed_rows_name_file_and_line(tmp_path):
 
 def test_unknown_labels_name_file_and_line(tmp_path):
   cases = [
-      (readers.read_glue_mnli, "dev_matched.tsv",
-       "index\tsentence1\tsentence2\tgold_label\n0\ta\tb\tneutral\n1\ta\tb\tmaybe\n", 3),
-      (readers.read_xnli, "xnli.dev.tsv",
-       "language\tgold_label\tsentence1\tsentence2\nde\tentailment\ta\tb\nde\tyes\ta\tb\n", 3),
-      (readers.read_anli, "dev.jsonl",
-       '{"context": "a", "hypothesis": "b", "label": "x"}\n', 1),
+      (
+          readers.read_glue_mnli,
+          "dev_matched.tsv",
+          "index\tsentence1\tsentence2\tgold_label\n0\ta\tb\tneutral\n1\ta\tb\tmaybe\n",
+          3,
+      ),
+      (
+          readers.read_xnli,
+          "xnli.dev.tsv",
+          "language\tgold_label\tsentence1\tsentence2\nde\tentailment\ta\tb\nde\tyes\ta\tb\n",
+          3,
+      ),
+      (readers.read_anli, "dev.jsonl", '{"context": "a", "hypothesis": "b", "label": "x"}\n', 1),
       (readers.read_panx, "dev-de.tsv", "Anton\tB-PER\nvon\tB-FOO\n", 2),
-      (readers.read_conllu, "de-ud-dev.conllu",
-       "1\tHaus\t_\tNOUNY\t_\t_\t0\troot\t_\t_\n", 1),
-      (readers.read_hellaswag, "val.jsonl",
-       '{"ctx": "c", "endings": ["a", "b", "c", "d"], "label": 4}\n', 1),
-      (readers.read_commonsenseqa, "dev.jsonl", json.dumps(
-          {"answerKey": "F", "question": {"stem": "?", "choices": [
-              {"label": k, "text": k} for k in "ABCDE"]}}) + "\n", 1),
+      (readers.read_conllu, "de-ud-dev.conllu", "1\tHaus\t_\tNOUNY\t_\t_\t0\troot\t_\t_\n", 1),
+      (readers.read_hellaswag, "val.jsonl", '{"ctx": "c", "endings": ["a", "b", "c", "d"], "label": 4}\n', 1),
+      (
+          readers.read_commonsenseqa,
+          "dev.jsonl",
+          json.dumps(
+              {"answerKey": "F", "question": {"stem": "?", "choices": [{"label": k, "text": k} for k in "ABCDE"]}}
+          )
+          + "\n",
+          1,
+      ),
   ]
   for read, name, text, line in cases:
     path = tmp_path / name
@@ -567,6 +633,7 @@ def test_unknown_labels_name_file_and_line(tmp_path):
 def test_every_task_reads_through_a_registered_reader(tmp_path):
   from xstilts_jax.errors import ConfigError
   from xstilts_jax.tasks import TASKS
+
   local = {name: spec.local.reader for name, spec in TASKS.items() if spec.local is not None}
   assert local and all(reader in readers.READERS for reader in local.values())
   assert readers.get_reader("read_conllu").all_files and readers.get_reader("read_xnli").by_language

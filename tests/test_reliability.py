@@ -2,18 +2,20 @@
 stderr naming the file, key or step, no traceback, and no result file written or changed.
 Also the workdir lock, the file modes, the checkpoint's own faults and the retrieval pooling
 against transformers."""
+
 import errno
 import json
 import os
+from pathlib import Path
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from xstilts_jax import atomic, workdir as W
+from xstilts_jax import atomic
+from xstilts_jax import workdir as W
 from xstilts_jax.errors import DataError, DiskFullError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,8 +30,14 @@ def _env():
 
 def xstilts(*args, cwd=None, timeout=900):
   env = _env()
-  return subprocess.run([sys.executable, "-m", "xstilts_jax.cli", *args], env=env, capture_output=True, text=True,
-                        timeout=timeout, cwd=cwd)
+  return subprocess.run(
+      [sys.executable, "-m", "xstilts_jax.cli", *args],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+      cwd=cwd,
+  )
 
 
 def error_after_progress(out, *fragments, code=2):
@@ -56,8 +64,11 @@ def one_line_error(out, *fragments, code=2):
 
 def snapshot(root: Path) -> dict:
   """Every file under root with its bytes (to prove a refused run changed nothing)."""
-  return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} \
-      if root.exists() else {}
+  return (
+      {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+      if root.exists()
+      else {}
+  )
 
 
 # ----------------------------------------------------------------------------- a tiny real-data setup
@@ -68,18 +79,38 @@ def tiny_checkpoint(tmp_path_factory):
   """A tiny random XLM-R saved by transformers, with a tokenizer: a local model.checkpoint."""
   import torch
   import transformers as T
+
   from xstilts_jax.data.tokenizer import train_tokenizer
+
   ckpt = tmp_path_factory.mktemp("ckpt")
-  cfg = T.XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=514)
+  cfg = T.XLMRobertaConfig(
+      vocab_size=60,
+      hidden_size=16,
+      num_hidden_layers=1,
+      num_attention_heads=2,
+      intermediate_size=32,
+      max_position_embeddings=514,
+  )
   torch.manual_seed(0)
   T.XLMRobertaModel(cfg).save_pretrained(ckpt)
   train_tokenizer(["a small text to learn a vocabulary from, with some words"] * 20, 50, ckpt)
   return ckpt
 
 
-MNLI_HEADER = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-               "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"]
+MNLI_HEADER = [
+    "index",
+    "promptID",
+    "pairID",
+    "genre",
+    "sentence1_binary_parse",
+    "sentence2_binary_parse",
+    "sentence1_parse",
+    "sentence2_parse",
+    "sentence1",
+    "sentence2",
+    "label1",
+    "gold_label",
+]
 
 
 def _mnli_rows(n, with_label=True):
@@ -96,9 +127,16 @@ def test_mnli_train_without_gold_label_is_an_error_naming_the_file(tiny_checkpoi
   (data / "mnli" / "MNLI").mkdir(parents=True)
   train = data / "mnli" / "MNLI" / "train.tsv"
   train.write_text(_mnli_rows(12, with_label=False))
-  out = xstilts("run", "--config", "xstilts:intermediate=mnli,target=xnli", f"--config.model.checkpoint={tiny_checkpoint}",
-                f"--config.data.data_dir={data}", "--config.intermediate.max_seq_length=32",
-                "--workdir", str(tmp_path / "w"))
+  out = xstilts(
+      "run",
+      "--config",
+      "xstilts:intermediate=mnli,target=xnli",
+      f"--config.model.checkpoint={tiny_checkpoint}",
+      f"--config.data.data_dir={data}",
+      "--config.intermediate.max_seq_length=32",
+      "--workdir",
+      str(tmp_path / "w"),
+  )
   one_line_error(out, train, "no labels", "nothing to train on")
   assert not list((tmp_path / "w").rglob("results.json")) and not list((tmp_path / "w").rglob("DONE"))
 
@@ -108,9 +146,16 @@ def test_panx_train_with_spaces_instead_of_tabs_is_an_error_naming_the_file(tiny
   (data / "panx" / "xtreme_format").mkdir(parents=True)
   train = data / "panx" / "xtreme_format" / "train-en.tsv"
   train.write_text("John B-PER\nlives O\nin O\nParis B-LOC\n\nMary B-PER\nsings O\n")
-  out = xstilts("run", "--config", "xstilts:target=panx", f"--config.model.checkpoint={tiny_checkpoint}",
-                f"--config.data.data_dir={data}", "--config.targets.defaults.max_seq_length=32",
-                "--workdir", str(tmp_path / "w"))
+  out = xstilts(
+      "run",
+      "--config",
+      "xstilts:target=panx",
+      f"--config.model.checkpoint={tiny_checkpoint}",
+      f"--config.data.data_dir={data}",
+      "--config.targets.defaults.max_seq_length=32",
+      "--workdir",
+      str(tmp_path / "w"),
+  )
   one_line_error(out, train, "no labels")
   assert not list((tmp_path / "w").rglob("results.json")) and not list((tmp_path / "w").rglob("DONE"))
 
@@ -118,17 +163,20 @@ def test_panx_train_with_spaces_instead_of_tabs_is_an_error_naming_the_file(tiny
 # ----------------------------------------------------------------------------- validation before any write
 
 
-@pytest.mark.parametrize("override,fragments", [
-    ("--config.intermediate.max_seq_length=1000", ["intermediate.max_seq_length=1000", "128 positions"]),
-    ("--config.targets.per_task.xquad.max_seq_length=200", ["targets.per_task.xquad.max_seq_length=200"]),
-    ("--config.eval.retrieval_max_seq_length=129", ["eval.retrieval_max_seq_length=129"]),
-    ("--config.intermediate.batch_size=0", ["intermediate.batch_size must be a positive integer"]),
-    ("--config.targets.defaults.accum_steps=-1", ["targets.defaults.accum_steps must be"]),
-    ("--config.intermediate.learning_rate=nan", ["intermediate.learning_rate must be a finite number"]),
-    ("--config.mlm.phase.epochs=0", ["mlm.phase.epochs must be a positive number"]),
-    ("--config.eval.batch_size=0", ["eval.batch_size must be positive"]),
-    ("--config.mesh.data=3", ["mesh", "3"]),
-])
+@pytest.mark.parametrize(
+    "override,fragments",
+    [
+        ("--config.intermediate.max_seq_length=1000", ["intermediate.max_seq_length=1000", "128 positions"]),
+        ("--config.targets.per_task.xquad.max_seq_length=200", ["targets.per_task.xquad.max_seq_length=200"]),
+        ("--config.eval.retrieval_max_seq_length=129", ["eval.retrieval_max_seq_length=129"]),
+        ("--config.intermediate.batch_size=0", ["intermediate.batch_size must be a positive integer"]),
+        ("--config.targets.defaults.accum_steps=-1", ["targets.defaults.accum_steps must be"]),
+        ("--config.intermediate.learning_rate=nan", ["intermediate.learning_rate must be a finite number"]),
+        ("--config.mlm.phase.epochs=0", ["mlm.phase.epochs must be a positive number"]),
+        ("--config.eval.batch_size=0", ["eval.batch_size must be positive"]),
+        ("--config.mesh.data=3", ["mesh", "3"]),
+    ],
+)
 def test_bad_values_are_refused_before_anything_is_written(override, fragments, tmp_path):
   workdir = tmp_path / "w"
   out = xstilts("run", "--config", "demo:quick", override, "--workdir", str(workdir))
@@ -137,8 +185,15 @@ def test_bad_values_are_refused_before_anything_is_written(override, fragments, 
 
 
 def test_missing_data_dir_is_refused_before_anything_is_written(tiny_checkpoint, tmp_path):
-  out = xstilts("run", "--config", "xstilts:intermediate=mnli,target=xnli", f"--config.model.checkpoint={tiny_checkpoint}",
-                "--config.data.data_dir=/nonexistent/data", "--workdir", str(tmp_path / "w"))
+  out = xstilts(
+      "run",
+      "--config",
+      "xstilts:intermediate=mnli,target=xnli",
+      f"--config.model.checkpoint={tiny_checkpoint}",
+      "--config.data.data_dir=/nonexistent/data",
+      "--workdir",
+      str(tmp_path / "w"),
+  )
   one_line_error(out, "data.data_dir /nonexistent/data: no such folder", "mnli")
   assert not (tmp_path / "w").exists()
 
@@ -146,14 +201,17 @@ def test_missing_data_dir_is_refused_before_anything_is_written(tiny_checkpoint,
 # ----------------------------------------------------------------------------- config files
 
 
-@pytest.mark.parametrize("source,fragments", [
-    ("def get_config(arg=None):\n  raise RuntimeError('boom')\n", ["cfg.py:2", "RuntimeError: boom"]),
-    ("def get_config(arg=None)\n  return 1\n", ["cfg.py:1", "syntax error"]),
-    ("import no_such_module_here\n", ["cfg.py:1", "no_such_module_here"]),
-    ("x = 1\n", ["cfg.py", "no get_config"]),
-    ("def get_config(arg=None):\n  return {'name': 'x'}\n", ["cfg.py", "returned dict"]),
-    ("x = 1 / 0\n", ["cfg.py:1", "ZeroDivisionError"]),
-])
+@pytest.mark.parametrize(
+    "source,fragments",
+    [
+        ("def get_config(arg=None):\n  raise RuntimeError('boom')\n", ["cfg.py:2", "RuntimeError: boom"]),
+        ("def get_config(arg=None)\n  return 1\n", ["cfg.py:1", "syntax error"]),
+        ("import no_such_module_here\n", ["cfg.py:1", "no_such_module_here"]),
+        ("x = 1\n", ["cfg.py", "no get_config"]),
+        ("def get_config(arg=None):\n  return {'name': 'x'}\n", ["cfg.py", "returned dict"]),
+        ("x = 1 / 0\n", ["cfg.py:1", "ZeroDivisionError"]),
+    ],
+)
 def test_broken_config_file_is_one_line_naming_file_and_line(source, fragments, tmp_path):
   path = tmp_path / "cfg.py"
   path.write_text(source)
@@ -178,6 +236,7 @@ def test_garbage_config_json_in_workdir_is_one_line(tmp_path):
 def _fake_phase(tiny_checkpoint, workdir: Path) -> Path:
   """A finished phase-1 folder as the pipeline leaves it (a Hugging Face checkpoint + DONE)."""
   import shutil
+
   phase = workdir / "exp" / "phases" / "intermediate"
   shutil.copytree(tiny_checkpoint, phase)
   (phase / "xstilts.json").write_text("{}")
@@ -200,21 +259,53 @@ def test_garbage_hf_config_json_is_one_line_naming_the_file(tiny_checkpoint, tmp
   one_line_error(out, phase / "config.json", "invalid JSON")
 
 
-@pytest.mark.parametrize("mutate,fragment", [
-    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0].__setitem__("answers", {"text": "x", "answer_start": 0}),
-     "'answers' is dict"),
-    (lambda d: d["data"][0].__setitem__("paragraphs", 3), "'paragraphs' is int"),
-    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0].__setitem__("answers", ["x"]), "an answer is str"),
-    (lambda d: d["data"][0]["paragraphs"][0].__setitem__("context", ["x"]), "'context' is list"),
-])
+@pytest.mark.parametrize(
+    "mutate,fragment",
+    [
+        (
+            lambda d: d["data"][0]["paragraphs"][0]["qas"][0].__setitem__("answers", {"text": "x", "answer_start": 0}),
+            "'answers' is dict",
+        ),
+        (lambda d: d["data"][0].__setitem__("paragraphs", 3), "'paragraphs' is int"),
+        (lambda d: d["data"][0]["paragraphs"][0]["qas"][0].__setitem__("answers", ["x"]), "an answer is str"),
+        (lambda d: d["data"][0]["paragraphs"][0].__setitem__("context", ["x"]), "'context' is list"),
+    ],
+)
 def test_squad_json_with_wrong_types_is_one_line(mutate, fragment, tmp_path):
-  gold = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "Paris is in France.", "qas": [
-      {"id": "q1", "question": "Where is Paris?", "answers": [{"text": "France", "answer_start": 12}]}]}]}]}
+  gold = {
+      "version": "1.1",
+      "data": [
+          {
+              "title": "t",
+              "paragraphs": [
+                  {
+                      "context": "Paris is in France.",
+                      "qas": [
+                          {
+                              "id": "q1",
+                              "question": "Where is Paris?",
+                              "answers": [{"text": "France", "answer_start": 12}],
+                          }
+                      ],
+                  }
+              ],
+          }
+      ],
+  }
   mutate(gold)
   (tmp_path / "gold.json").write_text(json.dumps(gold))
   (tmp_path / "pred.json").write_text(json.dumps({"q1": "France"}))
-  out = xstilts("score", "--task", "xquad", "--predictions", str(tmp_path / "pred.json"), "--gold",
-                str(tmp_path / "gold.json"), "--language", "en")
+  out = xstilts(
+      "score",
+      "--task",
+      "xquad",
+      "--predictions",
+      str(tmp_path / "pred.json"),
+      "--gold",
+      str(tmp_path / "gold.json"),
+      "--language",
+      "en",
+  )
   one_line_error(out, tmp_path / "gold.json", fragment)
 
 
@@ -239,6 +330,7 @@ def test_export_refuses_a_non_empty_out_and_overwrite_replaces_it_whole(tiny_che
   assert (out_dir / "model.safetensors").read_bytes() == (tmp_path / "f" / "model.safetensors").read_bytes()
   assert (out_dir / "config.json").read_text() != "old"
   import transformers as T
+
   _, info = T.XLMRobertaModel.from_pretrained(out_dir, output_loading_info=True)
   assert not info["missing_keys"] and not info["unexpected_keys"]
   # replaced whole: nothing of the old folder is left that the export did not write
@@ -256,13 +348,16 @@ def test_export_to_a_file_or_unwritable_dir_is_one_line(tiny_checkpoint, tmp_pat
   assert target.read_text() == "x"
   # An unwritable parent (root ignores file modes, so the refusal is made by the OS call itself).
   import tempfile
+
   from xstilts_jax import cli
 
   def refuse(*a, **k):
     raise PermissionError(errno.EACCES, "Permission denied")
+
   monkeypatch.setattr(tempfile, "mkdtemp", refuse)
-  rc = cli.main(["export", "--workdir", str(tmp_path / "w"), "--phase", "intermediate", "--out",
-                 str(tmp_path / "ro" / "out")])
+  rc = cli.main(
+      ["export", "--workdir", str(tmp_path / "w"), "--phase", "intermediate", "--out", str(tmp_path / "ro" / "out")]
+  )
   err = capsys.readouterr().err.strip().splitlines()
   assert rc == 2 and len(err) == 1 and "Permission denied" in err[0] and "ro" in err[0], err
 
@@ -340,6 +435,7 @@ def test_full_disk_in_the_cache_writer_is_one_line_saying_what_and_how_much_is_l
   def full(fd, *a, **k):
     os.close(fd)
     raise OSError(errno.ENOSPC, "No space left on device")
+
   monkeypatch.setattr(atomic.os, "fdopen", full)
   with pytest.raises(DiskFullError) as e:
     atomic.write_bytes(tmp_path / "cache" / "x.npz", b"123", what="the tokenized-feature cache")
@@ -351,6 +447,7 @@ def test_full_disk_in_the_cache_writer_is_one_line_saying_what_and_how_much_is_l
 
 def test_skipped_rows_are_counted_once_per_file(tmp_path):
   from xstilts_jax.data.readers import ReadReport, read_glue_mnli
+
   path = tmp_path / "train.tsv"
   text = _mnli_rows(3)
   lines = text.splitlines()
@@ -364,6 +461,7 @@ def test_skipped_rows_are_counted_once_per_file(tmp_path):
 
 def test_squad_reader_names_the_location_of_a_wrong_type(tmp_path):
   from xstilts_jax.data.readers import read_squad_json
+
   path = tmp_path / "s.json"
   path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "c", "qas": 5}]}]}))
   with pytest.raises(DataError, match=r"data\[0\].paragraphs\[0\]: 'qas' is int"):
@@ -372,7 +470,9 @@ def test_squad_reader_names_the_location_of_a_wrong_type(tmp_path):
 
 def test_full_disk_in_orbax_is_one_line_and_unfinished_saves_are_removed_next_time(tmp_path):
   import jax.numpy as jnp
+
   from xstilts_jax.train.checkpoint import Checkpointer
+
   directory = tmp_path / "checkpoints" / "p"
   (directory / "3.orbax-checkpoint-tmp-1700000000").mkdir(parents=True)
   (directory / "3.orbax-checkpoint-tmp-1700000000" / "x").write_text("half")
@@ -381,6 +481,7 @@ def test_full_disk_in_orbax_is_one_line_and_unfinished_saves_are_removed_next_ti
 
   def full(*a, **k):
     raise ValueError("Save failed: RESOURCE_EXHAUSTED: Error writing to file: No space left on device")
+
   ckpt._manager.save = full
   with pytest.raises(DiskFullError) as e:
     ckpt.save(4, {"w": jnp.ones(3)}, {}, force=True)
@@ -394,8 +495,9 @@ def test_full_disk_in_orbax_is_one_line_and_unfinished_saves_are_removed_next_ti
 
 def test_a_non_finite_loss_stops_the_run_with_one_line_naming_phase_task_and_step(tmp_path):
   workdir = tmp_path / "w"
-  out = xstilts("run", "--config", "demo:quick", "--config.model.build.pretrain.learning_rate=1e30",
-                "--workdir", str(workdir))
+  out = xstilts(
+      "run", "--config", "demo:quick", "--config.model.build.pretrain.learning_rate=1e30", "--workdir", str(workdir)
+  )
   line = error_after_progress(out, "pretrain: ", " at step ", "(task mlm:")
   assert "is nan" in line or "is inf" in line, line
   assert not (workdir / "pretrained" / "DONE").exists() and not list(workdir.rglob("results.json"))
@@ -405,10 +507,18 @@ def test_a_non_finite_loss_stops_the_run_with_one_line_naming_phase_task_and_ste
 def test_two_runs_started_together_on_an_empty_workdir_one_runs_one_is_refused(tmp_path):
   import signal
   import time
+
   env = _env()
-  runs = [subprocess.Popen([sys.executable, "-m", "xstilts_jax.cli", "run", "--config", "demo:quick", "--workdir",
-                            str(tmp_path / "w")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-          for _ in range(2)]
+  runs = [
+      subprocess.Popen(
+          [sys.executable, "-m", "xstilts_jax.cli", "run", "--config", "demo:quick", "--workdir", str(tmp_path / "w")],
+          env=env,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+          text=True,
+      )
+      for _ in range(2)
+  ]
   try:
     start = time.time()
     while all(r.poll() is None for r in runs) and time.time() - start < 300:
@@ -450,22 +560,32 @@ def learnable_run(tmp_path_factory):
   hypothesis (yes / no / maybe), then evaluated on XNLI files built the same way."""
   import torch
   import transformers as T
+
   from xstilts_jax.data.tokenizer import train_tokenizer
   from xstilts_jax.tasks import get_task
+
   root = tmp_path_factory.mktemp("learnable")
   ckpt = root / "ckpt"
   texts = [f"{a} {b}" for a, b, _ in _nli_pairs(200, 0)]
   tok = train_tokenizer(texts, 60, ckpt)
-  cfg = T.XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                           intermediate_size=64, max_position_embeddings=66)
+  cfg = T.XLMRobertaConfig(
+      vocab_size=len(tok),
+      hidden_size=32,
+      num_hidden_layers=2,
+      num_attention_heads=4,
+      intermediate_size=64,
+      max_position_embeddings=66,
+  )
   torch.manual_seed(0)
   T.XLMRobertaModel(cfg).save_pretrained(ckpt)
   data = root / "data"
   (data / "mnli" / "MNLI").mkdir(parents=True)
   (data / "xnli" / "XNLI-1.0").mkdir(parents=True)
   for name, n, seed in (("train.tsv", 400, 1), ("dev_matched.tsv", 40, 2)):
-    rows = ["\t".join(MNLI_HEADER)] + ["\t".join([str(i), "1", "1", "g", "x", "x", "x", "x", a, b, lab, lab])
-                                       for i, (a, b, lab) in enumerate(_nli_pairs(n, seed))]
+    rows = ["\t".join(MNLI_HEADER)] + [
+        "\t".join([str(i), "1", "1", "g", "x", "x", "x", "x", a, b, lab, lab])
+        for i, (a, b, lab) in enumerate(_nli_pairs(n, seed))
+    ]
     (data / "mnli" / "MNLI" / name).write_text("\n".join(rows) + "\n")
   languages = get_task("xnli").languages
   rows = ["language\tgold_label\tsentence1\tsentence2"]
@@ -473,12 +593,22 @@ def learnable_run(tmp_path_factory):
     rows += [f"{lang}\t{lab}\t{a}\t{b}" for a, b, lab in _nli_pairs(30, 100 + i)]
   (data / "xnli" / "XNLI-1.0" / "xnli.test.tsv").write_text("\n".join(rows) + "\n")
   workdir = root / "w"
-  out = xstilts("run", "--config", "xstilts:target=xnli", f"--config.model.checkpoint={ckpt}",
-                f"--config.data.data_dir={data}", "--config.targets.per_task.xnli.max_seq_length=32",
-                "--config.targets.per_task.xnli.epochs=20", "--config.targets.per_task.xnli.batch_size=16",
-                "--config.targets.per_task.xnli.accum_steps=1", "--config.targets.defaults.learning_rate=0.003",
-                "--config.targets.defaults.eval_every=0", "--config.model.retrieval_layer=2",
-                "--workdir", str(workdir))
+  out = xstilts(
+      "run",
+      "--config",
+      "xstilts:target=xnli",
+      f"--config.model.checkpoint={ckpt}",
+      f"--config.data.data_dir={data}",
+      "--config.targets.per_task.xnli.max_seq_length=32",
+      "--config.targets.per_task.xnli.epochs=20",
+      "--config.targets.per_task.xnli.batch_size=16",
+      "--config.targets.per_task.xnli.accum_steps=1",
+      "--config.targets.defaults.learning_rate=0.003",
+      "--config.targets.defaults.eval_every=0",
+      "--config.model.retrieval_layer=2",
+      "--workdir",
+      str(workdir),
+  )
   assert out.returncode == 0, out.stderr[-4000:]
   return workdir, data, languages
 
@@ -486,6 +616,7 @@ def learnable_run(tmp_path_factory):
 def test_a_tiny_model_learns_a_trivial_task_and_the_scores_are_those_of_its_checkpoint(learnable_run):
   import torch
   import transformers as T
+
   workdir, data, languages = learnable_run
   results = json.loads((workdir / "baseline" / "results.json").read_text())
   scores = results["tasks"]["xnli"]["languages"]
@@ -498,8 +629,14 @@ def test_a_tiny_model_learns_a_trivial_task_and_the_scores_are_those_of_its_chec
   rows = [l.split("\t") for l in (data / "xnli" / "XNLI-1.0" / "xnli.test.tsv").read_text().splitlines()[1:]]
   for lang in languages:
     mine = [r for r in rows if r[0] == lang]
-    enc = tok([r[2] for r in mine], [r[3] for r in mine], truncation="longest_first", max_length=32,
-              padding=True, return_tensors="pt")
+    enc = tok(
+        [r[2] for r in mine],
+        [r[3] for r in mine],
+        truncation="longest_first",
+        max_length=32,
+        padding=True,
+        return_tensors="pt",
+    )
     with torch.no_grad():
       predicted = model(**enc).logits.argmax(-1).tolist()
     accuracy = 100.0 * np.mean([p == model.config.label2id[r[1]] for p, r in zip(predicted, mine)])
@@ -513,10 +650,19 @@ def test_retrieval_embeddings_are_transformers_hidden_states_mean_pooled(tmp_pat
   import jax
   import torch
   import transformers as T
-  from xstilts_jax import load_hf, sharding as shd
+
+  from xstilts_jax import load_hf
+  from xstilts_jax import sharding as shd
   from xstilts_jax.evaluation.steps import Predictor
-  cfg = T.XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=40)
+
+  cfg = T.XLMRobertaConfig(
+      vocab_size=50,
+      hidden_size=16,
+      num_hidden_layers=2,
+      num_attention_heads=2,
+      intermediate_size=32,
+      max_position_embeddings=40,
+  )
   torch.manual_seed(1)
   T.XLMRobertaModel(cfg).eval().save_pretrained(tmp_path)
   reference = T.XLMRobertaModel.from_pretrained(tmp_path).eval()
@@ -527,8 +673,11 @@ def test_retrieval_embeddings_are_transformers_hidden_states_mean_pooled(tmp_pat
   for row, length in enumerate([12, 9, 5, 3, 7]):  # padded rows of different lengths
     ids[row, length - 1], ids[row, length:], mask[row, length:] = 2, 1, 0
   with torch.no_grad():
-    hidden = reference(torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask),
-                       output_hidden_states=True).hidden_states[layer].numpy()
+    hidden = (
+        reference(torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask), output_hidden_states=True)
+        .hidden_states[layer]
+        .numpy()
+    )
   expected = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
   mesh = shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1])
   predictor = Predictor(load_hf(str(tmp_path), head="encoder"), mesh, 4)

@@ -1,4 +1,5 @@
 """score_files on the real data slices and on malformed prediction files."""
+
 import csv
 import json
 
@@ -26,8 +27,7 @@ def _squad_questions(path):
 def test_xquad_first_gold_answers_score_100(shared_data, tmp_path):
   gold = shared_data / "xquad" / "xquad.en.json"
   questions = _squad_questions(gold)
-  preds = _write(tmp_path / "predictions.json",
-                 json.dumps({qa["id"]: qa["answers"][0]["text"] for qa in questions}))
+  preds = _write(tmp_path / "predictions.json", json.dumps({qa["id"]: qa["answers"][0]["text"] for qa in questions}))
   got = score_files("xquad", preds, gold)
   assert (got["exact_match"], got["f1"], got["num_examples"]) == (100.0, 100.0, len(questions))
 
@@ -36,8 +36,7 @@ def test_xquad_partly_wrong_answers(shared_data, tmp_path):
   gold = shared_data / "xquad" / "xquad.zh.json"
   questions = _squad_questions(gold)
   # Every 4th answer replaced by a string sharing no token with any gold answer -> EM = F1.
-  preds = {qa["id"]: ("@@@" if i % 4 == 0 else qa["answers"][0]["text"])
-           for i, qa in enumerate(questions)}
+  preds = {qa["id"]: ("@@@" if i % 4 == 0 else qa["answers"][0]["text"]) for i, qa in enumerate(questions)}
   got = score_files("xquad", _write(tmp_path / "p.json", json.dumps(preds)), gold)
   wrong = len(range(0, len(questions), 4))
   assert got["exact_match"] == pytest.approx(100 * (len(questions) - wrong) / len(questions))
@@ -74,8 +73,11 @@ def test_missing_predictions_score_zero_or_strict_refuses(shared_data, tmp_path,
   assert got["exact_match"] == pytest.approx(100 * 102 / 105)
   assert got["f1"] == pytest.approx(100 * 102 / 105)
   assert "3 question ids" in caplog.text and "each scores 0" in caplog.text
-  with pytest.raises(DataError, match=rf"predictions.json: 3 question ids of .*xquad.en.json have "
-                                      rf"no prediction \(e.g. {questions[0]['id']}\)"):
+  with pytest.raises(
+      DataError,
+      match=rf"predictions.json: 3 question ids of .*xquad.en.json have "
+      rf"no prediction \(e.g. {questions[0]['id']}\)",
+  ):
     score_files("xquad", path, gold, strict=True)
   # MLQA's script likewise.
   mlqa_gold = shared_data / "mlqa" / "MLQA_V1" / "dev" / "dev-context-en-question-de.json"
@@ -85,6 +87,7 @@ def test_missing_predictions_score_zero_or_strict_refuses(shared_data, tmp_path,
 
 def test_cli_score_reports_missing_and_strict(shared_data, tmp_path, capsys):
   from xstilts_jax.cli import main
+
   gold = shared_data / "xquad" / "xquad.en.json"
   questions = _squad_questions(gold)
   preds = {qa["id"]: qa["answers"][0]["text"] for qa in questions[1:]}
@@ -159,11 +162,9 @@ def test_pawsx_labels(shared_data, tmp_path):
   with pytest.raises(DataError, match=r"preds.txt: 3 lines but gold has 4 examples"):
     score_files("pawsx", _write(tmp_path / "preds.txt", "\n".join(labels[:3])), gold)
   with pytest.raises(DataError, match=r"preds.txt:2: unknown label 'foo'"):
-    score_files("pawsx", _write(tmp_path / "preds.txt", "\n".join([labels[0], "foo"] + labels[2:])),
-                gold)
+    score_files("pawsx", _write(tmp_path / "preds.txt", "\n".join([labels[0], "foo"] + labels[2:])), gold)
   with pytest.raises(DataError, match=r"preds.txt:2: empty line"):
-    score_files("pawsx", _write(tmp_path / "preds.txt", "\n".join([labels[0], ""] + labels[2:])),
-                gold)
+    score_files("pawsx", _write(tmp_path / "preds.txt", "\n".join([labels[0], ""] + labels[2:])), gold)
 
 
 def test_xnli_tsv_and_jsonl_by_language(shared_data, tmp_path):
@@ -202,8 +203,7 @@ def test_xtreme_headerless_tsv(tmp_path):
 
 def test_hellaswag_jsonl_by_its_reader(shared_data, tmp_path):
   gold = shared_data / "hellaswag" / "hellaswag_val.jsonl"
-  labels = [str(json.loads(line)["label"]) for line in gold.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+  labels = [str(json.loads(line)["label"]) for line in gold.read_text(encoding="utf-8").splitlines() if line.strip()]
   preds = _write(tmp_path / "p.txt", "\n".join(labels))
   assert score_files("hellaswag", preds, gold) == {"accuracy": 100.0, "num_examples": len(labels)}
   with pytest.raises(DataError, match="have no gold label"):
@@ -304,8 +304,11 @@ def test_panx_tsv_and_tagging_errors(shared_data, tmp_path):
     score_files("panx", _tag_file(tmp_path / "p.txt", gold[:-1]), gold_path)
   short = [s[:-1] if i == 1 else s for i, s in enumerate(gold)]
   first_line_of_2nd = len(gold[0]) + 2
-  with pytest.raises(DataError, match=rf"p.txt:{first_line_of_2nd}: sentence 2 has "
-                                      rf"{len(gold[1]) - 1} tags but gold has {len(gold[1])} words"):
+  with pytest.raises(
+      DataError,
+      match=rf"p.txt:{first_line_of_2nd}: sentence 2 has "
+      rf"{len(gold[1]) - 1} tags but gold has {len(gold[1])} words",
+  ):
     score_files("panx", _tag_file(tmp_path / "p.txt", short), gold_path)
   bad = [list(s) for s in gold]
   bad[0][0] = "B-FOO"
@@ -321,8 +324,7 @@ def test_bucc_pairs(tmp_path):
   # 3 predicted, 2 correct: P 2/3, R 2/4, F1 = 2 * (1/3) / (7/6) = 4/7.
   preds = _write(tmp_path / "test-de.tsv", "de-1\ten-5\nde-2\ten-9\nde-3\ten-7\n")
   got = score_files("bucc2018", preds, gold)
-  assert got == pytest.approx({"f1": 400 / 7, "precision": 200 / 3, "recall": 50.0,
-                               "num_examples": 4})
+  assert got == pytest.approx({"f1": 400 / 7, "precision": 200 / 3, "recall": 50.0, "num_examples": 4})
   with pytest.raises(DataError, match=r"bad.tsv:2: expected 'source id<TAB>target id'"):
     score_files("bucc2018", _write(tmp_path / "bad.tsv", "de-1\ten-5\nde-2 en-6\n"), gold)
 

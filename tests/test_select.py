@@ -1,8 +1,8 @@
 """Question 2's data selector on real English data: diversity, size, label balance, round trip."""
+
+from collections import Counter
 import json
 import math
-import shutil
-from collections import Counter
 
 import pytest
 
@@ -18,9 +18,9 @@ def _entropy(tag_seqs, max_tokens):
   """Trigram entropy (bits) of the first max_tokens tags, written here independently."""
   grams, used = Counter(), 0
   for seq in tag_seqs:
-    seq = seq[:max_tokens - used]
+    seq = seq[: max_tokens - used]
     used += len(seq)
-    grams.update(tuple(seq[i:i + 3]) for i in range(len(seq) - 2))
+    grams.update(tuple(seq[i : i + 3]) for i in range(len(seq) - 2))
   total = sum(grams.values())
   return -sum(c / total * math.log2(c / total) for c in grams.values())
 
@@ -41,8 +41,7 @@ def test_tagger_accuracy_on_ud_dev(shared_data, tagger):
 
 
 def test_squad_questions_diverse_subset_beats_random(shared_data, tagger, tmp_path):
-  summary = sel.select("squad_v1", 60, tmp_path, shared_data, "dev",
-                       shared_data / UD.format("train"))
+  summary = sel.select("squad_v1", 60, tmp_path, shared_data, "dev", shared_data / UD.format("train"))
   subsets = {}
   for name in ("diverse", "random"):
     examples = readers.read_squad_json(tmp_path / name / "squad_v1.1/dev-v1.1.json")
@@ -51,14 +50,13 @@ def test_squad_questions_diverse_subset_beats_random(shared_data, tagger, tmp_pa
   tokens = min(sum(map(len, s)) for s in subsets.values())
   # File order, not the module's shuffle: the measure is checked on its own.
   assert _entropy(subsets["diverse"], tokens) > _entropy(subsets["random"], tokens) + 0.3
-  assert summary["diverse"]["entropy_bits_equal_tokens"] > summary["random"][
-      "entropy_bits_equal_tokens"]
+  assert summary["diverse"]["entropy_bits_equal_tokens"] > summary["random"]["entropy_bits_equal_tokens"]
   assert summary["measure"].startswith("pos") and summary["size"] == 60
   # OUT/diverse is a whole data dir: the subset in its place, every other task linked.
   from xstilts_jax.data import sources
   from xstilts_jax.tasks import registry
-  squad = sources.load_examples(registry.TASKS["squad_v1"], "en", "dev",
-                                data_dir=tmp_path / "diverse")
+
+  squad = sources.load_examples(registry.TASKS["squad_v1"], "en", "dev", data_dir=tmp_path / "diverse")
   assert len(squad) == 60
   xnli = sources.load_examples(registry.TASKS["xnli"], "de", "test", data_dir=tmp_path / "random")
   assert xnli == sources.load_examples(registry.TASKS["xnli"], "de", "test", data_dir=shared_data)
@@ -91,24 +89,20 @@ def test_label_balance_and_tsv_round_trip(shared_data, tmp_path):
   header = ["index", "promptID", "pairID", "genre", "sentence1", "sentence2", "gold_label"]
   rows = ["\t".join(header)]
   for i in range(len(sentences) - 1):
-    rows.append("\t".join([str(i), str(i), f"{i}e", "ud", sentences[i], sentences[i + 1],
-                           cycle[i % 10]]))
+    rows.append("\t".join([str(i), str(i), f"{i}e", "ud", sentences[i], sentences[i + 1], cycle[i % 10]]))
   data = tmp_path / "data"
   (data / "mnli/MNLI").mkdir(parents=True)
   (data / "mnli/MNLI/train.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-  summary = sel.select("mnli", 30, tmp_path / "out", data, "train",
-                       shared_data / UD.format("train"))
+  summary = sel.select("mnli", 30, tmp_path / "out", data, "train", shared_data / UD.format("train"))
   counts = {}
   for name in ("diverse", "random"):
     examples = readers.read_glue_mnli(tmp_path / "out" / name / "mnli/MNLI/train.tsv")
     counts[name] = Counter(e.label for e in examples)
-    originals = {(e.text_a, e.text_b, e.label) for e in readers.read_glue_mnli(
-        data / "mnli/MNLI/train.tsv")}
+    originals = {(e.text_a, e.text_b, e.label) for e in readers.read_glue_mnli(data / "mnli/MNLI/train.tsv")}
     assert {(e.text_a, e.text_b, e.label) for e in examples} <= originals
     assert len({(e.text_a, e.text_b) for e in examples}) == 30
   # 99 rows: 50/30/19 of each hundred -> 30 * (50, 30, 19) / 99 = 15.2, 9.1, 5.8 -> 15, 9, 6.
-  assert counts["diverse"] == counts["random"] == Counter(
-      entailment=15, neutral=9, contradiction=6)
+  assert counts["diverse"] == counts["random"] == Counter(entailment=15, neutral=9, contradiction=6)
   assert summary["label_counts"] == {"contradiction": 6, "entailment": 15, "neutral": 9}
 
 
@@ -120,8 +114,7 @@ def test_quotas_by_hand():
 def test_word_class_fallback_is_named(shared_data, tmp_path):
   summary = sel.select("squad_v1", 30, tmp_path, shared_data, "train")
   assert summary["measure"].startswith("word_class")
-  assert summary["diverse"]["entropy_bits_equal_tokens"] > summary["random"][
-      "entropy_bits_equal_tokens"]
+  assert summary["diverse"]["entropy_bits_equal_tokens"] > summary["random"]["entropy_bits_equal_tokens"]
 
 
 def test_bad_requests_are_one_line_errors(shared_data, tmp_path):
@@ -133,16 +126,31 @@ def test_bad_requests_are_one_line_errors(shared_data, tmp_path):
 
 def test_cli_select(shared_data, tmp_path, capsys):
   from xstilts_jax import cli
-  code = cli.main(["select", "--task", "squad_v1", "--size", "20", "--out", str(tmp_path),
-                   "--data-dir", str(shared_data),
-                   "--ud-train", str(shared_data / UD.format("train")),
-                   "--ud-dev", str(shared_data / UD.format("dev"))])
+
+  code = cli.main(
+      [
+          "select",
+          "--task",
+          "squad_v1",
+          "--size",
+          "20",
+          "--out",
+          str(tmp_path),
+          "--data-dir",
+          str(shared_data),
+          "--ud-train",
+          str(shared_data / UD.format("train")),
+          "--ud-dev",
+          str(shared_data / UD.format("dev")),
+      ]
+  )
   assert code == 0
   summary = json.loads((tmp_path / "selection.json").read_text())
   assert summary["tagger_dev_accuracy"] > 0.8 and summary["split"] == "train"
   assert len(readers.read_squad_json(tmp_path / "random/squad_v1.1/train-v1.1.json")) == 20
-  assert cli.main(["select", "--task", "xnli", "--size", "5", "--out", str(tmp_path),
-                   "--data-dir", str(shared_data)]) == 2
+  assert (
+      cli.main(["select", "--task", "xnli", "--size", "5", "--out", str(tmp_path), "--data-dir", str(shared_data)]) == 2
+  )
   assert "xstilts: error: task xnli" in capsys.readouterr().err
 
 

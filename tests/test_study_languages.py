@@ -1,4 +1,5 @@
 """Question 1's language-set selector: spread, determinism, errors, the vendored distances."""
+
 import csv
 import itertools
 from pathlib import Path
@@ -15,8 +16,7 @@ ANALYSIS_CSV = STUDY_DIR.parent / "analysis" / "languages.csv"
 def _csv_distances(kind="syntactic"):
   """The vendored table read directly, without the module under test."""
   with open(STUDY_DIR / "uriel_pairwise.csv", encoding="utf-8") as f:
-    return {frozenset((r["lang_a"], r["lang_b"])): float(r[kind])
-            for r in csv.DictReader(f) if r[kind]}
+    return {frozenset((r["lang_a"], r["lang_b"])): float(r[kind]) for r in csv.DictReader(f) if r[kind]}
 
 
 def _mean_pairwise(langs, d):

@@ -2,6 +2,7 @@
 
 A stub stands in for `xstilts run` and for the report: nothing is trained here.
 """
+
 import json
 import shlex
 
@@ -20,6 +21,7 @@ def _stub(calls, fail_on=None):
     (sp.Path(r.workdir) / "exp").mkdir(parents=True, exist_ok=True)
     (sp.Path(r.workdir) / "exp" / "results.json").write_text("{}")
     return 0
+
   return run
 
 
@@ -37,8 +39,9 @@ def test_demo_plan_expands_to_three_seeds_per_arm(tmp_path):
   for arm in plan.arms:
     config = cli.apply_overrides(cli.load_config(arm.config), list(arm.overrides))
     assert config.baseline is False
-  base = cli.apply_overrides(cli.load_config("demo:quick"),
-                             list(next(a for a in plan.arms if a.name == "baseline").overrides))
+  base = cli.apply_overrides(
+      cli.load_config("demo:quick"), list(next(a for a in plan.arms if a.name == "baseline").overrides)
+  )
   assert list(base.intermediate.tasks) == [] and list(base.mlm.languages) == []
   far = next(a for a in plan.arms if a.name == "mlm_far")
   far_config = cli.apply_overrides(cli.load_config(far.config), list(far.overrides))
@@ -48,13 +51,24 @@ def test_demo_plan_expands_to_three_seeds_per_arm(tmp_path):
 def test_full_plan_arms_load(tmp_path):
   plan = sp.load_plan("full", "/data")
   names = {a.name for a in plan.arms}
-  assert {"baseline", "squad", "mlm_diverse", "mlm_non_diverse", "mlm_high_resource",
-          "mnli_diverse", "mnli_random", "xtremer_squad"} <= names
+  assert {
+      "baseline",
+      "squad",
+      "mlm_diverse",
+      "mlm_non_diverse",
+      "mlm_high_resource",
+      "mnli_diverse",
+      "mnli_random",
+      "xtremer_squad",
+  } <= names
   for arm in plan.arms:
     config = cli.apply_overrides(cli.load_config(arm.config), list(arm.overrides))
     assert config.data.data_dir.startswith("/data")
-  mlm = {a.name: cli.apply_overrides(cli.load_config(a.config), list(a.overrides))
-         for a in plan.arms if a.name.startswith("mlm_")}
+  mlm = {
+      a.name: cli.apply_overrides(cli.load_config(a.config), list(a.overrides))
+      for a in plan.arms
+      if a.name.startswith("mlm_")
+  }
   assert len({tuple(c.mlm.languages) for c in mlm.values()}) == 3
   assert {c.mlm.phase.max_steps for c in mlm.values()} == {20000}  # equal MLM budget
 
@@ -67,16 +81,15 @@ def test_runs_in_sequence_skips_finished_and_resumes(tmp_path):
   (sp.Path(first.workdir) / "exp" / "results.json").write_text("{}")
   calls, reports, lines = [], [], []
   stop = (plan.arms[1].name, 0)
-  code = sp.study(plan, root, run_fn=_stub(calls, fail_on=stop),
-                  report_fn=lambda *a: reports.append(a), out=lines.append)
+  code = sp.study(
+      plan, root, run_fn=_stub(calls, fail_on=stop), report_fn=lambda *a: reports.append(a), out=lines.append
+  )
   assert code == 3 and not reports  # a failed run stops the study before the report
   assert calls == [("baseline", 0), ("baseline", 2), stop]
   assert any("finished, skipped" in l for l in lines)
   calls.clear()
-  code = sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: reports.append(a) or 0,
-                  out=lines.append)
-  assert code == 0 and reports == [([f"{root}/{a.name}" for a in plan.arms], f"{root}/baseline",
-                                    f"{root}/report")]
+  code = sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: reports.append(a) or 0, out=lines.append)
+  assert code == 0 and reports == [([f"{root}/{a.name}" for a in plan.arms], f"{root}/baseline", f"{root}/report")]
   expected = [(r.arm, r.seed) for r in plan.runs(root)][3:]
   assert calls == expected  # only what had not finished, in order
   saved = json.loads((tmp_path / "study" / "plan.json").read_text())
@@ -91,34 +104,40 @@ def test_print_commands(tmp_path, launcher):
   plan = sp.load_plan("demo")
   lines = []
   calls = []
-  assert sp.study(plan, "gs://bucket/study", True, launcher, run_fn=_stub(calls),
-                  out=lines.append) == 0
+  assert sp.study(plan, "gs://bucket/study", True, launcher, run_fn=_stub(calls), out=lines.append) == 0
   assert calls == [] and not (tmp_path / "plan.json").exists()
   commands = [l for l in lines if not l.startswith("#")]
   assert len(commands) == 3 * len(plan.arms) + 1
   for line, run in zip(commands, plan.runs("gs://bucket/study")):
     words = shlex.split(line)
     assert words[0] == f"launch/{launcher}_run.sh"
-    after = words[words.index("--") + 1:]
+    after = words[words.index("--") + 1 :]
     assert words[words.index("--workdir") + 1] == run.workdir and "--workdir" not in after
     assert after[:2] == ["--config", "demo:quick"] and f"--config.seed={run.seed}" in after
   arms = " ".join(f"gs://bucket/study/{a.name}" for a in plan.arms)
-  assert commands[-1] == (f"xstilts report {arms} --baseline gs://bucket/study/baseline "
-                          "--out gs://bucket/study/report")
+  assert commands[-1] == (
+      f"xstilts report {arms} --baseline gs://bucket/study/baseline " "--out gs://bucket/study/report"
+  )
 
 
 def test_plan_file_and_errors(tmp_path):
-  good = {"name": "mine", "seeds": [0, 1, 2], "arms": [
-      {"name": "baseline", "config": "demo:quick", "questions": ["q5"]},
-      {"name": "other", "config": "demo:quick", "overrides": ["baseline=false"]}]}
+  good = {
+      "name": "mine",
+      "seeds": [0, 1, 2],
+      "arms": [
+          {"name": "baseline", "config": "demo:quick", "questions": ["q5"]},
+          {"name": "other", "config": "demo:quick", "overrides": ["baseline=false"]},
+      ],
+  }
   path = tmp_path / "plan.json"
   path.write_text(json.dumps(good))
   assert [r.arm for r in sp.load_plan(str(path)).runs("r")] == ["baseline"] * 3 + ["other"] * 3
-  for bad, what in (({**good, "seeds": [0, 1]}, "at least 3"),
-                    ({**good, "arms": [*good["arms"], {"name": "x", "config": "c", "report": "r"}]},
-                     "no baseline arm"),
-                    ({**good, "arms": good["arms"][1:]}, "baseline"),
-                    ({"name": "x"}, "need")):
+  for bad, what in (
+      ({**good, "seeds": [0, 1]}, "at least 3"),
+      ({**good, "arms": [*good["arms"], {"name": "x", "config": "c", "report": "r"}]}, "no baseline arm"),
+      ({**good, "arms": good["arms"][1:]}, "baseline"),
+      ({"name": "x"}, "need"),
+  ):
     path.write_text(json.dumps(bad))
     with pytest.raises(ConfigError, match=what) as e:
       sp.load_plan(str(path))
@@ -143,21 +162,24 @@ def test_full_plan_prepares_the_q2_selection_once(tmp_path):
   assert (args.command, args.task, args.data_dir) == ("select", "mnli", data)
   q2_arms = [a for a in plan.arms if a.name.startswith("mnli_")]
   assert sorted(o for a in q2_arms for o in a.overrides) == [
-      f"data.data_dir={data}-q2/diverse", f"data.data_dir={data}-q2/random"]
+      f"data.data_dir={data}-q2/diverse",
+      f"data.data_dir={data}-q2/random",
+  ]
   lines = []
   sp.study(plan, "/r", True, out=lines.append)
   commands = [l for l in lines if not l.startswith("#")]
-  assert commands[0].startswith("xstilts select --task mnli") and len(commands) == len(
-      plan.runs("/r")) + 1 + 4
+  assert commands[0].startswith("xstilts select --task mnli") and len(commands) == len(plan.runs("/r")) + 1 + 4
   # Arms the report cannot tell apart are reported apart, each against its own baseline.
   reports = {out: (paths, base) for paths, base, out in plan.reports("/r")}
   assert reports["/r/report-q2-diverse"] == (["/r/baseline", "/r/mnli_diverse"], "/r/baseline")
   assert reports["/r/report-q2-random"] == (["/r/baseline", "/r/mnli_random"], "/r/baseline")
-  assert reports["/r/report-xtreme-r"] == (["/r/xtremer_baseline", "/r/xtremer_squad"],
-                                           "/r/xtremer_baseline")
+  assert reports["/r/report-xtreme-r"] == (["/r/xtremer_baseline", "/r/xtremer_squad"], "/r/xtremer_baseline")
   main = reports["/r/report"][0]
-  assert "/r/mnli" in main and "/r/mlm_diverse" in main and not {
-      "/r/mnli_diverse", "/r/mnli_random", "/r/xtremer_squad", "/r/xtremer_baseline"} & set(main)
+  assert (
+      "/r/mnli" in main
+      and "/r/mlm_diverse" in main
+      and not {"/r/mnli_diverse", "/r/mnli_random", "/r/xtremer_squad", "/r/xtremer_baseline"} & set(main)
+  )
   for line in commands[-4:]:
     args = cli.build_parser().parse_args(shlex.split(line)[1:])
     assert args.command == "report" and len(args.baseline) == 1
@@ -168,10 +190,9 @@ def test_full_plan_prepares_the_q2_selection_once(tmp_path):
     sp.Path(s.creates).parent.mkdir(parents=True)
     sp.Path(s.creates).write_text("{}")
     return 0
+
   root = str(tmp_path / "study")
-  assert sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: 0, out=lines.append,
-                  prepare_fn=prepare) == 0
+  assert sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: 0, out=lines.append, prepare_fn=prepare) == 0
   assert prepared == [step] and len(calls) == len(plan.runs(root))
-  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: 0, out=lines.append,
-           prepare_fn=prepare)
+  sp.study(plan, root, run_fn=_stub(calls), report_fn=lambda *a: 0, out=lines.append, prepare_fn=prepare)
   assert prepared == [step]  # done once

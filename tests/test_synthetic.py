@@ -4,10 +4,11 @@ The format checks here are written independently of the generator: they parse th
 by hand and compare headers, keys and serialisation
 with the real slices.
 """
+
 import collections
 import json
-import re
 from pathlib import Path
+import re
 
 import pytest
 
@@ -162,7 +163,7 @@ def _check_squad(path: Path, answers_per_question: int) -> dict[str, str]:
         for answer in qa["answers"]:
           assert set(answer) == {"answer_start", "text"} and answer["text"] == answer["text"].strip() != ""
           start = answer["answer_start"]
-          assert context[start:start + len(answer["text"])] == answer["text"], (path, qa["id"])
+          assert context[start : start + len(answer["text"])] == answer["text"], (path, qa["id"])
           assert start == 0 or context[start - 1] == " "  # answers are whole words
         ids[qa["id"]] = qa["answers"][0]["text"]
   return ids
@@ -231,9 +232,8 @@ def test_udpos_conllu_is_well_formed(data):
       assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
       assert all(r[3] in UPOS and 0 <= int(r[6]) <= len(rows) for r in rows)
       assert [r[7] for r in rows].count("root") == 1 and [r[6] for r in rows].count("0") == 1
-      text = "".join(r[1] + ("" if r[9] == "SpaceAfter=No" or i == len(rows) - 1 else " ")
-                     for i, r in enumerate(rows))
-      assert lines[1][len("# text = "):] == text
+      text = "".join(r[1] + ("" if r[9] == "SpaceAfter=No" or i == len(rows) - 1 else " ") for i, r in enumerate(rows))
+      assert lines[1][len("# text = ") :] == text
 
 
 def test_pawsx_pairs_share_their_words(data):
@@ -323,10 +323,23 @@ def test_mlm_text_has_one_sentence_per_line(data):
 def test_every_registered_local_path_reads_with_the_project_readers(data):
   from xstilts_jax.data import readers
   from xstilts_jax.tasks import registry
+
   root, manifest = data
-  tasks = {"mnli": ("en",), "squad_v1": ("en",), "hellaswag": ("en",), "copa": ("en",), "mlm": LANGS,
-           "xnli": LANGS, "pawsx": LANGS, "udpos": LANGS, "panx": LANGS, "xquad": LANGS, "xcopa": LANGS,
-           "bucc2018": LANGS[1:], "tatoeba": LANGS[1:]}
+  tasks = {
+      "mnli": ("en",),
+      "squad_v1": ("en",),
+      "hellaswag": ("en",),
+      "copa": ("en",),
+      "mlm": LANGS,
+      "xnli": LANGS,
+      "pawsx": LANGS,
+      "udpos": LANGS,
+      "panx": LANGS,
+      "xquad": LANGS,
+      "xcopa": LANGS,
+      "bucc2018": LANGS[1:],
+      "tatoeba": LANGS[1:],
+  }
   read = 0
   for name, langs in tasks.items():
     spec = registry.TASKS[name]

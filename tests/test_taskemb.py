@@ -1,24 +1,30 @@
 """TaskEmb: the diagonal empirical Fisher of the task loss w.r.t. the encoder, on a tiny model."""
+
+from flax import nnx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
 from xstilts_jax.errors import DataError
 from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
 from xstilts_jax.train.state import ModelLayout
 from xstilts_jax.train.taskemb import cosine, sketch, task_embedding
 
-CFG = XLMRConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                 intermediate_size=32, max_position_embeddings=40, hidden_dropout_prob=0.0,
-                 attention_probs_dropout_prob=0.0)
+CFG = XLMRConfig(
+    vocab_size=64,
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=32,
+    max_position_embeddings=40,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-  model = XLMRModel(CFG, {"cls": HeadSpec("classification", 3), "tag": HeadSpec("tagging", 5)},
-                    rngs=nnx.Rngs(0))
+  model = XLMRModel(CFG, {"cls": HeadSpec("classification", 3), "tag": HeadSpec("tagging", 5)}, rngs=nnx.Rngs(0))
   layout = ModelLayout.of(model)
   return layout, layout.grouped(layout.flat(model))
 
@@ -29,8 +35,14 @@ def _classification(seed, low, high, rule, batches=4, rows=8, length=12):
   for _ in range(batches):
     ids = rng.integers(low, high, size=(rows, length)).astype(np.int32)
     ids[:, 0] = 0
-    out.append({"input_ids": ids, "attention_mask": np.ones_like(ids),
-                "mask": np.ones(rows, np.int32), "label": rule(ids).astype(np.int32)})
+    out.append(
+        {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "mask": np.ones(rows, np.int32),
+            "label": rule(ids).astype(np.int32),
+        }
+    )
   return out
 
 
@@ -42,10 +54,12 @@ def _reference(layout, params, head, batches, names):
     for r in range(len(b["mask"])):
       if not b["mask"][r]:
         continue
+
       def loss(chosen):
         model = layout.model({"encoder": {**params["encoder"], **chosen}, "heads": params["heads"]})
-        logits = model(b["input_ids"][r:r + 1], b["attention_mask"][r:r + 1], head=head)
+        logits = model(b["input_ids"][r : r + 1], b["attention_mask"][r : r + 1], head=head)
         return -jax.nn.log_softmax(logits[0])[b["label"][r]]
+
       g = jax.grad(loss)({n: params["encoder"][n] for n in names})
       total = {n: total[n] + np.asarray(g[n]) ** 2 for n in names}
       count += 1
@@ -82,8 +96,14 @@ def test_copies_of_a_task_are_nearer_than_unrelated_tasks(tiny):
   tagging = []
   for _ in range(4):
     ids = rng.integers(34, 64, size=(8, 20)).astype(np.int32)
-    tagging.append({"input_ids": ids, "attention_mask": np.ones_like(ids),
-                    "mask": np.ones(8, np.int32), "label_ids": (ids % 5).astype(np.int32)})
+    tagging.append(
+        {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "mask": np.ones(8, np.int32),
+            "label_ids": (ids % 5).astype(np.int32),
+        }
+    )
   b = task_embedding(layout, params, "tag", "tagging", tagging)
   same, other = cosine(a1, a2), cosine(a1, b)
   assert same > other + 0.05, (same, other)
@@ -103,8 +123,9 @@ def test_layer_subset_and_errors(tiny):
       if n in last:
         idx = last.index(n)
         start = sum(int(np.prod(params["encoder"][m].shape)) for m in last[:idx])
-        np.testing.assert_allclose(part[start:start + size], full[offset:offset + size], rtol=1e-4,
-                                   atol=1e-6 * full.max())
+        np.testing.assert_allclose(
+            part[start : start + size], full[offset : offset + size], rtol=1e-4, atol=1e-6 * full.max()
+        )
       offset += size
   with pytest.raises(DataError):
     task_embedding(layout, params, "cls", "classification", batches, names=["encoder.nope"])
@@ -127,6 +148,7 @@ def test_model_task_embedding_is_the_sketch(tiny):
   model = layout.model(params)
   batches = _classification(3, 3, 64, lambda ids: ids[:, 1] % 3, batches=1)
   from xstilts_jax.train.taskemb import model_task_embedding
+
   stored = model_task_embedding(model, "cls", "classification", batches, dim=256)
   full = task_embedding(layout, params, "cls", "classification", batches)
   assert len(stored) == 256 and all(isinstance(v, float) for v in stored)

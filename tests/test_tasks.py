@@ -1,4 +1,5 @@
 """Registry sanity: languages, metrics, groups, lookup, sources that name real things."""
+
 import csv
 import dataclasses
 import inspect
@@ -9,18 +10,45 @@ import pytest
 from xstilts_jax.data import readers
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.tasks import (
-    INTERMEDIATE_TASKS, TARGET_TASKS, TASK_GROUPS, TASKS, TaskSpec, expand_tasks, get_task,
-    iso639_3)
-from xstilts_jax.tasks import registry
+    INTERMEDIATE_TASKS,
+    TARGET_TASKS,
+    TASK_GROUPS,
+    TASKS,
+    TaskSpec,
+    expand_tasks,
+    get_task,
+    iso639_3,
+    registry,
+)
 from xstilts_jax.tasks.spec import FORMATS
 
 # The metric keys the evaluation package implements (from the brief, not the registry).
-ALLOWED_METRICS = {"accuracy", "accuracy_f1", "seqeval_f1", "squad_v1", "squad_v2", "mlqa",
-                   "bucc_f1", "tatoeba_accuracy", "token_accuracy", "mlm_accuracy",
-                   "lareqa_map", "mewslix_map"}
+ALLOWED_METRICS = {
+    "accuracy",
+    "accuracy_f1",
+    "seqeval_f1",
+    "squad_v1",
+    "squad_v2",
+    "mlqa",
+    "bucc_f1",
+    "tatoeba_accuracy",
+    "token_accuracy",
+    "mlm_accuracy",
+    "lareqa_map",
+    "mewslix_map",
+}
 # Task names in languages.csv (`bucc` there) -> ours.
-CSV_TASK = {"xnli": "xnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "xquad",
-            "mlqa": "mlqa", "tydiqa": "tydiqa", "bucc": "bucc2018", "tatoeba": "tatoeba"}
+CSV_TASK = {
+    "xnli": "xnli",
+    "pawsx": "pawsx",
+    "udpos": "udpos",
+    "panx": "panx",
+    "xquad": "xquad",
+    "mlqa": "mlqa",
+    "tydiqa": "tydiqa",
+    "bucc": "bucc2018",
+    "tatoeba": "tatoeba",
+}
 
 
 def _csv_languages(shared_data, column):
@@ -144,8 +172,10 @@ def test_hub_udpos_configs_use_google_xtreme_language_names():
   hub_names = set(
       "Afrikaans Arabic Basque Bulgarian Dutch English Estonian Finnish French German Greek "
       "Hebrew Hindi Hungarian Indonesian Italian Japanese Kazakh Korean Chinese Marathi Persian "
-      "Portuguese Russian Spanish Tagalog Tamil Telugu Thai Turkish Urdu Vietnamese Yoruba".split())
+      "Portuguese Russian Spanish Tagalog Tamil Telugu Thai Turkish Urdu Vietnamese Yoruba".split()
+  )
   from xstilts_jax.data.sources import fill_pattern
+
   spec = TASKS["udpos"]
   configs = {fill_pattern(spec.hub.config, l) for l in spec.languages}
   assert configs == {f"udpos.{name}" for name in hub_names}
@@ -156,8 +186,7 @@ def test_hub_udpos_configs_use_google_xtreme_language_names():
 
 def test_xtreme_r_language_sets_match_languages_csv(shared_data):
   by_task = _csv_languages(shared_data, "xtreme_r_tasks")
-  expected_tasks = {"xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba",
-                    "mewslix", "lareqa"}
+  expected_tasks = {"xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba", "mewslix", "lareqa"}
   assert set(registry.benchmark_tasks("xtreme-r")) == expected_tasks
   assert set(by_task) == expected_tasks
   for task in expected_tasks:
@@ -166,8 +195,18 @@ def test_xtreme_r_language_sets_match_languages_csv(shared_data):
     assert set(ours) == expected and len(ours) == len(expected), task
   # The counts XTREME-R's evaluate.py lists (its XTREME_R_TASK2LANGS).
   counts = {t: len(get_task(t, benchmark="xtreme-r").languages) for t in expected_tasks}
-  assert counts == {"xnli": 15, "xcopa": 11, "udpos": 38, "panx": 48, "xquad": 12, "mlqa": 7,
-                    "tydiqa": 9, "tatoeba": 41, "mewslix": 11, "lareqa": 11}
+  assert counts == {
+      "xnli": 15,
+      "xcopa": 11,
+      "udpos": 38,
+      "panx": 48,
+      "xquad": 12,
+      "mlqa": 7,
+      "tydiqa": 9,
+      "tatoeba": 41,
+      "mewslix": 11,
+      "lareqa": 11,
+  }
   # The 50 languages of XTREME-R.
   union = set().union(*(get_task(t, benchmark="xtreme-r").languages for t in expected_tasks))
   assert len(union) == 50
@@ -196,6 +235,7 @@ def test_xcopa_recipes():
 
 def test_retrieval_tasks_load_through_the_registry(shared_data):
   from xstilts_jax.data.sources import load_examples
+
   spec = get_task("lareqa")
   assert spec.format == "retrieval_qa" and spec.category == "retrieval"
   pools = {l: load_examples(spec, l, "test", "local", shared_data) for l in ("de", "th")}

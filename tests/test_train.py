@@ -1,34 +1,46 @@
 """The training engine: sharded == single device, accumulation == big batch, torch AdamW parity,
 checkpoints across meshes, SIGKILL + resume == uninterrupted, two hosts == one."""
+
 import json
 import os
+from pathlib import Path
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from flax import nnx
 import jax
 import numpy as np
 import pytest
 import torch
 import transformers as T
-from flax import nnx
 
-from xstilts_jax import load_hf, sharding as shd
+from xstilts_jax import load_hf
+from xstilts_jax import sharding as shd
 from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
-from xstilts_jax.train import optim, state as train_state, steps as train_steps
+from xstilts_jax.train import optim
+from xstilts_jax.train import state as train_state
+from xstilts_jax.train import steps as train_steps
 from xstilts_jax.train.checkpoint import Checkpointer, abstract_like
 from xstilts_jax.train.loop import task_probabilities
 
 JOB = Path(__file__).with_name("train_job.py")
-CFG = XLMRConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                 max_position_embeddings=40, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+CFG = XLMRConfig(
+    vocab_size=64,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=40,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 
 
 def _mesh(d, f, t):
-  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[:d * f * t])
+  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
 
 
 def _batches(kind, rows, n=5, seed=0):
@@ -53,8 +65,9 @@ def _run(mesh, kind, batches, accum=1, cfg=CFG, lr=1e-3):
   ocfg = optim.OptimizerConfig(learning_rate=lr, total_steps=10)
   tx = optim.make_transform(ocfg)
   layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
-  step = train_steps.jit_train_step(train_steps.make_train_step(
-      layout, "h", kind, tx, optim.make_schedule(ocfg), 1.0, accum, mesh), shardings, mesh)
+  step = train_steps.jit_train_step(
+      train_steps.make_train_step(layout, "h", kind, tx, optim.make_schedule(ocfg), 1.0, accum, mesh), shardings, mesh
+  )
   losses = []
   for i, b in enumerate(batches):
     state, metrics = step(state, shd.global_batch(b, mesh))
@@ -87,9 +100,18 @@ def test_gradient_accumulation_equals_one_big_batch():
 def test_train_step_matches_torch_adamw(tmp_path):
   """Three steps against transformers' model + torch AdamW (no decay on bias/LayerNorm) + linear
   warmup schedule + clip_grad_norm_: the jiant recipe."""
-  hf_cfg = T.XLMRobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                              intermediate_size=64, max_position_embeddings=40, num_labels=3,
-                              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, type_vocab_size=1)
+  hf_cfg = T.XLMRobertaConfig(
+      vocab_size=64,
+      hidden_size=32,
+      num_hidden_layers=2,
+      num_attention_heads=4,
+      intermediate_size=64,
+      max_position_embeddings=40,
+      num_labels=3,
+      hidden_dropout_prob=0.0,
+      attention_probs_dropout_prob=0.0,
+      type_vocab_size=1,
+  )
   torch.manual_seed(0)
   ref = T.XLMRobertaForSequenceClassification(hf_cfg)
   ref.save_pretrained(tmp_path)
@@ -97,15 +119,20 @@ def test_train_step_matches_torch_adamw(tmp_path):
   ocfg = optim.OptimizerConfig(learning_rate=5e-3, total_steps=10, warmup_fraction=0.2, grad_clip_norm=0.5)
   no_decay = [p for n, p in ref.named_parameters() if n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n]
   decay = [p for n, p in ref.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n)]
-  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                          lr=ocfg.learning_rate, eps=1e-8)
+  opt = torch.optim.AdamW(
+      [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+      lr=ocfg.learning_rate,
+      eps=1e-8,
+  )
   sched = T.get_linear_schedule_with_warmup(opt, 2, 10)
   batches = _batches("classification", 8, n=3, seed=5)
   torch_losses = []
   for b in batches:
-    out = ref(input_ids=torch.tensor(b["input_ids"], dtype=torch.long),
-              attention_mask=torch.tensor(b["attention_mask"], dtype=torch.long),
-              labels=torch.tensor(b["label"], dtype=torch.long))
+    out = ref(
+        input_ids=torch.tensor(b["input_ids"], dtype=torch.long),
+        attention_mask=torch.tensor(b["attention_mask"], dtype=torch.long),
+        labels=torch.tensor(b["label"], dtype=torch.long),
+    )
     opt.zero_grad()
     out.loss.backward()
     torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.5)
@@ -116,8 +143,13 @@ def test_train_step_matches_torch_adamw(tmp_path):
   mesh = _mesh(1, 1, 1)
   tx = optim.make_transform(ocfg)
   layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
-  step = train_steps.jit_train_step(train_steps.make_train_step(
-      layout, "classification", "classification", tx, optim.make_schedule(ocfg), 0.5, 1, mesh), shardings, mesh)
+  step = train_steps.jit_train_step(
+      train_steps.make_train_step(
+          layout, "classification", "classification", tx, optim.make_schedule(ocfg), 0.5, 1, mesh
+      ),
+      shardings,
+      mesh,
+  )
   losses = []
   for i, b in enumerate(batches):
     state, m = step(state, shd.global_batch({**b, "mask": np.ones(8, np.int32)}, mesh))
@@ -156,7 +188,9 @@ def test_checkpoint_restores_across_meshes(tmp_path, save_mesh, restore_mesh):
   ckpt.wait()
   mesh = _mesh(*restore_mesh)
   tx = optim.make_transform(optim.OptimizerConfig())
-  _, fresh, shardings = train_state.create_state(layout.model(jax.device_get(state["params"])), tx, mesh, shd.DEFAULT_RULES)
+  _, fresh, shardings = train_state.create_state(
+      layout.model(jax.device_get(state["params"])), tx, mesh, shd.DEFAULT_RULES
+  )
   restored, meta = ckpt.restore(2, abstract_like(fresh, shardings))
   assert meta == {"note": "x"}
   for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state)):
@@ -169,8 +203,14 @@ def test_checkpoint_restores_across_meshes(tmp_path, save_mesh, restore_mesh):
 def _job(workdir, *args, env_extra=None, **popen):
   env = {**os.environ, **(env_extra or {})}
   env.pop("XLA_FLAGS", None)
-  return subprocess.Popen([sys.executable, str(JOB), str(workdir), *args], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, **popen)
+  return subprocess.Popen(
+      [sys.executable, str(JOB), str(workdir), *args],
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+      **popen,
+  )
 
 
 def _finish(proc, timeout=400):
@@ -204,7 +244,7 @@ def test_sigkill_then_resume_equals_uninterrupted(reference_run, tmp_path):
     np.testing.assert_allclose(final[k], v, atol=1e-6, err_msg=k)
   # metrics.jsonl holds the first run's steps and then the resumed ones; the last 10 - resume point
   # of them equal the reference's tail
-  np.testing.assert_allclose(resumed[-(10 - max(saved)):], ref_losses[max(saved):], rtol=1e-5)
+  np.testing.assert_allclose(resumed[-(10 - max(saved)) :], ref_losses[max(saved) :], rtol=1e-5)
 
 
 def _free_port():
@@ -216,8 +256,24 @@ def _free_port():
 def test_two_processes_equal_one(reference_run, tmp_path):
   ref_losses, ref_params = reference_run
   port = _free_port()
-  procs = [_job(tmp_path, "--devices", "2", "--mesh", "2,2,1", "--steps", "10", "--coordinator", f"127.0.0.1:{port}",
-                "--num-processes", "2", "--process-id", str(i)) for i in range(2)]
+  procs = [
+      _job(
+          tmp_path,
+          "--devices",
+          "2",
+          "--mesh",
+          "2,2,1",
+          "--steps",
+          "10",
+          "--coordinator",
+          f"127.0.0.1:{port}",
+          "--num-processes",
+          "2",
+          "--process-id",
+          str(i),
+      )
+      for i in range(2)
+  ]
   outs = [p.communicate(timeout=400) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
@@ -233,6 +289,7 @@ def test_the_best_dev_checkpoint_is_what_training_returns(tmp_path):
   from xstilts_jax.data.batches import TrainBatches
   from xstilts_jax.train import loop
   from xstilts_jax.train.state import ModelLayout
+
   feats = {k: v for k, v in _batches("classification", 40, n=1)[0].items() if k != "mask"}
   model = XLMRModel(CFG, {"h": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
   task = loop.TrainTask("cls", "h", "classification", TrainBatches(feats, 8, seed=0), 40)
@@ -243,8 +300,13 @@ def test_the_best_dev_checkpoint_is_what_training_returns(tmp_path):
     seen[step] = {k: np.asarray(v) for k, v in ModelLayout.of(current).flat(current).items()}
     return next(scores)
 
-  cfg = loop.LoopConfig(total_steps=5, optimizer=optim.OptimizerConfig(learning_rate=1e-2, total_steps=5),
-                        eval_every=1, save_every=1, async_checkpoints=False)
+  cfg = loop.LoopConfig(
+      total_steps=5,
+      optimizer=optim.OptimizerConfig(learning_rate=1e-2, total_steps=5),
+      eval_every=1,
+      save_every=1,
+      async_checkpoints=False,
+  )
   result = loop.train(model, [task], cfg, tmp_path, _mesh(1, 1, 1), shd.DEFAULT_RULES, "p", score_fn=score)
   assert result.best_score == 5.0
   final = ModelLayout.of(result.model).flat(result.model)
@@ -313,13 +375,19 @@ def test_a_checkpoint_of_another_config_is_refused(tmp_path):
   from xstilts_jax.data.batches import TrainBatches
   from xstilts_jax.errors import ConfigError
   from xstilts_jax.train import loop
+
   feats = {k: v for k, v in _batches("classification", 16, n=1)[0].items() if k != "mask"}
 
   def go(fingerprint, steps):
     model = XLMRModel(CFG, {"h": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
     task = loop.TrainTask("cls", "h", "classification", TrainBatches(feats, 8, seed=0), 16)
-    cfg = loop.LoopConfig(total_steps=steps, optimizer=optim.OptimizerConfig(learning_rate=1e-3, total_steps=steps),
-                          save_every=1, async_checkpoints=False, fingerprint=fingerprint)
+    cfg = loop.LoopConfig(
+        total_steps=steps,
+        optimizer=optim.OptimizerConfig(learning_rate=1e-3, total_steps=steps),
+        save_every=1,
+        async_checkpoints=False,
+        fingerprint=fingerprint,
+    )
     return loop.train(model, [task], cfg, tmp_path, _mesh(1, 1, 1), shd.DEFAULT_RULES, "p")
 
   go("a", 2)

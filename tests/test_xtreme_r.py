@@ -1,6 +1,7 @@
 """XTREME-R: LAReQA pool and mAP@20 on the real XQuAD-R slice; Mewsli-X and SIQA readers on
 files written here (no real Mewsli-X or SIQA slice is available offline); nearest-neighbour
 search (numpy exact vs faiss)."""
+
 import json
 
 import numpy as np
@@ -33,8 +34,7 @@ def _raw(xquad_r):
     with open(xquad_r / f"{lang}.json", encoding="utf-8") as f:
       data = json.load(f)
     paragraphs = [p for article in data["data"] for p in article["paragraphs"]]
-    out[lang] = [(n, p["context"], p["sentence_breaks"], p["qas"], p["sentences"])
-                 for n, p in enumerate(paragraphs, 1)]
+    out[lang] = [(n, p["context"], p["sentence_breaks"], p["qas"], p["sentences"]) for n, p in enumerate(paragraphs, 1)]
   return out
 
 
@@ -165,44 +165,63 @@ def test_ties_lowest_index_first_and_faiss_agrees():
 
 
 def _entity(qid, title, description, spans):
-  return {"entity_id": qid, "title": title, "description": description,
-          "sentence_spans": [{"start": s, "end": e} for s, e in spans],
-          "description_language": "en", "description_url": f"https://en.wikipedia.org/{title}"}
+  return {
+      "entity_id": qid,
+      "title": title,
+      "description": description,
+      "sentence_spans": [{"start": s, "end": e} for s, e in spans],
+      "description_language": "en",
+      "description_url": f"https://en.wikipedia.org/{title}",
+  }
 
 
 def _context(lang, text, spans, doc="Q1"):
-  return {"document_title": "t", "document_url": "u", "document_id": doc, "language": lang,
-          "text": text, "sentence_spans": [{"start": s, "end": e} for s, e in spans]}
+  return {
+      "document_title": "t",
+      "document_url": "u",
+      "document_id": doc,
+      "language": lang,
+      "text": text,
+      "sentence_spans": [{"start": s, "end": e} for s, e in spans],
+  }
 
 
 def _mention(example_id, text, start, end, qid):
-  return {"example_id": example_id, "entity_id": qid,
-          "mention_span": {"start": start, "end": end, "text": text[start:end]}}
+  return {
+      "example_id": example_id,
+      "entity_id": qid,
+      "mention_span": {"start": start, "end": end, "text": text[start:end]},
+  }
 
 
 def _write_jsonl(path, rows):
-  path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                  encoding="utf-8")
+  path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
 @pytest.fixture()
 def mewslix_dir(tmp_path):
   d = tmp_path / "mewslix"
   d.mkdir()
-  _write_jsonl(d / "candidate_set_entities.jsonl", [
-      _entity("Q90", "Paris", "Paris is the capital of France.\nIt is large.", [(0, 31), (32, 44)]),
-      _entity("Q64", "Berlin", "Berlin is the capital of Germany.", [(0, 33)]),
-      _entity("Q1", "Universe", "The universe is  all of space.", [(0, 30)]),
-  ])
+  _write_jsonl(
+      d / "candidate_set_entities.jsonl",
+      [
+          _entity("Q90", "Paris", "Paris is the capital of France.\nIt is large.", [(0, 31), (32, 44)]),
+          _entity("Q64", "Berlin", "Berlin is the capital of Germany.", [(0, 33)]),
+          _entity("Q1", "Universe", "The universe is  all of space.", [(0, 30)]),
+      ],
+  )
   de_text = "Erster Satz. Gestern war {Wahl} in Berlin und Paris. Letzter Satz."
   en_text = "Paris hosted it."
-  _write_jsonl(d / "wikinews_mentions-dev.jsonl", [
-      {"context": _context("de", de_text, [(0, 12), (13, 52), (53, 66)]),
-       "mentions": [_mention("de-1", de_text, 35, 41, "Q64"),
-                    _mention("de-2", de_text, 46, 51, "Q90")]},
-      {"context": _context("en", en_text, [(0, 16)]),
-       "mentions": [_mention("en-1", en_text, 0, 5, "Q90")]},
-  ])
+  _write_jsonl(
+      d / "wikinews_mentions-dev.jsonl",
+      [
+          {
+              "context": _context("de", de_text, [(0, 12), (13, 52), (53, 66)]),
+              "mentions": [_mention("de-1", de_text, 35, 41, "Q64"), _mention("de-2", de_text, 46, 51, "Q90")],
+          },
+          {"context": _context("en", en_text, [(0, 16)]), "mentions": [_mention("en-1", en_text, 0, 5, "Q90")]},
+      ],
+  )
   return d
 
 
@@ -240,19 +259,28 @@ def test_mewslix_reader_rejects_bad_rows(mewslix_dir, tmp_path):
 
 def test_mewslix_pairs_reader(mewslix_dir):
   text = "Gestern war Wahl in Berlin."
-  pair = {"contextual_mention": {"context": _context("en", text, [(0, len(text))]),
-                                 "mention": _mention("p1", text, 20, 26, "Q64")},
-          "entity": _entity("Q64", "Berlin", "Berlin is the capital of Germany.", [(0, 33)])}
+  pair = {
+      "contextual_mention": {
+          "context": _context("en", text, [(0, len(text))]),
+          "mention": _mention("p1", text, 20, 26, "Q64"),
+      },
+      "entity": _entity("Q64", "Berlin", "Berlin is the capital of Germany.", [(0, 33)]),
+  }
   _write_jsonl(mewslix_dir / "wikipedia_pairs-train.jsonl", [pair])
   pairs = readers.read_mewslix_pairs(mewslix_dir / "wikipedia_pairs-train.jsonl")
   assert [(p.id, p.query, p.candidate) for p in pairs] == [
-      ("p1", "Berlin: Gestern war Wahl in { Berlin } .", "Berlin is the capital of Germany.")]
+      ("p1", "Berlin: Gestern war Wahl in { Berlin } .", "Berlin is the capital of Germany.")
+  ]
 
 
 def test_mewslix_map_by_hand_and_from_embeddings(mewslix_dir):
   gold = {"a": "Q1", "b": "Q2", "c": "Q3", "d": "Q4"}
-  predictions = {"a": ["Q1", "Q9"], "b": ["Q9", "Q2"], "c": ["Q9"] * 19 + ["Q3"],
-                 "x": ["Q1"]}  # d missing, c's gold at rank 20, x has no gold
+  predictions = {
+      "a": ["Q1", "Q9"],
+      "b": ["Q9", "Q2"],
+      "c": ["Q9"] * 19 + ["Q3"],
+      "x": ["Q1"],
+  }  # d missing, c's gold at rank 20, x has no gold
   result = retrieval_qa.mewslix_mrr(gold, predictions)
   assert result["map@20"] == pytest.approx(100 * (1 + 1 / 2 + 1 / 20 + 0) / 4)
   assert (result["missing"], result["unexpected"]) == (1, 1)
@@ -264,8 +292,8 @@ def test_mewslix_map_by_hand_and_from_embeddings(mewslix_dir):
   rows = {"Q90": 0, "Q64": 1, "Q1": 2}
   queries = np.stack([entities[rows[m.entity_id]] for m in data.mentions])
   preds = retrieval_qa.mewslix_predictions(
-      queries, entities, [e.entity_id for e in data.entities],
-      [m.example_id for m in data.mentions])
+      queries, entities, [e.entity_id for e in data.entities], [m.example_id for m in data.mentions]
+  )
   assert preds == {"de-1": ["Q64", "Q90", "Q1"], "de-2": ["Q90", "Q64", "Q1"]}
   gold = {m.example_id: m.entity_id for m in data.mentions}
   assert retrieval_qa.mewslix_mrr(gold, preds)["map@20"] == pytest.approx(100.0)
@@ -281,8 +309,7 @@ def test_mewslix_map_by_hand_and_from_embeddings(mewslix_dir):
 
 
 def _siqa_row(i, correct=None):
-  row = {"context": f"Ctx {i}.", "question": f"What {i}?", "answerA": "a", "answerB": "b",
-         "answerC": "c"}
+  row = {"context": f"Ctx {i}.", "question": f"What {i}?", "answerA": "a", "answerB": "b", "answerC": "c"}
   if correct:
     row["correct"] = correct
   return row
@@ -293,7 +320,9 @@ def test_siqa_reader_both_release_layouts(tmp_path):
   (tmp_path / "train-labels.lst").write_text("3\n1\n")
   examples = readers.read_siqa(tmp_path / "train.jsonl")
   assert [(e.context, e.choices, e.label) for e in examples] == [
-      ("Ctx 0. What 0?", ("a", "b", "c"), 2), ("Ctx 1. What 1?", ("a", "b", "c"), 0)]
+      ("Ctx 0. What 0?", ("a", "b", "c"), 2),
+      ("Ctx 1. What 1?", ("a", "b", "c"), 0),
+  ]
   _write_jsonl(tmp_path / "socialIQa_v1.4_dev.jsonl", [_siqa_row(0, "B")])
   assert [e.label for e in readers.read_siqa(tmp_path / "socialIQa_v1.4_dev.jsonl")] == [1]
   (tmp_path / "train-labels.lst").write_text("3\n")
@@ -309,36 +338,50 @@ def test_siqa_reader_both_release_layouts(tmp_path):
 
 def _results():
   from xstilts_jax.evaluation.xtreme_r import XTREME_R_LANGUAGES
+
   langs = XTREME_R_LANGUAGES
   const = lambda task, **m: {l: dict(m) for l in langs[task]}
   results = {
-      "xnli": const("xnli", accuracy=80.0), "xcopa": const("xcopa", accuracy=70.0),
-      "udpos": const("udpos", f1=76.0), "panx": const("panx", f1=64.0),
+      "xnli": const("xnli", accuracy=80.0),
+      "xcopa": const("xcopa", accuracy=70.0),
+      "udpos": const("udpos", f1=76.0),
+      "panx": const("panx", f1=64.0),
       "xquad": const("xquad", f1=78.0, exact_match=62.0),
       "mlqa": const("mlqa", f1=72.0, exact=54.0),  # squad-style key name
       "tydiqa": const("tydiqa", f1=64.0, exact_match=46.0),
-      "tatoeba": const("tatoeba", accuracy=77.0), "mewslix": const("mewslix", **{"map@20": 45.0}),
+      "tatoeba": const("tatoeba", accuracy=77.0),
+      "mewslix": const("mewslix", **{"map@20": 45.0}),
       "lareqa": {l: {"map@20": 40.0, "num_questions": 1190} for l in langs["lareqa"]},
       "pawsx": {"de": {"accuracy": 1.0}},  # not an XTREME-R task: ignored
   }
-  results["xnli"]["ar"] = {"accuracy": 95.0}      # xnli: 80 + 15/15 = 81
+  results["xnli"]["ar"] = {"accuracy": 95.0}  # xnli: 80 + 15/15 = 81
   results["lareqa"]["de"] = {"map@20": 51.0, "num_questions": 2380}
-  results["panx"]["xx"] = {"f1": 0.0}              # not an XTREME-R language: ignored
+  results["panx"]["xx"] = {"f1": 0.0}  # not an XTREME-R language: ignored
   return results
 
 
 def test_xtreme_r_score_by_hand():
   from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
+
   score = xtreme_r_score(_results())
   # Task scores worked out by hand: QA = (F1 + EM) / 2; LAReQA pooled over questions:
   # 40 + 11 * 2380 / (10 * 1190 + 2380) = 40 + 11 / 6.
-  expected_tasks = {"xnli": 81.0, "xcopa": 70.0, "udpos": 76.0, "panx": 64.0, "xquad": 70.0,
-                    "mlqa": 63.0, "tydiqa": 55.0, "tatoeba": 77.0, "mewslix": 45.0,
-                    "lareqa": 40 + 11 / 6}
+  expected_tasks = {
+      "xnli": 81.0,
+      "xcopa": 70.0,
+      "udpos": 76.0,
+      "panx": 64.0,
+      "xquad": 70.0,
+      "mlqa": 63.0,
+      "tydiqa": 55.0,
+      "tatoeba": 77.0,
+      "mewslix": 45.0,
+      "lareqa": 40 + 11 / 6,
+  }
   assert score["tasks"] == pytest.approx(expected_tasks)
-  assert score["categories"] == pytest.approx({
-      "classification": 75.5, "structured": 70.0, "qa": 188 / 3,
-      "retrieval": (77 + 45 + 40 + 11 / 6) / 3})
+  assert score["categories"] == pytest.approx(
+      {"classification": 75.5, "structured": 70.0, "qa": 188 / 3, "retrieval": (77 + 45 + 40 + 11 / 6) / 3}
+  )
   # 81 + 70 + 76 + 64 + 70 + 63 + 55 + 77 + 45 + 40 = 641, plus LAReQA's 11 / 6
   assert score["overall"] == pytest.approx((641 + 11 / 6) / 10)
   assert score["complete"] and not score["missing_tasks"] and not score["missing_languages"]
@@ -347,6 +390,7 @@ def test_xtreme_r_score_by_hand():
 
 def test_xtreme_r_score_partial_and_unweighted():
   from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
+
   results = _results()
   del results["mewslix"], results["udpos"]["wo"]
   for scores in results["lareqa"].values():
@@ -367,13 +411,24 @@ def test_xtreme_r_score_partial_and_unweighted():
 
 def test_benchmark_switch_in_the_xstilts_config():
   from xstilts_jax import cli
+
   default = cli.load_config("xstilts")
   assert default.benchmark == "xtreme" and "bucc2018" in default.targets.tasks
   assert not dict(default.targets.languages)
   c = cli.load_config("xstilts:benchmark=xtreme-r")
   assert c.benchmark == "xtreme-r"
-  assert list(c.targets.tasks) == ["xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa",
-                                   "tatoeba", "mewslix", "lareqa"]
+  assert list(c.targets.tasks) == [
+      "xnli",
+      "xcopa",
+      "udpos",
+      "panx",
+      "xquad",
+      "mlqa",
+      "tydiqa",
+      "tatoeba",
+      "mewslix",
+      "lareqa",
+  ]
   assert len(c.targets.languages["panx"]) == 48 and "wo" in c.targets.languages["udpos"]
   assert "ro" in c.targets.languages["xquad"] and "uk" in c.targets.languages["tatoeba"]
   picked = cli.load_config("xstilts:benchmark=xtreme-r,target=udpos")
@@ -398,6 +453,7 @@ def _write_lareqa_encodings(directory, pool, q, c):
 def test_score_lareqa_encodings(xquad_r, pool, tmp_path, capsys):
   from xstilts_jax import cli
   from xstilts_jax.evaluation.score import score_files
+
   q, c = _planted(pool)
   order = np.random.default_rng(0).permutation(len(pool.candidates))  # file order is free
   shuffled = tmp_path / "shuffled"
@@ -409,8 +465,7 @@ def test_score_lareqa_encodings(xquad_r, pool, tmp_path, capsys):
   rc = rng.normal(size=c.shape).astype(np.float32)
   _write_lareqa_encodings(tmp_path / "random", pool, rq, rc)
   # Shuffle the candidate file's rows together with their uids: the score cannot change.
-  (shuffled / "question_uids.txt").write_text(
-      (tmp_path / "random" / "question_uids.txt").read_text())
+  (shuffled / "question_uids.txt").write_text((tmp_path / "random" / "question_uids.txt").read_text())
   np.save(shuffled / "question_encodings.npz", rq)
   uids = (tmp_path / "random" / "candidate_uids.txt").read_text().splitlines()
   (shuffled / "candidate_uids.txt").write_text("".join(uids[i] + "\n" for i in order))
@@ -423,17 +478,20 @@ def test_score_lareqa_encodings(xquad_r, pool, tmp_path, capsys):
   assert score_files("lareqa", shuffled, xquad_r)["map@20"] == pytest.approx(expected)
   de = score_files("lareqa", tmp_path / "random", xquad_r / "de.json", language="de")
   assert de["num_questions"] == 135
-  assert cli.main(["score", "--task", "lareqa", "--predictions", str(tmp_path / "planted"),
-                   "--gold", str(xquad_r)]) == 0
+  assert (
+      cli.main(["score", "--task", "lareqa", "--predictions", str(tmp_path / "planted"), "--gold", str(xquad_r)]) == 0
+  )
   assert json.loads(capsys.readouterr().out)["map@20"] == pytest.approx(100)
   (tmp_path / "planted" / "candidate_uids.txt").write_text(
-      "".join(x.uid + "\n" for x in pool.candidates[:-1]) + "xx_1_0\n")
+      "".join(x.uid + "\n" for x in pool.candidates[:-1]) + "xx_1_0\n"
+  )
   with pytest.raises(DataError, match="no encoding for 1 candidates"):
     score_files("lareqa", tmp_path / "planted", xquad_r)
 
 
 def test_score_mewslix_predictions(mewslix_dir, tmp_path):
   from xstilts_jax.evaluation.score import score_files
+
   preds = tmp_path / "test-de.json"
   preds.write_text(json.dumps({"de-1": ["Q90", "Q64"], "de-2": ["Q90"]}))
   labels = tmp_path / "labels-de.json"

@@ -3,6 +3,7 @@
 python tests/train_job.py WORKDIR --devices 4 --mesh 2,2,1 --steps 12 --save-every 2 [--coordinator 127.0.0.1:PORT --num-processes 2 --process-id 0]
 Writes WORKDIR/final.npz with every parameter and prints the step losses as JSON on the last line.
 """
+
 import argparse
 import json
 import os
@@ -25,19 +26,26 @@ def main():
   a = p.parse_args()
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={a.devices}"
 
+  from flax import nnx
   import jax
   import numpy as np
-  from flax import nnx
 
   from xstilts_jax import sharding as shd
   from xstilts_jax.data.batches import TrainBatches
   from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
   from xstilts_jax.train import loop, optim
 
-  shd.maybe_initialize_distributed(a.coordinator, a.num_processes, a.process_id,
-                                   cpu_collectives="gloo" if a.coordinator else None)
-  cfg = XLMRConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                   intermediate_size=64, max_position_embeddings=40)  # dropout 0.1: keys must line up too
+  shd.maybe_initialize_distributed(
+      a.coordinator, a.num_processes, a.process_id, cpu_collectives="gloo" if a.coordinator else None
+  )
+  cfg = XLMRConfig(
+      vocab_size=64,
+      hidden_size=32,
+      num_hidden_layers=2,
+      num_attention_heads=4,
+      intermediate_size=64,
+      max_position_embeddings=40,
+  )  # dropout 0.1: keys must line up too
   model = XLMRModel(cfg, {"cls": HeadSpec("classification", 3), "tag": HeadSpec("tagging", 5)}, rngs=nnx.Rngs(0))
 
   rng = np.random.default_rng(0)
@@ -45,24 +53,36 @@ def main():
   ids[:, 0], ids[:, -4:] = 0, 1
   mask = (ids != 1).astype(np.int32)
   cls_features = {"input_ids": ids, "attention_mask": mask, "label": rng.integers(0, 3, 40).astype(np.int32)}
-  tag_features = {"input_ids": ids, "attention_mask": mask,
-                  "label_ids": np.where(mask == 1, rng.integers(0, 5, ids.shape), -100).astype(np.int32)}
+  tag_features = {
+      "input_ids": ids,
+      "attention_mask": mask,
+      "label_ids": np.where(mask == 1, rng.integers(0, 5, ids.shape), -100).astype(np.int32),
+  }
 
   import time
 
   class Slow(TrainBatches):  # lets the kill test catch the run between checkpoints
+
     def __next__(self):
       time.sleep(a.step_sleep)
       return super().__next__()
 
-  tasks = [loop.TrainTask("cls", "cls", "classification", Slow(cls_features, 8, seed=1), 40),
-           loop.TrainTask("tag", "tag", "tagging", Slow(tag_features, 4, seed=2), 20, accum_steps=2)]
+  tasks = [
+      loop.TrainTask("cls", "cls", "classification", Slow(cls_features, 8, seed=1), 40),
+      loop.TrainTask("tag", "tag", "tagging", Slow(tag_features, 4, seed=2), 20, accum_steps=2),
+  ]
   mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, map(int, a.mesh.split(",")))))
-  cfg_loop = loop.LoopConfig(total_steps=a.steps, optimizer=optim.OptimizerConfig(learning_rate=a.lr, total_steps=a.steps),
-                             seed=3, log_every=1, save_every=a.save_every,
-                             async_checkpoints=a.async_checkpoints)
+  cfg_loop = loop.LoopConfig(
+      total_steps=a.steps,
+      optimizer=optim.OptimizerConfig(learning_rate=a.lr, total_steps=a.steps),
+      seed=3,
+      log_every=1,
+      save_every=a.save_every,
+      async_checkpoints=a.async_checkpoints,
+  )
   result = loop.train(model, tasks, cfg_loop, a.workdir, mesh, shd.DEFAULT_RULES, phase="intermediate")
   from xstilts_jax.train.state import ModelLayout
+
   layout = ModelLayout.of(result.model)
   params = {n: shd.to_host(v) for n, v in layout.flat(result.model).items()}
   if jax.process_index() == 0:

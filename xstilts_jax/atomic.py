@@ -3,12 +3,13 @@ with the permissions the umask gives any new file, and JSON read back with a one
 
 On `gs://` (xstilts_jax/paths.py) a single object upload is already atomic, and a rename there
 is a copy then a delete: the final name is written directly."""
+
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+import tempfile
 from typing import Any
 
 from xstilts_jax import paths

@@ -13,6 +13,7 @@ A problem with the input (config, data, checkpoint), a full disk or a workdir in
 run ends with one line on stderr and exit 2. A run stopped by SIGTERM (a preemption) saves a
 checkpoint and exits with 75 (EX_TEMPFAIL): run the same command again to resume.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,13 +25,11 @@ import importlib.util
 import json
 import logging
 import os
-import sys
 from pathlib import Path
+import sys
 from typing import Optional, Sequence
 
 from xstilts_jax.errors import EXIT_PREEMPTED, ConfigError, Preempted, XstiltsError, disk_full, is_disk_full
-
-
 
 # ----------------------------------------------------------------------------- configs
 
@@ -38,6 +37,7 @@ from xstilts_jax.errors import EXIT_PREEMPTED, ConfigError, Preempted, XstiltsEr
 def load_config(spec: str):
   """`NAME[:ARG]` (a file of xstilts_jax.configs) or `PATH.py[:ARG]` -> get_config(ARG)."""
   import ml_collections
+
   target, _, arg = spec.partition(":")
   if target.endswith(".py"):
     path = Path(target)
@@ -59,7 +59,9 @@ def load_config(spec: str):
       if e.name != f"xstilts_jax.configs.{target}":
         raise
       known = sorted(p.stem for p in _package_config_dir().glob("*.py") if not p.stem.startswith("_"))
-      raise ConfigError(f"no config named {target!r} (known: {', '.join(known)}; or give a path to a .py file)") from None
+      raise ConfigError(
+          f"no config named {target!r} (known: {', '.join(known)}; or give a path to a .py file)"
+      ) from None
   get_config = getattr(module, "get_config", None)
   if not callable(get_config):
     raise ConfigError(f"{file}: no get_config(arg) function")
@@ -68,8 +70,7 @@ def load_config(spec: str):
   except ValueError as e:
     raise ConfigError(f"{spec}: {e}") from None
   if not isinstance(config, ml_collections.ConfigDict):
-    raise ConfigError(f"{file}: get_config returned {type(config).__name__}, expected an "
-                      "ml_collections.ConfigDict")
+    raise ConfigError(f"{file}: get_config returned {type(config).__name__}, expected an " "ml_collections.ConfigDict")
   return config
 
 
@@ -93,17 +94,20 @@ def _config_step(file: Path, fn, reraise=()):
 def _line_in(e: BaseException, file: Path) -> str:
   """The line of `file` in the traceback of `e` nearest the error ('?' when absent)."""
   import traceback
+
   lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == file]
   return str(lines[-1]) if lines else "?"
 
 
 def _package_config_dir() -> Path:
   import xstilts_jax.configs
+
   return Path(xstilts_jax.configs.__file__).resolve().parent
 
 
 def _all_keys(config, prefix="") -> list[str]:
   import ml_collections
+
   out = []
   for k, v in config.items():
     out.append(prefix + k)
@@ -134,6 +138,7 @@ def _coerce(raw: str, current):
 def apply_overrides(config, overrides: Sequence[str]):
   """`--config.a.b=value` for each item: the key must exist; the value takes the key's type."""
   import ml_collections
+
   for item in overrides:
     key, sep, raw = item.partition("=")
     if not sep:
@@ -161,6 +166,7 @@ def apply_overrides(config, overrides: Sequence[str]):
 
 def cmd_run(args, overrides) -> int:
   from xstilts_jax import pipeline
+
   config = apply_overrides(load_config(args.config), overrides)
   workdir = args.workdir or config.workdir or str(Path("workdirs") / config.name)
   config.workdir = workdir
@@ -170,8 +176,8 @@ def cmd_run(args, overrides) -> int:
 
 def cmd_score(args, _) -> int:
   from xstilts_jax.evaluation.score import score_files
-  print(json.dumps(score_files(args.task, args.predictions, args.gold, args.language, args.strict),
-                   indent=1))
+
+  print(json.dumps(score_files(args.task, args.predictions, args.gold, args.language, args.strict), indent=1))
   return 0
 
 
@@ -179,6 +185,7 @@ def cmd_export(args, _) -> int:
   from xstilts_jax.data.tokenizer import load_tokenizer
   from xstilts_jax.models.hf import reexport_hf
   from xstilts_jax.pipeline import finished_phase_dir
+
   source = finished_phase_dir(Path(args.workdir), args.phase, args.experiment)
   out = Path(args.out)
   architecture = reexport_hf(source, out, load_tokenizer=load_tokenizer, overwrite=args.overwrite)
@@ -188,30 +195,35 @@ def cmd_export(args, _) -> int:
 
 def cmd_report(args, _) -> int:
   from xstilts_jax.analysis.report import run_from_args
+
   return run_from_args(args)
 
 
 def cmd_bench(args, _) -> int:
   from xstilts_jax.bench import main as bench_main
+
   print(json.dumps(bench_main(args.size, args.batch, args.seq, args.steps), indent=1))
   return 0
 
 
 def cmd_plan(args, overrides) -> int:
   from xstilts_jax.plan import main as plan_main
+
   return plan_main(apply_overrides(load_config(args.config), overrides), args.topology, args.json)
 
 
 def cmd_sweep(args, _) -> int:
   from xstilts_jax.sweep import grid
+
   for line in grid(args.config, args.workdir_root, args.seeds):
     print(line)
   return 0
 
 
 def cmd_tasks(args, _) -> int:
-  from xstilts_jax.tasks import TASKS, TASK_GROUPS
+  from xstilts_jax.tasks import TASK_GROUPS, TASKS
   from xstilts_jax.tasks.registry import benchmark_languages, benchmark_tasks
+
   targets = set(benchmark_tasks(args.benchmark))
   for name, spec in TASKS.items():
     languages = benchmark_languages(name, args.benchmark)
@@ -229,19 +241,29 @@ def build_parser() -> argparse.ArgumentParser:
   r = sub.add_parser("run", help="run an experiment (default: the embedded demo)")
   r.add_argument("--config", default="demo", help="NAME[:ARG] or PATH.py[:ARG] (default: demo)")
   r.add_argument("--workdir", default="", help="default: workdirs/<config name>")
-  r.add_argument("--restart", metavar="STAGE", default="",
-                 help="redo STAGE and every later one under this config: all, data, pretrain, mlm, "
-                      "intermediate, target, eval or results (their saved outputs are removed)")
-  r.add_argument("--take-over-lock", action="store_true",
-                 help="take the workdir's lock from a run that is gone (its process no longer exists)")
+  r.add_argument(
+      "--restart",
+      metavar="STAGE",
+      default="",
+      help="redo STAGE and every later one under this config: all, data, pretrain, mlm, "
+      "intermediate, target, eval or results (their saved outputs are removed)",
+  )
+  r.add_argument(
+      "--take-over-lock",
+      action="store_true",
+      help="take the workdir's lock from a run that is gone (its process no longer exists)",
+  )
   r.set_defaults(fn=cmd_run)
   s = sub.add_parser("score", help="score a prediction file against gold, as XTREME's scripts do")
   s.add_argument("--task", required=True)
   s.add_argument("--predictions", required=True)
   s.add_argument("--gold", required=True)
   s.add_argument("--language")
-  s.add_argument("--strict", action="store_true",
-                 help="refuse a QA prediction file that misses question ids (default: they score 0)")
+  s.add_argument(
+      "--strict",
+      action="store_true",
+      help="refuse a QA prediction file that misses question ids (default: they score 0)",
+  )
   s.set_defaults(fn=cmd_score)
   e = sub.add_parser("export", help="write a finished phase's model as a Hugging Face checkpoint")
   e.add_argument("--workdir", required=True)
@@ -252,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
   e.set_defaults(fn=cmd_export)
   rep = sub.add_parser("report", help="answer the research questions from experiment workdirs")
   from xstilts_jax.analysis import add_report_arguments
+
   add_report_arguments(rep)
   rep.set_defaults(fn=cmd_report)
   b = sub.add_parser("bench", help="train-step throughput against transformers' PyTorch model")
@@ -271,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
   w.add_argument("--seeds", type=int, default=1)
   w.set_defaults(fn=cmd_sweep)
   from xstilts_jax import study
+
   study.add_select_arguments(sub.add_parser("select", help="Q2: a POS-diverse and a random subset"))
   study.add_study_arguments(sub.add_parser("study", help="the research questions' runs, then the report"))
   t = sub.add_parser("tasks", help="list the registered tasks and their languages")
@@ -281,18 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
-  overrides = [a[len("--config."):] for a in argv if a.startswith("--config.")]
+  overrides = [a[len("--config.") :] for a in argv if a.startswith("--config.")]
   argv = [a for a in argv if not a.startswith("--config.")]
   parser = build_parser()
-  commands = {"run", "score", "export", "report", "bench", "plan", "sweep", "tasks", "select", "study",
-              "-h", "--help"}
+  commands = {"run", "score", "export", "report", "bench", "plan", "sweep", "tasks", "select", "study", "-h", "--help"}
   if not argv or argv[0] not in commands:  # `xstilts`, `xstilts --config demo:quick`: run
     argv = ["run", *argv]
   args = parser.parse_args(argv)
   if overrides and args.command not in ("run", "plan"):
     parser.error("--config.KEY=VALUE overrides belong to `xstilts run`")
-  logging.basicConfig(level=logging.INFO if os.environ.get("XSTILTS_VERBOSE") else logging.WARNING,
-                      format="%(levelname)s %(name)s: %(message)s")
+  logging.basicConfig(
+      level=logging.INFO if os.environ.get("XSTILTS_VERBOSE") else logging.WARNING,
+      format="%(levelname)s %(name)s: %(message)s",
+  )
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   try:
     return args.fn(args, overrides)

@@ -1,10 +1,11 @@
 """Errors that reach a user as one line (the CLI prints them without a traceback)."""
+
 from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
+import shutil
 
 # "Saved and stopped; run the same command again to resume" (BSD sysexits' EX_TEMPFAIL).
 # The launch scripts re-run on it; any other non-zero code is a failure.
@@ -78,5 +79,7 @@ def is_disk_full(e: BaseException) -> bool:
 
 
 def disk_full(what: str, path: str | os.PathLike) -> DiskFullError:
-  return DiskFullError(f"{path}: no space left on the device while writing {what} "
-                       f"({free_space(path)} free); free some space and run the same command again")
+  return DiskFullError(
+      f"{path}: no space left on the device while writing {what} "
+      f"({free_space(path)} free); free some space and run the same command again"
+  )

@@ -12,6 +12,7 @@ Every phase writes a Hugging Face checkpoint when done and is skipped when it ex
 cut short resumes from its orbax checkpoint. With `baseline`, the same experiment without
 phase 1 runs beside the main one (<root>/baseline) and the final table compares the two.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,17 +20,19 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 from pathlib import Path
+import shutil
 from typing import Any, Callable, Optional
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax import nnx
 
-from xstilts_jax import atomic, sharding as shd
+from xstilts_jax import atomic
+from xstilts_jax import sharding as shd
+from xstilts_jax.atomic import read_json
 from xstilts_jax.data import batches as B
 from xstilts_jax.data import features as F
 from xstilts_jax.data.examples import SentenceExample
@@ -42,7 +45,6 @@ from xstilts_jax.evaluation import metrics as M
 from xstilts_jax.evaluation.evaluate import evaluate_task, prediction_file_name, write_predictions
 from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
-from xstilts_jax.atomic import read_json
 from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
 from xstilts_jax.models.hf import read_hf_config, resolve_checkpoint
 from xstilts_jax.models.xlmr import ModelOptions
@@ -66,6 +68,7 @@ def is_main() -> bool:
 def sync(name: str) -> None:
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils
+
     multihost_utils.sync_global_devices(name)
 
 
@@ -92,8 +95,10 @@ def is_done(path: Path, fingerprint: Optional[str] = None, stage: str = "") -> b
   except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
     saved = None
   if saved != fingerprint:
-    raise ConfigError(f"{marker}: this phase finished under another config ({_differences(marker, fingerprint)}); "
-                      f"run with --restart={stage} to redo it and what follows, or with the config it was made with")
+    raise ConfigError(
+        f"{marker}: this phase finished under another config ({_differences(marker, fingerprint)}); "
+        f"run with --restart={stage} to redo it and what follows, or with the config it was made with"
+    )
   return True
 
 
@@ -122,6 +127,7 @@ def banner(text: str) -> None:
 @dataclasses.dataclass
 class Context:
   """What every phase of a run shares."""
+
   config: ml_collections.ConfigDict
   root: Path
   mesh: Any
@@ -178,25 +184,43 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     _require(f"intermediate.task_max_seq_length.{task}", length, int, lambda v: v > 0, "must be positive")
   if config.intermediate.tasks:
     if config.intermediate.sampler not in ("proportional", "temperature", "uniform"):
-      raise ConfigError(f"intermediate.sampler {config.intermediate.sampler!r} is not one of proportional, "
-                        "temperature, uniform")
-    _require("intermediate.sampler_temperature", config.intermediate.sampler_temperature, (int, float),
-             lambda v: math.isfinite(v) and v > 0, "must be a positive number")
-    _require("intermediate.sampler_cap", config.intermediate.sampler_cap, int, lambda v: v >= 0,
-             "must be 0 or more")
+      raise ConfigError(
+          f"intermediate.sampler {config.intermediate.sampler!r} is not one of proportional, " "temperature, uniform"
+      )
+    _require(
+        "intermediate.sampler_temperature",
+        config.intermediate.sampler_temperature,
+        (int, float),
+        lambda v: math.isfinite(v) and v > 0,
+        "must be a positive number",
+    )
+    _require("intermediate.sampler_cap", config.intermediate.sampler_cap, int, lambda v: v >= 0, "must be 0 or more")
   _require("eval.batch_size", config.eval.batch_size, int, lambda v: v > 0, "must be positive")
-  _require("eval.retrieval_max_seq_length", config.eval.retrieval_max_seq_length, int, lambda v: v >= 0,
-           "must be 0 (the task's) or positive")
+  _require(
+      "eval.retrieval_max_seq_length",
+      config.eval.retrieval_max_seq_length,
+      int,
+      lambda v: v >= 0,
+      "must be 0 (the task's) or positive",
+  )
   _require("log_every", config.log_every, int, lambda v: v > 0, "must be positive")
   _require("save_every", config.save_every, int, lambda v: v > 0, "must be positive")
   if config.model.build.enabled:
     b = config.model.build
-    for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                "max_position_embeddings"):
+    for key in (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "max_position_embeddings",
+    ):
       _require(f"model.build.{key}", b[key], int, lambda v: v > 0, "must be positive")
     if b.hidden_size % b.num_attention_heads:
-      raise ConfigError(f"model.build.hidden_size {b.hidden_size} is not divisible by "
-                        f"model.build.num_attention_heads {b.num_attention_heads}")
+      raise ConfigError(
+          f"model.build.hidden_size {b.hidden_size} is not divisible by "
+          f"model.build.num_attention_heads {b.num_attention_heads}"
+      )
 
 
 def _require(key: str, value: Any, kind, ok: Callable[[Any], bool], what: str) -> None:
@@ -216,8 +240,12 @@ def active_phases(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
     out.append(("intermediate", config.intermediate))
   for target in config.targets.tasks:
     if get_task(target).format != "retrieval":
-      out.append((f"targets.per_task.{target}" if target in config.targets.per_task else "targets.defaults",
-                  _TargetHparams(config, target)))
+      out.append(
+          (
+              f"targets.per_task.{target}" if target in config.targets.per_task else "targets.defaults",
+              _TargetHparams(config, target),
+          )
+      )
   return out
 
 
@@ -240,18 +268,28 @@ def check_phase(prefix: str, hp) -> None:
   key = hp.key if isinstance(hp, _TargetHparams) else (lambda name: f"{prefix}.{name}")
   positive_int = (int, lambda v: v > 0, "must be a positive integer")
   non_negative_int = (int, lambda v: v >= 0, "must be 0 or a positive integer")
-  finite = lambda lo, hi: ((int, float), lambda v: math.isfinite(v) and lo <= v <= hi,
-                           f"must be a finite number in [{lo}, {hi}]")
+  finite = lambda lo, hi: (
+      (int, float),
+      lambda v: math.isfinite(v) and lo <= v <= hi,
+      f"must be a finite number in [{lo}, {hi}]",
+  )
   rules = {
-      "batch_size": positive_int, "accum_steps": positive_int, "max_seq_length": positive_int,
-      "max_steps": non_negative_int, "eval_every": non_negative_int, "eval_subset": non_negative_int,
-      "early_stopping_patience": non_negative_int, "train_examples_cap": non_negative_int,
+      "batch_size": positive_int,
+      "accum_steps": positive_int,
+      "max_seq_length": positive_int,
+      "max_steps": non_negative_int,
+      "eval_every": non_negative_int,
+      "eval_subset": non_negative_int,
+      "early_stopping_patience": non_negative_int,
+      "train_examples_cap": non_negative_int,
       "epochs": ((int, float), lambda v: math.isfinite(v) and v > 0, "must be a positive number"),
       "learning_rate": ((int, float), lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0"),
       "weight_decay": ((int, float), lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0"),
       "warmup_fraction": finite(0, 1),
       "adam_eps": ((int, float), lambda v: math.isfinite(v) and v > 0, "must be a positive number"),
-      "adam_b1": finite(0, 1), "adam_b2": finite(0, 1), "grad_clip_norm": finite(0, 1e9),
+      "adam_b1": finite(0, 1),
+      "adam_b2": finite(0, 1),
+      "grad_clip_norm": finite(0, 1e9),
   }
   for name, (kind, ok, what) in rules.items():
     _require(key(name), hp[name], kind, ok, what)
@@ -280,37 +318,56 @@ def model_positions(config: ml_collections.ConfigDict) -> tuple[int, str]:
 
 def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -> None:
   """Every sequence length the run will use fits the model's positions."""
-  lengths = [(f"{p}.max_seq_length" if not isinstance(hp, _TargetHparams) else hp.key("max_seq_length"),
-              hp["max_seq_length"]) for p, hp in active_phases(config)]
+  lengths = [
+      (f"{p}.max_seq_length" if not isinstance(hp, _TargetHparams) else hp.key("max_seq_length"), hp["max_seq_length"])
+      for p, hp in active_phases(config)
+  ]
   if config.intermediate.tasks:
-    lengths += [(f"intermediate.task_max_seq_length.{t}", n) for t, n in config.intermediate.task_max_seq_length.items()]
+    lengths += [
+        (f"intermediate.task_max_seq_length.{t}", n) for t, n in config.intermediate.task_max_seq_length.items()
+    ]
   for target in config.targets.tasks:
     spec = get_task(target)
     if spec.format == "retrieval":
       n = config.eval.retrieval_max_seq_length
-      lengths.append(("eval.retrieval_max_seq_length" + ("" if n else f" (0: {target}'s own)"),
-                      n or spec.max_seq_length))
+      lengths.append(
+          ("eval.retrieval_max_seq_length" + ("" if n else f" (0: {target}'s own)"), n or spec.max_seq_length)
+      )
   for key, n in lengths:
     if n > budget:
-      raise ConfigError(f"{key}={n} is longer than the model's {budget} positions ({source}); "
-                        f"set it to {budget} or less")
+      raise ConfigError(
+          f"{key}={n} is longer than the model's {budget} positions ({source}); " f"set it to {budget} or less"
+      )
 
 
 def optimizer_config(hp, total_steps: int, moments_dtype: str = "float32") -> optim.OptimizerConfig:
   return optim.OptimizerConfig(
-      learning_rate=hp.learning_rate, warmup_fraction=hp.warmup_fraction, total_steps=total_steps,
-      b1=hp.adam_b1, b2=hp.adam_b2, eps=hp.adam_eps, weight_decay=hp.weight_decay,
-      grad_clip_norm=hp.grad_clip_norm, moments_dtype=moments_dtype)
+      learning_rate=hp.learning_rate,
+      warmup_fraction=hp.warmup_fraction,
+      total_steps=total_steps,
+      b1=hp.adam_b1,
+      b2=hp.adam_b2,
+      eps=hp.adam_eps,
+      weight_decay=hp.weight_decay,
+      grad_clip_norm=hp.grad_clip_norm,
+      moments_dtype=moments_dtype,
+  )
 
 
-def loop_config(ctx: Context, hp, total_steps: int, stage: str,
-                sampler=("proportional", 0, 1.0)) -> loop.LoopConfig:
+def loop_config(ctx: Context, hp, total_steps: int, stage: str, sampler=("proportional", 0, 1.0)) -> loop.LoopConfig:
   return loop.LoopConfig(
-      total_steps=total_steps, seed=ctx.config.seed,
+      total_steps=total_steps,
+      seed=ctx.config.seed,
       optimizer=optimizer_config(hp, total_steps, ctx.config.optimizer.moments_dtype),
-      sampler=sampler[0], sampler_cap=sampler[1] or None, sampler_temperature=sampler[2],
-      log_every=ctx.config.log_every, save_every=ctx.config.save_every, eval_every=hp.eval_every,
-      early_stopping_patience=hp.early_stopping_patience, fingerprint=ctx.fingerprints[stage])
+      sampler=sampler[0],
+      sampler_cap=sampler[1] or None,
+      sampler_temperature=sampler[2],
+      log_every=ctx.config.log_every,
+      save_every=ctx.config.save_every,
+      eval_every=hp.eval_every,
+      early_stopping_patience=hp.early_stopping_patience,
+      fingerprint=ctx.fingerprints[stage],
+  )
 
 
 def host_copy(model: XLMRModel) -> XLMRModel:
@@ -319,8 +376,16 @@ def host_copy(model: XLMRModel) -> XLMRModel:
   return nnx.merge(graphdef, jax.tree.map(shd.to_host, state))
 
 
-def export(model: XLMRModel, out: Path, ctx: Context, stage: str, head: Optional[str] = None, label_names=None,
-           extra: Optional[dict] = None, checkpoints: Optional[Path] = None) -> None:
+def export(
+    model: XLMRModel,
+    out: Path,
+    ctx: Context,
+    stage: str,
+    head: Optional[str] = None,
+    label_names=None,
+    extra: Optional[dict] = None,
+    checkpoints: Optional[Path] = None,
+) -> None:
   """A Hugging Face checkpoint + tokenizer, then the DONE marker (a phase's proof of completion,
   holding the fingerprint of the config that made it); the phase's orbax checkpoints, now
   redundant, are removed (XLM-R Large: ~7 GB a phase)."""
@@ -344,19 +409,40 @@ def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.
   if spec.format == "mlm" and language not in spec.languages:  # masked LM takes text in any language
     spec = get_task(task_name, [language])
   if spec.format == "tagging" and not spec.labels:  # an open tag set (CCG): the tags of train and dev
-    tags = {t for split in ("train", "dev") for ex in load_examples(spec, language, split, ctx.data.source,
-                                                                     ctx.data.data_dir) for t in ex.labels}
+    tags = {
+        t
+        for split in ("train", "dev")
+        for ex in load_examples(spec, language, split, ctx.data.source, ctx.data.data_dir)
+        for t in ex.labels
+    }
     spec = dataclasses.replace(spec, labels=tuple(sorted(tags)))
-  examples, feats = load_task(spec, language, "train", ctx.tokenizer, ctx.data, hp.max_seq_length,
-                              ctx.read_report, limit=hp.train_examples_cap, seed=seed)
+  examples, feats = load_task(
+      spec,
+      language,
+      "train",
+      ctx.tokenizer,
+      ctx.data,
+      hp.max_seq_length,
+      ctx.read_report,
+      limit=hp.train_examples_cap,
+      seed=seed,
+  )
   check_trainable(spec, language, "train", ctx.data, examples, feats)
   labels = spec.labels
   feats = {k: feats[k] for k in TRAIN_KEYS[spec.format]}
   kind = HEAD_OF_FORMAT[spec.format]
   prepare = mlm_prepare(ctx, seed) if spec.format == "mlm" else None
   batches = B.TrainBatches(feats, hp.batch_size * hp.accum_steps, seed)
-  task = loop.TrainTask(name, head, kind, batches, B.num_rows(feats), hp.accum_steps, prepare,
-                        rows_per_micro=ctx.batch_rows(hp.batch_size))
+  task = loop.TrainTask(
+      name,
+      head,
+      kind,
+      batches,
+      B.num_rows(feats),
+      hp.accum_steps,
+      prepare,
+      rows_per_micro=ctx.batch_rows(hp.batch_size),
+  )
   return task, spec, labels
 
 
@@ -366,8 +452,7 @@ def mlm_prepare(ctx: Context, seed: int) -> Callable:
 
   def prepare(batch, step):
     rng = np.random.default_rng([seed, step, 7])
-    ids, labels = F.mask_tokens(batch["input_ids"], batch["attention_mask"], rng, len(tok), tok.mask_token_id,
-                                special)
+    ids, labels = F.mask_tokens(batch["input_ids"], batch["attention_mask"], rng, len(tok), tok.mask_token_id, special)
     return {**batch, "input_ids": ids, "mlm_labels": labels}
 
   return prepare
@@ -403,18 +488,32 @@ def phase_pretrain(ctx: Context) -> str:
     train_tokenizer(texts, b.vocab_size, ctx.root / "tokenizer")
   sync("tokenizer")
   ctx.tokenizer = load_tokenizer(ctx.root / "tokenizer")
-  cfg = XLMRConfig(vocab_size=len(ctx.tokenizer), hidden_size=b.hidden_size, num_hidden_layers=b.num_hidden_layers,
-                   num_attention_heads=b.num_attention_heads, intermediate_size=b.intermediate_size,
-                   max_position_embeddings=b.max_position_embeddings, pad_token_id=ctx.tokenizer.pad_token_id)
-  model = XLMRModel(cfg, {"mlm": HeadSpec("mlm")}, dtype=ctx.dtype, rngs=nnx.Rngs(ctx.config.seed),
-                     options=ctx.options)
-  tasks = [train_task(ctx, f"mlm:{lang}", b.pretrain, "mlm", ctx.config.seed + i)[0]
-           for i, lang in enumerate(languages)]
+  cfg = XLMRConfig(
+      vocab_size=len(ctx.tokenizer),
+      hidden_size=b.hidden_size,
+      num_hidden_layers=b.num_hidden_layers,
+      num_attention_heads=b.num_attention_heads,
+      intermediate_size=b.intermediate_size,
+      max_position_embeddings=b.max_position_embeddings,
+      pad_token_id=ctx.tokenizer.pad_token_id,
+  )
+  model = XLMRModel(cfg, {"mlm": HeadSpec("mlm")}, dtype=ctx.dtype, rngs=nnx.Rngs(ctx.config.seed), options=ctx.options)
+  tasks = [
+      train_task(ctx, f"mlm:{lang}", b.pretrain, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)
+  ]
   steps = total_steps(tasks, b.pretrain)
-  result = loop.train(model, tasks, loop_config(ctx, b.pretrain, steps, "pretrain"), ctx.root, ctx.mesh, ctx.rules,
-                      "pretrain")
-  export(result.model, out, ctx, "pretrain", head="mlm", extra={"steps": result.step, "languages": languages},
-         checkpoints=ctx.root / "checkpoints" / "pretrain")
+  result = loop.train(
+      model, tasks, loop_config(ctx, b.pretrain, steps, "pretrain"), ctx.root, ctx.mesh, ctx.rules, "pretrain"
+  )
+  export(
+      result.model,
+      out,
+      ctx,
+      "pretrain",
+      head="mlm",
+      extra={"steps": result.step, "languages": languages},
+      checkpoints=ctx.root / "checkpoints" / "pretrain",
+  )
   return str(out)
 
 
@@ -432,10 +531,18 @@ def phase_mlm(ctx: Context) -> str:
   hp = ctx.config.mlm.phase
   model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
   tasks = [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)]
-  result = loop.train(model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), "mlm"), ctx.root, ctx.mesh,
-                      ctx.rules, phase=out.name)
-  export(result.model, out, ctx, "mlm", head="mlm", extra={"steps": result.step, "languages": languages},
-         checkpoints=ctx.root / "checkpoints" / out.name)
+  result = loop.train(
+      model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), "mlm"), ctx.root, ctx.mesh, ctx.rules, phase=out.name
+  )
+  export(
+      result.model,
+      out,
+      ctx,
+      "mlm",
+      head="mlm",
+      extra={"steps": result.step, "languages": languages},
+      checkpoints=ctx.root / "checkpoints" / out.name,
+  )
   return str(out)
 
 
@@ -448,8 +555,9 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
   names = list(hp.tasks)
   banner(f"phase 1: intermediate training on {', '.join(names)}" + (" + MLM" if hp.mlm_beside else ""))
   with_mlm = hp.mlm_beside and ctx.config.mlm.languages
-  model = load_hf(start, head="mlm" if with_mlm else "encoder", dtype=ctx.dtype, seed=ctx.config.seed,
-                  options=ctx.options)
+  model = load_hf(
+      start, head="mlm" if with_mlm else "encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options
+  )
   tasks, rngs = [], nnx.Rngs(ctx.config.seed + 1)
   for i, name in enumerate(names):
     spec = get_task(parse_task_name(name)[0])
@@ -461,22 +569,35 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
       model.add_head(task.head, head_spec(spec, labels), rngs=rngs)
     tasks.append(task)
   if with_mlm:
-    tasks += [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + 100 + i)[0]
-              for i, lang in enumerate(ctx.config.mlm.languages)]
+    tasks += [
+        train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + 100 + i)[0]
+        for i, lang in enumerate(ctx.config.mlm.languages)
+    ]
   steps = total_steps(tasks, hp)
-  result = loop.train(model, tasks, loop_config(ctx, hp, steps, "intermediate",
-                                               (hp.sampler, hp.sampler_cap, hp.sampler_temperature)),
-                      exp, ctx.mesh, ctx.rules, phase="intermediate")
-  export(_encoder_of(result.model), out, ctx, "intermediate", extra={"steps": result.step, "tasks": names},
-         checkpoints=exp / "checkpoints" / "intermediate")
+  result = loop.train(
+      model,
+      tasks,
+      loop_config(ctx, hp, steps, "intermediate", (hp.sampler, hp.sampler_cap, hp.sampler_temperature)),
+      exp,
+      ctx.mesh,
+      ctx.rules,
+      phase="intermediate",
+  )
+  export(
+      _encoder_of(result.model),
+      out,
+      ctx,
+      "intermediate",
+      extra={"steps": result.step, "tasks": names},
+      checkpoints=exp / "checkpoints" / "intermediate",
+  )
   return str(out)
 
 
 def _encoder_of(model: XLMRModel) -> XLMRModel:
   """The same encoder without heads (what phase 2 and retrieval start from)."""
   graphdef, state = nnx.split(model)
-  bare = nnx.eval_shape(lambda: XLMRModel(model.cfg, {}, dtype=model.dtype, rngs=nnx.Rngs(0),
-                                          options=model.options))
+  bare = nnx.eval_shape(lambda: XLMRModel(model.cfg, {}, dtype=model.dtype, rngs=nnx.Rngs(0), options=model.options))
   bare_graphdef, bare_state = nnx.split(bare)
   nnx.replace_by_pure_dict(bare_state, {"encoder": nnx.to_pure_dict(state["encoder"]), "heads": {}})
   return nnx.merge(bare_graphdef, bare_state)
@@ -520,8 +641,9 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
   eval_spec = dataclasses.replace(train_spec, labels=labels) if labels != train_spec.labels else train_spec
   model.add_head("target", head_spec(train_spec, labels), rngs=nnx.Rngs(ctx.config.seed + 2))
   dev_split = "dev" if "dev" in train_spec.eval_splits else train_spec.eval_splits[0]
-  dev = load_task(eval_spec, "en", dev_split, ctx.tokenizer, ctx.data, hp.max_seq_length, ctx.read_report,
-                  limit=hp.eval_subset)
+  dev = load_task(
+      eval_spec, "en", dev_split, ctx.tokenizer, ctx.data, hp.max_seq_length, ctx.read_report, limit=hp.eval_subset
+  )
 
   def score(current: XLMRModel, step: int) -> float:
     predictor = Predictor(current, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
@@ -529,12 +651,33 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
     return M.main_score(eval_spec.metric, result)
 
   steps = total_steps([task], hp)
-  result = loop.train(model, [task], loop_config(ctx, hp, steps, "target"), exp, ctx.mesh, ctx.rules,
-                      phase=out.name, score_fn=score if hp.eval_every else None)
-  export(result.model, out, ctx, "target", head="target", label_names=labels or None,
-         extra={"steps": result.step, "best_dev_score": result.best_score, "stopped_early": result.stopped_early,
-                "train_task": train_name, "targets": targets, "labels": list(labels)},
-         checkpoints=exp / "checkpoints" / out.name)
+  result = loop.train(
+      model,
+      [task],
+      loop_config(ctx, hp, steps, "target"),
+      exp,
+      ctx.mesh,
+      ctx.rules,
+      phase=out.name,
+      score_fn=score if hp.eval_every else None,
+  )
+  export(
+      result.model,
+      out,
+      ctx,
+      "target",
+      head="target",
+      label_names=labels or None,
+      extra={
+          "steps": result.step,
+          "best_dev_score": result.best_score,
+          "stopped_early": result.stopped_early,
+          "train_task": train_name,
+          "targets": targets,
+          "labels": list(labels),
+      },
+      checkpoints=exp / "checkpoints" / out.name,
+  )
   return out
 
 
@@ -558,14 +701,18 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
     info = read_json(model_dir / "xstilts.json")
     if info.get("labels"):
       spec = dataclasses.replace(spec, labels=tuple(info["labels"]))
-    model = load_hf(str(model_dir), head=HEAD_OF_FORMAT[spec.format], head_name="target", dtype=ctx.dtype,
-                    options=ctx.options)
+    model = load_hf(
+        str(model_dir), head=HEAD_OF_FORMAT[spec.format], head_name="target", dtype=ctx.dtype, options=ctx.options
+    )
     layer = None
-  length = (ctx.config.eval.retrieval_max_seq_length or None) if retrieval else target_hparams(ctx, target).max_seq_length
+  length = (
+      (ctx.config.eval.retrieval_max_seq_length or None) if retrieval else target_hparams(ctx, target).max_seq_length
+  )
   predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
   languages = [l for l in spec.languages if not (retrieval and l == "en")]
   results, skipped = {}, {}
   from tqdm.auto import tqdm
+
   for lang in tqdm(languages, desc=f"eval {target} ({split})", unit="lang", disable=not is_main()):
     if target == "udpos" and split == "dev" and lang in UDPOS_NO_DEV:
       skipped[lang] = "UDPOS has no dev set in this language"
@@ -575,14 +722,28 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
       corpus, feats = load_task(spec, lang, "dev", ctx.tokenizer, ctx.data, length, ctx.read_report)
       threshold = evaluate_task(predictor, spec, corpus, feats, lang, retrieval_layer=layer)[0]["threshold"]
     examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, length, ctx.read_report)
-    metrics, predictions = evaluate_task(predictor, spec, examples, feats, lang, head="target",
-                                         retrieval_layer=layer, bucc_threshold=threshold,
-                                         qa_answer_text=ctx.config.eval.qa_answer_text, tokenizer=ctx.tokenizer)
+    metrics, predictions = evaluate_task(
+        predictor,
+        spec,
+        examples,
+        feats,
+        lang,
+        head="target",
+        retrieval_layer=layer,
+        bucc_threshold=threshold,
+        qa_answer_text=ctx.config.eval.qa_answer_text,
+        tokenizer=ctx.tokenizer,
+    )
     results[lang] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     if ctx.config.eval.write_predictions and is_main():
       write_predictions(exp / "predictions" / target / prediction_file_name(spec, lang, split), spec, predictions)
-  record = {"split": split, "metric": spec.metric, "languages": results, "skipped": skipped,
-            "fingerprint": ctx.fingerprints["eval"]}
+  record = {
+      "split": split,
+      "metric": spec.metric,
+      "languages": results,
+      "skipped": skipped,
+      "fingerprint": ctx.fingerprints["eval"],
+  }
   write_json_atomic(out, record)
   sync(f"eval:{out}")
   return record
@@ -601,8 +762,9 @@ def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[st
   for name in missing:
     task_name, language = parse_task_name(name)
     length = min(128, ctx.max_length)
-    examples, _ = load_task(get_task(task_name), language, "train", ctx.tokenizer, ctx.data, length,
-                            ctx.read_report, limit=limit)
+    examples, _ = load_task(
+        get_task(task_name), language, "train", ctx.tokenizer, ctx.data, length, ctx.read_report, limit=limit
+    )
     sentences = [SentenceExample(str(i), t) for i, t in enumerate(example_texts(examples))]
     feats = F.retrieval_features(sentences, ctx.tokenizer, length)
     ctx.task_embeddings[name] = np.asarray(predictor(feats, "retrieval")).mean(axis=0).tolist()
@@ -618,8 +780,9 @@ def task_diversity(ctx: Context, names: list[str], limit: int = 2000) -> dict[st
   for name in names:
     task_name, language = parse_task_name(name)
     spec = get_task(task_name)
-    examples, _ = load_task(spec, language, "train", ctx.tokenizer, ctx.data, min(128, ctx.max_length),
-                            ctx.read_report, limit=limit)
+    examples, _ = load_task(
+        spec, language, "train", ctx.tokenizer, ctx.data, min(128, ctx.max_length), ctx.read_report, limit=limit
+    )
     out[name] = text_diversity(example_texts(examples))
   return out
 
@@ -660,8 +823,7 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
   resolved = check_saved_config(exp / "config.json", config)
   ctx.fingerprints = stage_fingerprints(resolved)
   if (exp / "results.json").exists():
-    return check_record(exp / "results.json", read_json(exp / "results.json"), ctx.fingerprints["results"],
-                        "results")
+    return check_record(exp / "results.json", read_json(exp / "results.json"), ctx.fingerprints["results"], "results")
   ctx.read_report = ReadReport()  # rows skipped while reading this experiment's data
 
   encoder = phase_intermediate(ctx, exp, start) if intermediate else start
@@ -677,26 +839,39 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
     average = {}
     for key in {k for scores in rec["languages"].values() for k in scores}:
       average[key] = float(np.mean([s[key] for s in rec["languages"].values() if key in s]))
-    tasks[target] = {"metric": rec["metric"], "languages": rec["languages"], "average": average,
-                     "skipped": rec.get("skipped", {})}
+    tasks[target] = {
+        "metric": rec["metric"],
+        "languages": rec["languages"],
+        "average": average,
+        "skipped": rec.get("skipped", {}),
+    }
     splits[target] = rec["split"]
   languages = {t: list(r["languages"]) for t, r in tasks.items()} if ctx.synthetic_languages else None
   xtreme = M.xtreme_score({t: r["languages"] for t, r in tasks.items()}, languages)
   xtreme_r = xtreme_r_score({t: r["languages"] for t, r in tasks.items()}, languages)
-  trained = list(intermediate) + [get_task(t).train_task or t for t in ctx.config.targets.tasks
-                                  if get_task(t).format != "retrieval"]
+  trained = list(intermediate) + [
+      get_task(t).train_task or t for t in ctx.config.targets.tasks if get_task(t).format != "retrieval"
+  ]
   # What this run did, not what the config asked of the experiment (a baseline does no MLM beside).
   mlm_first = list(ctx.config.mlm.languages) if start != ctx.base_checkpoint else []
   beside = bool(intermediate) and ctx.config.intermediate.mlm_beside
   mlm_beside = list(ctx.config.mlm.languages) if beside else []
   results = {
-      "schema": 1, "experiment": name, "intermediate": list(intermediate),
-      "mlm_languages": mlm_first + mlm_beside, "mlm_beside": bool(mlm_beside),
+      "schema": 1,
+      "experiment": name,
+      "intermediate": list(intermediate),
+      "mlm_languages": mlm_first + mlm_beside,
+      "mlm_beside": bool(mlm_beside),
       "mlm": {"first": mlm_first, "beside": mlm_beside},
-      "translated": any(":" in t for t in intermediate), "seed": ctx.config.seed,
+      "translated": any(":" in t for t in intermediate),
+      "seed": ctx.config.seed,
       "model": ctx.config.model.checkpoint or "built: " + str(ctx.root / "pretrained"),
-      "data": "synthetic" if ctx.synthetic_languages else "xtreme", "eval_split": splits, "tasks": tasks,
-      "xtreme": xtreme, "xtreme_r": xtreme_r, "languages": ctx.synthetic_languages or {},
+      "data": "synthetic" if ctx.synthetic_languages else "xtreme",
+      "eval_split": splits,
+      "tasks": tasks,
+      "xtreme": xtreme,
+      "xtreme_r": xtreme_r,
+      "languages": ctx.synthetic_languages or {},
       "task_embeddings": task_embeddings(ctx, sorted(set(trained))),
       "task_diversity": task_diversity(ctx, list(intermediate)),
       "skipped_rows": dict(ctx.read_report.skipped),
@@ -725,8 +900,18 @@ STAGE_KEYS = {
 RESTART_MARKER = "RESTART.json"
 # Keys that do not change any result: a run may resume with other values (on another mesh, say);
 # config.json is then updated, and the run says so.
-NEUTRAL_KEYS = ("workdir", "mesh", "sharding_rules", "distributed", "log_every", "save_every", "report",
-                "data.cache_dir", "data.data_dir", "data.tfds_data_dir")
+NEUTRAL_KEYS = (
+    "workdir",
+    "mesh",
+    "sharding_rules",
+    "distributed",
+    "log_every",
+    "save_every",
+    "report",
+    "data.cache_dir",
+    "data.data_dir",
+    "data.tfds_data_dir",
+)
 
 
 def _under(key: str, prefixes) -> bool:
@@ -740,6 +925,7 @@ def stage_of(key: str) -> str:
 
 class Fingerprint(str):
   """A hash of config values (a str), carrying the values it hashes (`.values`, flat keys)."""
+
   values: dict
 
 
@@ -748,8 +934,7 @@ def stage_fingerprints(resolved: dict) -> dict[str, Fingerprint]:
   flat, out, keys = _flat(resolved), {}, []
   for stage in STAGES:
     keys += STAGE_KEYS[stage]
-    picked = {k: v for k, v in flat.items()
-              if _under(k, keys) or (stage == "results" and not _under(k, NEUTRAL_KEYS))}
+    picked = {k: v for k, v in flat.items() if _under(k, keys) or (stage == "results" and not _under(k, NEUTRAL_KEYS))}
     out[stage] = Fingerprint(hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16])
     out[stage].values = picked
   return out
@@ -758,8 +943,10 @@ def stage_fingerprints(resolved: dict) -> dict[str, Fingerprint]:
 def check_record(path: Path, record: Any, fingerprint: str, stage: str) -> dict:
   """A saved JSON result (eval/<task>.json, results.json) made under this config, or an error."""
   if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
-    raise ConfigError(f"{path}: made under another config; run with --restart={stage} to redo it, "
-                      "or with the config it was made with")
+    raise ConfigError(
+        f"{path}: made under another config; run with --restart={stage} to redo it, "
+        "or with the config it was made with"
+    )
   return record
 
 
@@ -779,9 +966,11 @@ def check_saved_config(path: Path, config: ml_collections.ConfigDict) -> dict:
       changed = [k for k in diff if not _under(k, NEUTRAL_KEYS)]
       if changed:
         first = min((stage_of(k) for k in changed), key=STAGES.index)
-        raise ConfigError(f"{path}: this workdir was started with another config (differs in "
-                          f"{', '.join(changed[:5])}); run with --restart={first} to redo the work from there, "
-                          "or use a new --workdir")
+        raise ConfigError(
+            f"{path}: this workdir was started with another config (differs in "
+            f"{', '.join(changed[:5])}); run with --restart={first} to redo the work from there, "
+            "or use a new --workdir"
+        )
       banner(f"{path}: updated {', '.join(diff[:5])} (settings that do not change results)")
       write_json_atomic(path, resolved)
   else:
@@ -827,8 +1016,13 @@ def verify_workdir(root: Path, config: ml_collections.ConfigDict) -> None:
 
 def _experiments(root: Path) -> list[Path]:
   shared = {"data", "tokenizer", "pretrained", "checkpoints", "phases", "cache", "report", "tensorboard"}
-  return [d for d in sorted(root.iterdir()) if d.is_dir() and d.name not in shared and any(
-      (d / n).exists() for n in ("config.json", "results.json", "eval", "phases", "checkpoints"))]
+  return [
+      d
+      for d in sorted(root.iterdir())
+      if d.is_dir()
+      and d.name not in shared
+      and any((d / n).exists() for n in ("config.json", "results.json", "eval", "phases", "checkpoints"))
+  ]
 
 
 def _stage_outputs(root: Path, stage: str) -> list[Path]:
@@ -845,8 +1039,11 @@ def _stage_outputs(root: Path, stage: str) -> list[Path]:
     return [p for e in exps for p in sorted(e.glob("phases/target-*")) + sorted(e.glob("checkpoints/target-*"))]
   if stage == "eval":
     return [p for e in exps for p in (e / "eval", e / "predictions")]
-  return ([p for e in exps for p in (e / "results.json", e / "results.md", e / "config.json")]
-          + [root / "comparison.md", root / "report", root / "config.json"])
+  return [p for e in exps for p in (e / "results.json", e / "results.md", e / "config.json")] + [
+      root / "comparison.md",
+      root / "report",
+      root / "config.json",
+  ]
 
 
 def restart(root: Path, stage: str, resolved: dict) -> None:
@@ -864,7 +1061,7 @@ def restart(root: Path, stage: str, resolved: dict) -> None:
   if stage == "all":
     doomed = [p for p in root.iterdir() if p.name not in ("LOCK", RESTART_MARKER)]
   else:
-    doomed = [p for s in STAGES[STAGES.index(stage):] for p in _stage_outputs(root, s)]
+    doomed = [p for s in STAGES[STAGES.index(stage) :] for p in _stage_outputs(root, s)]
   if is_main():
     removed = []
     for p in doomed:
@@ -890,21 +1087,23 @@ def _flat(d: dict, prefix: str = "") -> dict:
   return out
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = "",
-        take_over_lock: bool = False) -> dict:
+def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = "", take_over_lock: bool = False) -> dict:
   """Run the experiment of `config` (and its baseline when asked) in `workdir`; returns results.
 
   Everything that can be checked (keys, values, mesh against the devices, lengths against the
   model) is checked before anything is written; then the workdir is locked for this run."""
   check_config(config)
   if "://" in workdir:
-    raise ConfigError(f"workdir {workdir}: give a directory path; for a bucket, mount it (gcsfuse, as "
-                      "launch/tpu_setup.sh --bucket does) and pass the mount path")
+    raise ConfigError(
+        f"workdir {workdir}: give a directory path; for a bucket, mount it (gcsfuse, as "
+        "launch/tpu_setup.sh --bucket does) and pass the mount path"
+    )
   if restart_stage and restart_stage not in ("all",) + STAGES:
     raise ConfigError(f"--restart={restart_stage}: expected all or one of {', '.join(STAGES)}")
   d = config.distributed
-  shd.maybe_initialize_distributed(d.coordinator or None, d.num_processes or None,
-                                   d.process_id if d.process_id >= 0 else None)
+  shd.maybe_initialize_distributed(
+      d.coordinator or None, d.num_processes or None, d.process_id if d.process_id >= 0 else None
+  )
   mesh = shd.make_mesh(dict(config.mesh))
   budget, source = model_positions(config)
   check_lengths(config, budget, source)
@@ -930,8 +1129,9 @@ def _run(config: ml_collections.ConfigDict, root: Path, mesh, budget: int, resta
   verify_workdir(root, config)  # before config.json is written: a refused run leaves no trace
   check_saved_config(root / "config.json", config)  # before any phase, shared ones included
   rules = tuple((name, tuple(axes)) for name, axes in config.sharding_rules)
-  data = DataSource(config.data.source, config.data.data_dir, config.data.tfds_data_dir,
-                    config.data.cache_dir or str(root / "cache"))
+  data = DataSource(
+      config.data.source, config.data.data_dir, config.data.tfds_data_dir, config.data.cache_dir or str(root / "cache")
+  )
   ctx = Context(config, root, mesh, rules, data, fingerprints=stage_fingerprints(resolved), max_length=budget)
 
   if config.data.synthetic.enabled:
@@ -942,14 +1142,21 @@ def _run(config: ml_collections.ConfigDict, root: Path, mesh, budget: int, resta
         shutil.rmtree(data_dir)
       banner("writing the synthetic languages' data in the original formats")
       from xstilts_jax.demo.synthetic import write_synthetic_data
-      write_synthetic_data(data_dir, seed=config.data.synthetic.seed, sizes=dict(config.data.synthetic.sizes),
-                           languages=list(config.data.synthetic.languages))
+
+      write_synthetic_data(
+          data_dir,
+          seed=config.data.synthetic.seed,
+          sizes=dict(config.data.synthetic.sizes),
+          languages=list(config.data.synthetic.languages),
+      )
       mark_done(data_dir, ctx.fingerprints["data"])
     sync("synthetic-data")
     manifest = read_json(data_dir / "manifest.json")
     ctx.data = dataclasses.replace(ctx.data, data_dir=str(data_dir))
-    ctx.synthetic_languages = {code: {"distance_to_en": lang["distance_to_en"], "features": lang["features"]}
-                               for code, lang in manifest["languages"].items()}
+    ctx.synthetic_languages = {
+        code: {"distance_to_en": lang["distance_to_en"], "features": lang["features"]}
+        for code, lang in manifest["languages"].items()
+    }
 
   if config.model.build.enabled:
     ctx.base_checkpoint = phase_pretrain(ctx)
@@ -972,6 +1179,7 @@ def _run(config: ml_collections.ConfigDict, root: Path, mesh, budget: int, resta
   if config.report and baseline and is_main():
     try:
       from xstilts_jax.analysis.report import build_report
+
       path = build_report([root / config.name], root / "baseline", root / "report")
       print(f"report: {path}")
     except ImportError:
@@ -998,8 +1206,12 @@ def finished_phase_dir(workdir: Path, phase: str, experiment: str = "") -> Path:
     found = [e / "phases" / "intermediate" for e in experiments]
   elif phase.startswith("target:"):
     task = phase.split(":", 1)[1]
-    found = [d for e in experiments for d in sorted((e / "phases").glob("target-*"))
-             if (d / "xstilts.json").exists() and task in read_json(d / "xstilts.json").get("targets", [])]
+    found = [
+        d
+        for e in experiments
+        for d in sorted((e / "phases").glob("target-*"))
+        if (d / "xstilts.json").exists() and task in read_json(d / "xstilts.json").get("targets", [])
+    ]
   else:
     raise ConfigError(f"--phase {phase!r}: expected intermediate or target:TASK")
   found = [d for d in found if (d / DONE).exists()]
@@ -1007,6 +1219,7 @@ def finished_phase_dir(workdir: Path, phase: str, experiment: str = "") -> Path:
     raise ConfigError(f"{workdir}: phase {phase} has not finished in any experiment here")
   if len(found) > 1:
     names = ", ".join(d.parents[1].name for d in found)
-    raise ConfigError(f"{workdir}: phase {phase} finished in several experiments ({names}); "
-                      "choose one with --experiment NAME")
+    raise ConfigError(
+        f"{workdir}: phase {phase} finished in several experiments ({names}); " "choose one with --experiment NAME"
+    )
   return found[0]

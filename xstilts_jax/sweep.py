@@ -4,6 +4,7 @@ Baseline; each intermediate task alone; all of them multi-task; each with multil
 LM beside it; translated SQuAD and MNLI per language (XTREME's translate-train sets). Each
 line runs one experiment in its own workdir; `--seeds N` repeats the grid with seeds 0..N-1.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -12,8 +13,10 @@ from typing import Iterator
 from xstilts_jax.tasks import TASK_GROUPS
 
 MLM_LANGUAGES = ("sw", "ur", "te", "mr", "yo")  # low-resource, typologically diverse (research question 1)
-TRANSLATED = {"translate_train_squad": ("ar", "de", "es", "hi", "vi", "zh"),
-              "translate_train_mnli": ("ar", "de", "es", "hi", "ru", "sw", "tr", "vi", "zh")}
+TRANSLATED = {
+    "translate_train_squad": ("ar", "de", "es", "hi", "vi", "zh"),
+    "translate_train_mnli": ("ar", "de", "es", "hi", "ru", "sw", "tr", "vi", "zh"),
+}
 
 
 def experiments() -> Iterator[tuple[str, str]]:
@@ -37,6 +40,17 @@ def grid(config: str, workdir_root: str, seeds: int = 1) -> list[str]:
     for name, arg in experiments():
       spec = f"{config}:{arg}" if arg else config
       workdir = f"{workdir_root.rstrip('/')}/{name}/seed{seed}"
-      lines.append(" ".join(["xstilts", "run", "--config", shlex.quote(spec), "--workdir", shlex.quote(workdir),
-                             f"--config.seed={seed}"]))
+      lines.append(
+          " ".join(
+              [
+                  "xstilts",
+                  "run",
+                  "--config",
+                  shlex.quote(spec),
+                  "--workdir",
+                  shlex.quote(workdir),
+                  f"--config.seed={seed}",
+              ]
+          )
+      )
   return lines

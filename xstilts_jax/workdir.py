@@ -8,15 +8,16 @@ that one operation plus read and delete: `LocalLockStore` for a path, `GcsLockSt
 only when asked (`--take-over-lock`), never silently; so is one held on another host (a preempted
 VM), whose process cannot be checked from here. A live holder on this host is never taken over.
 """
+
 from __future__ import annotations
 
 import datetime
 import errno
 import json
 import os
+from pathlib import Path
 import secrets
 import socket
-from pathlib import Path
 from typing import Optional, Protocol
 
 from xstilts_jax import paths
@@ -54,7 +55,8 @@ class GcsLockStore:
 
   def __init__(self, url: str):
     from google.cloud import storage
-    bucket, _, name = url[len("gs://"):].partition("/")
+
+    bucket, _, name = url[len("gs://") :].partition("/")
     if not bucket or not name:
       raise ConfigError(f"{url}: not a gs://bucket/object URL")
     self.url = url
@@ -62,6 +64,7 @@ class GcsLockStore:
 
   def create(self, text: str) -> bool:
     from google.api_core import exceptions
+
     try:
       self.blob.upload_from_string(text, content_type="application/json", if_generation_match=0)
     except exceptions.PreconditionFailed:
@@ -70,6 +73,7 @@ class GcsLockStore:
 
   def read(self) -> Optional[str]:
     from google.api_core import exceptions
+
     try:
       return self.blob.download_as_text()
     except exceptions.NotFound:
@@ -77,6 +81,7 @@ class GcsLockStore:
 
   def delete(self) -> None:
     from google.api_core import exceptions
+
     try:
       self.blob.delete()
     except exceptions.NotFound:
@@ -128,8 +133,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def describe(holder: dict) -> str:
-  return (f"host {holder.get('host', '?')}, pid {holder.get('pid', '?')}, "
-          f"started {holder.get('started', '?')}")
+  return f"host {holder.get('host', '?')}, pid {holder.get('pid', '?')}, " f"started {holder.get('started', '?')}"
 
 
 class WorkdirLock:
@@ -137,9 +141,12 @@ class WorkdirLock:
 
   def __init__(self, store: LockStore):
     self.store = store
-    self.record = {"host": socket.gethostname(), "pid": os.getpid(),
-                   "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-                   "token": secrets.token_hex(8)}
+    self.record = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "token": secrets.token_hex(8),
+    }
     self.held = False
 
   def holder(self) -> Optional[dict]:
@@ -182,13 +189,19 @@ class WorkdirLock:
         return
       holder = self.holder() or {}
     elif take_over:
-      raise LockHeld(f"{where}: the workdir is in use by a live run ({describe(holder)}); "
-                     f"{TAKE_OVER_FLAG} takes over only a lock whose process is gone")
+      raise LockHeld(
+          f"{where}: the workdir is in use by a live run ({describe(holder)}); "
+          f"{TAKE_OVER_FLAG} takes over only a lock whose process is gone"
+      )
     if self.is_stale(holder):
-      raise LockHeld(f"{where}: the workdir is locked by a run that is gone ({describe(holder)}); "
-                     f"if no other run uses it, run again with {TAKE_OVER_FLAG}")
-    raise LockHeld(f"{where}: the workdir is in use by another run ({describe(holder)}); wait for it "
-                   f"to finish, or if that run is gone (another host's, say), run again with {TAKE_OVER_FLAG}")
+      raise LockHeld(
+          f"{where}: the workdir is locked by a run that is gone ({describe(holder)}); "
+          f"if no other run uses it, run again with {TAKE_OVER_FLAG}"
+      )
+    raise LockHeld(
+        f"{where}: the workdir is in use by another run ({describe(holder)}); wait for it "
+        f"to finish, or if that run is gone (another host's, say), run again with {TAKE_OVER_FLAG}"
+    )
 
   def release(self) -> None:
     """Remove the lock if it is still ours (a take-over by another run is left alone)."""
@@ -226,11 +239,13 @@ def lock_workdir(workdir: str | os.PathLike, take_over: bool = False) -> Workdir
 def _lock_remote(url: str, take_over: bool) -> WorkdirLock:
   """The lock object of a gs:// workdir (nothing to create first: prefixes need no mkdir)."""
   from google.api_core import exceptions
+
   where = f"{url.rstrip('/')}/{LOCK_NAME}"
   lock = WorkdirLock(GcsLockStore(where))
   try:
     lock.acquire(take_over)
   except (exceptions.Forbidden, exceptions.Unauthorized, exceptions.NotFound) as e:
-    raise XstiltsError(f"{where}: cannot write the lock ({type(e).__name__}: "
-                       f"{' '.join(str(e).split())[:160]})") from None
+    raise XstiltsError(
+        f"{where}: cannot write the lock ({type(e).__name__}: " f"{' '.join(str(e).split())[:160]})"
+    ) from None
   return lock

@@ -10,9 +10,15 @@ primary tests on simulated sweeps: false-claim rate and power).
 
 def add_report_arguments(parser) -> None:
   """The arguments of `xstilts report` (here, so the CLI does not import matplotlib to parse)."""
-  parser.add_argument("paths", nargs="+", metavar="PATH",
-                      help="workdirs or sweep roots: every results.json below them is a run")
-  parser.add_argument("--baseline", action="append", default=[], metavar="PATH",
-                      help="the baseline's runs (every results.json below PATH); repeat for "
-                           "several; default: the one condition without intermediate training")
+  parser.add_argument(
+      "paths", nargs="+", metavar="PATH", help="workdirs or sweep roots: every results.json below them is a run"
+  )
+  parser.add_argument(
+      "--baseline",
+      action="append",
+      default=[],
+      metavar="PATH",
+      help="the baseline's runs (every results.json below PATH); repeat for "
+      "several; default: the one condition without intermediate training",
+  )
   parser.add_argument("--out", required=True, metavar="DIR", help="where the report is written")

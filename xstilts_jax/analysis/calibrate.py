@@ -12,6 +12,7 @@ and each (task, language) of a run its own noise (sd `CELL_SD`). Real XTREME lan
 and their facts come from languages.csv; TextEmb vectors share a large common component
 as real ones do; the sweep's conditions follow `xstilts sweep`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,29 +27,40 @@ from xstilts_jax.analysis import questions
 from xstilts_jax.analysis.languages import language_table
 from xstilts_jax.analysis.results import Condition, Run
 from xstilts_jax.analysis.study import Study
-from xstilts_jax.tasks.registry import (
-    TASK_GROUPS, TYDIQA_LANGUAGES, XCOPA_LANGUAGES, XNLI_LANGUAGES)
+from xstilts_jax.tasks.registry import TASK_GROUPS, TYDIQA_LANGUAGES, XCOPA_LANGUAGES, XNLI_LANGUAGES
 
-RUN_SD = 0.5         # points: one offset per run, shared by all its tasks and languages
-RUN_TASK_SD = 0.75   # points: one offset per (run, task): the task's fine-tuning run
-CELL_SD = 0.75       # points: per (run, task, language)
+RUN_SD = 0.5  # points: one offset per run, shared by all its tasks and languages
+RUN_TASK_SD = 0.75  # points: one offset per (run, task): the task's fine-tuning run
+CELL_SD = 0.75  # points: per (run, task, language)
 TASKS = {"xnli": XNLI_LANGUAGES, "xcopa": XCOPA_LANGUAGES, "tydiqa": TYDIQA_LANGUAGES}
 TRAIN_TASK = {"xnli": "mnli", "xcopa": "copa", "tydiqa": "squad_v1"}
 MLM_LANGUAGES = ("sw", "ur", "te", "mr", "yo")
 # Planted effects (points), one question at a time, for the power figures.
 PLANTED = {
-    "q1": ("MLM first on sw,ur,te,mr,yo before all intermediate tasks adds {size} points on "
-           "the languages outside the MLM set", 3.0),
-    "q2": ("the gain's slope on distance grows by {size} points per unit distance per "
-           "standard deviation of task diversity", 2.0),
-    "q3": ("the gain on low-resource languages is {size} points x the centred cosine of "
-           "intermediate and target task", 1.5),
+    "q1": (
+        "MLM first on sw,ur,te,mr,yo before all intermediate tasks adds {size} points on "
+        "the languages outside the MLM set",
+        3.0,
+    ),
+    "q2": (
+        "the gain's slope on distance grows by {size} points per unit distance per "
+        "standard deviation of task diversity",
+        2.0,
+    ),
+    "q3": (
+        "the gain on low-resource languages is {size} points x the centred cosine of " "intermediate and target task",
+        1.5,
+    ),
     "q4": ("one condition (mnli) adds {size} points on XCOPA", 4.0),
-    "q5": ("one condition (squad_v1) adds {size} points more on low- than on high-resource "
-           "languages", 2.0),
+    "q5": ("one condition (squad_v1) adds {size} points more on low- than on high-resource " "languages", 2.0),
 }
-DECISIONS = {"q1": "helps", "q2": "more_diverse_more_robust", "q3": "more_similar_more_gain",
-             "q4": "helps", "q5": "low_resource_gain_more"}
+DECISIONS = {
+    "q1": "helps",
+    "q2": "more_diverse_more_robust",
+    "q3": "more_similar_more_gain",
+    "q4": "helps",
+    "q5": "low_resource_gain_more",
+}
 
 
 def sweep_conditions(n_conditions: Optional[int] = None) -> list[tuple[str, Condition]]:
@@ -59,9 +71,14 @@ def sweep_conditions(n_conditions: Optional[int] = None) -> list[tuple[str, Cond
   grid.append(("multitask", Condition(tuple(singles))))
   grid.append(("mlm-then-all", Condition(tuple(singles), mlm_first=MLM_LANGUAGES)))
   grid += [(f"{t}+mlm", Condition((t,), mlm_beside=MLM_LANGUAGES)) for t in singles]
-  translated = [f"{t}:{l}" for t, ls in (("translate_train_mnli", "ar de es hi ru sw tr vi zh"),
-                                         ("translate_train_squad", "ar de es hi vi zh"))
-                for l in ls.split()]
+  translated = [
+      f"{t}:{l}"
+      for t, ls in (
+          ("translate_train_mnli", "ar de es hi ru sw tr vi zh"),
+          ("translate_train_squad", "ar de es hi vi zh"),
+      )
+      for l in ls.split()
+  ]
   grid += [(t.replace(":", "-"), Condition((t,), translated=True)) for t in translated]
   k = 0
   while n_conditions is not None and len(grid) < n_conditions:  # more seeds of the grid's idea
@@ -70,9 +87,22 @@ def sweep_conditions(n_conditions: Optional[int] = None) -> list[tuple[str, Cond
   return grid[:n_conditions] if n_conditions else grid
 
 
-SMALL = ("baseline", "snli", "mnli", "anli_r1", "ccg", "commonsenseqa", "hellaswag", "squad_v1",
-         "multitask", "mlm-then-all", "mnli+mlm", "squad_v1+mlm", "translate_train_mnli-sw",
-         "translate_train_squad-de")
+SMALL = (
+    "baseline",
+    "snli",
+    "mnli",
+    "anli_r1",
+    "ccg",
+    "commonsenseqa",
+    "hellaswag",
+    "squad_v1",
+    "multitask",
+    "mlm-then-all",
+    "mnli+mlm",
+    "squad_v1+mlm",
+    "translate_train_mnli-sw",
+    "translate_train_squad-de",
+)
 
 
 def small_grid() -> list[tuple[str, Condition]]:
@@ -87,9 +117,15 @@ class Sweep:
   baseline: list[Run]
 
 
-def simulate(rng: np.random.Generator, n_runs: int = 3, planted: Optional[str] = None,
-             size: float = 0.0, n_conditions: Optional[int] = None,
-             runs_per_condition: Optional[dict[str, int]] = None, small: bool = False) -> Sweep:
+def simulate(
+    rng: np.random.Generator,
+    n_runs: int = 3,
+    planted: Optional[str] = None,
+    size: float = 0.0,
+    n_conditions: Optional[int] = None,
+    runs_per_condition: Optional[dict[str, int]] = None,
+    small: bool = False,
+) -> Sweep:
   """One simulated sweep; `planted` names the question whose effect of `size` is planted.
 
   The grid: `xstilts sweep`'s (cut or padded to n_conditions), or `small_grid()`.
@@ -102,8 +138,7 @@ def simulate(rng: np.random.Generator, n_runs: int = 3, planted: Optional[str] =
   centre = np.mean([embeddings[t] for t in names], axis=0)
   diversity = {t: float(rng.normal(6.5, 0.5)) for t in names}
   spread = np.std(list(diversity.values())) or 1.0
-  base = {t: {l: 80 - 30 * (table[l].distance or 0) + rng.normal(0, 3) for l in ls}
-          for t, ls in TASKS.items()}
+  base = {t: {l: 80 - 30 * (table[l].distance or 0) + rng.normal(0, 3) for l in ls} for t, ls in TASKS.items()}
 
   def effect(name: str, condition: Condition, task: str, language: str) -> float:
     if planted is None or not condition.intermediate:
@@ -114,8 +149,7 @@ def simulate(rng: np.random.Generator, n_runs: int = 3, planted: Optional[str] =
     if planted == "q2" and len(condition.intermediate) == 1 and condition.plain:
       z = (diversity[condition.intermediate[0]] - np.mean(list(diversity.values()))) / spread
       return size * z * (info.distance or 0)
-    if planted == "q3" and condition.plain and info.joshi_class is not None and \
-        info.joshi_class <= 2:
+    if planted == "q3" and condition.plain and info.joshi_class is not None and info.joshi_class <= 2:
       source = np.mean([embeddings[i] for i in condition.intermediate], axis=0) - centre
       target = np.asarray(embeddings[TRAIN_TASK[task]]) - centre
       return size * float(source @ target / (np.linalg.norm(source) * np.linalg.norm(target)))
@@ -133,15 +167,24 @@ def simulate(rng: np.random.Generator, n_runs: int = 3, planted: Optional[str] =
       scores = {}
       for task, languages in TASKS.items():
         task_offset = rng.normal(0, RUN_TASK_SD)
-        scores[task] = {l: base[task][l] + effect(name, condition, task, l) + offset
-                        + task_offset + rng.normal(0, CELL_SD) for l in languages}
-      run = Run(workdir=Path(f"/simulated/{name}/seed{seed}"), experiment=name,
-                condition=condition, seed=seed, model="simulated", data="xtreme",
-                metrics={t: "accuracy" for t in TASKS}, scores=scores, xtreme={}, languages={},
-                task_embeddings={t: embeddings[t] for t in
-                                 set(condition.intermediate) | set(TRAIN_TASK.values())},
-                task_diversity={t: {"word_class_entropy": diversity[t], "distinct_2": 0.5}
-                                for t in condition.intermediate})
+        scores[task] = {
+            l: base[task][l] + effect(name, condition, task, l) + offset + task_offset + rng.normal(0, CELL_SD)
+            for l in languages
+        }
+      run = Run(
+          workdir=Path(f"/simulated/{name}/seed{seed}"),
+          experiment=name,
+          condition=condition,
+          seed=seed,
+          model="simulated",
+          data="xtreme",
+          metrics={t: "accuracy" for t in TASKS},
+          scores=scores,
+          xtreme={},
+          languages={},
+          task_embeddings={t: embeddings[t] for t in set(condition.intermediate) | set(TRAIN_TASK.values())},
+          task_diversity={t: {"word_class_entropy": diversity[t], "distinct_2": 0.5} for t in condition.intermediate},
+      )
       (baseline if name == "baseline" else runs).append(run)
   return Sweep(runs, baseline)
 
@@ -152,8 +195,7 @@ def decisions(sweep: Sweep) -> dict[str, str]:
   return {a.key: a.decision for a in questions.answer_all(study)}
 
 
-def false_claim_rate(n_sweeps: int = 200, n_runs: int = 3, seed: int = 0,
-                     small: bool = False) -> dict[str, float]:
+def false_claim_rate(n_sweeps: int = 200, n_runs: int = 3, seed: int = 0, small: bool = False) -> dict[str, float]:
   """Share of null sweeps on which each question claims anything (any decision but none)."""
   rng = np.random.default_rng(seed)
   claims = {key: 0 for key, _ in questions.QUESTIONS}
@@ -163,8 +205,9 @@ def false_claim_rate(n_sweeps: int = 200, n_runs: int = 3, seed: int = 0,
   return {key: count / n_sweeps for key, count in claims.items()}
 
 
-def power(key: str, size: Optional[float] = None, n_sweeps: int = 100, n_runs: int = 3,
-          seed: int = 1, small: bool = False) -> float:
+def power(
+    key: str, size: Optional[float] = None, n_sweeps: int = 100, n_runs: int = 3, seed: int = 1, small: bool = False
+) -> float:
   """Share of sweeps with question `key`'s planted effect on which it finds that direction."""
   rng = np.random.default_rng(seed)
   size = PLANTED[key][1] if size is None else size
@@ -185,15 +228,25 @@ def write_sweep(sweep: Sweep, root: Path) -> list[Path]:
     exp = Path(root) / run.experiment / f"seed{run.seed}" / run.experiment
     exp.mkdir(parents=True, exist_ok=True)
     data = {
-        "schema": 1, "experiment": run.experiment, "intermediate": list(c.intermediate),
-        "mlm_languages": list(c.mlm_first + c.mlm_beside), "mlm_beside": bool(c.mlm_beside),
+        "schema": 1,
+        "experiment": run.experiment,
+        "intermediate": list(c.intermediate),
+        "mlm_languages": list(c.mlm_first + c.mlm_beside),
+        "mlm_beside": bool(c.mlm_beside),
         "mlm": {"first": list(c.mlm_first), "beside": list(c.mlm_beside)},
-        "translated": c.translated, "seed": run.seed, "model": run.model, "data": run.data,
-        "tasks": {t: {"metric": "accuracy", "languages": {l: {"accuracy": v}
-                                                           for l, v in ls.items()}}
-                  for t, ls in run.scores.items()},
-        "xtreme": {}, "languages": {}, "task_embeddings": run.task_embeddings,
-        "task_diversity": run.task_diversity}
+        "translated": c.translated,
+        "seed": run.seed,
+        "model": run.model,
+        "data": run.data,
+        "tasks": {
+            t: {"metric": "accuracy", "languages": {l: {"accuracy": v} for l, v in ls.items()}}
+            for t, ls in run.scores.items()
+        },
+        "xtreme": {},
+        "languages": {},
+        "task_embeddings": run.task_embeddings,
+        "task_diversity": run.task_diversity,
+    }
     (exp / "results.json").write_text(json.dumps(data))
     written.append(exp)
   return written
@@ -202,24 +255,25 @@ def write_sweep(sweep: Sweep, root: Path) -> list[Path]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(
       prog="python -m xstilts_jax.analysis.calibrate",
-      description="False-claim rate on null sweeps and power on planted ones.")
+      description="False-claim rate on null sweeps and power on planted ones.",
+  )
   parser.add_argument("--sweeps", type=int, default=200, help="null sweeps (default 200)")
   parser.add_argument("--power-sweeps", type=int, default=100, help="planted sweeps per question")
   parser.add_argument("--runs", type=int, default=3, help="runs per arm (default 3)")
   args = parser.parse_args(argv)
   grid = sweep_conditions()
-  print(f"Simulated sweeps: {len(grid)} conditions (the baseline included) x {args.runs} runs, "
-        f"tasks {', '.join(TASKS)}; noise sd: run {RUN_SD}, run x task {RUN_TASK_SD}, "
-        f"cell {CELL_SD} points.")
+  print(
+      f"Simulated sweeps: {len(grid)} conditions (the baseline included) x {args.runs} runs, "
+      f"tasks {', '.join(TASKS)}; noise sd: run {RUN_SD}, run x task {RUN_TASK_SD}, "
+      f"cell {CELL_SD} points."
+  )
   rates = false_claim_rate(args.sweeps, args.runs)
-  print(f"{'question':9s} {'false claims':>12s} {'power':>6s} {'power at 2x':>11s}  "
-        "planted effect (size x)")
+  print(f"{'question':9s} {'false claims':>12s} {'power':>6s} {'power at 2x':>11s}  " "planted effect (size x)")
   for key, _ in questions.QUESTIONS:
     text, size = PLANTED[key]
     found = power(key, size, args.power_sweeps, args.runs)
     double = power(key, 2 * size, args.power_sweeps, args.runs)
-    print(f"{key:9s} {rates[key]:>12.3f} {found:>6.2f} {double:>11.2f}  "
-          f"{text.format(size=f'x = {size:g}')}")
+    print(f"{key:9s} {rates[key]:>12.3f} {found:>6.2f} {double:>11.2f}  " f"{text.format(size=f'x = {size:g}')}")
   return 0
 
 

@@ -5,14 +5,15 @@ pretraining sizes and URIEL distances to English. Synthetic languages come from 
 `languages` block of results.json (the generator's distance and features); they have
 no resource class.
 """
+
 from __future__ import annotations
 
 import csv
 import dataclasses
 import functools
+from importlib import resources
 import io
 import math
-from importlib import resources
 from typing import Mapping, Optional
 
 from xstilts_jax.errors import DataError
@@ -40,7 +41,7 @@ class LanguageInfo:
   cc100_size_gib: Optional[float] = None
   in_xlmr_pretraining: Optional[bool] = None
   distances: Mapping[str, float] = dataclasses.field(default_factory=dict)  # kind -> to English
-  mostly_imputed: bool = False    # URIEL typology mostly imputed (few observed features)
+  mostly_imputed: bool = False  # URIEL typology mostly imputed (few observed features)
   synthetic: bool = False
   xtreme_tasks: tuple[str, ...] = ()
   xtreme_r_tasks: tuple[str, ...] = ()
@@ -75,14 +76,18 @@ def language_table() -> dict[str, LanguageInfo]:
   for row in csv.DictReader(io.StringIO(text)):
     distances = {kind: _number(row[column]) for kind, column in DISTANCE_COLUMNS.items()}
     table[row["iso639_1"]] = LanguageInfo(
-        code=row["iso639_1"], name=row["name"], family=row["family"], script=row["script"],
+        code=row["iso639_1"],
+        name=row["name"],
+        family=row["family"],
+        script=row["script"],
         joshi_class=int(row["joshi_class"]) if row["joshi_class"] else None,
         cc100_size_gib=_number(row["cc100_size_gib"]),
         in_xlmr_pretraining={"yes": True, "no": False}.get(row["in_xlmr_pretraining"]),
         distances={k: v for k, v in distances.items() if v is not None},
         mostly_imputed=row["typology_mostly_imputed"] == "yes",
         xtreme_tasks=tuple(row["xtreme_tasks"].split()),
-        xtreme_r_tasks=tuple(row["xtreme_r_tasks"].split()))
+        xtreme_r_tasks=tuple(row["xtreme_r_tasks"].split()),
+    )
   return table
 
 
@@ -94,14 +99,17 @@ def synthetic_info(code: str, block: Mapping) -> LanguageInfo:
   features = block.get("features") or {}
   joshi = block.get("joshi_class")
   return LanguageInfo(
-      code=code, name=str(block.get("name", code)), family="synthetic",
+      code=code,
+      name=str(block.get("name", code)),
+      family="synthetic",
       script=str(features.get("script", UNKNOWN)),
       joshi_class=int(joshi) if isinstance(joshi, int) else None,
-      distances={MAIN_DISTANCE: float(distance)}, synthetic=True)
+      distances={MAIN_DISTANCE: float(distance)},
+      synthetic=True,
+  )
 
 
-def language_info(code: str, results_languages: Optional[Mapping] = None,
-                  synthetic_data: bool = False) -> LanguageInfo:
+def language_info(code: str, results_languages: Optional[Mapping] = None, synthetic_data: bool = False) -> LanguageInfo:
   """Facts about `code`: the run's own languages block first, else the package table.
 
   With synthetic data, English missing from the block is the generator's English
@@ -110,6 +118,5 @@ def language_info(code: str, results_languages: Optional[Mapping] = None,
   if results_languages and code in results_languages:
     return synthetic_info(code, results_languages[code])
   if synthetic_data and code == "en":
-    return synthetic_info("en", {"distance_to_en": 0.0, "name": "English",
-                                 "features": {"script": "Latn"}})
+    return synthetic_info("en", {"distance_to_en": 0.0, "name": "English", "features": {"script": "Latn"}})
   return language_table().get(code, LanguageInfo(code=code))

@@ -9,6 +9,7 @@ tasks) is corrected with Holm. No direction is claimed from fewer than `MIN_RUNS
 an arm (the baseline included): the estimate is given and the answer says it cannot
 decide. Everything else in a question's section is labelled exploratory.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,51 +21,55 @@ import numpy as np
 from xstilts_jax.analysis.languages import language_table
 from xstilts_jax.analysis.render import Document
 from xstilts_jax.analysis.results import Condition, find_matching
-from xstilts_jax.analysis.stats import (
-    Estimate, holm, mean_within_correlation, spearman, welch)
+from xstilts_jax.analysis.stats import Estimate, holm, mean_within_correlation, spearman, welch
 from xstilts_jax.analysis.study import Study
 from xstilts_jax.tasks.registry import TASKS
 
 ALPHA = 0.05
-MIN_RUNS = 3       # runs per arm, the baseline included, before a direction can be claimed
+MIN_RUNS = 3  # runs per arm, the baseline included, before a direction can be claimed
 MIN_UNITS_CORRELATION = 5  # with 4 units the smallest two-sided permutation p is 2/24 > 0.05
-VIF_LIMIT = 5.0    # above it resource class cannot be told apart from distance and script
+VIF_LIMIT = 5.0  # above it resource class cannot be told apart from distance and script
 
 QUESTIONS = (
-    ("q1", "Does continued MLM on typologically diverse low-resource languages before English "
-           "intermediate training improve zero-shot transfer over English-only intermediate "
-           "training?"),
-    ("q2", "Do more linguistically diverse intermediate tasks make transfer more robust to "
-           "typological distance?"),
-    ("q3", "Does the similarity of intermediate and target task (TextEmb cosine) predict the "
-           "gains on low-resource languages?"),
+    (
+        "q1",
+        "Does continued MLM on typologically diverse low-resource languages before English "
+        "intermediate training improve zero-shot transfer over English-only intermediate "
+        "training?",
+    ),
+    ("q2", "Do more linguistically diverse intermediate tasks make transfer more robust to " "typological distance?"),
+    (
+        "q3",
+        "Does the similarity of intermediate and target task (TextEmb cosine) predict the "
+        "gains on low-resource languages?",
+    ),
     ("q4", "What does intermediate training do on XCOPA (XTREME-R's commonsense task)?"),
-    ("q5", "Do gains from intermediate training differ between low- and high-resource "
-           "languages?"),
+    ("q5", "Do gains from intermediate training differ between low- and high-resource " "languages?"),
 )
 PRIMARY_TESTS = {
     "q1": "per MLM-first arm: mean score over the target languages outside the MLM set (each "
-          "language's mean over tasks), arm runs vs the runs of the same condition without "
-          "MLM, Welch t on run means; Holm over the arms",
+    "language's mean over tasks), arm runs vs the runs of the same condition without "
+    "MLM, Welch t on run means; Holm over the arms",
     "q2": "Spearman rho across single intermediate tasks (conditions) of diversity "
-          "(word_class_entropy) and robustness (least-squares slope of the per-language mean "
-          "gain on typological distance); permutation of tasks",
+    "(word_class_entropy) and robustness (least-squares slope of the per-language mean "
+    "gain on typological distance); permutation of tasks",
     "q3": "within each target task, Spearman rho across intermediate conditions of the cosine "
-          "of centred TextEmb vectors and the mean gain on low-resource languages; the mean "
-          "of these rhos over target tasks, tested by permuting conditions jointly in all "
-          "target tasks",
+    "of centred TextEmb vectors and the mean gain on low-resource languages; the mean "
+    "of these rhos over target tasks, tested by permuting conditions jointly in all "
+    "target tasks",
     "q4": "per condition: mean XCOPA score over its languages, condition runs vs baseline runs, "
-          "Welch t on run means; Holm over the conditions",
+    "Welch t on run means; Holm over the conditions",
     "q5": "per condition: within-task contrast low-resource (Joshi 0-2) minus high-resource "
-          "(Joshi 4-5) languages, per run (adjusted for distance and script where the "
-          "languages can separate them), condition runs vs baseline runs, Welch t; Holm over "
-          "the conditions",
+    "(Joshi 4-5) languages, per run (adjusted for distance and script where the "
+    "languages can separate them), condition runs vs baseline runs, Welch t; Holm over "
+    "the conditions",
 }
 
 
 @dataclasses.dataclass
 class Comparison:
   """One test of a question's family, on the runs of its arms."""
+
   label: str
   estimate: Estimate
   runs: dict[str, int]
@@ -76,6 +81,7 @@ class Comparison:
 @dataclasses.dataclass
 class Answer:
   """What the report concludes for one question; `to_json` is its answers.json entry."""
+
   key: str
   question: str
   primary_test: str
@@ -94,15 +100,27 @@ class Answer:
   def to_json(self) -> dict:
     def number(x):
       return None if x is None or not math.isfinite(x) else float(x)
-    ci = (None if self.ci is None or not all(math.isfinite(v) for v in self.ci)
-          else [float(self.ci[0]), float(self.ci[1])])
-    return {"question": self.question, "primary_test": self.primary_test,
-            "estimate": number(self.estimate), "ci": ci, "p_adjusted": number(self.p_adjusted),
-            "decision": self.decision, "reason": self.reason, "runs": dict(self.runs)}
+
+    ci = (
+        None
+        if self.ci is None or not all(math.isfinite(v) for v in self.ci)
+        else [float(self.ci[0]), float(self.ci[1])]
+    )
+    return {
+        "question": self.question,
+        "primary_test": self.primary_test,
+        "estimate": number(self.estimate),
+        "ci": ci,
+        "p_adjusted": number(self.p_adjusted),
+        "decision": self.decision,
+        "reason": self.reason,
+        "runs": dict(self.runs),
+    }
 
 
 class NullDocument(Document):
   """A document that keeps nothing: the primary tests alone (calibration, answers only)."""
+
   live = False
 
   def __init__(self):
@@ -135,8 +153,11 @@ def fmt(x: Optional[float], digits: int = 2, sign: bool = True) -> str:
 
 def describe(estimate: Estimate, digits: int = 2) -> str:
   """'+1.20 (95% CI [+0.30, +2.10], p = 0.012)' without n (the runs are stated apart)."""
-  ci = ("no CI" if not math.isfinite(estimate.ci_low)
-        else f"95% CI [{fmt(estimate.ci_low, digits)}, {fmt(estimate.ci_high, digits)}]")
+  ci = (
+      "no CI"
+      if not math.isfinite(estimate.ci_low)
+      else f"95% CI [{fmt(estimate.ci_low, digits)}, {fmt(estimate.ci_high, digits)}]"
+  )
   p = "" if not math.isfinite(estimate.p_value) else f", p = {estimate.p_value:.3g}"
   return f"{fmt(estimate.estimate, digits)} ({ci}{p})"
 
@@ -150,8 +171,7 @@ def runs_text(runs: dict[str, int]) -> str:
   others = [n for name, n in runs.items() if not name.endswith("(baseline)")]
   spread = f"{min(others)}" if min(others) == max(others) else f"{min(others)}-{max(others)}"
   head = f"baseline {base[0]}, " if base else ""
-  return (f"runs: {head}{len(others)} conditions with {spread} each" if others
-          else f"runs: {counts}")
+  return f"runs: {head}{len(others)} conditions with {spread} each" if others else f"runs: {counts}"
 
 
 def run_counts(study: Study, conditions: Sequence[Condition]) -> dict[str, int]:
@@ -162,8 +182,7 @@ def run_counts(study: Study, conditions: Sequence[Condition]) -> dict[str, int]:
   return counts
 
 
-def arm_comparison(study: Study, label: str, arm: Condition, reference: Condition,
-                   summary: Callable) -> Comparison:
+def arm_comparison(study: Study, label: str, arm: Condition, reference: Condition, summary: Callable) -> Comparison:
   """Welch t of summary(run) over the runs of `arm` against those of `reference`."""
   a, b = study.run_values(arm, summary), study.run_values(reference, summary)
   estimate = welch(a, b)
@@ -174,28 +193,32 @@ def arm_comparison(study: Study, label: str, arm: Condition, reference: Conditio
   return Comparison(label, estimate, run_counts(study, [arm, reference]), not why, why)
 
 
-def decide(key: str, comparisons: Sequence[Comparison], positive: str, negative: str,
-           what: str) -> Answer:
+def decide(key: str, comparisons: Sequence[Comparison], positive: str, negative: str, what: str) -> Answer:
   """Holm over the eligible comparisons; the answer states the one conclusion they allow."""
   question = dict(QUESTIONS)[key]
   runs: dict[str, int] = {}
   for c in comparisons:
     runs.update(c.runs)
-  answer = Answer(key, question, PRIMARY_TESTS[key], "cannot_answer", "", runs=runs,
-                  comparisons=list(comparisons))
+  answer = Answer(key, question, PRIMARY_TESTS[key], "cannot_answer", "", runs=runs, comparisons=list(comparisons))
   eligible = [c for c in comparisons if c.eligible and math.isfinite(c.estimate.p_value)]
   for c, p in zip(eligible, holm([c.estimate.p_value for c in eligible])):
     c.p_adjusted = p
   skipped = [c for c in comparisons if c not in eligible]
-  skipped_text = (f" {len(skipped)} of {len(comparisons)} {what} not tested (fewer than "
-                  f"{MIN_RUNS} runs per arm, or no variance)." if skipped and eligible else "")
+  skipped_text = (
+      f" {len(skipped)} of {len(comparisons)} {what} not tested (fewer than "
+      f"{MIN_RUNS} runs per arm, or no variance)."
+      if skipped and eligible
+      else ""
+  )
   if not eligible:
     shown = comparisons[0]
     answer.estimate = shown.estimate.estimate
     answer.ci = (shown.estimate.ci_low, shown.estimate.ci_high)
-    answer.reason = (f"cannot decide: {shown.why_not or 'no test possible'}; a direction needs "
-                     f"at least {MIN_RUNS} runs in every arm, the baseline included. Estimate "
-                     f"for {shown.label}: {describe(shown.estimate)}.")
+    answer.reason = (
+        f"cannot decide: {shown.why_not or 'no test possible'}; a direction needs "
+        f"at least {MIN_RUNS} runs in every arm, the baseline included. Estimate "
+        f"for {shown.label}: {describe(shown.estimate)}."
+    )
     return answer
   best = min(eligible, key=lambda c: (c.p_adjusted, -abs(c.estimate.estimate)))
   answer.estimate, answer.p_adjusted = best.estimate.estimate, best.p_adjusted
@@ -204,31 +227,44 @@ def decide(key: str, comparisons: Sequence[Comparison], positive: str, negative:
   # permutation tests of Q2 and Q3 the bootstrap interval is a second, independent check.
   significant = [c for c in eligible if c.p_adjusted < ALPHA and c.estimate.ci_excludes_zero]
   signs = {c.estimate.estimate > 0 for c in significant}
-  family = (f"Holm over {len(eligible)} {what}" if len(eligible) > 1
-            else "its single test (no correction needed)")
-  shown = (f"{best.label}: {describe(best.estimate)}, Holm-adjusted p = {best.p_adjusted:.3g} "
-           f"({runs_text(best.runs)})")
+  family = f"Holm over {len(eligible)} {what}" if len(eligible) > 1 else "its single test (no correction needed)"
+  shown = (
+      f"{best.label}: {describe(best.estimate)}, Holm-adjusted p = {best.p_adjusted:.3g} " f"({runs_text(best.runs)})"
+  )
   if not significant:
     answer.decision = "no_clear_effect"
-    answer.reason = (f"no test significant at {ALPHA} after {family} with a 95% CI excluding "
-                     f"0; smallest adjusted p: {shown}.{skipped_text}")
+    answer.reason = (
+        f"no test significant at {ALPHA} after {family} with a 95% CI excluding "
+        f"0; smallest adjusted p: {shown}.{skipped_text}"
+    )
   elif len(signs) == 2:
     answer.decision = "mixed"
     up = sum(c.estimate.estimate > 0 for c in significant)
-    answer.reason = (f"{family}: {up} significant in the '{positive}' direction, "
-                     f"{len(significant) - up} in the '{negative}' direction; strongest: "
-                     f"{shown}.{skipped_text}")
+    answer.reason = (
+        f"{family}: {up} significant in the '{positive}' direction, "
+        f"{len(significant) - up} in the '{negative}' direction; strongest: "
+        f"{shown}.{skipped_text}"
+    )
   else:
     answer.decision = positive if signs == {True} else negative
-    counted = (f"{len(significant)} of {len(eligible)} {what} significant after {family}, "
-               "all in this direction" if len(eligible) > 1 else f"significant ({family})")
+    counted = (
+        f"{len(significant)} of {len(eligible)} {what} significant after {family}, " "all in this direction"
+        if len(eligible) > 1
+        else f"significant ({family})"
+    )
     answer.reason = f"{counted}; strongest: {shown}.{skipped_text}"
   return answer
 
 
 def cannot(key: str, need: str, runs: Optional[dict] = None) -> Answer:
-  return Answer(key, dict(QUESTIONS)[key], PRIMARY_TESTS[key], "cannot_answer",
-                f"cannot be answered from these runs: need {need}.", runs=runs or {})
+  return Answer(
+      key,
+      dict(QUESTIONS)[key],
+      PRIMARY_TESTS[key],
+      "cannot_answer",
+      f"cannot be answered from these runs: need {need}.",
+      runs=runs or {},
+  )
 
 
 def _section(doc: Document, key: str) -> None:
@@ -236,15 +272,16 @@ def _section(doc: Document, key: str) -> None:
   doc.paragraph(f"Primary test: {PRIMARY_TESTS[key]}.")
 
 
-def _primary_table(doc: Document, answer: Answer, header: Sequence[str],
-                   extra: Callable[[Comparison], list] = lambda c: []) -> None:
+def _primary_table(
+    doc: Document, answer: Answer, header: Sequence[str], extra: Callable[[Comparison], list] = lambda c: []
+) -> None:
   rows = []
-  for c in sorted(answer.comparisons, key=lambda c: (not c.eligible, c.p_adjusted
-                                                     if math.isfinite(c.p_adjusted) else 2.0)):
+  for c in sorted(
+      answer.comparisons, key=lambda c: (not c.eligible, c.p_adjusted if math.isfinite(c.p_adjusted) else 2.0)
+  ):
     adjusted = fmt(c.p_adjusted, 3, sign=False) if c.eligible else f"not tested: {c.why_not}"
     rows.append([c.label, runs_text(c.runs), describe(c.estimate), adjusted] + extra(c))
-  doc.table(["comparison", "runs (arm vs reference)", "estimate (95% CI, p)", "Holm p"]
-            + list(header), rows)
+  doc.table(["comparison", "runs (arm vs reference)", "estimate (95% CI, p)", "Holm p"] + list(header), rows)
 
 
 def _conclude(doc: Document, answer: Answer) -> None:
@@ -254,8 +291,13 @@ def _conclude(doc: Document, answer: Answer) -> None:
 def intermediate_only(study: Study, single: bool = False) -> list[Condition]:
   """Conditions that differ from the baseline only in their intermediate tasks."""
   base = study.baseline
-  return [c for c in study.conditions if c.intermediate and (not single or len(c.intermediate) == 1)
-          and dataclasses.replace(c, intermediate=base.intermediate) == base]
+  return [
+      c
+      for c in study.conditions
+      if c.intermediate
+      and (not single or len(c.intermediate) == 1)
+      and dataclasses.replace(c, intermediate=base.intermediate) == base
+  ]
 
 
 def language_mean(languages: dict[str, list[str]]) -> Callable[[dict], float]:
@@ -269,11 +311,11 @@ def language_mean(languages: dict[str, list[str]]) -> Callable[[dict], float]:
 
   def summary(scores: dict) -> float:
     return sum(sum(scores[t][l] for t in ts) / len(ts) for l, ts in items) / len(items)
+
   return summary
 
 
-def cells(study: Study, keep: Callable[[str], bool],
-          tasks: Optional[Sequence[str]] = None) -> dict[str, list[str]]:
+def cells(study: Study, keep: Callable[[str], bool], tasks: Optional[Sequence[str]] = None) -> dict[str, list[str]]:
   """task -> the non-English languages of the study kept by `keep`."""
   result = {}
   for task in tasks or study.tasks:
@@ -290,8 +332,8 @@ def _is_control(condition: Condition) -> bool:
   """MLM only on English or high-resource (Joshi 4-5) text: the 'more MLM steps' control."""
   table = language_table()
   return bool(condition.mlm_first) and all(
-      l == "en" or (l in table and (table[l].joshi_class or 0) >= 4)
-      for l in condition.mlm_first)
+      l == "en" or (l in table and (table[l].joshi_class or 0) >= 4) for l in condition.mlm_first
+  )
 
 
 def q1_mlm(doc: Document, study: Study) -> Answer:
@@ -301,8 +343,10 @@ def q1_mlm(doc: Document, study: Study) -> Answer:
   pairs = [(c, find_matching(c, candidates, mlm_first=())) for c in arms]
   pairs = [(c, p) for c, p in pairs if p is not None]
   if not pairs:
-    need = ("runs with continued MLM first (the run's mlm record) and the matching "
-            "English-only runs (same intermediate tasks, no MLM)")
+    need = (
+        "runs with continued MLM first (the run's mlm record) and the matching "
+        "English-only runs (same intermediate tasks, no MLM)"
+    )
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q1", need)
   comparisons, exploratory = [], {}
@@ -315,34 +359,44 @@ def q1_mlm(doc: Document, study: Study) -> Answer:
     comparisons.append(arm_comparison(study, label, arm, partner, language_mean(outside)))
     if doc.live:
       inside = cells(study, lambda l: l in mlm)
-      seen = (describe(arm_comparison(study, label, arm, partner, language_mean(inside)).estimate)
-              if inside else "n/a")
+      seen = describe(arm_comparison(study, label, arm, partner, language_mean(inside)).estimate) if inside else "n/a"
       english = {t: ["en"] for t in study.tasks if "en" in study.languages[t]}
-      en = (describe(arm_comparison(study, label, arm, partner, language_mean(english)).estimate)
-            if english else "n/a")
-      controls = [c for c in candidates if _is_control(c)
-                  and dataclasses.replace(c, mlm_first=arm.mlm_first) == arm]
+      en = describe(arm_comparison(study, label, arm, partner, language_mean(english)).estimate) if english else "n/a"
+      controls = [c for c in candidates if _is_control(c) and dataclasses.replace(c, mlm_first=arm.mlm_first) == arm]
       control = "no control arm"
       if controls:
         both = mlm | set(controls[0].mlm_first)
         away = cells(study, lambda l: l not in both)
-        control = (f"{controls[0].label}: " + describe(arm_comparison(
-            study, label, arm, controls[0], language_mean(away)).estimate)) if away else "n/a"
+        control = (
+            (
+                f"{controls[0].label}: "
+                + describe(arm_comparison(study, label, arm, controls[0], language_mean(away)).estimate)
+            )
+            if away
+            else "n/a"
+        )
       exploratory[label] = [seen, en, control]
   if not comparisons:
     return cannot("q1", "target languages outside the MLM set")
   answer = decide("q1", comparisons, "helps", "hurts", "MLM arms")
-  doc.paragraph("Estimate: score(MLM first) - score(English-only), in points, over target "
-                "languages outside the MLM set (transfer). Exploratory, not corrected: the "
-                "same over the MLM languages (adaptation, not transfer), over English "
-                "(forgetting), and against a control arm (MLM on English or high-resource "
-                "text, same intermediate tasks) over the languages in neither MLM set.")
-  _primary_table(doc, answer, ["exploratory: MLM languages", "exploratory: English",
-                               "exploratory: vs control arm"],
-                 lambda c: exploratory.get(c.label, ["", "", ""]))
+  doc.paragraph(
+      "Estimate: score(MLM first) - score(English-only), in points, over target "
+      "languages outside the MLM set (transfer). Exploratory, not corrected: the "
+      "same over the MLM languages (adaptation, not transfer), over English "
+      "(forgetting), and against a control arm (MLM on English or high-resource "
+      "text, same intermediate tasks) over the languages in neither MLM set."
+  )
+  _primary_table(
+      doc,
+      answer,
+      ["exploratory: MLM languages", "exploratory: English", "exploratory: vs control arm"],
+      lambda c: exploratory.get(c.label, ["", "", ""]),
+  )
   if any(v[2] == "no control arm" for v in exploratory.values()):
-    doc.warning("no control arm (the same amount of MLM on English or high-resource text): a "
-                "gain cannot be told apart from the effect of more MLM steps.")
+    doc.warning(
+        "no control arm (the same amount of MLM on English or high-resource text): a "
+        "gain cannot be told apart from the effect of more MLM steps."
+    )
   _conclude(doc, answer)
   return answer
 
@@ -372,47 +426,60 @@ def gain_slope(study: Study, condition: Condition, distance: dict[str, float]) -
 
 def q2_diversity(doc: Document, study: Study) -> Answer:
   _section(doc, "q2")
-  distance = {l: study.info[l].distance for l in study.targets()
-              if study.info[l].distance is not None}
+  distance = {l: study.info[l].distance for l in study.targets() if study.info[l].distance is not None}
   if len(distance) < 3:
     need = "at least 3 target languages with a typological distance"
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q2", need)
-  conditions = [c for c in intermediate_only(study, single=True)
-                if DIVERSITY_KEY in _diversity_of(study, c).get(c.intermediate[0], {})]
+  conditions = [
+      c
+      for c in intermediate_only(study, single=True)
+      if DIVERSITY_KEY in _diversity_of(study, c).get(c.intermediate[0], {})
+  ]
   runs = run_counts(study, [study.baseline] + conditions)
   if not conditions:
-    need = ("runs with a single English intermediate task each, otherwise like the baseline, "
-            "and its diversity (task_diversity in results.json)")
+    need = (
+        "runs with a single English intermediate task each, otherwise like the baseline, "
+        "and its diversity (task_diversity in results.json)"
+    )
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q2", need, runs)
   diversity = {c: _diversity_of(study, c)[c.intermediate[0]][DIVERSITY_KEY] for c in conditions}
   slopes = {c: gain_slope(study, c, distance) for c in conditions}
   enough = study.n_runs(study.baseline) >= MIN_RUNS
-  eligible = [c for c in conditions if enough and study.n_runs(c) >= MIN_RUNS
-              and math.isfinite(slopes[c])]
-  doc.paragraph("Robustness = least-squares slope of the per-language mean gain (runs "
-                "averaged) on distance, points per unit of distance; positive = the gain grows "
-                "with distance (the distance penalty shrinks). The baseline is common to all "
-                "slopes, so it shifts them all alike and cannot change a rank correlation. "
-                f"Diversity: {DIVERSITY_KEY} of each task's English training text. Unit: the "
-                "intermediate task (condition).")
-  doc.table(["intermediate task", "runs", DIVERSITY_KEY, "slope of gain on distance",
-             "in the test"],
-            [[c.label, study.n_runs(c), fmt(diversity[c], 2, False), fmt(slopes[c]),
-              "yes" if c in eligible else f"no (fewer than {MIN_RUNS} runs)"]
-             for c in sorted(conditions, key=lambda c: diversity[c])])
-  units = eligible if len(eligible) >= MIN_UNITS_CORRELATION else [
-      c for c in conditions if math.isfinite(slopes[c])]
+  eligible = [c for c in conditions if enough and study.n_runs(c) >= MIN_RUNS and math.isfinite(slopes[c])]
+  doc.paragraph(
+      "Robustness = least-squares slope of the per-language mean gain (runs "
+      "averaged) on distance, points per unit of distance; positive = the gain grows "
+      "with distance (the distance penalty shrinks). The baseline is common to all "
+      "slopes, so it shifts them all alike and cannot change a rank correlation. "
+      f"Diversity: {DIVERSITY_KEY} of each task's English training text. Unit: the "
+      "intermediate task (condition)."
+  )
+  doc.table(
+      ["intermediate task", "runs", DIVERSITY_KEY, "slope of gain on distance", "in the test"],
+      [
+          [
+              c.label,
+              study.n_runs(c),
+              fmt(diversity[c], 2, False),
+              fmt(slopes[c]),
+              "yes" if c in eligible else f"no (fewer than {MIN_RUNS} runs)",
+          ]
+          for c in sorted(conditions, key=lambda c: diversity[c])
+      ],
+  )
+  units = eligible if len(eligible) >= MIN_UNITS_CORRELATION else [c for c in conditions if math.isfinite(slopes[c])]
   estimate = spearman([diversity[c] for c in units], [slopes[c] for c in units])
   comparison = Comparison(f"{len(units)} intermediate tasks", estimate, runs)
   if len(eligible) < MIN_UNITS_CORRELATION:
     comparison.eligible = False
-    comparison.why_not = (f"{len(eligible)} intermediate tasks with at least {MIN_RUNS} runs "
-                          f"(and a baseline with {MIN_RUNS}); a permutation test needs "
-                          f"{MIN_UNITS_CORRELATION}")
-  answer = decide("q2", [comparison], "more_diverse_more_robust", "more_diverse_less_robust",
-                  "tests")
+    comparison.why_not = (
+        f"{len(eligible)} intermediate tasks with at least {MIN_RUNS} runs "
+        f"(and a baseline with {MIN_RUNS}); a permutation test needs "
+        f"{MIN_UNITS_CORRELATION}"
+    )
+  answer = decide("q2", [comparison], "more_diverse_more_robust", "more_diverse_less_robust", "tests")
   _conclude(doc, answer)
   return answer
 
@@ -438,8 +505,9 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
   if known:
     keep, what = (lambda l: bool(study.info[l].low_resource)), "low-resource languages (Joshi 0-2)"
   else:
-    keep, what = (lambda l: True), ("all non-English languages (no language has a known "
-                                    "resource class, e.g. synthetic ones)")
+    keep, what = (lambda l: True), (
+        "all non-English languages (no language has a known " "resource class, e.g. synthetic ones)"
+    )
   embeddings: dict[str, np.ndarray] = {}
   for run in study.runs:
     for name, vector in run.task_embeddings.items():
@@ -451,12 +519,13 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
     return cannot("q3", need)
   centre = np.mean(list(embeddings.values()), axis=0)
   units = [c for c in conditions if all(i in embeddings for i in c.intermediate)]
-  strata = [t for t in study.tasks if embedding_key(t) in embeddings
-            and cells(study, keep, [t])]
+  strata = [t for t in study.tasks if embedding_key(t) in embeddings and cells(study, keep, [t])]
   runs = run_counts(study, [study.baseline] + units)
   if len(units) < 3 or not strata:
-    need = ("at least 3 intermediate conditions (otherwise like the baseline) with TextEmb "
-            f"vectors, and a target task with a TextEmb vector and {what}")
+    need = (
+        "at least 3 intermediate conditions (otherwise like the baseline) with TextEmb "
+        f"vectors, and a target task with a TextEmb vector and {what}"
+    )
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q3", need, runs)
   similarity = np.zeros((len(strata), len(units)))
@@ -470,24 +539,26 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
   enough = study.n_runs(study.baseline) >= MIN_RUNS
   eligible = [j for j, c in enumerate(units) if enough and study.n_runs(c) >= MIN_RUNS]
   chosen = eligible if len(eligible) >= MIN_UNITS_CORRELATION else list(range(len(units)))
-  estimate = mean_within_correlation(similarity[:, chosen], gain[:, chosen], n_bootstrap=1000,
-                                     n_permutations=2000)
-  comparison = Comparison(f"{len(chosen)} intermediate conditions x {len(strata)} target tasks",
-                          estimate, runs)
+  estimate = mean_within_correlation(similarity[:, chosen], gain[:, chosen], n_bootstrap=1000, n_permutations=2000)
+  comparison = Comparison(f"{len(chosen)} intermediate conditions x {len(strata)} target tasks", estimate, runs)
   if len(eligible) < MIN_UNITS_CORRELATION:
     comparison.eligible = False
-    comparison.why_not = (f"{len(eligible)} intermediate conditions with at least {MIN_RUNS} "
-                          f"runs (and a baseline with {MIN_RUNS}); the test needs "
-                          f"{MIN_UNITS_CORRELATION}")
-  doc.paragraph(f"Unit: the intermediate condition (runs averaged), within one target task; "
-                f"the baseline is common to all conditions of a task and cannot change a rank "
-                f"correlation. Similarity: cosine of TextEmb vectors centred by subtracting "
-                f"the mean of all {len(embeddings)} task vectors in these runs (raw TextEmb "
-                f"vectors share a large common component, so raw cosines are all near 1); "
-                f"several intermediate tasks: their mean vector. A target's vector is its "
-                f"English training task's (xnli: mnli, xquad and mlqa: squad_v1, xcopa: copa); "
-                f"retrieval targets have none. Gain: mean delta over {what} of the task, "
-                f"points.")
+    comparison.why_not = (
+        f"{len(eligible)} intermediate conditions with at least {MIN_RUNS} "
+        f"runs (and a baseline with {MIN_RUNS}); the test needs "
+        f"{MIN_UNITS_CORRELATION}"
+    )
+  doc.paragraph(
+      f"Unit: the intermediate condition (runs averaged), within one target task; "
+      f"the baseline is common to all conditions of a task and cannot change a rank "
+      f"correlation. Similarity: cosine of TextEmb vectors centred by subtracting "
+      f"the mean of all {len(embeddings)} task vectors in these runs (raw TextEmb "
+      f"vectors share a large common component, so raw cosines are all near 1); "
+      f"several intermediate tasks: their mean vector. A target's vector is its "
+      f"English training task's (xnli: mnli, xquad and mlqa: squad_v1, xcopa: copa); "
+      f"retrieval targets have none. Gain: mean delta over {what} of the task, "
+      f"points."
+  )
   if doc.live:
     rows = []
     per_task = []
@@ -496,16 +567,20 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
       per_task.append(e)
     adjusted = holm([e.p_value for e in per_task])
     for task, e, p in zip(strata, per_task, adjusted):
-      rows.append([task, " ".join(cells(study, keep, [task])[task]), describe(e),
-                   fmt(p, 3, False)])
-    doc.table(["target task", "languages", "exploratory: Spearman rho within the task",
-               "Holm p (over target tasks)"], rows)
-    doc.table(["intermediate condition", "runs"] + [f"{t}: cos / gain" for t in strata],
-              [[units[j].label, study.n_runs(units[j])]
-               + [f"{similarity[i, j]:+.2f} / {gain[i, j]:+.2f}" for i in range(len(strata))]
-               for j in range(len(units))], appendix=True)
-  answer = decide("q3", [comparison], "more_similar_more_gain", "more_similar_less_gain",
-                  "tests")
+      rows.append([task, " ".join(cells(study, keep, [task])[task]), describe(e), fmt(p, 3, False)])
+    doc.table(
+        ["target task", "languages", "exploratory: Spearman rho within the task", "Holm p (over target tasks)"], rows
+    )
+    doc.table(
+        ["intermediate condition", "runs"] + [f"{t}: cos / gain" for t in strata],
+        [
+            [units[j].label, study.n_runs(units[j])]
+            + [f"{similarity[i, j]:+.2f} / {gain[i, j]:+.2f}" for i in range(len(strata))]
+            for j in range(len(units))
+        ],
+        appendix=True,
+    )
+  answer = decide("q3", [comparison], "more_similar_more_gain", "more_similar_less_gain", "tests")
   _conclude(doc, answer)
   return answer
 
@@ -529,14 +604,16 @@ def q4_xcopa(doc: Document, study: Study) -> Answer:
   for c in study.conditions:
     comparisons.append(arm_comparison(study, c.label, c, study.baseline, xcopa))
     if doc.live and others:
-      exploratory[c.label] = [describe(arm_comparison(
-          study, c.label, c, study.baseline, language_mean(others)).estimate)]
+      exploratory[c.label] = [
+          describe(arm_comparison(study, c.label, c, study.baseline, language_mean(others)).estimate)
+      ]
   answer = decide("q4", comparisons, "helps", "hurts", "conditions")
-  doc.paragraph("Estimate: XCOPA accuracy of the condition minus the baseline's, in points, "
-                "mean over XCOPA's languages; exploratory (not corrected): the same over the "
-                "other target tasks.")
-  _primary_table(doc, answer, ["exploratory: other tasks"],
-                 lambda c: exploratory.get(c.label, ["n/a"]))
+  doc.paragraph(
+      "Estimate: XCOPA accuracy of the condition minus the baseline's, in points, "
+      "mean over XCOPA's languages; exploratory (not corrected): the same over the "
+      "other target tasks."
+  )
+  _primary_table(doc, answer, ["exploratory: other tasks"], lambda c: exploratory.get(c.label, ["n/a"]))
   _conclude(doc, answer)
   return answer
 
@@ -556,8 +633,9 @@ def resource_design(study: Study) -> Optional[dict]:
     j = study.info[l].joshi_class
     if j is not None and j != 3:
       classes[l] = 1.0 if j <= 2 else 0.0
-  tasks = [t for t in study.tasks
-           if {classes[l] for l in study.targets(study.languages[t]) if l in classes} == {0.0, 1.0}]
+  tasks = [
+      t for t in study.tasks if {classes[l] for l in study.targets(study.languages[t]) if l in classes} == {0.0, 1.0}
+  ]
   if not tasks:
     return None
   design_cells = [(t, l) for t in tasks for l in study.targets(study.languages[t]) if l in classes]
@@ -579,8 +657,15 @@ def resource_design(study: Study) -> Optional[dict]:
   if np.ptp(script) > 0:
     covariates.append("script (non-Latin)")
     columns.append(script)
-  design = {"cells": design_cells, "low": low, "tasks": tasks, "unadjusted": weights,
-            "adjusted": None, "covariates": covariates, "vif": math.nan}
+  design = {
+      "cells": design_cells,
+      "low": low,
+      "tasks": tasks,
+      "unadjusted": weights,
+      "adjusted": None,
+      "covariates": covariates,
+      "vif": math.nan,
+  }
   if not covariates:
     design["reason"] = "no covariate varies across these languages"
     return design
@@ -591,28 +676,32 @@ def resource_design(study: Study) -> Optional[dict]:
   design["vif"] = total / residual if residual > 1e-12 else math.inf
   full = np.column_stack([dummies, low] + columns)
   if np.linalg.matrix_rank(full) < full.shape[1] or design["vif"] > VIF_LIMIT:
-    design["reason"] = (f"resource class is nearly determined by task, "
-                        f"{' and '.join(covariates)} among these languages (variance inflation "
-                        f"{design['vif']:.1f} > {VIF_LIMIT:g}), so the languages at hand cannot "
-                        "separate resource class from distance and script")
+    design["reason"] = (
+        f"resource class is nearly determined by task, "
+        f"{' and '.join(covariates)} among these languages (variance inflation "
+        f"{design['vif']:.1f} > {VIF_LIMIT:g}), so the languages at hand cannot "
+        "separate resource class from distance and script"
+    )
     return design
   design["adjusted"] = np.linalg.pinv(full)[len(tasks)]
-  design["reason"] = (f"adjusted for {' and '.join(covariates)} (variance inflation of "
-                      f"resource class {design['vif']:.1f})")
+  design["reason"] = (
+      f"adjusted for {' and '.join(covariates)} (variance inflation of " f"resource class {design['vif']:.1f})"
+  )
   return design
 
 
 def q5_resource(doc: Document, study: Study) -> Answer:
   _section(doc, "q5")
   if not any(study.info[l].joshi_class is not None for l in study.targets()):
-    need = ("languages with a known resource class (real XTREME languages; synthetic languages "
-            "have none)")
+    need = "languages with a known resource class (real XTREME languages; synthetic languages " "have none)"
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q5", need)
   design = resource_design(study)
   if design is None or not study.conditions:
-    need = ("a task evaluated on both low-resource (Joshi 0-2) and high-resource (Joshi 4-5) "
-            "languages, and a run besides the baseline")
+    need = (
+        "a task evaluated on both low-resource (Joshi 0-2) and high-resource (Joshi 4-5) "
+        "languages, and a run besides the baseline"
+    )
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q5", need)
   cells_ = design["cells"]
@@ -620,37 +709,42 @@ def q5_resource(doc: Document, study: Study) -> Answer:
   def contrast(weights):
     def summary(scores):
       return float(sum(w * scores[t][l] for w, (t, l) in zip(weights, cells_)))
+
     return summary
+
   primary = design["adjusted"] if design["adjusted"] is not None else design["unadjusted"]
   comparisons, exploratory = [], {}
   for c in study.conditions:
     comparisons.append(arm_comparison(study, c.label, c, study.baseline, contrast(primary)))
     if doc.live and design["adjusted"] is not None:
-      exploratory[c.label] = [describe(arm_comparison(
-          study, c.label, c, study.baseline, contrast(design["unadjusted"])).estimate)]
-  answer = decide("q5", comparisons, "low_resource_gain_more", "low_resource_gain_less",
-                  "conditions")
+      exploratory[c.label] = [
+          describe(arm_comparison(study, c.label, c, study.baseline, contrast(design["unadjusted"])).estimate)
+      ]
+  answer = decide("q5", comparisons, "low_resource_gain_more", "low_resource_gain_less", "conditions")
   low = sorted({l for (_, l), x in zip(cells_, design["low"]) if x == 1})
   high = sorted({l for (_, l), x in zip(cells_, design["low"]) if x == 0})
-  kind = ("the coefficient of low-resource in a per-run regression of scores on task, "
-          "resource class, " + " and ".join(design["covariates"])
-          if design["adjusted"] is not None else
-          "per task, mean over its low-resource languages minus mean over its high-resource "
-          "ones, averaged over tasks")
-  doc.paragraph(f"Within-task design over {len(design['tasks'])} tasks with both classes "
-                f"({', '.join(design['tasks'])}); low = Joshi 0-2 ({' '.join(low)}), high = "
-                f"Joshi 4-5 ({' '.join(high)}); English and Joshi 3 are left out. Per run: "
-                f"{kind}; estimate = condition minus baseline, points (a difference in "
-                f"differences, so task difficulty cancels). Covariates: {design['reason']}.")
+  kind = (
+      "the coefficient of low-resource in a per-run regression of scores on task, "
+      "resource class, " + " and ".join(design["covariates"])
+      if design["adjusted"] is not None
+      else "per task, mean over its low-resource languages minus mean over its high-resource "
+      "ones, averaged over tasks"
+  )
+  doc.paragraph(
+      f"Within-task design over {len(design['tasks'])} tasks with both classes "
+      f"({', '.join(design['tasks'])}); low = Joshi 0-2 ({' '.join(low)}), high = "
+      f"Joshi 4-5 ({' '.join(high)}); English and Joshi 3 are left out. Per run: "
+      f"{kind}; estimate = condition minus baseline, points (a difference in "
+      f"differences, so task difficulty cancels). Covariates: {design['reason']}."
+  )
   if design["adjusted"] is None:
-    doc.warning("the estimate mixes resource class with typological distance and script: "
-                + design["reason"] + ".")
-    answer.reason += (" Resource class is not separated from distance and script: "
-                      + design["reason"] + ".")
+    doc.warning("the estimate mixes resource class with typological distance and script: " + design["reason"] + ".")
+    answer.reason += " Resource class is not separated from distance and script: " + design["reason"] + "."
   else:
     answer.reason += f" Within-task contrast {design['reason']}."
-  _primary_table(doc, answer, ["exploratory: unadjusted contrast"] if exploratory else [],
-                 lambda c: exploratory.get(c.label, []))
+  _primary_table(
+      doc, answer, ["exploratory: unadjusted contrast"] if exploratory else [], lambda c: exploratory.get(c.label, [])
+  )
   _conclude(doc, answer)
   return answer
 

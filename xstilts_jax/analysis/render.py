@@ -1,4 +1,5 @@
 """A report as a list of blocks, rendered to Markdown and to HTML with the same content."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,6 +42,7 @@ class Image:
 @dataclasses.dataclass
 class HtmlOnly:
   """A block for the HTML report only (long tables of a large sweep: the appendix)."""
+
   block: "Block"
 
 
@@ -50,6 +52,7 @@ WARNING = "Warning: "
 
 class Document:
   """Blocks in order; `appendix=True` (or `html_only` on) keeps a block out of the Markdown."""
+
   live = True  # a NullDocument (questions.py) keeps nothing and skips exploratory work
 
   def __init__(self, title: str):
@@ -91,8 +94,10 @@ class Document:
       elif isinstance(block, Bullets):
         lines += [f"- {item}" for item in block.items] + [""]
       elif isinstance(block, Table):
+
         def row(cells):
           return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
         lines += [row(block.header), "|" + "---|" * len(block.header)]
         lines += [row(r) for r in block.rows] + [""]
       elif isinstance(block, Image):
@@ -101,13 +106,17 @@ class Document:
 
   def to_html(self) -> str:
     e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{e(self.title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:75em;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:0.5em 0 1em}"
-             "td,th{border:1px solid #bbb;padding:0.2em 0.5em;text-align:left}"
-             "th{background:#eee}.warning{color:#8a4b00;font-weight:bold}"
-             "img{max-width:100%}</style></head><body>", f"<h1>{e(self.title)}</h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(self.title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:75em;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:0.5em 0 1em}"
+        "td,th{border:1px solid #bbb;padding:0.2em 0.5em;text-align:left}"
+        "th{background:#eee}.warning{color:#8a4b00;font-weight:bold}"
+        "img{max-width:100%}</style></head><body>",
+        f"<h1>{e(self.title)}</h1>",
+    ]
     for block in self.blocks:
       block = block.block if isinstance(block, HtmlOnly) else block
       if isinstance(block, Heading):
@@ -119,8 +128,7 @@ class Document:
         parts.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in block.items) + "</ul>")
       elif isinstance(block, Table):
         head = "".join(f"<th>{e(c)}</th>" for c in block.header)
-        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>"
-                       for r in block.rows)
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in block.rows)
         parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
       elif isinstance(block, Image):
         parts.append(f'<p><img src="{e(block.file)}" alt="{e(block.alt)}"></p>')

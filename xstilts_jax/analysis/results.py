@@ -5,30 +5,38 @@ beside intermediate training, translated data); runs of one condition with diffe
 seeds are replicates. Each (task, language) gets one number, its main score:
 accuracy; (F1 + exact match) / 2 for QA, as XTREME; F1 for tagging and BUCC.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-import zlib
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
+import zlib
 
 from xstilts_jax.errors import DataError
 
 SCHEMA = 1
 RESULTS_FILE = "results.json"
 QA_METRICS = ("squad_v1", "squad_v2", "mlqa")
-_MAIN_KEY = {"accuracy": "accuracy", "tatoeba_accuracy": "accuracy", "token_accuracy": "accuracy",
-             "seqeval_f1": "f1", "bucc_f1": "f1", "accuracy_f1": "accuracy_f1"}
+_MAIN_KEY = {
+    "accuracy": "accuracy",
+    "tatoeba_accuracy": "accuracy",
+    "token_accuracy": "accuracy",
+    "seqeval_f1": "f1",
+    "bucc_f1": "f1",
+    "accuracy_f1": "accuracy_f1",
+}
 
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Condition:
   """What a run did besides target fine-tuning, as the run recorded it."""
+
   intermediate: tuple[str, ...] = ()
-  mlm_first: tuple[str, ...] = ()    # continued masked LM before intermediate training (phase 0)
-  mlm_beside: tuple[str, ...] = ()   # masked LM as one more task beside intermediate training
+  mlm_first: tuple[str, ...] = ()  # continued masked LM before intermediate training (phase 0)
+  mlm_beside: tuple[str, ...] = ()  # masked LM as one more task beside intermediate training
   translated: bool = False
 
   @property
@@ -36,8 +44,7 @@ class Condition:
     name = "+".join(self.intermediate) or "no intermediate"
     if len(self.intermediate) > 4:  # a multi-task condition: short, and unique by its checksum
       tag = zlib.crc32("+".join(self.intermediate).encode()) % 0x10000
-      name = (f"{len(self.intermediate)} tasks {self.intermediate[0]}+...+"
-              f"{self.intermediate[-1]} #{tag:04x}")
+      name = f"{len(self.intermediate)} tasks {self.intermediate[0]}+...+" f"{self.intermediate[-1]} #{tag:04x}"
     extras = []
     if self.mlm_first:
       extras.append(f"MLM first on {','.join(self.mlm_first)}")
@@ -66,17 +73,18 @@ class Run:
   seed: int
   model: str
   data: str
-  metrics: Mapping[str, str]                          # task -> metric name
-  scores: Mapping[str, Mapping[str, float]]           # task -> language -> main score
+  metrics: Mapping[str, str]  # task -> metric name
+  scores: Mapping[str, Mapping[str, float]]  # task -> language -> main score
   xtreme: Mapping
-  languages: Mapping                                  # results' languages block (synthetic)
+  languages: Mapping  # results' languages block (synthetic)
   task_embeddings: Mapping[str, Sequence[float]]
   task_diversity: Mapping[str, Mapping]
-  provenance: str = "recorded"   # where the MLM part of the condition was read from
+  provenance: str = "recorded"  # where the MLM part of the condition was read from
 
 
 def main_score(metric: str, values: Mapping[str, float], where: str) -> float:
   """The one number of a language's metric dict (see module docstring)."""
+
   def get(key: str) -> float:
     if key == "exact_match" and key not in values and "exact" in values:
       key = "exact"
@@ -84,12 +92,14 @@ def main_score(metric: str, values: Mapping[str, float], where: str) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
       raise DataError(f"{where}: no numeric {key!r} (has {', '.join(values) or 'nothing'})")
     return float(value)
+
   if metric in QA_METRICS:
     return (get("f1") + get("exact_match")) / 2
   if metric in _MAIN_KEY:
     return get(_MAIN_KEY[metric])
-  raise DataError(f"{where}: unknown metric {metric!r} (expected one of "
-                  f"{', '.join(QA_METRICS + tuple(_MAIN_KEY))})")
+  raise DataError(
+      f"{where}: unknown metric {metric!r} (expected one of " f"{', '.join(QA_METRICS + tuple(_MAIN_KEY))})"
+  )
 
 
 def _require(data: Mapping, key: str, kind: type, path: Path):
@@ -138,12 +148,20 @@ def load_run(workdir: Union[str, Path]) -> Run:
   if not scores:
     raise DataError(f"{path}: 'tasks' is empty")
   return Run(
-      workdir=workdir, experiment=str(data.get("experiment", workdir.name)), condition=condition,
-      seed=_require(data, "seed", int, path), model=str(data.get("model", "")),
-      data=str(data.get("data", "")), metrics=metrics, scores=scores,
-      xtreme=data.get("xtreme") or {}, languages=data.get("languages") or {},
+      workdir=workdir,
+      experiment=str(data.get("experiment", workdir.name)),
+      condition=condition,
+      seed=_require(data, "seed", int, path),
+      model=str(data.get("model", "")),
+      data=str(data.get("data", "")),
+      metrics=metrics,
+      scores=scores,
+      xtreme=data.get("xtreme") or {},
+      languages=data.get("languages") or {},
       task_embeddings=data.get("task_embeddings") or {},
-      task_diversity=data.get("task_diversity") or {}, provenance=provenance)
+      task_diversity=data.get("task_diversity") or {},
+      provenance=provenance,
+  )
 
 
 def _condition(data: Mapping, path: Path) -> tuple[Condition, str]:
@@ -159,16 +177,22 @@ def _condition(data: Mapping, path: Path) -> tuple[Condition, str]:
   record = data.get("mlm")
   if record is not None:
     if not isinstance(record, dict) or set(record) != {"first", "beside"}:
-      raise DataError(f"{path}: 'mlm' should be {{\"first\": [...], \"beside\": [...]}}, "
-                      f"got {record!r}")
-    return Condition(intermediate, _codes(record["first"], "mlm.first", path),
-                     _codes(record["beside"], "mlm.beside", path), translated), "recorded"
+      raise DataError(f'{path}: \'mlm\' should be {{"first": [...], "beside": [...]}}, ' f"got {record!r}")
+    return (
+        Condition(
+            intermediate,
+            _codes(record["first"], "mlm.first", path),
+            _codes(record["beside"], "mlm.beside", path),
+            translated,
+        ),
+        "recorded",
+    )
   languages = _codes(data.get("mlm_languages", []), "mlm_languages", path)
   beside = bool(data.get("mlm_beside", False))
-  condition = Condition(intermediate, () if beside else languages,
-                        languages if beside and intermediate else (), translated)
-  return condition, ("derived from mlm_languages/mlm_beside (no 'mlm' record)"
-                     if languages else "recorded")
+  condition = Condition(
+      intermediate, () if beside else languages, languages if beside and intermediate else (), translated
+  )
+  return condition, ("derived from mlm_languages/mlm_beside (no 'mlm' record)" if languages else "recorded")
 
 
 def find_workdirs(paths: Sequence[Union[str, Path]]) -> list[Path]:
@@ -186,8 +210,10 @@ def find_workdirs(paths: Sequence[Union[str, Path]]) -> list[Path]:
       raise DataError(f"{path}: no such directory")
     below = sorted(p.parent for p in path.rglob(RESULTS_FILE) if p.is_file())
     if not below:
-      raise DataError(f"{path}: no {RESULTS_FILE} at or below it (not an experiment workdir or "
-                      "sweep root, or nothing has finished)")
+      raise DataError(
+          f"{path}: no {RESULTS_FILE} at or below it (not an experiment workdir or "
+          "sweep root, or nothing has finished)"
+      )
     found.update(dict.fromkeys(below))
   return list(found)
 
@@ -231,8 +257,7 @@ def seeds_text(runs: Sequence[Run]) -> str:
   return f"{len(runs)} run{'s' if len(runs) != 1 else ''} ({word} {', '.join(map(str, seeds))})"
 
 
-def find_matching(condition: Condition, candidates: Sequence[Condition],
-                  **changes) -> Optional[Condition]:
+def find_matching(condition: Condition, candidates: Sequence[Condition], **changes) -> Optional[Condition]:
   """The candidate equal to `condition` with `changes` applied, if present."""
   wanted = dataclasses.replace(condition, **changes)
   return wanted if wanted in candidates else None

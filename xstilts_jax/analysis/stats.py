@@ -8,13 +8,14 @@ t interval), `holm` (the correction within a question) and `mean_within_correlat
 intermediate tasks. Resamples on which a statistic is undefined (a constant vector for
 a correlation) are dropped and counted in `dropped`.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import math
-import warnings
 from typing import Sequence
+import warnings
 
 import numpy as np
 from scipy import special
@@ -31,6 +32,7 @@ MIN_UNITS = 3  # below this no CI or p-value is given
 @dataclasses.dataclass(frozen=True)
 class Estimate:
   """One statistic with its uncertainty. p_value and the CI are nan when n is too small."""
+
   estimate: float
   ci_low: float
   ci_high: float
@@ -76,16 +78,21 @@ def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
   rx, ry = _ranks(x), _ranks(y)
   rx -= rx.mean(axis=1, keepdims=True)
   ry -= ry.mean(axis=1, keepdims=True)
-  denominator = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
+  denominator = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
   with np.errstate(invalid="ignore", divide="ignore"):
     rho = (rx * ry).sum(axis=1) / denominator
   rho[denominator == 0] = np.nan
   return rho
 
 
-def spearman(x: Sequence[float], y: Sequence[float], n_bootstrap: int = N_BOOTSTRAP,
-             n_permutations: int = N_PERMUTATIONS, confidence: float = CONFIDENCE,
-             seed: int = 0) -> Estimate:
+def spearman(
+    x: Sequence[float],
+    y: Sequence[float],
+    n_bootstrap: int = N_BOOTSTRAP,
+    n_permutations: int = N_PERMUTATIONS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Estimate:
   """Spearman rho of paired values (one pair per unit, e.g. per language).
 
   CI: bootstrap over units; p: permutation of the pairing (exact up to n! <= n_permutations).
@@ -106,8 +113,14 @@ def spearman(x: Sequence[float], y: Sequence[float], n_bootstrap: int = N_BOOTST
   dropped = int(np.isnan(boot).sum())
   low, high = _percentile_ci(boot, confidence)
   test = scipy_stats.permutation_test(
-      (x, y), lambda a, b, axis=-1: _spearman_along(a, b, axis), permutation_type="pairings",
-      vectorized=True, n_resamples=n_permutations, alternative="two-sided", random_state=seed + 1)
+      (x, y),
+      lambda a, b, axis=-1: _spearman_along(a, b, axis),
+      permutation_type="pairings",
+      vectorized=True,
+      n_resamples=n_permutations,
+      alternative="two-sided",
+      random_state=seed + 1,
+  )
   return Estimate(rho, low, high, float(test.pvalue), n, method, confidence, dropped)
 
 
@@ -141,8 +154,7 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
   se = math.sqrt(va + vb)
   if se == 0:  # identical runs within each arm: no run-to-run variance to test against
     return Estimate(difference, math.nan, math.nan, math.nan, n, method, confidence)
-  df = (va + vb) ** 2 / ((va ** 2 / (a.size - 1) if va else 0.0)
-                         + (vb ** 2 / (b.size - 1) if vb else 0.0))
+  df = (va + vb) ** 2 / ((va**2 / (a.size - 1) if va else 0.0) + (vb**2 / (b.size - 1) if vb else 0.0))
   t = difference / se
   p = float(2 * special.stdtr(df, -abs(t)))
   half = float(special.stdtrit(df, 0.5 + confidence / 2)) * se
@@ -167,9 +179,14 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
   return _spearman_rows(np.asarray(x, float), np.asarray(y, float))
 
 
-def mean_within_correlation(similarity: np.ndarray, gain: np.ndarray,
-                            n_bootstrap: int = N_BOOTSTRAP, n_permutations: int = N_PERMUTATIONS,
-                            confidence: float = CONFIDENCE, seed: int = 0) -> Estimate:
+def mean_within_correlation(
+    similarity: np.ndarray,
+    gain: np.ndarray,
+    n_bootstrap: int = N_BOOTSTRAP,
+    n_permutations: int = N_PERMUTATIONS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Estimate:
   """Mean over strata (rows) of Spearman rho(similarity, gain) across units (columns).
 
   Units are permuted jointly in every stratum (one permutation of the unit labels for all
@@ -180,8 +197,9 @@ def mean_within_correlation(similarity: np.ndarray, gain: np.ndarray,
   if similarity.shape != gain.shape or similarity.ndim != 2:
     raise DataError(f"similarity {similarity.shape} and gain {gain.shape} must be equal 2-D")
   strata, n = similarity.shape
-  method = (f"mean over {strata} strata of Spearman rho across units; joint permutation of "
-            "units; bootstrap over units")
+  method = (
+      f"mean over {strata} strata of Spearman rho across units; joint permutation of " "units; bootstrap over units"
+  )
   if n < MIN_UNITS or strata == 0:
     return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
   observed = float(np.nanmean(_spearman_rows(similarity, gain)))

@@ -7,6 +7,7 @@ baseline beside every experiment) are one replicate, their scores averaged, neve
 counted as independent runs. Deltas are mean(condition) - mean(reference) over
 replicates per (task, language); the primary tests use the replicates themselves.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,13 +24,16 @@ Table = dict[str, dict[str, float]]  # task -> language -> value
 
 
 class Study:
+
   def __init__(self, runs: Sequence[Run], baseline_runs: Sequence[Run]):
     if not baseline_runs:
       raise DataError("no baseline run given")
     baseline_conditions = {r.condition for r in baseline_runs}
     if len(baseline_conditions) > 1:
-      raise DataError("baseline workdirs differ in what they train: " + "; ".join(
-          f"{r.workdir}: {r.condition.label}" for r in baseline_runs))
+      raise DataError(
+          "baseline workdirs differ in what they train: "
+          + "; ".join(f"{r.workdir}: {r.condition.label}" for r in baseline_runs)
+      )
     self.baseline: Condition = baseline_runs[0].condition
     seen = {r.workdir.resolve() for r in baseline_runs}
     others = [r for r in runs if r.workdir.resolve() not in seen]
@@ -37,13 +41,11 @@ class Study:
     self.notes: list[str] = []
     kinds = sorted({r.data for r in self.all_runs})
     if len(kinds) > 1:
-      raise DataError("runs mix data kinds (" + ", ".join(
-          f"{r.workdir}: {r.data or '?'}" for r in self.all_runs) + ")")
+      raise DataError("runs mix data kinds (" + ", ".join(f"{r.workdir}: {r.data or '?'}" for r in self.all_runs) + ")")
     self.synthetic = kinds == ["synthetic"]
     self.runs: list[Run] = self.all_runs
     self.tasks, self.languages = self._intersection()
-    self.groups = {c: self._replicates(c, rs)
-                   for c, rs in group_by_condition(self.all_runs).items()}
+    self.groups = {c: self._replicates(c, rs) for c, rs in group_by_condition(self.all_runs).items()}
     self.runs = [r for rs in self.groups.values() for r in rs]
     self.conditions = sorted(c for c in self.groups if c != self.baseline)
     models = sorted({r.model for r in self.all_runs})
@@ -53,8 +55,7 @@ class Study:
     for run in self.all_runs:
       block.update(run.languages)
     codes = sorted({l for ls in self.languages.values() for l in ls})
-    self.info: dict[str, LanguageInfo] = {
-        code: language_info(code, block, self.synthetic) for code in codes}
+    self.info: dict[str, LanguageInfo] = {code: language_info(code, block, self.synthetic) for code in codes}
     self.all_languages = sorted(codes, key=self._order)
 
   def _order(self, code: str):
@@ -72,10 +73,11 @@ class Study:
       if len(same) > 1:
         self.notes.append(
             f"{condition.label}: seed {seed} is in {len(same)} workdirs ("
-            + ", ".join(str(r.workdir) for r in same) + "); they count as one replicate "
-            "(scores averaged), since one seed of one condition is not an independent run")
-        scores = {t: {l: float(np.mean([r.scores[t][l] for r in same])) for l in self.languages[t]}
-                  for t in self.tasks}
+            + ", ".join(str(r.workdir) for r in same)
+            + "); they count as one replicate "
+            "(scores averaged), since one seed of one condition is not an independent run"
+        )
+        scores = {t: {l: float(np.mean([r.scores[t][l] for r in same])) for l in self.languages[t]} for t in self.tasks}
         replicates.append(dataclasses.replace(same[0], scores=scores))
       else:
         replicates.append(same[0])
@@ -86,25 +88,28 @@ class Study:
     common = set.intersection(*task_sets)
     dropped = sorted(set.union(*task_sets) - common)
     if dropped:
-      self.notes.append("tasks not in every run were left out (the report uses the "
-                        f"intersection): {', '.join(dropped)}")
+      self.notes.append(
+          "tasks not in every run were left out (the report uses the " f"intersection): {', '.join(dropped)}"
+      )
     tasks, languages = [], {}
     for task in sorted(common):
       sets = [set(r.scores[task]) for r in self.runs]
       shared = set.intersection(*sets)
       cut = sorted(set.union(*sets) - shared)
       if cut:
-        self.notes.append(f"{task}: languages not in every run were left out (the report uses "
-                          f"the intersection): {', '.join(cut)}")
+        self.notes.append(
+            f"{task}: languages not in every run were left out (the report uses " f"the intersection): {', '.join(cut)}"
+        )
       if shared:
         tasks.append(task)
         languages[task] = sorted(shared)
       else:
         self.notes.append(f"{task}: no language in common across runs; task left out")
     if not tasks:
-      raise DataError("the runs have no (task, language) in common: " + "; ".join(
-          f"{r.workdir}: {', '.join(f'{t}[{len(ls)}]' for t, ls in r.scores.items())}"
-          for r in self.runs))
+      raise DataError(
+          "the runs have no (task, language) in common: "
+          + "; ".join(f"{r.workdir}: {', '.join(f'{t}[{len(ls)}]' for t, ls in r.scores.items())}" for r in self.runs)
+      )
     return tasks, languages
 
   # --- numbers ---------------------------------------------------------------
@@ -126,15 +131,19 @@ class Study:
     if condition not in cache:
       runs = self.groups[condition]
       n = len(runs)
-      cache[condition] = {t: {l: sum(r.scores[t][l] for r in runs) / n
-                              for l in self.languages[t]} for t in self.tasks}
+      cache[condition] = {t: {l: sum(r.scores[t][l] for r in runs) / n for l in self.languages[t]} for t in self.tasks}
     return cache[condition]
 
   def seed_sd(self, condition: Condition) -> Table:
     """Standard deviation across replicates (nan with one run)."""
     runs = self.groups[condition]
-    return {t: {l: float(np.std([r.scores[t][l] for r in runs], ddof=1)) if len(runs) > 1
-                else math.nan for l in self.languages[t]} for t in self.tasks}
+    return {
+        t: {
+            l: float(np.std([r.scores[t][l] for r in runs], ddof=1)) if len(runs) > 1 else math.nan
+            for l in self.languages[t]
+        }
+        for t in self.tasks
+    }
 
   def deltas(self, condition: Condition, reference: Optional[Condition] = None) -> Table:
     a, b = self.mean_scores(condition), self.mean_scores(reference or self.baseline)

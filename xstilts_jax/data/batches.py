@@ -3,6 +3,7 @@
 Every batch is a dict of numpy arrays with leading dimension batch_size plus a `mask`
 key (int32, 1 for real rows, 0 for padding rows), so jitted steps see one shape only.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,13 @@ Batch = dict[str, np.ndarray]
 
 # Padding rows of eval batches hold 0, except these keys, which get their "nothing here"
 # value: the decoders skip rows with a negative example_index, losses skip -100 labels.
-PAD_VALUES = {"example_index": -1, "word_index": -1, "offsets": -1, "label_ids": IGNORE_LABEL,
-              "mlm_labels": IGNORE_LABEL}
+PAD_VALUES = {
+    "example_index": -1,
+    "word_index": -1,
+    "offsets": -1,
+    "label_ids": IGNORE_LABEL,
+    "mlm_labels": IGNORE_LABEL,
+}
 
 
 def num_rows(features: Mapping[str, np.ndarray]) -> int:
@@ -31,8 +37,7 @@ def num_rows(features: Mapping[str, np.ndarray]) -> int:
 
 def num_batches(features_or_rows: Mapping[str, np.ndarray] | int, batch_size: int) -> int:
   """How many batches `eval_batches` yields (one epoch of `TrainBatches` is rows / batch_size)."""
-  rows = (features_or_rows if isinstance(features_or_rows, int)
-          else num_rows(features_or_rows))
+  rows = features_or_rows if isinstance(features_or_rows, int) else num_rows(features_or_rows)
   _check_batch_size(batch_size)
   return math.ceil(rows / batch_size)
 
@@ -92,7 +97,7 @@ class TrainBatches:
     parts, needed = [], self._batch_size
     while needed:
       take = min(needed, self._rows - self._position)
-      parts.append(self._order[self._position:self._position + take])
+      parts.append(self._order[self._position : self._position + take])
       self._position += take
       needed -= take
       if self._position == self._rows:
@@ -115,7 +120,7 @@ def eval_batches(features: Mapping[str, np.ndarray], batch_size: int) -> Iterato
     real = min(batch_size, rows - start)
     batch = {}
     for k, v in features.items():
-      chunk = v[start:start + real]
+      chunk = v[start : start + real]
       if real < batch_size:
         padding = np.full((batch_size - real,) + v.shape[1:], PAD_VALUES.get(k, 0), v.dtype)
         chunk = np.concatenate([chunk, padding])
@@ -144,8 +149,9 @@ def micro_batches(batch: Mapping[str, np.ndarray], accum_steps: int, rows_per_mi
   for k, v in batch.items():
     v = v.reshape(accum_steps, real, *v.shape[1:])
     if rows_per_micro > real:
-      pad = np.full((accum_steps, rows_per_micro - real, *v.shape[2:]), 0 if k == "mask" else PAD_VALUES.get(k, 0),
-                    v.dtype)
+      pad = np.full(
+          (accum_steps, rows_per_micro - real, *v.shape[2:]), 0 if k == "mask" else PAD_VALUES.get(k, 0), v.dtype
+      )
       v = np.concatenate([v, pad], axis=1)
     out[k] = v.swapaxes(0, 1).reshape(accum_steps * rows_per_micro, *v.shape[2:])
   return out

@@ -24,12 +24,13 @@ the entropy of POS n-grams. The classes:
   - other words by suffix: -ing ING, -ed ED, -ly LY, -tion/-sion/-ment/-ness/-ity
     NOUN_SUFFIX, -able/-ible/-al/-ful/-ive/-less/-ous ADJ_SUFFIX, -s S, else WORD
 """
+
 from __future__ import annotations
 
+from collections import Counter
 import math
 import random
 import re
-from collections import Counter
 from typing import Sequence
 
 from xstilts_jax.errors import DataError
@@ -49,7 +50,9 @@ will would shall should can could may might must
 not n't never there
 """.split())
 _SUFFIX_CLASSES = (
-    ("ING", ("ing",)), ("ED", ("ed",)), ("LY", ("ly",)),
+    ("ING", ("ing",)),
+    ("ED", ("ed",)),
+    ("LY", ("ly",)),
     ("NOUN_SUFFIX", ("tion", "sion", "ment", "ness", "ity")),
     ("ADJ_SUFFIX", ("able", "ible", "al", "ful", "ive", "less", "ous")),
     ("S", ("s",)),
@@ -79,7 +82,7 @@ def word_class(token: str, text_initial: bool = False) -> str:
 
 
 def _ngrams(texts: list[list[str]], n: int) -> list[tuple[str, ...]]:
-  return [tuple(t[i:i + n]) for t in texts for i in range(len(t) - n + 1)]
+  return [tuple(t[i : i + n]) for t in texts for i in range(len(t) - n + 1)]
 
 
 def _entropy(counts: Counter) -> float:
@@ -114,15 +117,14 @@ def _sample(texts: Sequence[str], sample_tokens: int, seed: int) -> list[list[st
   for i in order:
     if size >= sample_tokens:
       break
-    tokens = tokenize(texts[i])[:sample_tokens - size]
+    tokens = tokenize(texts[i])[: sample_tokens - size]
     if tokens:
       sample.append(tokens)
       size += len(tokens)
   return sample
 
 
-def text_diversity(texts: Sequence[str], sample_tokens: int = 10_000, ttr_window: int = 500,
-                   seed: int = 0) -> dict:
+def text_diversity(texts: Sequence[str], sample_tokens: int = 10_000, ttr_window: int = 500, seed: int = 0) -> dict:
   """Lexical variety and a word-class proxy for syntactic variety of `texts`.
 
   Returns the measures of the module docstring and, to judge them by: sample_tokens
@@ -133,8 +135,7 @@ def text_diversity(texts: Sequence[str], sample_tokens: int = 10_000, ttr_window
   if isinstance(texts, str):
     raise DataError("text_diversity needs a list of texts, not one string")
   if sample_tokens < 3 or ttr_window < 1:
-    raise DataError(f"sample_tokens must be >= 3 and ttr_window >= 1 "
-                    f"(got {sample_tokens}, {ttr_window})")
+    raise DataError(f"sample_tokens must be >= 3 and ttr_window >= 1 " f"(got {sample_tokens}, {ttr_window})")
   empty = sum(1 for t in texts if not _TOKEN.search(t))
   if empty == len(texts):
     raise DataError(f"no tokens in any of the {len(texts)} texts")
@@ -150,8 +151,7 @@ def text_diversity(texts: Sequence[str], sample_tokens: int = 10_000, ttr_window
       "unigram_entropy": _entropy(Counter(flat)),
       "type_token_ratio": _mattr(flat, ttr_window),
       "word_class_entropy": _entropy(class_trigrams),
-      "word_class_distinct_3": (len(class_trigrams) / sum(class_trigrams.values())
-                                if class_trigrams else 0.0),
+      "word_class_distinct_3": (len(class_trigrams) / sum(class_trigrams.values()) if class_trigrams else 0.0),
       "sample_tokens": len(flat),
       "texts": len(texts),
       "texts_sampled": len(sample),

@@ -3,6 +3,7 @@
 One type per task format. Examples are plain, immutable records of text; they know
 nothing of tokenizers or shapes. `id` is unique within one (task, language, split).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +13,7 @@ from typing import Optional
 @dataclasses.dataclass(frozen=True)
 class ClassificationExample:
   """A sentence or sentence pair with a label name (None where the split has no labels)."""
+
   id: str
   text_a: str
   text_b: Optional[str]
@@ -21,6 +23,7 @@ class ClassificationExample:
 @dataclasses.dataclass(frozen=True)
 class MultipleChoiceExample:
   """A context and K choices; each choice is encoded as (context, choice). label is the index."""
+
   id: str
   context: str
   choices: tuple[str, ...]
@@ -36,6 +39,7 @@ class Answer:
 @dataclasses.dataclass(frozen=True)
 class SpanQAExample:
   """SQuAD-style extractive QA. `answers` is empty and `is_impossible` True for SQuAD v2 no-answer."""
+
   id: str
   question: str
   context: str
@@ -46,6 +50,7 @@ class SpanQAExample:
 @dataclasses.dataclass(frozen=True)
 class TaggingExample:
   """A sentence as words with one tag per word (labels None where the split has no labels)."""
+
   id: str
   words: tuple[str, ...]
   labels: Optional[tuple[str, ...]]
@@ -54,6 +59,7 @@ class TaggingExample:
 @dataclasses.dataclass(frozen=True)
 class SentenceExample:
   """One sentence of a retrieval corpus (BUCC, Tatoeba) or a line of MLM text."""
+
   id: str
   text: str
 
@@ -65,6 +71,7 @@ class RetrievalCorpus:
   BUCC: source sentences in language xx, target sentences in English, gold from the
   `.gold` file. Tatoeba: line i of the source is aligned with line i of the English side.
   """
+
   source: tuple[SentenceExample, ...]
   target: tuple[SentenceExample, ...]
   gold: tuple[tuple[str, str], ...]

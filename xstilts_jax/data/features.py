@@ -5,11 +5,12 @@ For span QA and tagging one example may give several features (windows); their
 `example_index` points back into the list of examples. Padding positions have
 attention_mask 0 and the tokenizer's pad id.
 """
+
 from __future__ import annotations
 
-import io
 import collections
 import hashlib
+import io
 import json
 import logging
 import os
@@ -21,16 +22,21 @@ import zipfile
 import numpy as np
 
 from xstilts_jax import atomic
-from xstilts_jax.data.examples import (ClassificationExample, MultipleChoiceExample,
-                                       SentenceExample, SpanQAExample, TaggingExample)
+from xstilts_jax.data.examples import (
+    ClassificationExample,
+    MultipleChoiceExample,
+    SentenceExample,
+    SpanQAExample,
+    TaggingExample,
+)
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.tasks.spec import TaskSpec
 
 Features = dict[str, np.ndarray]
 
 IGNORE_LABEL = -100  # label id the losses skip (tagging sub-tokens, MLM positions not predicted)
-NO_LABEL = -1        # classification / multiple choice example without a label
-NO_OFFSET = -1       # span QA offsets of tokens outside the context
+NO_LABEL = -1  # classification / multiple choice example without a label
+NO_OFFSET = -1  # span QA offsets of tokens outside the context
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +51,19 @@ def _label_index(labels: Sequence[str], label: Optional[str], example_id: str) -
   try:
     return labels.index(label)
   except ValueError:
-    raise DataError(f"example {example_id}: unknown label {label!r} "
-                    f"(expected one of {', '.join(labels)})") from None
+    raise DataError(
+        f"example {example_id}: unknown label {label!r} " f"(expected one of {', '.join(labels)})"
+    ) from None
 
 
-def _encode(tokenizer, texts_a: list[str], texts_b: Optional[list[str]],
-            max_seq_length: int) -> tuple[list, list]:
-  enc = tokenizer(texts_a, texts_b, truncation="longest_first", max_length=max_seq_length,
-                  padding="max_length")
+def _encode(tokenizer, texts_a: list[str], texts_b: Optional[list[str]], max_seq_length: int) -> tuple[list, list]:
+  enc = tokenizer(texts_a, texts_b, truncation="longest_first", max_length=max_seq_length, padding="max_length")
   return enc["input_ids"], enc["attention_mask"]
 
 
-def _encode_mixed_pairs(tokenizer, texts_a: list[str], texts_b: list[Optional[str]],
-                        max_seq_length: int) -> tuple[np.ndarray, np.ndarray]:
+def _encode_mixed_pairs(
+    tokenizer, texts_a: list[str], texts_b: list[Optional[str]], max_seq_length: int
+) -> tuple[np.ndarray, np.ndarray]:
   """Encodes single sentences and pairs in one list, keeping the order."""
   n = len(texts_a)
   input_ids = np.zeros((n, max_seq_length), np.int32)
@@ -67,15 +73,17 @@ def _encode_mixed_pairs(tokenizer, texts_a: list[str], texts_b: list[Optional[st
   for rows, with_b in ((pairs, True), (singles, False)):
     if not rows:
       continue
-    ids, mask = _encode(tokenizer, [texts_a[i] for i in rows],
-                        [texts_b[i] for i in rows] if with_b else None, max_seq_length)
+    ids, mask = _encode(
+        tokenizer, [texts_a[i] for i in rows], [texts_b[i] for i in rows] if with_b else None, max_seq_length
+    )
     input_ids[rows] = ids
     attention_mask[rows] = mask
   return input_ids, attention_mask
 
 
-def classification_features(examples: Sequence[ClassificationExample], tokenizer,
-                            labels: Sequence[str], max_seq_length: int = 128) -> Features:
+def classification_features(
+    examples: Sequence[ClassificationExample], tokenizer, labels: Sequence[str], max_seq_length: int = 128
+) -> Features:
   """input_ids/attention_mask [N,T] and label [N] (index into `labels`, -1 when unlabeled).
 
   Pairs are truncated longest side first.
@@ -83,13 +91,14 @@ def classification_features(examples: Sequence[ClassificationExample], tokenizer
   labels = list(labels)
   label = [_label_index(labels, ex.label, ex.id) for ex in examples]
   input_ids, attention_mask = _encode_mixed_pairs(
-      tokenizer, [ex.text_a for ex in examples], [ex.text_b for ex in examples], max_seq_length)
-  return {"input_ids": input_ids, "attention_mask": attention_mask,
-          "label": _int32(label, (len(examples),))}
+      tokenizer, [ex.text_a for ex in examples], [ex.text_b for ex in examples], max_seq_length
+  )
+  return {"input_ids": input_ids, "attention_mask": attention_mask, "label": _int32(label, (len(examples),))}
 
 
-def multiple_choice_features(examples: Sequence[MultipleChoiceExample], tokenizer,
-                             num_choices: int, max_seq_length: int = 128) -> Features:
+def multiple_choice_features(
+    examples: Sequence[MultipleChoiceExample], tokenizer, num_choices: int, max_seq_length: int = 128
+) -> Features:
   """input_ids/attention_mask [N,K,T], label [N]; choice k is encoded as (context, choice k)."""
   contexts, choices, label = [], [], []
   for ex in examples:
@@ -102,11 +111,17 @@ def multiple_choice_features(examples: Sequence[MultipleChoiceExample], tokenize
     label.append(NO_LABEL if ex.label is None else ex.label)
   shape = (len(examples), num_choices, max_seq_length)
   if not examples:
-    return {"input_ids": np.zeros(shape, np.int32), "attention_mask": np.zeros(shape, np.int32),
-            "label": np.zeros((0,), np.int32)}
+    return {
+        "input_ids": np.zeros(shape, np.int32),
+        "attention_mask": np.zeros(shape, np.int32),
+        "label": np.zeros((0,), np.int32),
+    }
   ids, mask = _encode(tokenizer, contexts, choices, max_seq_length)
-  return {"input_ids": _int32(ids, shape), "attention_mask": _int32(mask, shape),
-          "label": _int32(label, (len(examples),))}
+  return {
+      "input_ids": _int32(ids, shape),
+      "attention_mask": _int32(mask, shape),
+      "label": _int32(label, (len(examples),)),
+  }
 
 
 def _questions_within(tokenizer, questions: list[str], max_query_length: int) -> tuple[list, list]:
@@ -120,14 +135,13 @@ def _questions_within(tokenizer, questions: list[str], max_query_length: int) ->
       enc = tokenizer(questions[i], add_special_tokens=False, return_offsets_mapping=True)
       cut = enc["offset_mapping"][max_query_length - 1][1]
       # Cutting at a token end can re-segment the last word into more pieces: loop, always shorter.
-      questions[i] = questions[i][:min(cut, len(questions[i]) - 1)].rstrip()
+      questions[i] = questions[i][: min(cut, len(questions[i]) - 1)].rstrip()
       n = len(tokenizer(questions[i], add_special_tokens=False)["input_ids"])
     lengths[i] = n
   return questions, lengths
 
 
-def _context_offsets(context_is_space: np.ndarray, offsets, sequence_ids,
-                     max_seq_length: int) -> np.ndarray:
+def _context_offsets(context_is_space: np.ndarray, offsets, sequence_ids, max_seq_length: int) -> np.ndarray:
   """[T,2] character offsets of context tokens, -1 elsewhere, without surrounding whitespace."""
   out = np.asarray(offsets, np.int32).reshape(max_seq_length, 2).copy()
   in_context = np.array([s == 1 for s in sequence_ids])
@@ -168,13 +182,20 @@ def _first_answer(ex: SpanQAExample) -> Optional[tuple[int, int]]:
   answer = ex.answers[0]
   start, end = answer.answer_start, answer.answer_start + len(answer.text)
   if not answer.text or ex.context[start:end] != answer.text:
-    raise DataError(f"example {ex.id}: answer {answer.text!r} does not match the context at "
-                    f"character {start} ({ex.context[start:end]!r})")
+    raise DataError(
+        f"example {ex.id}: answer {answer.text!r} does not match the context at "
+        f"character {start} ({ex.context[start:end]!r})"
+    )
   return start, end
 
 
-def span_qa_features(examples: Sequence[SpanQAExample], tokenizer, max_seq_length: int = 384,
-                     doc_stride: int = 128, max_query_length: int = 64) -> Features:
+def span_qa_features(
+    examples: Sequence[SpanQAExample],
+    tokenizer,
+    max_seq_length: int = 384,
+    doc_stride: int = 128,
+    max_query_length: int = 64,
+) -> Features:
   """Sliding windows over each context, question first (`<s> q </s></s> context </s>`).
 
   `doc_stride` is the distance between the starts of consecutive windows, in context
@@ -185,11 +206,9 @@ def span_qa_features(examples: Sequence[SpanQAExample], tokenizer, max_seq_lengt
   other token, so `context[offsets[s,0]:offsets[e,1]]` is the text of the span s..e.
   """
   if doc_stride <= 0 or max_query_length <= 0:
-    raise ConfigError(f"doc_stride ({doc_stride}) and max_query_length ({max_query_length}) "
-                      "must be positive")
+    raise ConfigError(f"doc_stride ({doc_stride}) and max_query_length ({max_query_length}) " "must be positive")
   added = tokenizer.num_special_tokens_to_add(pair=True)
-  questions, question_lengths = _questions_within(tokenizer, [ex.question for ex in examples],
-                                                  max_query_length)
+  questions, question_lengths = _questions_within(tokenizer, [ex.question for ex in examples], max_query_length)
   by_question_length = collections.defaultdict(list)  # one tokenizer call per overlap value
   for i, n in enumerate(question_lengths):
     by_question_length[n].append(i)
@@ -199,37 +218,54 @@ def span_qa_features(examples: Sequence[SpanQAExample], tokenizer, max_seq_lengt
   for n, indices in by_question_length.items():
     budget = max_seq_length - n - added
     if budget <= 0:
-      raise ConfigError(f"max_seq_length {max_seq_length} leaves no room for the context "
-                        f"after a {n}-token question")
+      raise ConfigError(
+          f"max_seq_length {max_seq_length} leaves no room for the context " f"after a {n}-token question"
+      )
     overlap = max(budget - doc_stride, 0)
-    enc = tokenizer([questions[i] for i in indices], [examples[i].context for i in indices],
-                    truncation="only_second", max_length=max_seq_length, stride=overlap,
-                    return_overflowing_tokens=True, return_offsets_mapping=True,
-                    padding="max_length")
+    enc = tokenizer(
+        [questions[i] for i in indices],
+        [examples[i].context for i in indices],
+        truncation="only_second",
+        max_length=max_seq_length,
+        stride=overlap,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length",
+    )
     for f, local in enumerate(enc["overflow_to_sample_mapping"]):
       i = indices[local]
       ex = examples[i]
       if ex.context not in is_space:
-        is_space[ex.context] = np.fromiter((c.isspace() for c in ex.context), bool,
-                                           len(ex.context))
-      offsets = _context_offsets(is_space[ex.context], enc["offset_mapping"][f],
-                                 enc.sequence_ids(f), max_seq_length)
+        is_space[ex.context] = np.fromiter((c.isspace() for c in ex.context), bool, len(ex.context))
+      offsets = _context_offsets(is_space[ex.context], enc["offset_mapping"][f], enc.sequence_ids(f), max_seq_length)
       answer = _first_answer(ex)
       start, end = _answer_tokens(offsets, *answer) if answer else (0, 0)
-      windows.append({"example_index": i, "input_ids": enc["input_ids"][f],
-                      "attention_mask": enc["attention_mask"][f], "start_positions": start,
-                      "end_positions": end, "offsets": offsets})
+      windows.append(
+          {
+              "example_index": i,
+              "input_ids": enc["input_ids"][f],
+              "attention_mask": enc["attention_mask"][f],
+              "start_positions": start,
+              "end_positions": end,
+              "offsets": offsets,
+          }
+      )
   windows.sort(key=lambda w: w["example_index"])  # stable: windows keep their context order
 
-  shapes = {"input_ids": (max_seq_length,), "attention_mask": (max_seq_length,),
-            "start_positions": (), "end_positions": (), "example_index": (),
-            "offsets": (max_seq_length, 2)}
-  return {k: _int32([w[k] for w in windows], (len(windows), *shape))
-          for k, shape in shapes.items()}
+  shapes = {
+      "input_ids": (max_seq_length,),
+      "attention_mask": (max_seq_length,),
+      "start_positions": (),
+      "end_positions": (),
+      "example_index": (),
+      "offsets": (max_seq_length, 2),
+  }
+  return {k: _int32([w[k] for w in windows], (len(windows), *shape)) for k, shape in shapes.items()}
 
 
-def tagging_features(examples: Sequence[TaggingExample], tokenizer, labels: Sequence[str],
-                     max_seq_length: int = 128) -> Features:
+def tagging_features(
+    examples: Sequence[TaggingExample], tokenizer, labels: Sequence[str], max_seq_length: int = 128
+) -> Features:
   """Word-aligned tagging features; over-long sentences are split at word boundaries.
 
   Keys: input_ids, attention_mask [N,T]; label_ids [N,T] (tag index on the first sub-token
@@ -251,8 +287,7 @@ def tagging_features(examples: Sequence[TaggingExample], tokenizer, labels: Sequ
   for i, ex in enumerate(examples):
     if ex.labels is not None and len(ex.labels) != len(ex.words):
       raise DataError(f"example {ex.id}: {len(ex.words)} words but {len(ex.labels)} labels")
-    tags = ([IGNORE_LABEL] * len(ex.words) if ex.labels is None
-            else [_label_index(labels, t, ex.id) for t in ex.labels])
+    tags = [IGNORE_LABEL] * len(ex.words) if ex.labels is None else [_label_index(labels, t, ex.id) for t in ex.labels]
     window = (i, [], [], [])
     windows.append(window)
     for w, tag in enumerate(tags):
@@ -267,8 +302,11 @@ def tagging_features(examples: Sequence[TaggingExample], tokenizer, labels: Sequ
       window[2].extend([tag] + [IGNORE_LABEL] * (len(pieces) - 1))
       window[3].extend([w] + [-1] * (len(pieces) - 1))
   if cut_words:
-    log.warning("tagging: %d word(s) longer than a %d-token window kept only their first "
-                "sub-tokens", cut_words, max_seq_length)
+    log.warning(
+        "tagging: %d word(s) longer than a %d-token window kept only their first " "sub-tokens",
+        cut_words,
+        max_seq_length,
+    )
 
   n = len(windows)
   input_ids = np.full((n, max_seq_length), tokenizer.pad_token_id, np.int32)
@@ -277,12 +315,17 @@ def tagging_features(examples: Sequence[TaggingExample], tokenizer, labels: Sequ
   word_index = np.full((n, max_seq_length), -1, np.int32)
   for r, (_, ids, tags, words) in enumerate(windows):
     length = len(ids)
-    input_ids[r, :length + 2] = [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
-    attention_mask[r, :length + 2] = 1
-    label_ids[r, 1:length + 1] = tags
-    word_index[r, 1:length + 1] = words
-  return {"input_ids": input_ids, "attention_mask": attention_mask, "label_ids": label_ids,
-          "word_index": word_index, "example_index": _int32([w[0] for w in windows], (n,))}
+    input_ids[r, : length + 2] = [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
+    attention_mask[r, : length + 2] = 1
+    label_ids[r, 1 : length + 1] = tags
+    word_index[r, 1 : length + 1] = words
+  return {
+      "input_ids": input_ids,
+      "attention_mask": attention_mask,
+      "label_ids": label_ids,
+      "word_index": word_index,
+      "example_index": _int32([w[0] for w in windows], (n,)),
+  }
 
 
 def _single_text_features(texts: Sequence[str], tokenizer, max_seq_length: int) -> Features:
@@ -293,22 +336,26 @@ def _single_text_features(texts: Sequence[str], tokenizer, max_seq_length: int) 
   return {"input_ids": _int32(ids, shape), "attention_mask": _int32(mask, shape)}
 
 
-def retrieval_features(sentences: Sequence[SentenceExample], tokenizer,
-                       max_seq_length: int = 512) -> Features:
+def retrieval_features(sentences: Sequence[SentenceExample], tokenizer, max_seq_length: int = 512) -> Features:
   """input_ids/attention_mask [N,T] for one side of a retrieval corpus, truncated to T."""
   return _single_text_features([s.text for s in sentences], tokenizer, max_seq_length)
 
 
-def mlm_features(lines: Sequence[str | SentenceExample], tokenizer,
-                 max_seq_length: int = 128) -> Features:
+def mlm_features(lines: Sequence[str | SentenceExample], tokenizer, max_seq_length: int = 128) -> Features:
   """input_ids/attention_mask [N,T] of text lines, truncated to T; mask with `mask_tokens`."""
   texts = [l.text if isinstance(l, SentenceExample) else l for l in lines]
   return _single_text_features(texts, tokenizer, max_seq_length)
 
 
-def mask_tokens(input_ids: np.ndarray, attention_mask: np.ndarray, rng: np.random.Generator,
-                vocab_size: int, mask_id: int, special_ids: Sequence[int],
-                prob: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+def mask_tokens(
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    rng: np.random.Generator,
+    vocab_size: int,
+    mask_id: int,
+    special_ids: Sequence[int],
+    prob: float = 0.15,
+) -> tuple[np.ndarray, np.ndarray]:
   """BERT masking: picks each non-special, non-padding token with probability `prob`.
 
   Of the picked tokens 80% become `mask_id`, 10% a uniformly random id in [0, vocab_size),
@@ -326,8 +373,7 @@ def mask_tokens(input_ids: np.ndarray, attention_mask: np.ndarray, rng: np.rando
   return masked.astype(np.int32), labels.astype(np.int32)
 
 
-def task_features(spec: TaskSpec, examples: Sequence, tokenizer,
-                  max_seq_length: Optional[int] = None) -> Features:
+def task_features(spec: TaskSpec, examples: Sequence, tokenizer, max_seq_length: Optional[int] = None) -> Features:
   """Features for the examples of one task, by the spec's format.
 
   For retrieval pass the sentences of one side of the corpus. Span QA keeps its own
@@ -375,16 +421,16 @@ def file_fingerprint(path: str | os.PathLike) -> list[tuple[str, int, int]]:
 
 def cache_path(cache_dir: str | os.PathLike, key_parts: Mapping[str, Any]) -> Path:
   """Where the features for `key_parts` live: a readable prefix and a hash of every part."""
-  text = json.dumps({"features_version": FEATURES_VERSION, **key_parts}, sort_keys=True,
-                    default=str)
+  text = json.dumps({"features_version": FEATURES_VERSION, **key_parts}, sort_keys=True, default=str)
   digest = hashlib.sha256(text.encode()).hexdigest()[:24]
   readable = [str(key_parts[k]) for k in ("task", "language", "split") if k in key_parts]
   prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(readable + ["features"]))
   return Path(cache_dir) / f"{prefix}-{digest}.npz"
 
 
-def cached_features(cache_dir: str | os.PathLike, key_parts: Mapping[str, Any],
-                    build_fn: Callable[[], Features]) -> Features:
+def cached_features(
+    cache_dir: str | os.PathLike, key_parts: Mapping[str, Any], build_fn: Callable[[], Features]
+) -> Features:
   """Loads features from the .npz cache entry of `key_parts`, or builds and saves them.
 
   key_parts should name all that the features depend on, e.g. task, language, split,

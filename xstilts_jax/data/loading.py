@@ -1,4 +1,5 @@
 """Examples and their cached features for one (task, language, split), from any source."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +8,14 @@ from typing import Any, Optional
 import numpy as np
 
 from xstilts_jax.data import features as F
-from xstilts_jax.data.examples import (ClassificationExample, MultipleChoiceExample, RetrievalCorpus,
-                                       SentenceExample, SpanQAExample, TaggingExample)
+from xstilts_jax.data.examples import (
+    ClassificationExample,
+    MultipleChoiceExample,
+    RetrievalCorpus,
+    SentenceExample,
+    SpanQAExample,
+    TaggingExample,
+)
 from xstilts_jax.data.readers import ReadReport
 from xstilts_jax.data.sources import load_examples, local_paths
 from xstilts_jax.errors import DataError
@@ -39,9 +46,17 @@ def _fingerprint(spec: TaskSpec, language: str, split: str, src: DataSource) -> 
   return [F.file_fingerprint(p) for p in local_paths(spec, language, split, src.data_dir)]
 
 
-def load_task(spec: TaskSpec, language: str, split: str, tokenizer, src: DataSource,
-              max_seq_length: Optional[int] = None, report: Optional[ReadReport] = None,
-              limit: int = 0, seed: int = 0) -> tuple[Any, dict]:
+def load_task(
+    spec: TaskSpec,
+    language: str,
+    split: str,
+    tokenizer,
+    src: DataSource,
+    max_seq_length: Optional[int] = None,
+    report: Optional[ReadReport] = None,
+    limit: int = 0,
+    seed: int = 0,
+) -> tuple[Any, dict]:
   """(examples, features); retrieval gives (corpus, {"source": features, "target": features}).
 
   `limit` keeps a seeded random sample of N examples, in file order (0: all); files such
@@ -49,16 +64,23 @@ def load_task(spec: TaskSpec, language: str, split: str, tokenizer, src: DataSou
   are cached on disk, keyed by all they depend on (task, labels, language, split,
   tokenizer, length, the data files, the sample).
   """
-  examples = load_examples(spec, language, split, src.source, src.data_dir or None,
-                           src.tfds_data_dir or None, report)
+  examples = load_examples(spec, language, split, src.source, src.data_dir or None, src.tfds_data_dir or None, report)
   if limit and not isinstance(examples, RetrievalCorpus) and len(examples) > limit:
     keep = np.sort(np.random.default_rng([seed, limit]).choice(len(examples), limit, replace=False))
     examples = [examples[i] for i in keep]
   length = max_seq_length or spec.max_seq_length
-  key = dict(task=spec.name, labels=list(spec.labels), language=language, split=split, length=length,
-             limit=limit, sample_seed=seed if limit else None,
-             tokenizer=F.tokenizer_fingerprint(tokenizer), data=_fingerprint(spec, language, split, src),
-             version=F.FEATURES_VERSION)
+  key = dict(
+      task=spec.name,
+      labels=list(spec.labels),
+      language=language,
+      split=split,
+      length=length,
+      limit=limit,
+      sample_seed=seed if limit else None,
+      tokenizer=F.tokenizer_fingerprint(tokenizer),
+      data=_fingerprint(spec, language, split, src),
+      version=F.FEATURES_VERSION,
+  )
 
   def build(side=None):
     items = examples if side is None else getattr(examples, side)
@@ -66,8 +88,10 @@ def load_task(spec: TaskSpec, language: str, split: str, tokenizer, src: DataSou
 
   cache = src.cache_dir
   if isinstance(examples, RetrievalCorpus):
-    feats = {side: (F.cached_features(cache, {**key, "side": side}, build(side)) if cache else build(side)())
-             for side in ("source", "target")}
+    feats = {
+        side: (F.cached_features(cache, {**key, "side": side}, build(side)) if cache else build(side)())
+        for side in ("source", "target")
+    }
   else:
     feats = F.cached_features(cache, key, build()) if cache else build()()
   return examples, feats
@@ -119,6 +143,8 @@ def check_trainable(spec: TaskSpec, language: str, split: str, src: DataSource, 
   if trainable_count(spec, examples, feats) > 0:
     return
   what = {"mlm": "no text", "span_qa": "no question with an answer"}.get(spec.format, "no labels")
-  raise DataError(f"{_where(spec, language, split, src)}: the {split} split of {spec.name} ({language}) has "
-                  f"{what} in {len(examples)} examples, so there is nothing to train on (a test file? a label "
-                  "column missing, or fields not separated by tabs?)")
+  raise DataError(
+      f"{_where(spec, language, split, src)}: the {split} split of {spec.name} ({language}) has "
+      f"{what} in {len(examples)} examples, so there is nothing to train on (a test file? a label "
+      "column missing, or fields not separated by tabs?)"
+  )

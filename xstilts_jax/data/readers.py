@@ -16,6 +16,7 @@ skipped rows included, so a hub split read in the same order gets the same ids.
 UD sentences are numbered across the merged treebanks, kept sentences only.
 JSON errors name a location (`data[0].paragraphs[3].qas[1]`) instead of a line.
 """
+
 from __future__ import annotations
 
 import collections
@@ -27,8 +28,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from xstilts_jax.data.examples import (
-    Answer, ClassificationExample, MultipleChoiceExample, RetrievalCorpus,
-    SentenceExample, SpanQAExample, TaggingExample)
+    Answer,
+    ClassificationExample,
+    MultipleChoiceExample,
+    RetrievalCorpus,
+    SentenceExample,
+    SpanQAExample,
+    TaggingExample,
+)
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.tasks import registry
 
@@ -50,13 +57,13 @@ class Reader:
   treebanks); else exactly one. by_language: the file holds several languages and the
   reader keeps `language`'s rows (XNLI, TyDiQA-GoldP, XQuAD-R, Mewsli-X).
   """
+
   name: str
   function: Callable[..., Any]
   all_files: bool = False
   by_language: bool = False
 
-  def __call__(self, paths: Sequence[PathLike], language: Optional[str] = None,
-               report: Optional["ReadReport"] = None):
+  def __call__(self, paths: Sequence[PathLike], language: Optional[str] = None, report: Optional["ReadReport"] = None):
     paths = [Path(p) for p in paths]
     if not self.all_files and len(paths) != 1:
       raise DataError(f"{', '.join(map(str, paths)) or 'no file'}: {self.name} reads exactly one file")
@@ -71,17 +78,18 @@ READERS: dict[str, Reader] = {}
 
 def register(*, all_files: bool = False, by_language: bool = False) -> Callable:
   """Adds the decorated function to READERS under its own name."""
+
   def add(function: Callable) -> Callable:
     READERS[function.__name__] = Reader(function.__name__, function, all_files, by_language)
     return function
+
   return add
 
 
 def get_reader(name: str) -> Reader:
   """The registered reader `name` (a task spec's LocalSource.reader)."""
   if name not in READERS:
-    raise ConfigError(f"no reader '{name}' in xstilts_jax.data.readers "
-                      f"(registered: {', '.join(sorted(READERS))})")
+    raise ConfigError(f"no reader '{name}' in xstilts_jax.data.readers " f"(registered: {', '.join(sorted(READERS))})")
   return READERS[name]
 
 
@@ -89,6 +97,7 @@ def get_reader(name: str) -> Reader:
 class ReadReport:
   """Rows skipped for a legitimate reason, counted by reason (summed over files, each file
   once however often it is read)."""
+
   skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   files: set = dataclasses.field(default_factory=set)
 
@@ -108,8 +117,7 @@ class SkipCounter:
 
   def done(self) -> None:
     if self.counts:
-      logger.warning("%s: skipped %d rows: %s", self.path, sum(self.counts.values()),
-                     dict(self.counts))
+      logger.warning("%s: skipped %d rows: %s", self.path, sum(self.counts.values()), dict(self.counts))
       if self.report is not None and str(self.path) not in self.report.files:
         self.report.files.add(str(self.path))
         self.report.skipped.update(self.counts)
@@ -130,7 +138,7 @@ def _read_text(path: PathLike) -> str:
   try:
     text = path.read_bytes().decode("utf-8-sig")
   except UnicodeDecodeError as e:
-    line = path.read_bytes()[:e.start].count(b"\n") + 1
+    line = path.read_bytes()[: e.start].count(b"\n") + 1
     raise _error(path, line, f"not valid UTF-8 ({e.reason})") from None
   if not text.strip():
     raise _error(path, None, "file is empty")
@@ -156,8 +164,7 @@ def _tsv(path: PathLike) -> tuple[list[str], list[tuple[int, list[str]]]]:
   for line_no, line in lines[1:]:
     fields = line.split("\t")
     if len(fields) != len(header):
-      raise _error(path, line_no,
-                   f"expected {len(header)} tab-separated fields, found {len(fields)}")
+      raise _error(path, line_no, f"expected {len(header)} tab-separated fields, found {len(fields)}")
     rows.append((line_no, fields))
   if not rows:
     raise _error(path, None, "no data rows after the header")
@@ -200,13 +207,15 @@ def _typed(path: PathLike, where: Union[int, str, None], record: Any, key: str, 
   value = _field(path, where, record, key)
   if not isinstance(value, kind) or isinstance(value, bool):
     names = {list: "a list", str: "a string", dict: "an object", int: "an integer"}
-    raise _error(path, where, f"'{key}' is {type(value).__name__} {str(value)[:40]!r}, expected "
-                 f"{names.get(kind, kind.__name__)}")
+    raise _error(
+        path,
+        where,
+        f"'{key}' is {type(value).__name__} {str(value)[:40]!r}, expected " f"{names.get(kind, kind.__name__)}",
+    )
   return value
 
 
-def _check_label(path: PathLike, where: Union[int, str, None], label: Any,
-                 labels: Sequence[str]) -> str:
+def _check_label(path: PathLike, where: Union[int, str, None], label: Any, labels: Sequence[str]) -> str:
   if label not in labels:
     raise _error(path, where, f"unknown label {label!r} (expected one of {', '.join(labels)})")
   return label
@@ -216,8 +225,7 @@ def _check_label(path: PathLike, where: Union[int, str, None], label: Any,
 
 
 @register(by_language=True)
-def read_xnli(path: PathLike, language: str, *,
-              report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_xnli(path: PathLike, language: str, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """XNLI-1.0 `xnli.{dev,test}.tsv` or `.jsonl` (all languages in one file), rows of `language`."""
   if Path(path).suffix == ".jsonl":
     rows = _jsonl(path)
@@ -231,20 +239,19 @@ def read_xnli(path: PathLike, language: str, *,
     seen.add(row_language)
     if row_language != language:
       continue
-    label = _check_label(path, line_no, _field(path, line_no, row, "gold_label"),
-                         registry.NLI_LABELS)
-    examples.append(ClassificationExample(
-        str(len(examples)), _field(path, line_no, row, "sentence1"),
-        _field(path, line_no, row, "sentence2"), label))
+    label = _check_label(path, line_no, _field(path, line_no, row, "gold_label"), registry.NLI_LABELS)
+    examples.append(
+        ClassificationExample(
+            str(len(examples)), _field(path, line_no, row, "sentence1"), _field(path, line_no, row, "sentence2"), label
+        )
+    )
   if not examples:
-    raise _error(path, None, f"no rows for language '{language}' (found: "
-                 f"{', '.join(sorted(seen))})")
+    raise _error(path, None, f"no rows for language '{language}' (found: " f"{', '.join(sorted(seen))})")
   return examples
 
 
 @register()
-def read_xnli_mt(path: PathLike, *,
-                 report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_xnli_mt(path: PathLike, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """XNLI-MT-1.0 `multinli.train.{lang}.tsv` (premise, hypo, label; 'contradictory')."""
   header, rows = _tsv(path)
   _columns(path, header, ("premise", "hypo", "label"))
@@ -252,29 +259,36 @@ def read_xnli_mt(path: PathLike, *,
   for i, (line_no, fields) in enumerate(rows):
     row = dict(zip(header, fields))
     label = "contradiction" if row["label"] == "contradictory" else row["label"]
-    examples.append(ClassificationExample(
-        str(i), row["premise"], row["hypo"],
-        _check_label(path, line_no, label, registry.NLI_LABELS)))
+    examples.append(
+        ClassificationExample(
+            str(i), row["premise"], row["hypo"], _check_label(path, line_no, label, registry.NLI_LABELS)
+        )
+    )
   return examples
 
 
 @register()
-def read_pawsx(path: PathLike, *,
-               report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_pawsx(path: PathLike, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """PAWS-X / PAWS-Wiki TSV with header id, sentence1, sentence2, label (0/1)."""
   header, rows = _tsv(path)
   _columns(path, header, ("sentence1", "sentence2", "label"))
   examples = []
   for i, (line_no, fields) in enumerate(rows):
     row = dict(zip(header, fields))
-    examples.append(ClassificationExample(
-        str(i), row["sentence1"], row["sentence2"],
-        _check_label(path, line_no, row["label"], registry.BINARY_LABELS)))
+    examples.append(
+        ClassificationExample(
+            str(i),
+            row["sentence1"],
+            row["sentence2"],
+            _check_label(path, line_no, row["label"], registry.BINARY_LABELS),
+        )
+    )
   return examples
 
 
-def _read_glue(path: PathLike, text_a: str, text_b: Optional[str], label: str,
-               labels: Sequence[str], report: Optional[ReadReport]) -> list[ClassificationExample]:
+def _read_glue(
+    path: PathLike, text_a: str, text_b: Optional[str], label: str, labels: Sequence[str], report: Optional[ReadReport]
+) -> list[ClassificationExample]:
   """A GLUE TSV; test files have no label column and give label None."""
   header, rows = _tsv(path)
   _columns(path, header, [text_a] + ([text_b] if text_b else []))
@@ -288,37 +302,31 @@ def _read_glue(path: PathLike, text_a: str, text_b: Optional[str], label: str,
       continue
     if gold is not None:
       _check_label(path, line_no, gold, labels)
-    examples.append(ClassificationExample(
-        str(i), row[text_a], row[text_b] if text_b else None, gold))
+    examples.append(ClassificationExample(str(i), row[text_a], row[text_b] if text_b else None, gold))
   skips.done()
   return examples
 
 
 @register()
-def read_glue_mnli(path: PathLike, *,
-                   report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_glue_mnli(path: PathLike, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """GLUE MNLI TSV (sentence1, sentence2, gold_label)."""
   return _read_glue(path, "sentence1", "sentence2", "gold_label", registry.NLI_LABELS, report)
 
 
 @register()
-def read_glue_qqp(path: PathLike, *,
-                  report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_glue_qqp(path: PathLike, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """GLUE QQP TSV (question1, question2, is_duplicate)."""
-  return _read_glue(path, "question1", "question2", "is_duplicate", registry.BINARY_LABELS,
-                    report)
+  return _read_glue(path, "question1", "question2", "is_duplicate", registry.BINARY_LABELS, report)
 
 
 @register()
-def read_glue_sst2(path: PathLike, *,
-                   report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_glue_sst2(path: PathLike, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """GLUE SST-2 TSV (sentence, label)."""
   return _read_glue(path, "sentence", None, "label", registry.BINARY_LABELS, report)
 
 
 @register()
-def read_snli(path: PathLike, *,
-              report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_snli(path: PathLike, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """SNLI 1.0 jsonl (sentence1, sentence2, gold_label); '-' (no consensus) is skipped."""
   skips, examples = SkipCounter(path, report), []
   for i, (line_no, row) in enumerate(_jsonl(path)):
@@ -326,31 +334,36 @@ def read_snli(path: PathLike, *,
     if label == "-":
       skips("no gold label ('-')")
       continue
-    examples.append(ClassificationExample(
-        str(i), _field(path, line_no, row, "sentence1"), _field(path, line_no, row, "sentence2"),
-        _check_label(path, line_no, label, registry.NLI_LABELS)))
+    examples.append(
+        ClassificationExample(
+            str(i),
+            _field(path, line_no, row, "sentence1"),
+            _field(path, line_no, row, "sentence2"),
+            _check_label(path, line_no, label, registry.NLI_LABELS),
+        )
+    )
   skips.done()
   return examples
 
 
 @register()
-def read_anli(path: PathLike, *,
-              report: Optional[ReadReport] = None) -> list[ClassificationExample]:
+def read_anli(path: PathLike, *, report: Optional[ReadReport] = None) -> list[ClassificationExample]:
   """ANLI jsonl (context, hypothesis, label e/n/c -> entailment/neutral/contradiction)."""
   examples = []
   for i, (line_no, row) in enumerate(_jsonl(path)):
     label = _check_label(path, line_no, _field(path, line_no, row, "label"), tuple(ANLI_LABELS))
-    examples.append(ClassificationExample(
-        str(i), _field(path, line_no, row, "context"), _field(path, line_no, row, "hypothesis"),
-        ANLI_LABELS[label]))
+    examples.append(
+        ClassificationExample(
+            str(i), _field(path, line_no, row, "context"), _field(path, line_no, row, "hypothesis"), ANLI_LABELS[label]
+        )
+    )
   return examples
 
 
 # ---- multiple choice ----------------------------------------------------------
 
 
-def choice_label(path: PathLike, where: Union[int, str, None], value: Any,
-                 num_choices: int) -> Optional[int]:
+def choice_label(path: PathLike, where: Union[int, str, None], value: Any, num_choices: int) -> Optional[int]:
   """An int label in [0, num_choices) from an int or digit string; None, "" and -1 mean
   'no label' (test sets)."""
   if value is None or value in ("", -1, "-1"):
@@ -363,23 +376,23 @@ def choice_label(path: PathLike, where: Union[int, str, None], value: Any,
 
 
 @register()
-def read_hellaswag(path: PathLike, *,
-                   report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+def read_hellaswag(path: PathLike, *, report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """HellaSwag jsonl: context = ctx, choices = endings (4), label (absent in test)."""
   examples = []
   for i, (line_no, row) in enumerate(_jsonl(path)):
     endings = _field(path, line_no, row, "endings")
     if not isinstance(endings, list) or len(endings) != 4:
       raise _error(path, line_no, f"expected 4 endings, found {endings!r}")
-    examples.append(MultipleChoiceExample(
-        str(i), _field(path, line_no, row, "ctx"), tuple(endings),
-        choice_label(path, line_no, row.get("label"), 4)))
+    examples.append(
+        MultipleChoiceExample(
+            str(i), _field(path, line_no, row, "ctx"), tuple(endings), choice_label(path, line_no, row.get("label"), 4)
+        )
+    )
   return examples
 
 
 @register()
-def read_commonsenseqa(path: PathLike, *,
-                       report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+def read_commonsenseqa(path: PathLike, *, report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """CommonsenseQA jsonl: question.stem, question.choices (A-E), answerKey (absent in test)."""
   examples = []
   for i, (line_no, row) in enumerate(_jsonl(path)):
@@ -390,15 +403,19 @@ def read_commonsenseqa(path: PathLike, *,
       raise _error(path, line_no, f"expected choices labelled A-E, found {keys}")
     key = row.get("answerKey")
     label = keys.index(_check_label(path, line_no, key, keys)) if key else None
-    examples.append(MultipleChoiceExample(
-        str(i), _field(path, line_no, question, "stem"),
-        tuple(_field(path, line_no, c, "text") for c in choices), label))
+    examples.append(
+        MultipleChoiceExample(
+            str(i),
+            _field(path, line_no, question, "stem"),
+            tuple(_field(path, line_no, c, "text") for c in choices),
+            label,
+        )
+    )
   return examples
 
 
 @register()
-def read_cosmosqa(path: PathLike, *,
-                  report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+def read_cosmosqa(path: PathLike, *, report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """Cosmos QA csv (train/valid) or jsonl (test): context = 'context question', answer0..3."""
   columns = ("context", "question", "answer0", "answer1", "answer2", "answer3")
   if Path(path).suffix == ".jsonl":
@@ -416,10 +433,14 @@ def read_cosmosqa(path: PathLike, *,
       raise _error(path, line_no, "row has a different number of fields than the header")
     for column in columns:
       _field(path, line_no, row, column)
-    examples.append(MultipleChoiceExample(
-        str(i), f"{row['context']} {row['question']}",
-        tuple(row[f"answer{k}"] for k in range(4)),
-        choice_label(path, line_no, row.get("label"), 4)))
+    examples.append(
+        MultipleChoiceExample(
+            str(i),
+            f"{row['context']} {row['question']}",
+            tuple(row[f"answer{k}"] for k in range(4)),
+            choice_label(path, line_no, row.get("label"), 4),
+        )
+    )
   if not examples:
     raise _error(path, None, "no data rows")
   return examples
@@ -432,8 +453,7 @@ def _csv_lines(text: str) -> Iterator[str]:
 
 
 @register()
-def read_copa(path: PathLike, *,
-              report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+def read_copa(path: PathLike, *, report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """COPA / XCOPA jsonl (premise, choice1, choice2, question cause|effect, label 0/1).
 
   The context is the premise followed by the question as a sentence
@@ -444,10 +464,14 @@ def read_copa(path: PathLike, *,
     question = _field(path, line_no, row, "question")
     if question not in COPA_QUESTIONS:
       raise _error(path, line_no, f"unknown question {question!r} (expected cause or effect)")
-    examples.append(MultipleChoiceExample(
-        str(i), f"{_field(path, line_no, row, 'premise')} {COPA_QUESTIONS[question]}",
-        (_field(path, line_no, row, "choice1"), _field(path, line_no, row, "choice2")),
-        choice_label(path, line_no, row.get("label"), 2)))
+    examples.append(
+        MultipleChoiceExample(
+            str(i),
+            f"{_field(path, line_no, row, 'premise')} {COPA_QUESTIONS[question]}",
+            (_field(path, line_no, row, "choice1"), _field(path, line_no, row, "choice2")),
+            choice_label(path, line_no, row.get("label"), 2),
+        )
+    )
   return examples
 
 
@@ -455,8 +479,7 @@ def read_copa(path: PathLike, *,
 
 
 @register()
-def read_squad_json(path: PathLike, *, id_prefix: str = "",
-                    report: Optional[ReadReport] = None) -> list[SpanQAExample]:
+def read_squad_json(path: PathLike, *, id_prefix: str = "", report: Optional[ReadReport] = None) -> list[SpanQAExample]:
   """SQuAD-style JSON: SQuAD v1.1/v2.0, XQuAD, MLQA, TyDiQA-GoldP, XTREME translations.
 
   v2.0 questions with `is_impossible` get no answers (`plausible_answers` are not
@@ -479,19 +502,29 @@ def read_squad_json(path: PathLike, *, id_prefix: str = "",
         answers = []
         for i, answer in enumerate([] if impossible else _typed(path, f"{where}.qas[{q}]", qa, "answers", list)):
           if not isinstance(answer, dict):
-            raise _error(path, f"{where}.qas[{q}].answers[{i}]", f"question {qid}: an answer is "
-                         f"{type(answer).__name__}, expected an object with text and answer_start")
+            raise _error(
+                path,
+                f"{where}.qas[{q}].answers[{i}]",
+                f"question {qid}: an answer is "
+                f"{type(answer).__name__}, expected an object with text and answer_start",
+            )
           start, text = answer.get("answer_start"), answer.get("text")
           if not isinstance(start, int) or not isinstance(text, str):
-            raise _error(path, f"{where}.qas[{q}]", f"question {qid}: an answer lacks text "
-                         "or an integer answer_start")
+            raise _error(
+                path, f"{where}.qas[{q}]", f"question {qid}: an answer lacks text " "or an integer answer_start"
+            )
           if not 0 <= start <= len(context) - len(text):
-            raise _error(path, f"{where}.qas[{q}]", f"question {qid}: answer_start {start} "
-                         f"is outside the context ({len(context)} characters)")
+            raise _error(
+                path,
+                f"{where}.qas[{q}]",
+                f"question {qid}: answer_start {start} " f"is outside the context ({len(context)} characters)",
+            )
           answers.append(Answer(text, start))
-        examples.append(SpanQAExample(
-            qid, _typed(path, f"{where}.qas[{q}]", qa, "question", str), context, tuple(answers),
-            impossible))
+        examples.append(
+            SpanQAExample(
+                qid, _typed(path, f"{where}.qas[{q}]", qa, "question", str), context, tuple(answers), impossible
+            )
+        )
   if not examples:
     what = f"with id prefix '{id_prefix}'" if id_prefix else "in the file"
     raise _error(path, None, f"no questions {what}")
@@ -504,8 +537,7 @@ def tydiqa_id_prefix(language: str) -> str:
 
 
 @register(by_language=True)
-def read_tydiqa_goldp(path: PathLike, language: str, *,
-                      report: Optional[ReadReport] = None) -> list[SpanQAExample]:
+def read_tydiqa_goldp(path: PathLike, language: str, *, report: Optional[ReadReport] = None) -> list[SpanQAExample]:
   """TyDiQA-GoldP v1.1 JSON (all languages in one file), questions of `language`."""
   return read_squad_json(path, id_prefix=tydiqa_id_prefix(language), report=report)
 
@@ -517,8 +549,24 @@ def read_tydiqa_goldp(path: PathLike, language: str, *,
 # with --replace_subtokens_with_fused_forms) picks the word that stands for a multiword
 # token by these UPOS rankings, chosen by the language prefix of the file name.
 _UD_HEAD_PRECEDENCE = {
-    "default": ("VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP",
-                "DET", "PART", "CCONJ", "SCONJ", "X", "PUNCT"),
+    "default": (
+        "VERB",
+        "NOUN",
+        "PROPN",
+        "PRON",
+        "ADJ",
+        "NUM",
+        "ADV",
+        "INTJ",
+        "AUX",
+        "ADP",
+        "DET",
+        "PART",
+        "CCONJ",
+        "SCONJ",
+        "X",
+        "PUNCT",
+    ),
     "es": ("VERB", "AUX", "PRON", "ADP", "DET"),
     "fr": ("VERB", "AUX", "PRON", "NOUN", "ADJ", "ADV", "ADP", "DET", "PART", "SCONJ", "CONJ"),
     "it": ("VERB", "AUX", "ADV", "PRON", "ADP", "DET", "INTJ"),
@@ -528,6 +576,7 @@ _UD_HEAD_PRECEDENCE = {
 @dataclasses.dataclass
 class _UdToken:
   """One syntactic word of a CoNLL-U sentence (an integer ID line)."""
+
   line_no: int
   form: str
   upos: str
@@ -542,6 +591,7 @@ def _ud_span_head(tokens: dict, span: range, precedence: Sequence[str]) -> tuple
   stops XTREME's converter (its treebank is then missing from XTREME's data); here it ranks
   after every listed one.
   """
+
   def ancestors(i: int) -> int:
     seen, todo = set(), list(tokens[i].parents)
     while todo:
@@ -550,6 +600,7 @@ def _ud_span_head(tokens: dict, span: range, precedence: Sequence[str]) -> tuple
         seen.add(j)
         todo.extend(tokens[j].parents if j in tokens else ())
     return len(seen)
+
   depth = {i: ancestors(i) for i in span}
   top = [i for i in span if depth[i] == min(depth.values())]
   if len(top) == 1:
@@ -565,8 +616,9 @@ def _xtreme_ud_form(form: str) -> str:
 
 
 @register(all_files=True)
-def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
-                report: Optional[ReadReport] = None) -> list[TaggingExample]:
+def read_conllu(
+    paths: Union[PathLike, Sequence[PathLike]], *, report: Optional[ReadReport] = None
+) -> list[TaggingExample]:
   """CoNLL-U files (one language's treebanks, merged in the order given): FORM and UPOS,
   converted exactly as XTREME builds its UD-POS data.
 
@@ -586,8 +638,7 @@ def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
   examples = []
   for path in paths:
     skips = SkipCounter(path, report)
-    precedence = _UD_HEAD_PRECEDENCE.get(Path(path).name.split("_")[0],
-                                         _UD_HEAD_PRECEDENCE["default"])
+    precedence = _UD_HEAD_PRECEDENCE.get(Path(path).name.split("_")[0], _UD_HEAD_PRECEDENCE["default"])
     unranked = 0
     tokens, ranges = {}, []  # ID -> _UdToken; (first, last, fused form, line number)
     for line_no, line in _lines(path) + [(None, "")]:
@@ -609,8 +660,7 @@ def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
           raise _error(path, line_no, f"bad word ID {fields[0]!r}")
         parents = {int(fields[6])} if fields[6].isdigit() else set()
         if fields[8] != "_":
-          parents |= {int(h) for h, _, _ in (d.partition(":") for d in fields[8].split("|"))
-                      if h.isdigit()}
+          parents |= {int(h) for h, _, _ in (d.partition(":") for d in fields[8].split("|")) if h.isdigit()}
         tokens[int(fields[0])] = _UdToken(line_no, fields[1], fields[3], frozenset(parents))
         continue
       if tokens:
@@ -637,14 +687,20 @@ def read_conllu(paths: Union[PathLike, Sequence[PathLike]], *,
         else:
           words = [_xtreme_ud_form(w) for w in words]
           if not all(words):
-            raise _error(path, lines[words.index("")], "the word form is empty once spaces and "
-                         "U+200C are removed (as XTREME does)")
+            raise _error(
+                path,
+                lines[words.index("")],
+                "the word form is empty once spaces and " "U+200C are removed (as XTREME does)",
+            )
           examples.append(TaggingExample(str(len(examples)), tuple(words), tuple(tags)))
       tokens, ranges = {}, []
     skips.done()
     if unranked:
-      logger.warning("%s: %d multiword tokens were decided by a UPOS outside XTREME's ranking "
-                     "(XTREME's converter stops there)", path, unranked)
+      logger.warning(
+          "%s: %d multiword tokens were decided by a UPOS outside XTREME's ranking " "(XTREME's converter stops there)",
+          path,
+          unranked,
+      )
   if not examples:
     raise _error(", ".join(map(str, paths)) or "(no files)", None, "no sentences")
   return examples
@@ -676,40 +732,46 @@ def read_panx(path: PathLike, *, report: Optional[ReadReport] = None) -> list[Ta
 
   XTREME's test files have tokens only; such sentences get labels None.
   """
+
   def parse(line_no, line):
     if "\t" not in line:
       return line, None
     word, tag = line.rsplit("\t", 1)
     return word, _check_label(path, line_no, tag, registry.PANX_TAGS)
+
   return _read_blank_separated(path, parse)
 
 
 @register()
-def read_wikiann_raw(path: PathLike, *,
-                     report: Optional[ReadReport] = None) -> list[TaggingExample]:
+def read_wikiann_raw(path: PathLike, *, report: Optional[ReadReport] = None) -> list[TaggingExample]:
   """Raw WikiANN (Rahimi splits) `lang:token<TAB>tag` files (train / dev / test)."""
+
   def parse(line_no, line):
     fields = line.split("\t")
     if len(fields) != 2 or ":" not in fields[0]:
       raise _error(path, line_no, "expected 'lang:token<TAB>tag'")
     return fields[0].split(":", 1)[1], _check_label(path, line_no, fields[1], registry.PANX_TAGS)
+
   return _read_blank_separated(path, parse)
 
 
 @register()
-def read_ccg(path: PathLike, *, labels: Optional[Sequence[str]] = None,
-             report: Optional[ReadReport] = None) -> list[TaggingExample]:
+def read_ccg(
+    path: PathLike, *, labels: Optional[Sequence[str]] = None, report: Optional[ReadReport] = None
+) -> list[TaggingExample]:
   """CCG supertags as `word<TAB>supertag` lines, blank line between sentences.
 
   This is our own simple layout for CCGbank (which is LDC-licensed): convert the
   .auto files to it. `labels`, when given, is the closed set of supertags.
   """
+
   def parse(line_no, line):
     fields = line.split("\t")
     if len(fields) != 2 or not fields[1]:
       raise _error(path, line_no, "expected 'word<TAB>supertag'")
     tag = _check_label(path, line_no, fields[1], labels) if labels else fields[1]
     return fields[0], tag
+
   return _read_blank_separated(path, parse)
 
 
@@ -732,7 +794,8 @@ def read_tatoeba(path: PathLike, *, report: Optional[ReadReport] = None) -> Retr
   return RetrievalCorpus(
       source=tuple(SentenceExample(i, line) for i, (_, line) in zip(ids, source)),
       target=tuple(SentenceExample(i, line) for i, (_, line) in zip(ids, target)),
-      gold=tuple((i, i) for i in ids))
+      gold=tuple((i, i) for i in ids),
+  )
 
 
 def _id_sentences(path: Path) -> list[SentenceExample]:
@@ -767,8 +830,7 @@ def read_bucc(path: PathLike, *, report: Optional[ReadReport] = None) -> Retriev
 
 
 @register()
-def read_text_lines(path: PathLike, *,
-                    report: Optional[ReadReport] = None) -> list[SentenceExample]:
+def read_text_lines(path: PathLike, *, report: Optional[ReadReport] = None) -> list[SentenceExample]:
   """Plain text for MLM: one example per non-empty line, id = its line number."""
   return [SentenceExample(str(line_no), line) for line_no, line in _lines(path) if line.strip()]
 
@@ -787,27 +849,32 @@ _MEWSLIX_ESCAPE = _re.compile(r"\{(.*?)\}")
 SIQA_LETTERS = ("A", "B", "C")
 
 
-def _xr_typed(path: PathLike, where: Union[int, str, None], record: Any, key: str,
-              kind: type) -> Any:
+def _xr_typed(path: PathLike, where: Union[int, str, None], record: Any, key: str, kind: type) -> Any:
   """`record[key]`, which must be a `kind` (bool is not an int here)."""
   value = _field(path, where, record, key)
   if not isinstance(value, kind) or isinstance(value, bool):
-    raise _error(path, where, f"'{key}' is {type(value).__name__} {str(value)[:40]!r}, "
-                 f"expected {kind.__name__}")
+    raise _error(path, where, f"'{key}' is {type(value).__name__} {str(value)[:40]!r}, " f"expected {kind.__name__}")
   return value
 
 
 def _int_pair(path: PathLike, where: str, value: Any) -> tuple[int, int]:
-  if (not isinstance(value, (list, tuple)) or len(value) != 2
-      or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+  if (
+      not isinstance(value, (list, tuple))
+      or len(value) != 2
+      or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+  ):
     raise _error(path, where, f"expected a [start, end] pair of integers, found {value!r}")
   return int(value[0]), int(value[1])
 
 
 @register(by_language=True)
-def read_xquad_r(path: PathLike, language: Optional[str] = None, *,
-                 languages: Optional[Sequence[str]] = None,
-                 report: Optional[ReadReport] = None) -> rx.RetrievalQAPool:
+def read_xquad_r(
+    path: PathLike,
+    language: Optional[str] = None,
+    *,
+    languages: Optional[Sequence[str]] = None,
+    report: Optional[ReadReport] = None,
+) -> rx.RetrievalQAPool:
   """XQuAD-R (LAReQA): a directory of `<lang>.json` files (or one of them: the pool is
   always its whole directory) -> XTREME-R's question set and multilingual candidate pool.
 
@@ -843,12 +910,17 @@ def read_xquad_r(path: PathLike, language: Optional[str] = None, *,
         where = f"data[{a}].paragraphs[{p}]"
         paragraph_number += 1
         context = _xr_typed(file, where, paragraph, "context", str)
-        breaks = [_int_pair(file, f"{where}.sentence_breaks[{i}]", b)
-                  for i, b in enumerate(_xr_typed(file, where, paragraph, "sentence_breaks", list))]
+        breaks = [
+            _int_pair(file, f"{where}.sentence_breaks[{i}]", b)
+            for i, b in enumerate(_xr_typed(file, where, paragraph, "sentence_breaks", list))
+        ]
         for i, (start, end) in enumerate(breaks):
           if not 0 <= start < end <= len(context):
-            raise _error(file, f"{where}.sentence_breaks[{i}]",
-                         f"span {[start, end]} is outside the context ({len(context)} chars)")
+            raise _error(
+                file,
+                f"{where}.sentence_breaks[{i}]",
+                f"span {[start, end]} is outside the context ({len(context)} chars)",
+            )
         sentences = [context[start:end] for start, end in breaks]
         context_id = f"{lang}_{paragraph_number}"
         kept = 0
@@ -867,8 +939,7 @@ def read_xquad_r(path: PathLike, language: Optional[str] = None, *,
           if uid in seen_uids:
             raise _error(file, qwhere, f"duplicate question id {xling_id!r}")
           seen_uids.add(uid)
-          questions.append(rx.RetrievalQuestion(
-              uid, xling_id, lang, _xr_typed(file, qwhere, qa, "question", str)))
+          questions.append(rx.RetrievalQuestion(uid, xling_id, lang, _xr_typed(file, qwhere, qa, "question", str)))
           kept += 1
           for position, sentence in enumerate(sentences):
             cuid = f"{context_id}_{position}"
@@ -891,15 +962,13 @@ def read_xquad_r(path: PathLike, language: Optional[str] = None, *,
   return rx.RetrievalQAPool(tuple(questions), tuple(candidates), gold)
 
 
-def _mewslix_spans(path: PathLike, where: Union[int, str], record: Any, key: str,
-                   text: str) -> list[tuple[int, int]]:
+def _mewslix_spans(path: PathLike, where: Union[int, str], record: Any, key: str, text: str) -> list[tuple[int, int]]:
   spans = []
   for i, span in enumerate(_xr_typed(path, where, record, key, list)):
     start = _xr_typed(path, where, span, "start", int)
     end = _xr_typed(path, where, span, "end", int)
     if not 0 <= start < end or start >= len(text) or end > len(text):
-      raise _error(path, where, f"{key}[{i}] = [{start}, {end}) is outside the text "
-                   f"({len(text)} chars)")
+      raise _error(path, where, f"{key}[{i}] = [{start}, {end}) is outside the text " f"({len(text)} chars)")
     spans.append((start, end))
   return spans
 
@@ -912,13 +981,15 @@ def _mewslix_entity(path: PathLike, where: Union[int, str], record: Any) -> rx.E
   description = _xr_typed(path, where, record, "description", str)
   spans = _mewslix_spans(path, where, record, "sentence_spans", description)
   text = _normalise_mewslix(" ".join(description[s:e] for s, e in spans))
-  return rx.Entity(_xr_typed(path, where, record, "entity_id", str),
-                   _xr_typed(path, where, record, "title", str), text,
-                   _xr_typed(path, where, record, "description_language", str))
+  return rx.Entity(
+      _xr_typed(path, where, record, "entity_id", str),
+      _xr_typed(path, where, record, "title", str),
+      text,
+      _xr_typed(path, where, record, "description_language", str),
+  )
 
 
-def _mewslix_query(path: PathLike, where: Union[int, str], context: Any,
-                   mention: Any) -> tuple[str, str]:
+def _mewslix_query(path: PathLike, where: Union[int, str], context: Any, mention: Any) -> tuple[str, str]:
   """(mention text, query text): the mention's sentence with the mention marked by braces,
   the mention itself prepended (XTREME-R's preprocess_mention, window of 0 sentences)."""
   text = _xr_typed(path, where, context, "text", str)
@@ -927,20 +998,23 @@ def _mewslix_query(path: PathLike, where: Union[int, str], context: Any,
   start, end = _xr_typed(path, where, span, "start", int), _xr_typed(path, where, span, "end", int)
   surface = _xr_typed(path, where, span, "text", str)
   if not 0 <= start < end <= len(text) or text[start:end] != surface:
-    raise _error(path, where, f"mention_span [{start}, {end}) {surface!r} does not match the "
-                 f"context text there ({text[max(start, 0):max(end, 0)]!r})")
+    raise _error(
+        path,
+        where,
+        f"mention_span [{start}, {end}) {surface!r} does not match the "
+        f"context text there ({text[max(start, 0):max(end, 0)]!r})",
+    )
   sentence = next(((s, e) for s, e in sentences if s <= start < e and s < end <= e), None)
   if sentence is None:
     raise _error(path, where, f"mention {surface!r} lies in no single sentence")
-  left = _MEWSLIX_ESCAPE.sub(r"(\1)", text[sentence[0]:start])
-  right = _MEWSLIX_ESCAPE.sub(r"(\1)", text[end:sentence[1]])
+  left = _MEWSLIX_ESCAPE.sub(r"(\1)", text[sentence[0] : start])
+  right = _MEWSLIX_ESCAPE.sub(r"(\1)", text[end : sentence[1]])
   markup = f"{left} {_MEWSLIX_MARKERS[0]} {surface} {_MEWSLIX_MARKERS[1]} {right}"
   return surface, _normalise_mewslix(f"{surface}: {markup}")
 
 
 @register()
-def read_mewslix_entities(path: PathLike, *,
-                          report: Optional[ReadReport] = None) -> tuple[rx.Entity, ...]:
+def read_mewslix_entities(path: PathLike, *, report: Optional[ReadReport] = None) -> tuple[rx.Entity, ...]:
   """Mewsli-X `candidate_set_entities.jsonl`: one Entity per line, in file order."""
   entities, seen = [], set()
   for line_no, row in _jsonl(path):
@@ -953,8 +1027,9 @@ def read_mewslix_entities(path: PathLike, *,
 
 
 @register(by_language=True)
-def read_mewslix_mentions(path: PathLike, language: Optional[str] = None, *,
-                          report: Optional[ReadReport] = None) -> list[rx.EntityMention]:
+def read_mewslix_mentions(
+    path: PathLike, language: Optional[str] = None, *, report: Optional[ReadReport] = None
+) -> list[rx.EntityMention]:
   """Mewsli-X `wikinews_mentions-{dev,test}.jsonl` (one context with its mentions a line),
   unnested to one query per mention; only contexts of `language` when given. An empty
   entity_id (XTREME's label-stripped test files) reads as None."""
@@ -976,8 +1051,7 @@ def read_mewslix_mentions(path: PathLike, language: Optional[str] = None, *,
 
 
 @register(by_language=True)
-def read_mewslix(path: PathLike, language: str, *,
-                 report: Optional[ReadReport] = None) -> rx.EntityRetrievalSet:
+def read_mewslix(path: PathLike, language: str, *, report: Optional[ReadReport] = None) -> rx.EntityRetrievalSet:
   """A Mewsli-X evaluation set: the mentions of `language` in `path` against the
   sibling `candidate_set_entities.jsonl` (every gold entity must be a candidate)."""
   path = Path(path)
@@ -988,34 +1062,30 @@ def read_mewslix(path: PathLike, language: str, *,
   known = {e.entity_id for e in entities}
   for m in mentions:
     if m.entity_id is not None and m.entity_id not in known:
-      raise _error(path, None, f"example {m.example_id}: gold entity {m.entity_id!r} is not in "
-                   "candidate_set_entities.jsonl")
+      raise _error(
+          path, None, f"example {m.example_id}: gold entity {m.entity_id!r} is not in " "candidate_set_entities.jsonl"
+      )
   return rx.EntityRetrievalSet(tuple(mentions), entities)
 
 
 @register()
-def read_mewslix_pairs(path: PathLike, *,
-                       report: Optional[ReadReport] = None) -> list[rx.RetrievalPair]:
+def read_mewslix_pairs(path: PathLike, *, report: Optional[ReadReport] = None) -> list[rx.RetrievalPair]:
   """Mewsli-X `wikipedia_pairs-{train,dev}.jsonl` (MentionEntityPair per line) as
   (mention query, entity description) training pairs; id = the mention's example_id."""
   pairs = []
   for line_no, row in _jsonl(path):
     contextual = _xr_typed(path, line_no, row, "contextual_mention", dict)
     mention = _xr_typed(path, line_no, contextual, "mention", dict)
-    _, query = _mewslix_query(path, line_no, _xr_typed(path, line_no, contextual, "context", dict),
-                              mention)
+    _, query = _mewslix_query(path, line_no, _xr_typed(path, line_no, contextual, "context", dict), mention)
     entity = _mewslix_entity(path, line_no, _xr_typed(path, line_no, row, "entity", dict))
     if _xr_typed(path, line_no, mention, "entity_id", str) != entity.entity_id:
-      raise _error(path, line_no, f"mention entity_id differs from the entity's "
-                   f"({entity.entity_id!r})")
-    pairs.append(rx.RetrievalPair(_xr_typed(path, line_no, mention, "example_id", str), query,
-                                  entity.text))
+      raise _error(path, line_no, f"mention entity_id differs from the entity's " f"({entity.entity_id!r})")
+    pairs.append(rx.RetrievalPair(_xr_typed(path, line_no, mention, "example_id", str), query, entity.text))
   return pairs
 
 
 @register()
-def read_siqa(path: PathLike, *,
-              report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
+def read_siqa(path: PathLike, *, report: Optional[ReadReport] = None) -> list[MultipleChoiceExample]:
   """Social IQa jsonl (context, question, answerA-C) -> context 'context question', 3 choices.
 
   The label is the row's `correct` letter (A-C, the socialIQa_v1.4 files XTREME-R reads)
@@ -1043,7 +1113,12 @@ def read_siqa(path: PathLike, *,
       label = file_labels[i] if file_labels is not None else None
     context = _xr_typed(path, line_no, row, "context", str)
     question = _xr_typed(path, line_no, row, "question", str)
-    examples.append(MultipleChoiceExample(
-        str(i), f"{context} {question}",
-        tuple(_xr_typed(path, line_no, row, f"answer{k}", str) for k in SIQA_LETTERS), label))
+    examples.append(
+        MultipleChoiceExample(
+            str(i),
+            f"{context} {question}",
+            tuple(_xr_typed(path, line_no, row, f"answer{k}", str) for k in SIQA_LETTERS),
+            label,
+        )
+    )
   return examples

@@ -4,6 +4,7 @@ retrieval (Mewsli-X), and the query-candidate pairs a dual encoder trains on.
 Like xstilts_jax.data.examples, these are plain immutable records of text. An evaluation
 set is a pool: queries, candidates and, per query, the indices of its gold candidates.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,6 +18,7 @@ class RetrievalPair:
   Retrieval QA: the question and (answer sentence + its paragraph); entity retrieval: the
   mention in context and the entity description.
   """
+
   id: str
   query: str
   candidate: str
@@ -26,6 +28,7 @@ class RetrievalPair:
 class RetrievalQuestion:
   """A LAReQA question: `uid` = `{xling_id}_{language}`; `xling_id` is the question id
   shared by its translations in every language."""
+
   uid: str
   xling_id: str
   language: str
@@ -39,6 +42,7 @@ class RetrievalCandidate:
   `uid` = `{language}_{paragraph number}_{sentence position}` (paragraphs numbered from 1
   over the language's file, as XTREME-R's utils_lareqa does).
   """
+
   uid: str
   language: str
   sentence: str
@@ -58,6 +62,7 @@ class RetrievalQAPool:
   `gold[i]` holds the candidate indices that answer question i: the answer sentence of
   its xling_id in every language where that question was kept.
   """
+
   questions: tuple[RetrievalQuestion, ...]
   candidates: tuple[RetrievalCandidate, ...]
   gold: tuple[tuple[int, ...], ...]
@@ -67,6 +72,7 @@ class RetrievalQAPool:
 class Entity:
   """A Mewsli-X candidate: a Wikidata entity; `text` is its description's sentences joined
   by spaces, newlines and double spaces normalised (what the candidate tower encodes)."""
+
   entity_id: str
   title: str
   text: str
@@ -77,6 +83,7 @@ class Entity:
 class EntityMention:
   """A Mewsli-X query: one mention in its context, with its gold entity (None when the
   split's labels are withheld). `text` is what the query tower encodes."""
+
   example_id: str
   language: str
   mention: str
@@ -87,5 +94,6 @@ class EntityMention:
 @dataclasses.dataclass(frozen=True)
 class EntityRetrievalSet:
   """Mentions of one language against the shared entity candidate set."""
+
   mentions: tuple[EntityMention, ...]
   entities: tuple[Entity, ...]

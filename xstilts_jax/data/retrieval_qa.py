@@ -6,6 +6,7 @@ paragraph) 256 (train_lareqa.sh / run_eval_lareqa.sh); Mewsli-X 64 for both side
 (train_mewslix.sh). Training pairs give query_* and candidate_* arrays, row i of one side
 matching row i of the other (in-batch negatives are the other rows).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -25,32 +26,35 @@ Features = dict[str, np.ndarray]
 
 def text_features(texts: Sequence[str], tokenizer, max_seq_length: int) -> Features:
   """input_ids / attention_mask [N, T] of one tower's texts, truncated to T tokens."""
-  return retrieval_features([SentenceExample(str(i), t) for i, t in enumerate(texts)],
-                            tokenizer, max_seq_length)
+  return retrieval_features([SentenceExample(str(i), t) for i, t in enumerate(texts)], tokenizer, max_seq_length)
 
 
-def pool_features(pool: RetrievalQAPool, tokenizer,
-                  max_query_length: int = LAREQA_QUERY_LENGTH,
-                  max_candidate_length: int = LAREQA_CANDIDATE_LENGTH) -> dict[str, Features]:
+def pool_features(
+    pool: RetrievalQAPool,
+    tokenizer,
+    max_query_length: int = LAREQA_QUERY_LENGTH,
+    max_candidate_length: int = LAREQA_CANDIDATE_LENGTH,
+) -> dict[str, Features]:
   """{"queries": features of the questions, "candidates": of sentence + paragraph}."""
-  return {"queries": text_features([q.text for q in pool.questions], tokenizer, max_query_length),
-          "candidates": text_features([c.text for c in pool.candidates], tokenizer,
-                                      max_candidate_length)}
+  return {
+      "queries": text_features([q.text for q in pool.questions], tokenizer, max_query_length),
+      "candidates": text_features([c.text for c in pool.candidates], tokenizer, max_candidate_length),
+  }
 
 
-def entity_features(data: EntityRetrievalSet, tokenizer,
-                    max_seq_length: int = MEWSLIX_LENGTH) -> dict[str, Features]:
+def entity_features(data: EntityRetrievalSet, tokenizer, max_seq_length: int = MEWSLIX_LENGTH) -> dict[str, Features]:
   """{"queries": the mentions in context, "candidates": the entity descriptions}."""
-  return {"queries": text_features([m.text for m in data.mentions], tokenizer, max_seq_length),
-          "candidates": text_features([e.text for e in data.entities], tokenizer,
-                                      max_seq_length)}
+  return {
+      "queries": text_features([m.text for m in data.mentions], tokenizer, max_seq_length),
+      "candidates": text_features([e.text for e in data.entities], tokenizer, max_seq_length),
+  }
 
 
-def pair_features(pairs: Sequence[RetrievalPair], tokenizer, max_query_length: int,
-                  max_candidate_length: int) -> Features:
+def pair_features(
+    pairs: Sequence[RetrievalPair], tokenizer, max_query_length: int, max_candidate_length: int
+) -> Features:
   """Training features: query_input_ids / query_attention_mask [N, Tq] and candidate_*
   [N, Tc] of (query, candidate) pairs."""
   queries = text_features([p.query for p in pairs], tokenizer, max_query_length)
   candidates = text_features([p.candidate for p in pairs], tokenizer, max_candidate_length)
-  return {**{f"query_{k}": v for k, v in queries.items()},
-          **{f"candidate_{k}": v for k, v in candidates.items()}}
+  return {**{f"query_{k}": v for k, v in queries.items()}, **{f"candidate_{k}": v for k, v in candidates.items()}}

@@ -14,6 +14,7 @@ agglutinating; the lexicon counts the share of words two different languages do 
 share, 1 - (1 - lexicon_a)(1 - lexicon_b), where `lexicon` is a language's share
 of word forms not inherited from English (so against English it is just `lexicon`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,54 +25,136 @@ from xstilts_jax.errors import ConfigError
 
 # --- The English lexicon: 223 words and 95 names --------------------------
 
-FIRST_NAMES = ("Anna Boris Clara David Elena Felix Greta Hugo Ingrid Jonas Karin Lukas Maria Nils Olga "
-               "Peter Rosa Stefan Tara Viktor Wanda Yusuf Zora Milan Lena Oskar Nadia Emil Sofia Ivan").split()
-LAST_NAMES = ("Berg Novak Costa Larsen Weber Petrov Silva Moreau Jensen Horvat Kowal Lindqvist Rossi "
-              "Tanaka Okafor Haddad Varga Brandt Ferreira Dahl Meyer Sato Kaplan Quinn").split()
-PLACES = ("Almora", "Belford", "Carvon", "Dunmore", "Eskar", "Fenwick", "Galdor", "Halden", "Kessel",
-          "Lorn", "Marbury", "Norvik", "Oldham", "Pellar", "Rendon", "Tarsk", "Ulmen", "Vesna", "Port Elm",
-          "New Harbor", "Lake Varo", "East Melton", "Santa Rilo", "Mount Oren", "Red Cliff", "Glen Abbey")
-ORGANISATIONS = ("Velta Bank", "Norden Institute", "Orlen Group", "Kestrel Airlines", "Blue River Company",
-                 "Union of Farmers", "Arden Press", "Solvik Motors", "Tamar Foundation", "Delta Rail",
-                 "Marlow College", "Brio Foods", "Helix Labs", "Corvin Hotels", "Lumen Theatre")
-NOUNS = ("key locksmith glass floor bus taxi window wallet police prize victory bread umbrella raincoat "
-         "fever doctor letter reply noise door tree garden soup pot car bicycle fence brush gift friend "
-         "coffee shirt finger bandage match coach cake neighbor apartment sofa map road engine alarm "
-         "building fire firefighter phone puppy ticket concert flight suitcase shop money report book "
-         "house museum school bridge market station hospital library park river church castle factory "
-         "hotel farm boat train bottle box bag coat hat camera guitar piano horse dog cat bird flower "
-         "lake village island ship plane painting song film newspaper computer lamp table chair apple "
-         "cheese fish tea teacher student").split()
-ADJECTIVES = ("old new small large red blue green white black quiet famous heavy cheap expensive beautiful "
-              "empty broken strange young modern ancient bright dark warm cold clean dirty long short tall "
-              "wooden golden tiny huge busy fresh wet dry rare simple").split()
-VERBS = dict(pair.split("/") for pair in (
-    "lose/lost call/called miss/missed take/took break/broke repair/repaired find/found win/won "
-    "celebrate/celebrated burn/burned open/opened forget/forgot buy/bought catch/caught visit/visited "
-    "receive/received write/wrote hear/heard check/checked plant/planted water/watered cook/cooked "
-    "wash/washed sell/sold paint/painted spill/spilled change/changed cut/cut hire/hired bake/baked "
-    "invite/invited rent/rented study/studied fix/fixed drive/drove leave/left see/saw feed/fed "
-    "order/ordered book/booked pack/packed close/closed count/counted print/printed borrow/borrowed "
-    "read/read thank/thanked meet/met help/helped follow/followed photograph/photographed "
-    "describe/described watch/watched bring/brought send/sent carry/carried drop/dropped build/built "
-    "clean/cleaned").split())
+FIRST_NAMES = (
+    "Anna Boris Clara David Elena Felix Greta Hugo Ingrid Jonas Karin Lukas Maria Nils Olga "
+    "Peter Rosa Stefan Tara Viktor Wanda Yusuf Zora Milan Lena Oskar Nadia Emil Sofia Ivan"
+).split()
+LAST_NAMES = (
+    "Berg Novak Costa Larsen Weber Petrov Silva Moreau Jensen Horvat Kowal Lindqvist Rossi "
+    "Tanaka Okafor Haddad Varga Brandt Ferreira Dahl Meyer Sato Kaplan Quinn"
+).split()
+PLACES = (
+    "Almora",
+    "Belford",
+    "Carvon",
+    "Dunmore",
+    "Eskar",
+    "Fenwick",
+    "Galdor",
+    "Halden",
+    "Kessel",
+    "Lorn",
+    "Marbury",
+    "Norvik",
+    "Oldham",
+    "Pellar",
+    "Rendon",
+    "Tarsk",
+    "Ulmen",
+    "Vesna",
+    "Port Elm",
+    "New Harbor",
+    "Lake Varo",
+    "East Melton",
+    "Santa Rilo",
+    "Mount Oren",
+    "Red Cliff",
+    "Glen Abbey",
+)
+ORGANISATIONS = (
+    "Velta Bank",
+    "Norden Institute",
+    "Orlen Group",
+    "Kestrel Airlines",
+    "Blue River Company",
+    "Union of Farmers",
+    "Arden Press",
+    "Solvik Motors",
+    "Tamar Foundation",
+    "Delta Rail",
+    "Marlow College",
+    "Brio Foods",
+    "Helix Labs",
+    "Corvin Hotels",
+    "Lumen Theatre",
+)
+NOUNS = (
+    "key locksmith glass floor bus taxi window wallet police prize victory bread umbrella raincoat "
+    "fever doctor letter reply noise door tree garden soup pot car bicycle fence brush gift friend "
+    "coffee shirt finger bandage match coach cake neighbor apartment sofa map road engine alarm "
+    "building fire firefighter phone puppy ticket concert flight suitcase shop money report book "
+    "house museum school bridge market station hospital library park river church castle factory "
+    "hotel farm boat train bottle box bag coat hat camera guitar piano horse dog cat bird flower "
+    "lake village island ship plane painting song film newspaper computer lamp table chair apple "
+    "cheese fish tea teacher student"
+).split()
+ADJECTIVES = (
+    "old new small large red blue green white black quiet famous heavy cheap expensive beautiful "
+    "empty broken strange young modern ancient bright dark warm cold clean dirty long short tall "
+    "wooden golden tiny huge busy fresh wet dry rare simple"
+).split()
+VERBS = dict(
+    pair.split("/")
+    for pair in (
+        "lose/lost call/called miss/missed take/took break/broke repair/repaired find/found win/won "
+        "celebrate/celebrated burn/burned open/opened forget/forgot buy/bought catch/caught visit/visited "
+        "receive/received write/wrote hear/heard check/checked plant/planted water/watered cook/cooked "
+        "wash/washed sell/sold paint/painted spill/spilled change/changed cut/cut hire/hired bake/baked "
+        "invite/invited rent/rented study/studied fix/fixed drive/drove leave/left see/saw feed/fed "
+        "order/ordered book/booked pack/packed close/closed count/counted print/printed borrow/borrowed "
+        "read/read thank/thanked meet/met help/helped follow/followed photograph/photographed "
+        "describe/described watch/watched bring/brought send/sent carry/carried drop/dropped build/built "
+        "clean/cleaned"
+    ).split()
+)
 PERSON_VERBS = frozenset("visit see meet help call invite thank hire follow photograph describe watch".split())
 ROUTE_VERBS = frozenset("send bring carry drive take".split())
 FUNCTION_WORDS = "the a not did does will who what where when in near with for from to before after".split()
 # Modifier kinds: (prepositions, kind of noun phrase).
-MODIFIERS = {"place": (("in", "near"), "LOC"), "time": (("in", "before", "after"), "year"),
-             "companion": (("with",), "PER"), "beneficiary": (("for",), "PER|ORG")}
+MODIFIERS = {
+    "place": (("in", "near"), "LOC"),
+    "time": (("in", "before", "after"), "year"),
+    "companion": (("with",), "PER"),
+    "beneficiary": (("for",), "PER|ORG"),
+}
 # Causal knowledge for COPA/XCOPA and HellaSwag: (cause verb, noun) -> (effect verb, noun).
-CAUSAL_SCHEMAS = tuple(tuple(s.replace(">", " ").split()) for s in (
-    "lose key>call locksmith", "drop glass>clean floor", "miss bus>take taxi", "break window>repair window",
-    "find wallet>call police", "win prize>celebrate victory", "burn bread>open window",
-    "forget umbrella>buy raincoat", "catch fever>visit doctor", "receive letter>write reply",
-    "hear noise>check door", "plant tree>water garden", "cook soup>wash pot", "sell car>buy bicycle",
-    "paint fence>wash brush", "open gift>thank friend", "spill coffee>change shirt", "cut finger>find bandage",
-    "lose match>hire coach", "bake cake>invite neighbor", "rent apartment>buy sofa", "study map>find road",
-    "fix engine>drive car", "hear alarm>leave building", "see fire>call firefighter", "break phone>order phone",
-    "find puppy>feed puppy", "lose ticket>miss concert", "book flight>pack suitcase", "close shop>count money",
-    "write report>print report", "borrow book>read book"))
+CAUSAL_SCHEMAS = tuple(
+    tuple(s.replace(">", " ").split())
+    for s in (
+        "lose key>call locksmith",
+        "drop glass>clean floor",
+        "miss bus>take taxi",
+        "break window>repair window",
+        "find wallet>call police",
+        "win prize>celebrate victory",
+        "burn bread>open window",
+        "forget umbrella>buy raincoat",
+        "catch fever>visit doctor",
+        "receive letter>write reply",
+        "hear noise>check door",
+        "plant tree>water garden",
+        "cook soup>wash pot",
+        "sell car>buy bicycle",
+        "paint fence>wash brush",
+        "open gift>thank friend",
+        "spill coffee>change shirt",
+        "cut finger>find bandage",
+        "lose match>hire coach",
+        "bake cake>invite neighbor",
+        "rent apartment>buy sofa",
+        "study map>find road",
+        "fix engine>drive car",
+        "hear alarm>leave building",
+        "see fire>call firefighter",
+        "break phone>order phone",
+        "find puppy>feed puppy",
+        "lose ticket>miss concert",
+        "book flight>pack suitcase",
+        "close shop>count money",
+        "write report>print report",
+        "borrow book>read book",
+    )
+)
 
 # --- Language profiles -------------------------------------------------------
 
@@ -79,39 +162,73 @@ CAUSAL_SCHEMAS = tuple(tuple(s.replace(">", " ").split()) for s in (
 @dataclasses.dataclass(frozen=True)
 class LanguageProfile:
   """The typological parameters of one synthetic language."""
+
   code: str
   name: str
-  word_order: str = "SVO"           # SVO | SOV | VSO (modifiers go before the verb in SOV)
-  adjective_order: str = "AN"       # AN | NA
-  adposition: str = "pre"           # pre | post
-  morphology: str = "analytic"      # analytic | suffixing (case + agreement) | agglutinating (stacked suffixes)
-  wh_position: str = "initial"      # initial | in_situ
-  script: str = "Latn"              # Latn | Cyrl (new word forms are transliterated)
+  word_order: str = "SVO"  # SVO | SOV | VSO (modifiers go before the verb in SOV)
+  adjective_order: str = "AN"  # AN | NA
+  adposition: str = "pre"  # pre | post
+  morphology: str = "analytic"  # analytic | suffixing (case + agreement) | agglutinating (stacked suffixes)
+  wh_position: str = "initial"  # initial | in_situ
+  script: str = "Latn"  # Latn | Cyrl (new word forms are transliterated)
   transliterate_names: bool = False  # names (persons, places, organisations) in the language's script
-  cognate_rate: float = 1.0         # share of lemmas kept as (sound-changed) English forms
+  cognate_rate: float = 1.0  # share of lemmas kept as (sound-changed) English forms
   sound_changes: tuple[tuple[str, str], ...] = ()
-  onsets: tuple[str, ...] = ()      # phonology of new word forms
+  onsets: tuple[str, ...] = ()  # phonology of new word forms
   vowels: tuple[str, ...] = ()
   codas: tuple[str, ...] = ()
 
 
-PROFILES = {p.code: p for p in (
-    LanguageProfile("en", "English"),
-    LanguageProfile("qn", "Nearish", cognate_rate=0.5,
-                    sound_changes=(("th", "d"), ("sh", "sj"), ("ch", "tj"), ("c", "k"), ("w", "v"), ("y", "j")),
-                    onsets=tuple("b d f g h k l m n p r s t v".split()) + ("st", "sk", "br", "gr"),
-                    vowels=("a", "e", "i", "o", "u", "ei", "aa"), codas=("n", "r", "s", "t", "l", "k")),
-    LanguageProfile("qv", "Verbfirst", word_order="VSO", adjective_order="NA", cognate_rate=0.0,
-                    onsets=tuple("b c d dd f ff g ll m n p r rh s t th".split()),
-                    vowels=("a", "e", "i", "o", "u", "y", "ae"), codas=("n", "r", "dd", "l", "s", "ch")),
-    LanguageProfile("qs", "Verbfinal", word_order="SOV", adposition="post", morphology="agglutinating",
-                    wh_position="in_situ", cognate_rate=0.0,
-                    onsets=tuple("k t m n s r y h b g d z".split()), vowels=tuple("aiueo"), codas=("n", "k")),
-    LanguageProfile("qc", "Cyrillic", adjective_order="NA", morphology="suffixing", wh_position="in_situ",
-                    script="Cyrl", transliterate_names=True, cognate_rate=0.0,
-                    onsets=tuple("b v g d zh z k l m n p r s t ch sh kr pr st".split()),
-                    vowels=tuple("aeiouy"), codas=("k", "t", "v", "n", "l", "sh")),
-)}
+PROFILES = {
+    p.code: p
+    for p in (
+        LanguageProfile("en", "English"),
+        LanguageProfile(
+            "qn",
+            "Nearish",
+            cognate_rate=0.5,
+            sound_changes=(("th", "d"), ("sh", "sj"), ("ch", "tj"), ("c", "k"), ("w", "v"), ("y", "j")),
+            onsets=tuple("b d f g h k l m n p r s t v".split()) + ("st", "sk", "br", "gr"),
+            vowels=("a", "e", "i", "o", "u", "ei", "aa"),
+            codas=("n", "r", "s", "t", "l", "k"),
+        ),
+        LanguageProfile(
+            "qv",
+            "Verbfirst",
+            word_order="VSO",
+            adjective_order="NA",
+            cognate_rate=0.0,
+            onsets=tuple("b c d dd f ff g ll m n p r rh s t th".split()),
+            vowels=("a", "e", "i", "o", "u", "y", "ae"),
+            codas=("n", "r", "dd", "l", "s", "ch"),
+        ),
+        LanguageProfile(
+            "qs",
+            "Verbfinal",
+            word_order="SOV",
+            adposition="post",
+            morphology="agglutinating",
+            wh_position="in_situ",
+            cognate_rate=0.0,
+            onsets=tuple("k t m n s r y h b g d z".split()),
+            vowels=tuple("aiueo"),
+            codas=("n", "k"),
+        ),
+        LanguageProfile(
+            "qc",
+            "Cyrillic",
+            adjective_order="NA",
+            morphology="suffixing",
+            wh_position="in_situ",
+            script="Cyrl",
+            transliterate_names=True,
+            cognate_rate=0.0,
+            onsets=tuple("b v g d zh z k l m n p r s t ch sh kr pr st".split()),
+            vowels=tuple("aeiouy"),
+            codas=("k", "t", "v", "n", "l", "sh"),
+        ),
+    )
+}
 LANGUAGES = tuple(PROFILES)
 _MORPHOLOGY_RANK = {"analytic": 0, "suffixing": 1, "agglutinating": 2}
 
@@ -119,9 +236,16 @@ _MORPHOLOGY_RANK = {"analytic": 0, "suffixing": 1, "agglutinating": 2}
 def language_features(lang: str) -> dict:
   """The feature vector behind `typological_distance`."""
   p = get_profile(lang)
-  return {"word_order": p.word_order, "adjective_order": p.adjective_order, "adposition": p.adposition,
-          "morphology": p.morphology, "wh_position": p.wh_position, "script": p.script,
-          "name_script": p.script if p.transliterate_names else "Latn", "lexicon": round(1.0 - p.cognate_rate, 6)}
+  return {
+      "word_order": p.word_order,
+      "adjective_order": p.adjective_order,
+      "adposition": p.adposition,
+      "morphology": p.morphology,
+      "wh_position": p.wh_position,
+      "script": p.script,
+      "name_script": p.script if p.transliterate_names else "Latn",
+      "lexicon": round(1.0 - p.cognate_rate, 6),
+  }
 
 
 def typological_distance(lang: str, other: str = "en") -> float:
@@ -149,15 +273,15 @@ def get_profile(lang: str) -> LanguageProfile:
 
 @dataclasses.dataclass(frozen=True)
 class NP:
-  kind: str                 # PER | LOC | ORG (names), noun, year
-  words: tuple[str, ...]    # name words, (noun,) or (year,)
+  kind: str  # PER | LOC | ORG (names), noun, year
+  words: tuple[str, ...]  # name words, (noun,) or (year,)
   adjectives: tuple[str, ...] = ()
   definite: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
 class Mod:
-  kind: str                 # place | time | companion | beneficiary | source | goal
+  kind: str  # place | time | companion | beneficiary | source | goal
   prep: str
   np: NP
 
@@ -167,7 +291,7 @@ class Clause:
   agent: NP
   verb: str
   patient: NP
-  tense: str = "past"       # past | present | future
+  tense: str = "past"  # past | present | future
   negated: bool = False
   mods: tuple[Mod, ...] = ()
 
@@ -177,9 +301,9 @@ class Token:
   form: str
   lemma: str
   upos: str
-  xpos: str = "_"           # Penn tag, English only
+  xpos: str = "_"  # Penn tag, English only
   ner: str = "O"
-  role: str = ""            # agent | patient | verb | mod<i> | mod<i>.adp | wh | punct
+  role: str = ""  # agent | patient | verb | mod<i> | mod<i>.adp | wh | punct
   deprel: str = "punct"
   head: Optional["Token"] = None
 
@@ -190,7 +314,7 @@ _CYRILLIC = dict(zip("abvgdezijklmnoprstufhcwxyq", "абвгдезийклмно
 def _to_cyrillic(text: str) -> str:
   out, i = [], 0
   while i < len(text):
-    pair = text[i:i + 2].lower()
+    pair = text[i : i + 2].lower()
     src = pair if pair in _CYRILLIC else text[i].lower()
     dst = _CYRILLIC.get(src, text[i])
     out.append(dst.upper() if text[i].isupper() else dst)
@@ -209,8 +333,12 @@ def _english_inflection(verb: str, infl: str) -> str:
 
 
 def _lexicon_keys() -> list[str]:
-  return sorted({"n:" + w for w in NOUNS} | {"a:" + w for w in ADJECTIVES} | {"v:" + w for w in VERBS}
-                | {"f:" + w for w in FUNCTION_WORDS})
+  return sorted(
+      {"n:" + w for w in NOUNS}
+      | {"a:" + w for w in ADJECTIVES}
+      | {"v:" + w for w in VERBS}
+      | {"f:" + w for w in FUNCTION_WORDS}
+  )
 
 
 class Language:
@@ -241,8 +369,10 @@ class Language:
   def _new_word(self, rng: random.Random, english_length: int, used: set[str]) -> str:
     p = self.profile
     while True:
-      word = "".join(rng.choice(p.onsets) + rng.choice(p.vowels) + (rng.choice(p.codas) if rng.random() < 0.3 else "")
-                     for _ in range(max(1, min(3, (english_length + 1) // 3))))
+      word = "".join(
+          rng.choice(p.onsets) + rng.choice(p.vowels) + (rng.choice(p.codas) if rng.random() < 0.3 else "")
+          for _ in range(max(1, min(3, (english_length + 1) // 3)))
+      )
       if word not in used:
         return word
 
@@ -276,8 +406,10 @@ class Language:
       return [tok], tok
     suffix = self._case_suffix(case)
     if np.kind in ("PER", "LOC", "ORG"):
-      toks = [Token(self.name(w), self.name(w), "PROPN", "NNP", ("I-" if i else "B-") + np.kind, role)
-              for i, w in enumerate(np.words)]
+      toks = [
+          Token(self.name(w), self.name(w), "PROPN", "NNP", ("I-" if i else "B-") + np.kind, role)
+          for i, w in enumerate(np.words)
+      ]
       if suffix:
         toks[-1].form += ("'" if p.morphology == "agglutinating" else "") + suffix
       for tok in toks[1:]:
@@ -286,8 +418,18 @@ class Language:
     stem = self.word("n:" + np.words[0])
     noun_suffix = (self.affix["def"] if p.morphology == "agglutinating" and np.definite else "") + suffix
     noun = Token(stem + noun_suffix, stem, "NOUN", "NN", role=role)
-    adjectives = [Token(self.word("a:" + a) + (suffix if p.morphology == "suffixing" else ""), self.word("a:" + a),
-                        "ADJ", "JJ", role=role, deprel="amod", head=noun) for a in np.adjectives]
+    adjectives = [
+        Token(
+            self.word("a:" + a) + (suffix if p.morphology == "suffixing" else ""),
+            self.word("a:" + a),
+            "ADJ",
+            "JJ",
+            role=role,
+            deprel="amod",
+            head=noun,
+        )
+        for a in np.adjectives
+    ]
     toks = adjectives + [noun] if p.adjective_order == "AN" else [noun] + adjectives
     if p.morphology == "analytic":
       det_key = "the" if np.definite else "a"
@@ -304,14 +446,20 @@ class Language:
     if p.morphology == "analytic":
       if with_aux or c.negated or c.tense == "future":
         aux_key = {"past": "did", "present": "does", "future": "will"}[c.tense]
-        aux = Token(self.word("f:" + aux_key), self.word("f:" + aux_key), "AUX",
-                    {"did": "VBD", "does": "VBZ", "will": "MD"}[aux_key], role="verb", deprel="aux")
+        aux = Token(
+            self.word("f:" + aux_key),
+            self.word("f:" + aux_key),
+            "AUX",
+            {"did": "VBD", "does": "VBZ", "will": "MD"}[aux_key],
+            role="verb",
+            deprel="aux",
+        )
         toks = [aux] + ([negation] if c.negated else []) + [Token(stem, stem, "VERB", "VB", role="verb")]
       else:
         infl = "past" if c.tense == "past" else "s3"
         toks = [Token(self._inflect(c.verb, infl), stem, "VERB", "VBD" if infl == "past" else "VBZ", role="verb")]
     else:
-      suffix = (self.affix["neg"] if c.negated and p.morphology == "agglutinating" else "")
+      suffix = self.affix["neg"] if c.negated and p.morphology == "agglutinating" else ""
       suffix += self.affix[{"past": "past", "present": "pres", "future": "fut"}[c.tense]]
       toks = [Token(stem + suffix, stem, "VERB", role="verb")]
       if c.negated and p.morphology == "suffixing":
@@ -361,8 +509,15 @@ class Language:
         mods.append([wh])
         continue
       np_toks = part(m.np, "obl", f"mod{i}", "obl")
-      adp = Token(self.word("f:" + m.prep), self.word("f:" + m.prep), "ADP", "TO" if m.prep == "to" else "IN",
-                  role=f"mod{i}.adp", deprel="case", head=next(t for t in np_toks if t.head is head))
+      adp = Token(
+          self.word("f:" + m.prep),
+          self.word("f:" + m.prep),
+          "ADP",
+          "TO" if m.prep == "to" else "IN",
+          role=f"mod{i}.adp",
+          deprel="case",
+          head=next(t for t in np_toks if t.head is head),
+      )
       mods.append([adp] + np_toks if p.adposition == "pre" else np_toks + [adp])
     fronted = mods.pop(front) if front is not None else []
     flat_mods = [t for m in mods for t in m]
@@ -380,8 +535,16 @@ class Language:
       toks = [wh] + toks
     if fronted:
       toks = fronted + [Token(",", ",", "PUNCT", ",", role="punct", head=head)] + toks
-    toks.append(Token("?" if question is not None else ".", "?" if question is not None else ".", "PUNCT",
-                      ".", role="punct", head=head))
+    toks.append(
+        Token(
+            "?" if question is not None else ".",
+            "?" if question is not None else ".",
+            "PUNCT",
+            ".",
+            role="punct",
+            head=head,
+        )
+    )
     toks[0].form = toks[0].form[:1].upper() + toks[0].form[1:]
     return toks
 
@@ -423,7 +586,7 @@ def english_parses(tokens: list[Token]) -> tuple[str, str]:
     return ("NP", leaves(g))
 
   at = next(i for i, g in enumerate(groups) if g[0].role == "verb")
-  verb, after = groups[at], groups[at + 1:]
+  verb, after = groups[at], groups[at + 1 :]
   inner = ("VP", leaves(verb[-1:]) + [phrase(g) for g in after if g[0].role != "punct"])
   vp = ("VP", leaves(verb[:-1]) + [inner]) if len(verb) > 1 else inner
   before = [leaves(g)[0] if g[0].role == "punct" else phrase(g) for g in groups[:at]]

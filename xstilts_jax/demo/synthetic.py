@@ -13,22 +13,44 @@ changed participants (see `_nli_pair`); PAWS-X from reordering (paraphrase) vers
 swapping roles (not a paraphrase); COPA, XCOPA and HellaSwag from CAUSAL_SCHEMAS.
 PAN-X test files keep their tags (XTREME's strip them), so the demo can score them.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import random
 from pathlib import Path
+import random
 from typing import Optional, Union
 
-from xstilts_jax.demo.language import (  # noqa: F401 (LANGUAGES, PROFILES, ... are public here too)
-    ADJECTIVES, CAUSAL_SCHEMAS, LANGUAGES, MODIFIERS, NOUNS, ORGANISATIONS, PERSON_VERBS, PLACES, PROFILES,
-    ROUTE_VERBS, VERBS, FIRST_NAMES, LAST_NAMES, NP, Clause, Language, LanguageProfile, Mod, detokenize,
-    english_parses, language_features, role_span, typological_distance, get_profile)
 from xstilts_jax import atomic
+from xstilts_jax.demo.language import (  # noqa: F401 (LANGUAGES, PROFILES, ... are public here too)
+    ADJECTIVES,
+    CAUSAL_SCHEMAS,
+    FIRST_NAMES,
+    LANGUAGES,
+    LAST_NAMES,
+    MODIFIERS,
+    NOUNS,
+    NP,
+    ORGANISATIONS,
+    PERSON_VERBS,
+    PLACES,
+    PROFILES,
+    ROUTE_VERBS,
+    VERBS,
+    Clause,
+    Language,
+    LanguageProfile,
+    Mod,
+    detokenize,
+    english_parses,
+    get_profile,
+    language_features,
+    role_span,
+    typological_distance,
+)
 from xstilts_jax.errors import ConfigError
-
 
 # --- Sampling meanings -------------------------------------------------------
 
@@ -64,8 +86,15 @@ class _Sampler:
     preps, np_kind = MODIFIERS[kind]
     return Mod(kind, self.rng.choice(preps), self.entity(np_kind))
 
-  def clause(self, n_mods: Optional[int] = None, kinds: tuple[str, ...] = tuple(MODIFIERS), verb: Optional[str] = None,
-             tense: Optional[str] = None, negated: Optional[bool] = None, route: Optional[bool] = None) -> Clause:
+  def clause(
+      self,
+      n_mods: Optional[int] = None,
+      kinds: tuple[str, ...] = tuple(MODIFIERS),
+      verb: Optional[str] = None,
+      tense: Optional[str] = None,
+      negated: Optional[bool] = None,
+      route: Optional[bool] = None,
+  ) -> Clause:
     r = self.rng
     verb = verb or r.choice(_VERB_LIST)
     agent = self.person() if r.random() < 0.75 else self.entity("ORG")
@@ -77,8 +106,10 @@ class _Sampler:
     mods = [self.mod(k) for k in r.sample(kinds, min(n_mods, len(kinds)))]
     if route if route is not None else (verb in ROUTE_VERBS and r.random() < 0.5):
       source, goal = r.sample(PLACES, 2)
-      mods = [Mod("source", "from", NP("LOC", tuple(source.split()))),
-              Mod("goal", "to", NP("LOC", tuple(goal.split())))] + mods[:max(0, n_mods - 2)]
+      mods = [
+          Mod("source", "from", NP("LOC", tuple(source.split()))),
+          Mod("goal", "to", NP("LOC", tuple(goal.split()))),
+      ] + mods[: max(0, n_mods - 2)]
     tense = tense or r.choice(("past", "past", "past", "present", "future"))
     negated = r.random() < 0.15 if negated is None else negated
     clause = Clause(agent, verb, patient, tense, negated, tuple(mods))
@@ -113,14 +144,15 @@ def _nli_pair(s: _Sampler) -> tuple[Clause, Clause, str]:
   """
   r = s.rng
   label = r.choice(NLI_LABELS)
-  premise = s.clause(n_mods=r.choice((1, 2)), kinds=("place", "time", "companion"), negated=r.random() < 0.25,
-                     route=False)
+  premise = s.clause(
+      n_mods=r.choice((1, 2)), kinds=("place", "time", "companion"), negated=r.random() < 0.25, route=False
+  )
 
   def drop(c: Clause) -> Clause:
     if c.patient.adjectives and (not c.mods or r.random() < 0.3):
       return dataclasses.replace(c, patient=dataclasses.replace(c.patient, adjectives=c.patient.adjectives[1:]))
     i = r.randrange(len(c.mods))
-    return dataclasses.replace(c, mods=c.mods[:i] + c.mods[i + 1:])
+    return dataclasses.replace(c, mods=c.mods[:i] + c.mods[i + 1 :])
 
   def add(c: Clause) -> Clause:
     free = [k for k in ("place", "time", "companion", "beneficiary") if k not in {m.kind for m in c.mods}]
@@ -148,8 +180,9 @@ def _nli_pair(s: _Sampler) -> tuple[Clause, Clause, str]:
     else:
       m = premise.mods[i]
       other = s.mod(m.kind).np
-      hypothesis = dataclasses.replace(premise, mods=premise.mods[:i] + (dataclasses.replace(m, np=other),)
-                                       + premise.mods[i + 1:])
+      hypothesis = dataclasses.replace(
+          premise, mods=premise.mods[:i] + (dataclasses.replace(m, np=other),) + premise.mods[i + 1 :]
+      )
     if other.words in _names(premise):
       return _nli_pair(s)
   return premise, hypothesis, label
@@ -167,13 +200,16 @@ def _paws_pair(s: _Sampler) -> tuple[tuple[Clause, Optional[int]], tuple[Clause,
   else:  # a route whose source and goal can swap
     clause = s.clause(verb=r.choice(sorted(ROUTE_VERBS)), n_mods=r.choice((2, 3)), route=True)
     source, goal = clause.mods[:2]
-    swapped = dataclasses.replace(clause, mods=(dataclasses.replace(source, np=goal.np),
-                                                dataclasses.replace(goal, np=source.np)) + clause.mods[2:])
+    swapped = dataclasses.replace(
+        clause,
+        mods=(dataclasses.replace(source, np=goal.np), dataclasses.replace(goal, np=source.np)) + clause.mods[2:],
+    )
   first = (clause, r.choice((None, 0)))
   if r.random() < 0.5:  # reversed modifiers, some fronted: never the same surface order as `first`
     reordered = tuple(reversed(clause.mods))
-    fronts = [f for f in (None,) + tuple(range(len(reordered)))
-              if _layout(reordered, f) != _layout(clause.mods, first[1])]
+    fronts = [
+        f for f in (None,) + tuple(range(len(reordered))) if _layout(reordered, f) != _layout(clause.mods, first[1])
+    ]
     return first, (dataclasses.replace(clause, mods=reordered), r.choice(fronts)), 1
   return first, (swapped, r.choice((None, 0))), 0
 
@@ -185,7 +221,7 @@ def _copa_item(s: _Sampler) -> tuple[Clause, Clause, Clause, str]:
   agent = s.person()
 
   def event(schema: int, part: int) -> Clause:
-    verb, noun = CAUSAL_SCHEMAS[schema][2 * part:2 * part + 2]
+    verb, noun = CAUSAL_SCHEMAS[schema][2 * part : 2 * part + 2]
     return Clause(agent, verb, NP("noun", (noun,)))
 
   question = r.choice(("cause", "effect"))
@@ -200,8 +236,9 @@ def _qa_paragraph(s: _Sampler) -> tuple[list[Clause], list[tuple[int, Clause, Un
   used: set = set()
   n_clauses = r.choice((3, 4, 5))
   while len(clauses) < n_clauses:
-    c = s.clause(n_mods=r.choice((1, 2)), kinds=("place", "time", "companion"), tense="past", negated=False,
-                 route=False)
+    c = s.clause(
+        n_mods=r.choice((1, 2)), kinds=("place", "time", "companion"), tense="past", negated=False, route=False
+    )
     keys = {("verb", c.verb), c.agent.words, c.patient.words} | {m.np.words for m in c.mods}
     if not keys & used:
       used |= keys
@@ -221,15 +258,24 @@ def _qa_paragraph(s: _Sampler) -> tuple[list[Clause], list[tuple[int, Clause, Un
 # --- Writers (rows -> files in the original formats) ---------------------------
 
 DEFAULT_SIZES = {
-    "mnli_train": 3000, "nli_eval": 200,         # MNLI train; MNLI dev_matched and XNLI dev/test per language
-    "squad_train": 1000, "qa_eval": 75,          # paragraphs (2-4 questions each): SQuAD train; SQuAD dev, XQuAD
-    "panx_train": 2000, "udpos_train": 2000, "tagging_eval": 200,
-    "paws_train": 2000, "paws_eval": 200,
-    "copa_train": 1000, "copa_eval": 100,        # COPA train; COPA val and XCOPA val/test per language
-    "hellaswag_train": 2000, "hellaswag_eval": 200,
-    "tatoeba": 200,                              # aligned pairs per language
-    "bucc_gold": 100, "bucc_extra": 100,         # per split: gold pairs, unpaired sentences on each side
-    "mlm_train": 2000, "mlm_eval": 200,          # lines per language
+    "mnli_train": 3000,
+    "nli_eval": 200,  # MNLI train; MNLI dev_matched and XNLI dev/test per language
+    "squad_train": 1000,
+    "qa_eval": 75,  # paragraphs (2-4 questions each): SQuAD train; SQuAD dev, XQuAD
+    "panx_train": 2000,
+    "udpos_train": 2000,
+    "tagging_eval": 200,
+    "paws_train": 2000,
+    "paws_eval": 200,
+    "copa_train": 1000,
+    "copa_eval": 100,  # COPA train; COPA val and XCOPA val/test per language
+    "hellaswag_train": 2000,
+    "hellaswag_eval": 200,
+    "tatoeba": 200,  # aligned pairs per language
+    "bucc_gold": 100,
+    "bucc_extra": 100,  # per split: gold pairs, unpaired sentences on each side
+    "mlm_train": 2000,
+    "mlm_eval": 200,  # lines per language
 }
 
 
@@ -251,27 +297,78 @@ def _nli_files(seed, sizes, langs):
   for name, n in (("train", sizes["mnli_train"]), ("dev_matched", sizes["nli_eval"])):
     s = _Sampler(seed, f"mnli/{name}")
     labels = ["label1"] if name == "train" else [f"label{i}" for i in range(1, 6)]
-    rows = [["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-             "sentence1_parse", "sentence2_parse", "sentence1", "sentence2"] + labels + ["gold_label"]]
+    rows = [
+        [
+            "index",
+            "promptID",
+            "pairID",
+            "genre",
+            "sentence1_binary_parse",
+            "sentence2_binary_parse",
+            "sentence1_parse",
+            "sentence2_parse",
+            "sentence1",
+            "sentence2",
+        ]
+        + labels
+        + ["gold_label"]
+    ]
     for i in range(n):
       premise, hypothesis, label = _nli_pair(s)
       p_toks, h_toks = en.clause(premise), en.clause(hypothesis)
       (p_bin, p_penn), (h_bin, h_penn) = english_parses(p_toks), english_parses(h_toks)
-      rows.append([i, 10000 + i, f"{10000 + i}{label[0]}", "synthetic", p_bin, h_bin, p_penn, h_penn,
-                   detokenize(p_toks)[0], detokenize(h_toks)[0]] + [label] * len(labels) + [label])
+      rows.append(
+          [
+              i,
+              10000 + i,
+              f"{10000 + i}{label[0]}",
+              "synthetic",
+              p_bin,
+              h_bin,
+              p_penn,
+              h_penn,
+              detokenize(p_toks)[0],
+              detokenize(h_toks)[0],
+          ]
+          + [label] * len(labels)
+          + [label]
+      )
     files[f"mnli/MNLI/{name}.tsv"] = (_tsv(rows), n)
   for split in ("dev", "test"):
     s = _Sampler(seed, f"xnli/{split}")
     pairs = [_nli_pair(s) for _ in range(sizes["nli_eval"])]
-    rows = [["language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
-             "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre", "label1", "label2",
-             "label3", "label4", "label5", "sentence1_tokenized", "sentence2_tokenized", "match"]]
+    rows = [
+        [
+            "language",
+            "gold_label",
+            "sentence1_binary_parse",
+            "sentence2_binary_parse",
+            "sentence1_parse",
+            "sentence2_parse",
+            "sentence1",
+            "sentence2",
+            "promptID",
+            "pairID",
+            "genre",
+            "label1",
+            "label2",
+            "label3",
+            "label4",
+            "label5",
+            "sentence1_tokenized",
+            "sentence2_tokenized",
+            "match",
+        ]
+    ]
     for code, lang in langs.items():
       for i, (premise, hypothesis, label) in enumerate(pairs):
         p_toks, h_toks = lang.clause(premise), lang.clause(hypothesis)
-        rows.append([code, label, "", "", "", "", detokenize(p_toks)[0], detokenize(h_toks)[0], i + 1, i + 1,
-                     "synthetic"] + [label] * 5 + [" ".join(t.form for t in toks) for toks in (p_toks, h_toks)]
-                    + ["True"])
+        rows.append(
+            [code, label, "", "", "", "", detokenize(p_toks)[0], detokenize(h_toks)[0], i + 1, i + 1, "synthetic"]
+            + [label] * 5
+            + [" ".join(t.form for t in toks) for toks in (p_toks, h_toks)]
+            + ["True"]
+        )
     files[f"xnli/XNLI-1.0/xnli.{split}.tsv"] = (_tsv(rows), len(pairs) * len(langs))
   return files
 
@@ -296,8 +393,13 @@ def _squad_json(lang: Language, paragraphs, prefix: str, answers_per_question: i
       start, end = role_span(toks, starts, context_role)
       answer = {"answer_start": offsets[i] + start, "text": text[start:end]}
       qid = hashlib.sha1(f"{prefix}/{p_idx}/{q_idx}".encode()).hexdigest()[:24]
-      qas.append({"answers": [answer] * answers_per_question,
-                  "question": detokenize(lang.clause(q_clause, question=role))[0], "id": qid})
+      qas.append(
+          {
+              "answers": [answer] * answers_per_question,
+              "question": detokenize(lang.clause(q_clause, question=role))[0],
+              "id": qid,
+          }
+      )
     if p_idx % 5 == 0:
       articles.append({"title": f"Synthetic_{prefix.split('/')[-1]}_{p_idx // 5:04d}", "paragraphs": []})
     articles[-1]["paragraphs"].append({"context": context, "qas": qas})
@@ -309,8 +411,9 @@ def _qa_files(seed, sizes, langs):
   files = {}
   for split, n in (("train", sizes["squad_train"]), ("dev", sizes["qa_eval"])):
     s = _Sampler(seed, f"squad/{split}")
-    data, count = _squad_json(langs["en"], [_qa_paragraph(s) for _ in range(n)], f"squad/{split}",
-                              1 if split == "train" else 3)
+    data, count = _squad_json(
+        langs["en"], [_qa_paragraph(s) for _ in range(n)], f"squad/{split}", 1 if split == "train" else 3
+    )
     files[f"squad_v1.1/{split}-v1.1.json"] = (json.dumps(data), count)
   s = _Sampler(seed, "xquad")
   paragraphs = [_qa_paragraph(s) for _ in range(sizes["qa_eval"])]
@@ -363,8 +466,10 @@ def _paws_files(seed, sizes, langs):
       if split == "train" and code != "en":
         continue
       rows = [["id", "sentence1", "sentence2", "label"]]
-      rows += [[i + 1, _text(lang, a[0], front=a[1]), _text(lang, b[0], front=b[1]), label]
-               for i, (a, b, label) in enumerate(pairs)]
+      rows += [
+          [i + 1, _text(lang, a[0], front=a[1]), _text(lang, b[0], front=b[1]), label]
+          for i, (a, b, label) in enumerate(pairs)
+      ]
       files[f"pawsx/x-final/{code}/{split}.tsv"] = (_tsv(rows), n)
   return files
 
@@ -377,8 +482,14 @@ def _multiple_choice_files(seed, sizes, langs):
     rows = []
     for idx, ((premise, right, wrong, question), label) in enumerate(items):
       choices = (right, wrong) if label == 0 else (wrong, right)
-      row = {"premise": _text(lang, premise), "choice1": _text(lang, choices[0]), "choice2": _text(lang, choices[1]),
-             "question": question, "label": label, "idx": idx}
+      row = {
+          "premise": _text(lang, premise),
+          "choice1": _text(lang, choices[0]),
+          "choice2": _text(lang, choices[1]),
+          "question": question,
+          "label": label,
+          "idx": idx,
+      }
       rows.append(dict(row, changed=False) if xcopa else row)
     return rows
 
@@ -404,9 +515,20 @@ def _multiple_choice_files(seed, sizes, langs):
         toks = en.clause(Clause(agent, CAUSAL_SCHEMAS[k][2], s.thing(CAUSAL_SCHEMAS[k][3])))
         endings.append(detokenize([t for t in toks if t.role != "agent"])[0])
       ctx_b = " ".join(en.name(w) for w in agent.words)
-      rows.append({"ind": i, "activity_label": f"{cause_verb.capitalize()} {cause_noun}", "ctx_a": ctx_a,
-                   "ctx_b": ctx_b, "ctx": f"{ctx_a} {ctx_b}", "split": split, "split_type": "indomain",
-                   "label": label, "endings": endings, "source_id": f"synthetic~{split}-{i}"})
+      rows.append(
+          {
+              "ind": i,
+              "activity_label": f"{cause_verb.capitalize()} {cause_noun}",
+              "ctx_a": ctx_a,
+              "ctx_b": ctx_b,
+              "ctx": f"{ctx_a} {ctx_b}",
+              "split": split,
+              "split_type": "indomain",
+              "label": label,
+              "endings": endings,
+              "source_id": f"synthetic~{split}-{i}",
+          }
+      )
     files[f"hellaswag/hellaswag_{split}.jsonl"] = (_jsonl(rows), n)
   return files
 
@@ -438,7 +560,7 @@ def _retrieval_files(seed, sizes, langs):
       s = _Sampler(seed, f"bucc2018/{code}/{split}")
       gold, extra = sizes["bucc_gold"], sizes["bucc_extra"]
       clauses = _unique_clauses(s, [en, lang], gold + 2 * extra)
-      source = [(k, c) for k, c in enumerate(clauses[:gold + extra])]
+      source = [(k, c) for k, c in enumerate(clauses[: gold + extra])]
       target = [(k, c) for k, c in enumerate(clauses) if k < gold or k >= gold + extra]
       s.rng.shuffle(source)
       s.rng.shuffle(target)
@@ -470,8 +592,9 @@ def _mlm_files(seed, sizes, langs):
   return files
 
 
-def write_synthetic_data(out_dir: Union[str, Path], seed: int = 0, sizes: Optional[dict] = None,
-                         languages: Optional[list[str]] = None) -> dict:
+def write_synthetic_data(
+    out_dir: Union[str, Path], seed: int = 0, sizes: Optional[dict] = None, languages: Optional[list[str]] = None
+) -> dict:
   """Writes every task's files under `out_dir` (the layout of tests/data) and returns the manifest.
 
   `sizes` overrides keys of DEFAULT_SIZES; `languages` is a subset of LANGUAGES that includes "en".
@@ -491,19 +614,35 @@ def write_synthetic_data(out_dir: Union[str, Path], seed: int = 0, sizes: Option
     raise ConfigError("synthetic data: languages must include 'en' (training data is English)")
   langs = {code: Language(PROFILES[code]) for code in LANGUAGES if code in codes}
   files: dict[str, tuple[str, int]] = {}
-  for build in (_nli_files, _qa_files, _tagging_files, _paws_files, _multiple_choice_files, _retrieval_files,
-                _mlm_files):
+  for build in (
+      _nli_files,
+      _qa_files,
+      _tagging_files,
+      _paws_files,
+      _multiple_choice_files,
+      _retrieval_files,
+      _mlm_files,
+  ):
     files.update(build(seed, sizes, langs))
   out = Path(out_dir)
   for rel, (text, _) in sorted(files.items()):
     atomic.write_text(out / rel, text)
   manifest = {
-      "generator": "xstilts_jax.demo.synthetic", "format_version": 1, "seed": seed, "sizes": sizes,
+      "generator": "xstilts_jax.demo.synthetic",
+      "format_version": 1,
+      "seed": seed,
+      "sizes": sizes,
       "distance": "normalised Hamming distance to en over the 8 features (morphology counts rank difference / 2, "
-                  "lexicon counts the share of new word forms)",
-      "languages": {code: {"name": PROFILES[code].name, "tatoeba_code": code if code != "en" else "eng",
-                           "features": language_features(code), "distance_to_en": typological_distance(code)}
-                    for code in langs},
+      "lexicon counts the share of new word forms)",
+      "languages": {
+          code: {
+              "name": PROFILES[code].name,
+              "tatoeba_code": code if code != "en" else "eng",
+              "features": language_features(code),
+              "distance_to_en": typological_distance(code),
+          }
+          for code in langs
+      },
       "files": {rel: count for rel, (_, count) in sorted(files.items())},
   }
   atomic.write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")

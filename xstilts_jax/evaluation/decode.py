@@ -3,11 +3,12 @@
 Features are the dicts of xstilts_jax.data.features; rows whose example_index is negative
 (batch padding) are skipped.
 """
+
 from __future__ import annotations
 
 import collections
-import unicodedata
 from typing import Mapping, Sequence
+import unicodedata
 
 import numpy as np
 
@@ -70,11 +71,19 @@ def _best_indexes(logits: np.ndarray, n_best: int) -> np.ndarray:
   return np.argsort(-logits, kind="stable")[:n_best]
 
 
-def decode_spans(examples: Sequence[SpanQAExample], features: Mapping[str, np.ndarray],
-                 start_logits: np.ndarray, end_logits: np.ndarray, n_best: int = 20,
-                 max_answer_length: int = 30, version_2: bool = False,
-                 null_threshold: float = 0.0, max_context: bool = True,
-                 answer_text: str = "offsets", tokenizer=None) -> dict[str, str]:
+def decode_spans(
+    examples: Sequence[SpanQAExample],
+    features: Mapping[str, np.ndarray],
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+    version_2: bool = False,
+    null_threshold: float = 0.0,
+    max_context: bool = True,
+    answer_text: str = "offsets",
+    tokenizer=None,
+) -> dict[str, str]:
   """Best answer text per example id, over all of the example's windows.
 
   As XTREME's (transformers') `compute_predictions_logits`: in each window the n_best
@@ -99,19 +108,19 @@ def decode_spans(examples: Sequence[SpanQAExample], features: Mapping[str, np.nd
   from the result.
   """
   if answer_text not in QA_ANSWER_TEXTS:
-    raise ConfigError(f"eval.qa_answer_text {answer_text!r} (expected one of "
-                      f"{', '.join(QA_ANSWER_TEXTS)})")
+    raise ConfigError(f"eval.qa_answer_text {answer_text!r} (expected one of " f"{', '.join(QA_ANSWER_TEXTS)})")
   xtreme = answer_text == "xtreme"
   if xtreme and (tokenizer is None or "input_ids" not in features):
-    raise ConfigError("eval.qa_answer_text 'xtreme' needs the tokenizer and the features' "
-                      "input_ids")
+    raise ConfigError("eval.qa_answer_text 'xtreme' needs the tokenizer and the features' " "input_ids")
   offsets = np.asarray(features["offsets"])
   example_index = np.asarray(features["example_index"])
   start_logits = np.asarray(start_logits, np.float64)
   end_logits = np.asarray(end_logits, np.float64)
   if start_logits.shape != offsets.shape[:2] or end_logits.shape != offsets.shape[:2]:
-    raise DataError(f"start/end logits of shapes {start_logits.shape}, {end_logits.shape} for "
-                    f"features of shape {offsets.shape[:2]}")
+    raise DataError(
+        f"start/end logits of shapes {start_logits.shape}, {end_logits.shape} for "
+        f"features of shape {offsets.shape[:2]}"
+    )
   rows_of_example = collections.defaultdict(list)
   for row, i in enumerate(example_index):
     if i >= 0:
@@ -121,8 +130,7 @@ def decode_spans(examples: Sequence[SpanQAExample], features: Mapping[str, np.nd
 
   predictions = {}
   for i, rows in rows_of_example.items():
-    allowed = (_max_context(offsets, rows) if max_context
-               else {r: offsets[r, :, 0] >= 0 for r in rows})
+    allowed = _max_context(offsets, rows) if max_context else {r: offsets[r, :, 0] >= 0 for r in rows}
     best_score, best_span = -np.inf, None
     null_score = np.inf
     for row in rows:
@@ -151,14 +159,15 @@ def decode_spans(examples: Sequence[SpanQAExample], features: Mapping[str, np.nd
     if version_2 and null_score - best_score > null_threshold:
       predictions[example.id] = ""
     elif xtreme:
-      tokens = tokenizer.convert_ids_to_tokens(
-          [int(t) for t in np.asarray(features["input_ids"])[row, s:e + 1]])
+      tokens = tokenizer.convert_ids_to_tokens([int(t) for t in np.asarray(features["input_ids"])[row, s : e + 1]])
       predictions[example.id] = xtreme_final_text(
-          example.context, int(offsets[row, s, 0]),
+          example.context,
+          int(offsets[row, s, 0]),
           int(max(offsets[row, e, 0], offsets[row, e, 1] - 1)),
-          tokenizer.convert_tokens_to_string(tokens))
+          tokenizer.convert_tokens_to_string(tokens),
+      )
     else:
-      predictions[example.id] = example.context[offsets[row, s, 0]:offsets[row, e, 1]]
+      predictions[example.id] = example.context[offsets[row, s, 0] : offsets[row, e, 1]]
   return predictions
 
 
@@ -188,8 +197,16 @@ def _bert_punctuation(char: str) -> bool:
   return unicodedata.category(char).startswith("P")
 
 
-_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+_CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
 
 
 def _bert_cjk(char: str) -> bool:
@@ -249,7 +266,7 @@ def get_final_text(predicted: str, original: str) -> str:
   bare_of_tokenized = {position: i for i, position in enumerate(tokenized_map)}
   if start not in bare_of_tokenized or end not in bare_of_tokenized:
     return original
-  return original[original_map[bare_of_tokenized[start]]:original_map[bare_of_tokenized[end]] + 1]
+  return original[original_map[bare_of_tokenized[start]] : original_map[bare_of_tokenized[end]] + 1]
 
 
 def xtreme_final_text(context: str, first_char: int, last_char: int, token_text: str) -> str:
@@ -258,8 +275,7 @@ def xtreme_final_text(context: str, first_char: int, last_char: int, token_text:
   tokenizer writes the span's tokens back as `token_text`. The original text is the
   context's whitespace words (as XTREME's SQuAD reader splits them) holding those two."""
   if not context or not 0 <= first_char <= last_char <= len(context):
-    raise DataError(f"span of characters {first_char}..{last_char} outside a context of "
-                    f"{len(context)} characters")
+    raise DataError(f"span of characters {first_char}..{last_char} outside a context of " f"{len(context)} characters")
   # An empty token at the very end (a trailing space's "▁") belongs to the last word.
   first_char, last_char = min(first_char, len(context) - 1), min(last_char, len(context) - 1)
   words, word_of_char, previous_space = [], [], True
@@ -275,11 +291,12 @@ def xtreme_final_text(context: str, first_char: int, last_char: int, token_text:
     word_of_char.append(len(words) - 1)
   first = max(word_of_char[first_char], 0)
   last = max(word_of_char[last_char], first)
-  return get_final_text(" ".join(token_text.split()), " ".join(words[first:last + 1]))
+  return get_final_text(" ".join(token_text.split()), " ".join(words[first : last + 1]))
 
 
-def decode_tags(features: Mapping[str, np.ndarray], tag_logits: np.ndarray,
-                label_names: Sequence[str], num_words: Sequence[int]) -> list[list[str]]:
+def decode_tags(
+    features: Mapping[str, np.ndarray], tag_logits: np.ndarray, label_names: Sequence[str], num_words: Sequence[int]
+) -> list[list[str]]:
   """One tag per word of every example, from the logits [N, T, L] at each word's first sub-token.
 
   Windows of one sentence are reassembled through word_index; a word predicted never or
@@ -289,8 +306,10 @@ def decode_tags(features: Mapping[str, np.ndarray], tag_logits: np.ndarray,
   example_index = np.asarray(features["example_index"])
   tag_logits = np.asarray(tag_logits)
   if tag_logits.shape[:2] != word_index.shape or tag_logits.shape[2] != len(label_names):
-    raise DataError(f"tag logits of shape {tag_logits.shape} for features of shape "
-                    f"{word_index.shape} and {len(label_names)} labels")
+    raise DataError(
+        f"tag logits of shape {tag_logits.shape} for features of shape "
+        f"{word_index.shape} and {len(label_names)} labels"
+    )
   best = tag_logits.argmax(axis=2)
   tags = [[None] * n for n in num_words]
   for row, i in enumerate(example_index):
@@ -308,6 +327,8 @@ def decode_tags(features: Mapping[str, np.ndarray], tag_logits: np.ndarray,
   for i, sentence in enumerate(tags):
     lost = [w for w, t in enumerate(sentence) if t is None]
     if lost:
-      raise DataError(f"example {i}: {len(lost)} of {len(sentence)} words have no prediction "
-                      f"(first sub-token missing from the features), e.g. word {lost[0]}")
+      raise DataError(
+          f"example {i}: {len(lost)} of {len(sentence)} words have no prediction "
+          f"(first sub-token missing from the features), e.g. word {lost[0]}"
+      )
   return tags

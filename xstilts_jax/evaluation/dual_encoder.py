@@ -7,6 +7,7 @@ pooler_output), XTREME-R's baseline (`normalized_cls_token(outputs[1])`); "cls" 
 `<s>` hidden state; "mean" = the mask-weighted mean of a layer (layer None = the last).
 Batches are padded and sharded as `steps.Predictor` does, so 8 devices give what 1 gives.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,11 +15,11 @@ import io
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from flax import nnx
 from jax.sharding import Mesh
+import numpy as np
 
 from xstilts_jax import atomic
 from xstilts_jax import sharding as shd
@@ -32,8 +33,9 @@ POOLINGS = ("pooler", "cls", "mean")
 _INPUTS = ("input_ids", "attention_mask")
 
 
-def pool_and_normalise(model: XLMRModel, input_ids, attention_mask, pooling: str = "pooler",
-                       layer: Optional[int] = None) -> jax.Array:
+def pool_and_normalise(
+    model: XLMRModel, input_ids, attention_mask, pooling: str = "pooler", layer: Optional[int] = None
+) -> jax.Array:
   """[B, H] unit-length embeddings of a batch (float32)."""
   if pooling not in POOLINGS:
     raise ConfigError(f"unknown dual-encoder pooling {pooling!r} ({' | '.join(POOLINGS)})")
@@ -64,8 +66,15 @@ def make_embed_step(graphdef, pooling: str = "pooler", layer: Optional[int] = No
 class DualEncoder:
   """Embeds feature sets with one model on a mesh; `embed` is either tower."""
 
-  def __init__(self, model: XLMRModel, mesh: Mesh, batch_size: int, rules=shd.DEFAULT_RULES,
-               pooling: str = "pooler", layer: Optional[int] = None):
+  def __init__(
+      self,
+      model: XLMRModel,
+      mesh: Mesh,
+      batch_size: int,
+      rules=shd.DEFAULT_RULES,
+      pooling: str = "pooler",
+      layer: Optional[int] = None,
+  ):
     self.graphdef, state = nnx.split(model)
     shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
     self.state = jax.device_put(state, shardings)
@@ -82,37 +91,45 @@ class DualEncoder:
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def evaluate_lareqa(encoder: DualEncoder, pool: RetrievalQAPool,
-                    features: Mapping[str, Mapping[str, np.ndarray]],
-                    search: str = "exact") -> dict:
+def evaluate_lareqa(
+    encoder: DualEncoder, pool: RetrievalQAPool, features: Mapping[str, Mapping[str, np.ndarray]], search: str = "exact"
+) -> dict:
   """mAP@20 of `pool` (features from data.retrieval_qa.pool_features)."""
   q = encoder.embed(features["queries"])
   c = encoder.embed(features["candidates"])
-  return retrieval_qa.lareqa_map(q, c, pool.gold, [x.language for x in pool.questions],
-                                 search=search)
+  return retrieval_qa.lareqa_map(q, c, pool.gold, [x.language for x in pool.questions], search=search)
 
 
-def evaluate_mewslix(encoder: DualEncoder, data: EntityRetrievalSet,
-                     features: Mapping[str, Mapping[str, np.ndarray]],
-                     search: str = "exact") -> tuple[dict, dict[str, list[str]]]:
+def evaluate_mewslix(
+    encoder: DualEncoder,
+    data: EntityRetrievalSet,
+    features: Mapping[str, Mapping[str, np.ndarray]],
+    search: str = "exact",
+) -> tuple[dict, dict[str, list[str]]]:
   """(map@20 result, predictions {example_id: top-20 entity ids}) of one language."""
   predictions = retrieval_qa.mewslix_predictions(
-      encoder.embed(features["queries"]), encoder.embed(features["candidates"]),
-      [e.entity_id for e in data.entities], [m.example_id for m in data.mentions],
-      search=search)
+      encoder.embed(features["queries"]),
+      encoder.embed(features["candidates"]),
+      [e.entity_id for e in data.entities],
+      [m.example_id for m in data.mentions],
+      search=search,
+  )
   gold = {m.example_id: m.entity_id for m in data.mentions if m.entity_id is not None}
   return retrieval_qa.mewslix_mrr(gold, predictions), predictions
 
 
-def evaluate_dual_encoder_task(encoder: DualEncoder, metric: str, examples: Any,
-                               features: Mapping[str, Mapping[str, np.ndarray]],
-                               search: str = "exact") -> tuple[dict, Any]:
+def evaluate_dual_encoder_task(
+    encoder: DualEncoder,
+    metric: str,
+    examples: Any,
+    features: Mapping[str, Mapping[str, np.ndarray]],
+    search: str = "exact",
+) -> tuple[dict, Any]:
   """(result, predictions) of one language of lareqa ("lareqa_map": predictions are the
   (question, candidate) encodings) or mewslix ("mewslix_map": {example_id: top-20 ids})."""
   if metric == "lareqa_map":
     q, c = encoder.embed(features["queries"]), encoder.embed(features["candidates"])
-    result = retrieval_qa.lareqa_map(q, c, examples.gold,
-                                     [x.language for x in examples.questions], search=search)
+    result = retrieval_qa.lareqa_map(q, c, examples.gold, [x.language for x in examples.questions], search=search)
     return result, (q, c)
   if metric == "mewslix_map":
     return evaluate_mewslix(encoder, examples, features, search)
@@ -125,8 +142,9 @@ def _npy_bytes(array: np.ndarray) -> bytes:
   return buffer.getvalue()
 
 
-def write_lareqa_encodings(directory: str | Path, pool: RetrievalQAPool,
-                           questions: np.ndarray, candidates: np.ndarray) -> Path:
+def write_lareqa_encodings(
+    directory: str | Path, pool: RetrievalQAPool, questions: np.ndarray, candidates: np.ndarray
+) -> Path:
   """XTREME-R's LAReQA output (what `xstilts score --task lareqa` reads): numpy arrays in
   question_encodings.npz / candidate_encodings_sentences_and_contexts.npz (np.save format,
   XTREME-R's names) beside question_uids.txt / candidate_uids.txt, each written atomically."""
@@ -134,10 +152,7 @@ def write_lareqa_encodings(directory: str | Path, pool: RetrievalQAPool,
     raise DataError("encodings and the pool differ in number")
   directory = Path(directory)
   atomic.write_bytes(directory / "question_encodings.npz", _npy_bytes(questions))
-  atomic.write_text(directory / "question_uids.txt",
-                    "".join(q.uid + "\n" for q in pool.questions))
-  atomic.write_bytes(directory / "candidate_encodings_sentences_and_contexts.npz",
-                     _npy_bytes(candidates))
-  atomic.write_text(directory / "candidate_uids.txt",
-                    "".join(c.uid + "\n" for c in pool.candidates))
+  atomic.write_text(directory / "question_uids.txt", "".join(q.uid + "\n" for q in pool.questions))
+  atomic.write_bytes(directory / "candidate_encodings_sentences_and_contexts.npz", _npy_bytes(candidates))
+  atomic.write_text(directory / "candidate_uids.txt", "".join(c.uid + "\n" for c in pool.candidates))
   return directory

@@ -5,6 +5,7 @@ layout of XTREME's submission files (classification: a label per line; tagging: 
 line, a blank line between sentences; QA: JSON {id: answer}; BUCC: `src_id<TAB>trg_id` per
 line; Tatoeba: an index per line), which `xstilts score` reads back.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,18 @@ from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.tasks.spec import TaskSpec
 
 
-def evaluate_task(predict: Predictor, spec: TaskSpec, examples, features: Mapping[str, Any], language: str,
-                  head: Optional[str] = None, retrieval_layer: Optional[int] = None,
-                  bucc_threshold: Optional[float] = None, qa_answer_text: str = "offsets",
-                  tokenizer: Any = None) -> tuple[dict, Any]:
+def evaluate_task(
+    predict: Predictor,
+    spec: TaskSpec,
+    examples,
+    features: Mapping[str, Any],
+    language: str,
+    head: Optional[str] = None,
+    retrieval_layer: Optional[int] = None,
+    bucc_threshold: Optional[float] = None,
+    qa_answer_text: str = "offsets",
+    tokenizer: Any = None,
+) -> tuple[dict, Any]:
   """(metrics, predictions) for the examples of one task in one language.
 
   For retrieval, `examples` is a RetrievalCorpus and `features` holds {"source": ..., "target": ...}.
@@ -43,9 +52,15 @@ def evaluate_task(predict: Predictor, spec: TaskSpec, examples, features: Mappin
     return metrics.METRICS[spec.metric](choices, [ex.label for ex in examples]), choices
   if fmt == "span_qa":
     start, end = predict(features, "span", head)
-    answers = decode.decode_spans(examples, features, start, end,
-                                  version_2=spec.metric == "squad_v2",
-                                  answer_text=qa_answer_text, tokenizer=tokenizer)
+    answers = decode.decode_spans(
+        examples,
+        features,
+        start,
+        end,
+        version_2=spec.metric == "squad_v2",
+        answer_text=qa_answer_text,
+        tokenizer=tokenizer,
+    )
     references = {ex.id: [a.text for a in ex.answers] or [""] for ex in examples}
     if spec.metric == "mlqa":
       return metrics.METRICS["mlqa"](answers, references, language), answers
@@ -67,8 +82,9 @@ def _retrieval(predict: Predictor, spec: TaskSpec, corpus: RetrievalCorpus, feat
   if spec.metric == "bucc_f1":
     source_texts = [s.text for s in corpus.source]
     target_texts = [t.text for t in corpus.target]
-    result, pairs = bucc_mine(source, target, source_ids, target_ids, corpus.gold, threshold,
-                              source_texts, target_texts)
+    result, pairs = bucc_mine(
+        source, target, source_ids, target_ids, corpus.gold, threshold, source_texts, target_texts
+    )
     return result, sorted(pairs)
   # Tatoeba: each English sentence searches the other side (as XTREME's code does).
   source_index = {sid: i for i, sid in enumerate(source_ids)}

@@ -26,12 +26,12 @@ picks the one number a metric is ranked by. The registry's signatures:
   mlm_accuracy(predicted_ids, label_ids, ignore_index=-100) -> {accuracy, num_predicted}
       Arrays of one shape; positions whose label is ignore_index are not scored.
 """
+
 from __future__ import annotations
 
 import dataclasses
-
-import warnings
 from typing import Any, Callable, Mapping, Sequence
+import warnings
 
 import numpy as np
 from seqeval import metrics as seqeval_metrics
@@ -80,9 +80,11 @@ def seqeval_f1(predictions: Sequence[Sequence[str]], labels: Sequence[Sequence[s
   y_pred = [list(p) for p in predictions]
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # "X seems not to be NE tag", undefined precision
-    return {"f1": 100.0 * seqeval_metrics.f1_score(y_true, y_pred),
-            "precision": 100.0 * seqeval_metrics.precision_score(y_true, y_pred),
-            "recall": 100.0 * seqeval_metrics.recall_score(y_true, y_pred)}
+    return {
+        "f1": 100.0 * seqeval_metrics.f1_score(y_true, y_pred),
+        "precision": 100.0 * seqeval_metrics.precision_score(y_true, y_pred),
+        "recall": 100.0 * seqeval_metrics.recall_score(y_true, y_pred),
+    }
 
 
 def token_accuracy(predictions: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]) -> dict:
@@ -92,12 +94,10 @@ def token_accuracy(predictions: Sequence[Sequence[str]], labels: Sequence[Sequen
   return accuracy(flat_pred, flat_gold)
 
 
-def mlm_accuracy(predicted_ids: np.ndarray, label_ids: np.ndarray,
-                 ignore_index: int = IGNORE_LABEL) -> dict:
+def mlm_accuracy(predicted_ids: np.ndarray, label_ids: np.ndarray, ignore_index: int = IGNORE_LABEL) -> dict:
   predicted_ids, label_ids = np.asarray(predicted_ids), np.asarray(label_ids)
   if predicted_ids.shape != label_ids.shape:
-    raise DataError(f"predictions of shape {predicted_ids.shape} but labels of shape "
-                    f"{label_ids.shape}")
+    raise DataError(f"predictions of shape {predicted_ids.shape} but labels of shape " f"{label_ids.shape}")
   scored = label_ids != ignore_index
   n = int(scored.sum())
   correct = int((predicted_ids[scored] == label_ids[scored]).sum())
@@ -118,9 +118,15 @@ METRICS: dict[str, Callable[..., dict]] = {
 }
 
 _QA_METRICS = ("squad_v1", "squad_v2", "mlqa")
-_MAIN_KEY = {"accuracy": "accuracy", "accuracy_f1": "accuracy_f1", "seqeval_f1": "f1",
-             "bucc_f1": "f1", "tatoeba_accuracy": "accuracy", "token_accuracy": "accuracy",
-             "mlm_accuracy": "accuracy"}
+_MAIN_KEY = {
+    "accuracy": "accuracy",
+    "accuracy_f1": "accuracy_f1",
+    "seqeval_f1": "f1",
+    "bucc_f1": "f1",
+    "tatoeba_accuracy": "accuracy",
+    "token_accuracy": "accuracy",
+    "mlm_accuracy": "accuracy",
+}
 
 
 def main_score(metric: str, result: Mapping[str, float]) -> float:
@@ -136,16 +142,21 @@ def main_score(metric: str, result: Mapping[str, float]) -> float:
 XTREME_TEST_LANGUAGES: dict[str, tuple[str, ...]] = {
     "pawsx": tuple("de en es fr ja ko zh".split()),
     "xnli": tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
-    "udpos": tuple("af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta "
-                   "te th tl tr ur vi yo zh".split()),
-    "panx": tuple("ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg "
-                  "ru ja ka ko th sw yo my zh kk tr et fi hu".split()),
+    "udpos": tuple(
+        "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta " "te th tl tr ur vi yo zh".split()
+    ),
+    "panx": tuple(
+        "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg "
+        "ru ja ka ko th sw yo my zh kk tr et fi hu".split()
+    ),
     "xquad": tuple("en es de el ru tr ar vi th zh hi".split()),
     "mlqa": tuple("en es de ar hi vi zh".split()),
     "tydiqa": tuple("en ar bn fi id ko ru sw te".split()),
     "bucc2018": tuple("de fr ru zh".split()),
-    "tatoeba": tuple("ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru "
-                     "ja ka ko th sw zh kk tr et fi hu".split()),
+    "tatoeba": tuple(
+        "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru "
+        "ja ka ko th sw zh kk tr et fi hu".split()
+    ),
 }
 XTREME_CATEGORIES: dict[str, tuple[str, ...]] = {
     "classification": ("pawsx", "xnli"),
@@ -164,6 +175,7 @@ class Benchmark:
   aliases: other names of a task; pooled: tasks scored as one pool of questions, whose
   per-language results are averaged weighted by their "num_questions" where all have it.
   """
+
   name: str
   languages: Mapping[str, tuple[str, ...]]
   categories: Mapping[str, tuple[str, ...]]
@@ -173,25 +185,35 @@ class Benchmark:
 
 
 XTREME = Benchmark(
-    name="xtreme", languages=XTREME_TEST_LANGUAGES, categories=XTREME_CATEGORIES,
-    keys={"pawsx": ("accuracy",), "xnli": ("accuracy",), "tatoeba": ("accuracy",),
-          "udpos": ("f1",), "panx": ("f1",), "bucc2018": ("f1",),
-          "xquad": ("f1", "exact_match"), "mlqa": ("f1", "exact_match"),
-          "tydiqa": ("f1", "exact_match")},
-    aliases={"bucc": "bucc2018", "tydiqa_goldp": "tydiqa", "paws_x": "pawsx", "pan_x": "panx"})
+    name="xtreme",
+    languages=XTREME_TEST_LANGUAGES,
+    categories=XTREME_CATEGORIES,
+    keys={
+        "pawsx": ("accuracy",),
+        "xnli": ("accuracy",),
+        "tatoeba": ("accuracy",),
+        "udpos": ("f1",),
+        "panx": ("f1",),
+        "bucc2018": ("f1",),
+        "xquad": ("f1", "exact_match"),
+        "mlqa": ("f1", "exact_match"),
+        "tydiqa": ("f1", "exact_match"),
+    },
+    aliases={"bucc": "bucc2018", "tydiqa_goldp": "tydiqa", "paws_x": "pawsx", "pan_x": "panx"},
+)
 
 
 def _language_metric(task: str, language: str, scores: Mapping[str, float], key: str) -> float:
   if key == "exact_match" and key not in scores and "exact" in scores:
     key = "exact"
   if key not in scores:
-    raise DataError(f"results[{task!r}][{language!r}] has no {key!r} "
-                    f"(has {', '.join(scores) or 'nothing'})")
+    raise DataError(f"results[{task!r}][{language!r}] has no {key!r} " f"(has {', '.join(scores) or 'nothing'})")
   return float(scores[key])
 
 
-def _task_score(benchmark: Benchmark, task: str, per_language: Mapping[str, Mapping[str, float]],
-                languages: Sequence[str]) -> float:
+def _task_score(
+    benchmark: Benchmark, task: str, per_language: Mapping[str, Mapping[str, float]], languages: Sequence[str]
+) -> float:
   if task in benchmark.pooled and all("num_questions" in per_language[l] for l in languages):
     weights = np.array([float(per_language[l]["num_questions"]) for l in languages])
     if weights.sum() <= 0:
@@ -199,12 +221,21 @@ def _task_score(benchmark: Benchmark, task: str, per_language: Mapping[str, Mapp
     (key,) = benchmark.keys[task]
     values = np.array([_language_metric(task, l, per_language[l], key) for l in languages])
     return float((weights * values).sum() / weights.sum())
-  return float(np.mean([np.mean([_language_metric(task, l, per_language[l], key) for l in languages])
-                        for key in benchmark.keys[task]]))
+  return float(
+      np.mean(
+          [
+              np.mean([_language_metric(task, l, per_language[l], key) for l in languages])
+              for key in benchmark.keys[task]
+          ]
+      )
+  )
 
 
-def benchmark_score(results: Mapping[str, Mapping[str, Mapping[str, float]]], benchmark: Benchmark,
-                    languages: Mapping[str, Sequence[str]] | None = None) -> dict:
+def benchmark_score(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]],
+    benchmark: Benchmark,
+    languages: Mapping[str, Sequence[str]] | None = None,
+) -> dict:
   """A benchmark's score of {task: {language: {metric: value}}}.
 
   Per task: the mean over its test languages present (others are ignored and listed); QA
@@ -215,8 +246,10 @@ def benchmark_score(results: Mapping[str, Mapping[str, Mapping[str, float]]], be
   Other tasks in `results` (e.g. intermediate ones) are ignored. `languages` replaces the
   benchmark's language list of the tasks it names (e.g. a run on synthetic languages).
   """
-  language_lists = {**benchmark.languages,
-                    **{t: tuple(l) for t, l in (languages or {}).items() if t in benchmark.languages}}
+  language_lists = {
+      **benchmark.languages,
+      **{t: tuple(l) for t, l in (languages or {}).items() if t in benchmark.languages},
+  }
   tasks, missing_languages, ignored_languages = {}, {}, {}
   for name, per_language in results.items():
     task = benchmark.aliases.get(name, name)
@@ -239,13 +272,19 @@ def benchmark_score(results: Mapping[str, Mapping[str, Mapping[str, float]]], be
     if present_scores:
       categories[category] = float(np.mean(present_scores))
   missing_tasks = [t for t in benchmark.languages if t not in tasks]
-  return {"tasks": tasks, "overall": float(np.mean(list(tasks.values()))) if tasks else None,
-          "categories": categories, "missing_tasks": missing_tasks,
-          "missing_languages": missing_languages, "ignored_languages": ignored_languages,
-          "complete": not missing_tasks and not missing_languages}
+  return {
+      "tasks": tasks,
+      "overall": float(np.mean(list(tasks.values()))) if tasks else None,
+      "categories": categories,
+      "missing_tasks": missing_tasks,
+      "missing_languages": missing_languages,
+      "ignored_languages": ignored_languages,
+      "complete": not missing_tasks and not missing_languages,
+  }
 
 
-def xtreme_score(results: Mapping[str, Mapping[str, Mapping[str, float]]],
-                 languages: Mapping[str, Sequence[str]] | None = None) -> dict:
+def xtreme_score(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]], languages: Mapping[str, Sequence[str]] | None = None
+) -> dict:
   """The XTREME score (all 9 tasks make it `complete`); see `benchmark_score`."""
   return benchmark_score(results, XTREME, languages)

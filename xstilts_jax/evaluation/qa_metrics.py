@@ -6,13 +6,14 @@
 
 predictions: {question id: answer text}; references: {question id: [gold answer texts]}.
 """
+
 from __future__ import annotations
 
 import collections
 import re
 import string
-import unicodedata
 from typing import Callable, Mapping, Sequence
+import unicodedata
 
 from xstilts_jax.errors import ConfigError, DataError
 
@@ -60,8 +61,9 @@ def _mixed_segmentation(text: str) -> list[str]:
 
 def _check_mlqa_language(language: str) -> None:
   if language not in _MLQA_ARTICLES:
-    raise ConfigError(f"MLQA has no normalisation for language {language!r} "
-                      f"(expected one of {', '.join(MLQA_LANGUAGES)})")
+    raise ConfigError(
+        f"MLQA has no normalisation for language {language!r} " f"(expected one of {', '.join(MLQA_LANGUAGES)})"
+    )
 
 
 def normalize_mlqa(text: str, language: str) -> str:
@@ -83,8 +85,9 @@ def _overlap_f1(predicted: list[str], gold: list[str]) -> float:
   return 2 * precision * recall / (precision + recall)
 
 
-def _max_over_gold(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
-                   normalize: Callable[[str], str]) -> dict:
+def _max_over_gold(
+    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], normalize: Callable[[str], str]
+) -> dict:
   """v1.1 and MLQA: a question without a prediction scores 0 and counts in the total."""
   exact = f1 = 0.0
   missing = 0
@@ -101,8 +104,7 @@ def _max_over_gold(predictions: Mapping[str, str], references: Mapping[str, Sequ
   total = len(references)
   if total == 0:
     raise DataError("no questions to score")
-  return {"exact_match": 100.0 * exact / total, "f1": 100.0 * f1 / total, "total": total,
-          "missing": missing}
+  return {"exact_match": 100.0 * exact / total, "f1": 100.0 * f1 / total, "total": total, "missing": missing}
 
 
 def squad_v1(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict:
@@ -110,8 +112,7 @@ def squad_v1(predictions: Mapping[str, str], references: Mapping[str, Sequence[s
   return _max_over_gold(predictions, references, normalize_squad)
 
 
-def mlqa(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
-         language: str) -> dict:
+def mlqa(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], language: str) -> dict:
   """MLQA exact match and F1 for answers in `language` -> {exact_match, f1, total, missing}."""
   _check_mlqa_language(language)
   return _max_over_gold(predictions, references, lambda s: normalize_mlqa(s, language))
@@ -146,8 +147,11 @@ def squad_v2(predictions: Mapping[str, str], references: Mapping[str, Sequence[s
     f1[qid] = max(_v2_f1(g, predicted) for g in golds)
   if not exact:
     raise DataError("no questions to score" if not references else "no question has a prediction")
-  result = {"exact": 100.0 * sum(exact.values()) / len(exact),
-            "f1": 100.0 * sum(f1.values()) / len(f1), "total": len(exact)}
+  result = {
+      "exact": 100.0 * sum(exact.values()) / len(exact),
+      "f1": 100.0 * sum(f1.values()) / len(f1),
+      "total": len(exact),
+  }
   for name, wanted in (("HasAns", True), ("NoAns", False)):
     ids = [q for q, has in has_answer.items() if has == wanted]
     if ids:

@@ -18,6 +18,7 @@ index (also where the k-th place is tied), a sentence's best margin-scored neigh
 first of its list, the greedy BUCC pass takes equal scores forward candidates first (by
 source index), then backward ones (by target index), and Tatoeba takes the lowest index.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional, Sequence
@@ -55,8 +56,7 @@ def _top_k(values: np.ndarray, indices: np.ndarray, k: int) -> tuple[np.ndarray,
   return np.take_along_axis(top_values, order, 1), np.take_along_axis(top_indices, order, 1)
 
 
-def nearest_neighbours(x: np.ndarray, y: np.ndarray, k_forward: int, k_backward: int,
-                       block_size: int = 1024):
+def nearest_neighbours(x: np.ndarray, y: np.ndarray, k_forward: int, k_backward: int, block_size: int = 1024):
   """Top-k inner products both ways in one blocked pass over x @ y.T.
 
   Returns (fwd_sim [nx,kf], fwd_ind, bwd_sim [ny,kb], bwd_ind), each row sorted by
@@ -71,11 +71,9 @@ def nearest_neighbours(x: np.ndarray, y: np.ndarray, k_forward: int, k_backward:
   for start in range(0, nx, block_size):
     stop = min(start + block_size, nx)
     sims = x[start:stop] @ y.T
-    fwd_sim[start:stop], fwd_ind[start:stop] = _top_k(
-        sims, np.broadcast_to(np.arange(ny), sims.shape), k_forward)
+    fwd_sim[start:stop], fwd_ind[start:stop] = _top_k(sims, np.broadcast_to(np.arange(ny), sims.shape), k_forward)
     pool_sim = np.concatenate([bwd_sim, sims.T], axis=1)
-    pool_ind = np.concatenate(
-        [bwd_ind, np.broadcast_to(np.arange(start, stop), (ny, stop - start))], axis=1)
+    pool_ind = np.concatenate([bwd_ind, np.broadcast_to(np.arange(start, stop), (ny, stop - start))], axis=1)
     bwd_sim, bwd_ind = _top_k(pool_sim, pool_ind, min(k_backward, pool_sim.shape[1]))
   return fwd_sim, fwd_ind, bwd_sim, bwd_ind
 
@@ -101,11 +99,16 @@ def _unique_side(embeddings, ids, texts, side: str):
   return embeddings[[row_of_text[t] for t in order]], unique_ids
 
 
-def mine_candidates(source_embeddings: np.ndarray, target_embeddings: np.ndarray,
-                    source_ids: Sequence[str], target_ids: Sequence[str],
-                    source_texts: Optional[Sequence[str]] = None,
-                    target_texts: Optional[Sequence[str]] = None, k: int = 4,
-                    block_size: int = 1024) -> dict[Pair, float]:
+def mine_candidates(
+    source_embeddings: np.ndarray,
+    target_embeddings: np.ndarray,
+    source_ids: Sequence[str],
+    target_ids: Sequence[str],
+    source_texts: Optional[Sequence[str]] = None,
+    target_texts: Optional[Sequence[str]] = None,
+    k: int = 4,
+    block_size: int = 1024,
+) -> dict[Pair, float]:
   """Margin-scored candidate pairs {(source id, target id): score} by "max" retrieval.
 
   With texts, identical sentences are merged first (see the module docstring).
@@ -115,8 +118,7 @@ def mine_candidates(source_embeddings: np.ndarray, target_embeddings: np.ndarray
   if len(x) == 0 or len(y) == 0:
     return {}
   x, y = l2_normalize(x), l2_normalize(y)
-  fwd_sim, fwd_ind, bwd_sim, bwd_ind = nearest_neighbours(
-      x, y, min(len(y), k), min(len(x), k), block_size)
+  fwd_sim, fwd_ind, bwd_sim, bwd_ind = nearest_neighbours(x, y, min(len(y), k), min(len(x), k), block_size)
   x_mean, y_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
   with np.errstate(divide="ignore", invalid="ignore"):
     fwd_scores = fwd_sim / ((x_mean[:, None] + y_mean[fwd_ind]) / 2)
@@ -173,20 +175,31 @@ def pairs_f1(predicted: Iterable[Pair], gold: Iterable[Pair]) -> dict:
   if correct == 0:
     return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
   precision, recall = correct / len(predicted), correct / len(gold)
-  return {"f1": 100.0 * 2 * precision * recall / (precision + recall),
-          "precision": 100.0 * precision, "recall": 100.0 * recall}
+  return {
+      "f1": 100.0 * 2 * precision * recall / (precision + recall),
+      "precision": 100.0 * precision,
+      "recall": 100.0 * recall,
+  }
 
 
-def bucc_mine(source_embeddings: np.ndarray, target_embeddings: np.ndarray,
-              source_ids: Sequence[str], target_ids: Sequence[str], gold: Iterable[Pair],
-              threshold: Optional[float] = None, source_texts: Optional[Sequence[str]] = None,
-              target_texts: Optional[Sequence[str]] = None, k: int = 4) -> tuple[dict, set[Pair]]:
+def bucc_mine(
+    source_embeddings: np.ndarray,
+    target_embeddings: np.ndarray,
+    source_ids: Sequence[str],
+    target_ids: Sequence[str],
+    gold: Iterable[Pair],
+    threshold: Optional[float] = None,
+    source_texts: Optional[Sequence[str]] = None,
+    target_texts: Optional[Sequence[str]] = None,
+    k: int = 4,
+) -> tuple[dict, set[Pair]]:
   """(the scores of `bucc_f1`, the mined pairs at the threshold)."""
   gold = {(str(s), str(t)) for s, t in gold}
   if not gold:
     raise DataError("BUCC: no gold pairs")
-  candidates = mine_candidates(source_embeddings, target_embeddings, source_ids, target_ids,
-                               source_texts, target_texts, k)
+  candidates = mine_candidates(
+      source_embeddings, target_embeddings, source_ids, target_ids, source_texts, target_texts, k
+  )
   if threshold is None:
     threshold = best_threshold(candidates, gold)
   pairs = extract_pairs(candidates, threshold)
@@ -194,23 +207,32 @@ def bucc_mine(source_embeddings: np.ndarray, target_embeddings: np.ndarray,
   return {**result, "threshold": float(threshold), "num_candidates": len(candidates)}, pairs
 
 
-def bucc_f1(source_embeddings: np.ndarray, target_embeddings: np.ndarray,
-            source_ids: Sequence[str], target_ids: Sequence[str], gold: Iterable[Pair],
-            threshold: Optional[float] = None, source_texts: Optional[Sequence[str]] = None,
-            target_texts: Optional[Sequence[str]] = None, k: int = 4) -> dict:
+def bucc_f1(
+    source_embeddings: np.ndarray,
+    target_embeddings: np.ndarray,
+    source_ids: Sequence[str],
+    target_ids: Sequence[str],
+    gold: Iterable[Pair],
+    threshold: Optional[float] = None,
+    source_texts: Optional[Sequence[str]] = None,
+    target_texts: Optional[Sequence[str]] = None,
+    k: int = 4,
+) -> dict:
   """Mines pairs and scores them -> {f1, precision, recall, threshold, num_candidates}.
 
   threshold None chooses the best one against `gold` (dev); pass dev's to score test.
   """
-  return bucc_mine(source_embeddings, target_embeddings, source_ids, target_ids, gold, threshold,
-                   source_texts, target_texts, k)[0]
+  return bucc_mine(
+      source_embeddings, target_embeddings, source_ids, target_ids, gold, threshold, source_texts, target_texts, k
+  )[0]
 
 
 TATOEBA_QUERIES = ("english", "source")
 
 
-def tatoeba_predictions(source_embeddings: np.ndarray, english_embeddings: np.ndarray,
-                        query: str = "english") -> np.ndarray:
+def tatoeba_predictions(
+    source_embeddings: np.ndarray, english_embeddings: np.ndarray, query: str = "english"
+) -> np.ndarray:
   """Top-1 cosine neighbour of each query sentence on the other side (indices).
 
   query="english" is what XTREME's and jiant's code do (faiss index over the non-English
@@ -224,8 +246,12 @@ def tatoeba_predictions(source_embeddings: np.ndarray, english_embeddings: np.nd
   return (queries @ index.T).argmax(axis=1) if len(index) else np.zeros(len(queries), np.int64)
 
 
-def tatoeba_accuracy(source_embeddings: np.ndarray, english_embeddings: np.ndarray,
-                     gold: Optional[Sequence[int]] = None, query: str = "english") -> dict:
+def tatoeba_accuracy(
+    source_embeddings: np.ndarray,
+    english_embeddings: np.ndarray,
+    gold: Optional[Sequence[int]] = None,
+    query: str = "english",
+) -> dict:
   """Share of queries whose top-1 neighbour is the gold one -> {accuracy}.
 
   gold[i] is the index on the searched side aligned with query i; default i (line i of the

@@ -14,6 +14,7 @@ CoNLL-U (converted as XTREME converts it, see readers.read_conllu: a multiword t
 word, so predictions in XTREME's UD-POS layout line up). Also read here: XTREME's headerless `text_a<TAB>text_b<TAB>label`, `token<TAB>tag`
 lines (PAN-X, XTREME's UDPOS tsv, raw WikiANN) and the BUCC `.gold` file.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,14 +62,14 @@ def _one_per_line(path: PathLike, what: str) -> list[tuple[int, str]]:
 def _spec_reader(spec: TaskSpec, path: PathLike, language: Optional[str]):
   """The examples of a gold file read by the task's own reader (xstilts_jax.data.readers)."""
   if spec.local is None:
-    raise DataError(f"{path}: task {spec.name} has no reader for its original files; give the "
-                    "gold in the prediction form")
+    raise DataError(
+        f"{path}: task {spec.name} has no reader for its original files; give the " "gold in the prediction form"
+    )
   reader = readers.get_reader(spec.local.reader)
   if reader.by_language and language is None:
     if reader.name == "read_tydiqa_goldp":
       return readers.read_squad_json(path)  # XTREME's per-language file, or all languages
-    raise ConfigError(f"{path}: the {spec.name} gold file holds several languages; say which "
-                      "with language=")
+    raise ConfigError(f"{path}: the {spec.name} gold file holds several languages; say which " "with language=")
   return reader([path], language)
 
 
@@ -96,8 +97,7 @@ def _gold_labels(spec: TaskSpec, path: PathLike, language: Optional[str]) -> lis
   examples = _spec_reader(spec, path, language)
   labels = [None if ex.label is None else str(ex.label) for ex in examples]
   if any(label is None for label in labels):
-    raise DataError(f"{path}: {labels.count(None)} examples have no gold label (a test file "
-                    "without labels?)")
+    raise DataError(f"{path}: {labels.count(None)} examples have no gold label (a test file " "without labels?)")
   return labels
 
 
@@ -108,8 +108,7 @@ def _score_labels(path, gold: list[str], allowed: tuple[str, ...], metric: str) 
   known = set(allowed) | set(gold)
   for n, label in predicted:
     if label not in known:
-      raise DataError(f"{path}:{n}: unknown label {label!r} (expected one of "
-                      f"{', '.join(sorted(known))})")
+      raise DataError(f"{path}:{n}: unknown label {label!r} (expected one of " f"{', '.join(sorted(known))})")
   result = metrics.METRICS[metric]([label for _, label in predicted], gold)
   return {**result, "num_examples": len(gold)}
 
@@ -147,8 +146,7 @@ def _gold_tags(path: PathLike) -> list[list[str]]:
   sentences."""
   if _is_conllu(path, _lines(path)):
     return [list(ex.labels) for ex in readers.read_conllu(path)]
-  return [[tag for _, tag in s]
-          for s in _sentences(path, lambda n, line: line.split("\t")[-1].strip())]
+  return [[tag for _, tag in s] for s in _sentences(path, lambda n, line: line.split("\t")[-1].strip())]
 
 
 def _score_tags(path, gold: list[list[str]], allowed: tuple[str, ...], metric: str) -> dict:
@@ -158,12 +156,10 @@ def _score_tags(path, gold: list[list[str]], allowed: tuple[str, ...], metric: s
   known = set(allowed) | {t for s in gold for t in s}
   for i, (p, g) in enumerate(zip(predicted, gold)):
     if len(p) != len(g):
-      raise DataError(f"{path}:{p[0][0]}: sentence {i + 1} has {len(p)} tags but gold has "
-                      f"{len(g)} words")
+      raise DataError(f"{path}:{p[0][0]}: sentence {i + 1} has {len(p)} tags but gold has " f"{len(g)} words")
     for n, tag in p:
       if tag not in known:
-        raise DataError(f"{path}:{n}: unknown tag {tag!r} (expected one of "
-                        f"{', '.join(sorted(known))})")
+        raise DataError(f"{path}:{n}: unknown tag {tag!r} (expected one of " f"{', '.join(sorted(known))})")
   result = metrics.METRICS[metric]([[t for _, t in s] for s in predicted], gold)
   return {**result, "num_examples": len(gold)}
 
@@ -187,13 +183,13 @@ def _mlqa_language(gold_path: PathLike, language: Optional[str]) -> str:
     return language
   match = re.search(r"context-([a-z]{2})-question", Path(gold_path).name)
   if not match:
-    raise ConfigError(f"{gold_path}: MLQA needs the context language (language=, or a file "
-                      "named *-context-xx-question-yy.json)")
+    raise ConfigError(
+        f"{gold_path}: MLQA needs the context language (language=, or a file " "named *-context-xx-question-yy.json)"
+    )
   return match.group(1)
 
 
-def _score_answers(path, gold_path, spec: TaskSpec, language: Optional[str],
-                   strict: bool = False) -> dict:
+def _score_answers(path, gold_path, spec: TaskSpec, language: Optional[str], strict: bool = False) -> dict:
   try:
     with open(path, encoding="utf-8") as f:
       predicted = json.load(f)
@@ -209,21 +205,24 @@ def _score_answers(path, gold_path, spec: TaskSpec, language: Optional[str],
   gold = _gold_answers(spec, gold_path, language)
   missing = [qid for qid in gold if qid not in predicted]
   if missing and strict:
-    raise DataError(f"{path}: {len(missing)} question ids of {gold_path} have no prediction "
-                    f"(e.g. {missing[0]})")
+    raise DataError(f"{path}: {len(missing)} question ids of {gold_path} have no prediction " f"(e.g. {missing[0]})")
   if missing:
-    how = ("left out of the totals (the official v2.0 rule)" if spec.metric == "squad_v2"
-           else "each scores 0")
-    logger.warning("%s: %d question ids of %s have no prediction (e.g. %s); %s", path,
-                   len(missing), gold_path, missing[0], how)
+    how = "left out of the totals (the official v2.0 rule)" if spec.metric == "squad_v2" else "each scores 0"
+    logger.warning(
+        "%s: %d question ids of %s have no prediction (e.g. %s); %s", path, len(missing), gold_path, missing[0], how
+    )
   if spec.metric == "mlqa":
     result = metrics.mlqa(predicted, gold, _mlqa_language(gold_path, language))
   else:
     result = metrics.METRICS[spec.metric](predicted, gold)
   result = {k: v for k, v in result.items() if k != "missing"}
   ignored = sum(1 for qid in predicted if qid not in gold)
-  return {**result, "num_examples": len(gold), "missing_predictions": len(missing),
-          **({"ignored_predictions": ignored} if ignored else {})}
+  return {
+      **result,
+      "num_examples": len(gold),
+      "missing_predictions": len(missing),
+      **({"ignored_predictions": ignored} if ignored else {}),
+  }
 
 
 # --- retrieval ------------------------------------------------------------------------------
@@ -266,8 +265,13 @@ def _labels(spec: TaskSpec) -> tuple[str, ...]:
   return spec.labels
 
 
-def score_files(task: Union[str, TaskSpec], predictions_path: PathLike, gold_path: PathLike,
-                language: Optional[str] = None, strict: bool = False) -> dict:
+def score_files(
+    task: Union[str, TaskSpec],
+    predictions_path: PathLike,
+    gold_path: PathLike,
+    language: Optional[str] = None,
+    strict: bool = False,
+) -> dict:
   """Scores one prediction file -> the metric's dict plus num_examples.
 
   Span QA: a gold question id without a prediction scores 0 and counts in the total (as
@@ -297,6 +301,8 @@ def score_files(task: Union[str, TaskSpec], predictions_path: PathLike, gold_pat
     return _score_indices(predictions_path, gold_path)
   if spec.format in ("retrieval_qa", "entity_retrieval"):  # XTREME-R: lareqa, mewslix
     from xstilts_jax.evaluation.score_retrieval import score_retrieval_files
+
     return score_retrieval_files(spec, predictions_path, gold_path, language)
-  raise ConfigError(f"task {spec.name}: cannot score prediction files of format "
-                    f"{spec.format!r} with metric {spec.metric!r}")
+  raise ConfigError(
+      f"task {spec.name}: cannot score prediction files of format " f"{spec.format!r} with metric {spec.metric!r}"
+  )

@@ -12,6 +12,7 @@ LAReQA: predictions are the directory XTREME-R's evaluate_retrieval.py writes:
 (or one of its files). Every question and candidate of the pool must have an encoding.
 Scored by mAP@20 over the whole pool (questions of `language` only, when given).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,10 @@ from xstilts_jax.evaluation import retrieval_qa
 from xstilts_jax.tasks.spec import TaskSpec
 
 PathLike = Union[str, os.PathLike]
-LAREQA_FILES = {"question": ("question_encodings.npz", "question_uids.txt"),
-                "candidate": ("candidate_encodings_sentences_and_contexts.npz",
-                              "candidate_uids.txt")}
+LAREQA_FILES = {
+    "question": ("question_encodings.npz", "question_uids.txt"),
+    "candidate": ("candidate_encodings_sentences_and_contexts.npz", "candidate_uids.txt"),
+}
 
 
 def _json_object(path: PathLike) -> dict:
@@ -50,20 +52,20 @@ def _mewslix_gold(path: PathLike, language: Optional[str]) -> dict[str, str]:
     mentions = readers.read_mewslix_mentions(path, language)
     unlabeled = [m.example_id for m in mentions if m.entity_id is None]
     if unlabeled:
-      raise DataError(f"{path}: {len(unlabeled)} mentions have no entity_id (e.g. "
-                      f"{unlabeled[0]}): a label-stripped file cannot be gold")
+      raise DataError(
+          f"{path}: {len(unlabeled)} mentions have no entity_id (e.g. "
+          f"{unlabeled[0]}): a label-stripped file cannot be gold"
+      )
     return {m.example_id: m.entity_id for m in mentions}
   gold = {}
   for example_id, labels in _json_object(path).items():
     if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
-      raise DataError(f"{path}: {example_id}: expected a list with one entity id, "
-                      f"found {labels!r}")
+      raise DataError(f"{path}: {example_id}: expected a list with one entity id, " f"found {labels!r}")
     gold[example_id] = labels[0].strip()
   return gold
 
 
-def score_mewslix(predictions_path: PathLike, gold_path: PathLike,
-                  language: Optional[str] = None) -> dict:
+def score_mewslix(predictions_path: PathLike, gold_path: PathLike, language: Optional[str] = None) -> dict:
   """MRR@20 of one language's Mewsli-X prediction file."""
   gold = _mewslix_gold(gold_path, language)
   if not gold:
@@ -86,15 +88,13 @@ def _encodings(directory: Path, side: str) -> dict[str, np.ndarray]:
     raise DataError(f"{directory / matrix_name}: not a numpy array file ({e})") from None
   uids = (directory / uids_name).read_text(encoding="utf-8").splitlines()
   if matrix.ndim != 2 or len(matrix) != len(uids):
-    raise DataError(f"{directory / matrix_name}: shape {matrix.shape} for {len(uids)} uids in "
-                    f"{uids_name}")
+    raise DataError(f"{directory / matrix_name}: shape {matrix.shape} for {len(uids)} uids in " f"{uids_name}")
   if len(set(uids)) != len(uids):
     raise DataError(f"{directory / uids_name}: duplicate uids")
   return dict(zip(uids, matrix))
 
 
-def score_lareqa(predictions_dir: PathLike, gold_path: PathLike,
-                 language: Optional[str] = None) -> dict:
+def score_lareqa(predictions_dir: PathLike, gold_path: PathLike, language: Optional[str] = None) -> dict:
   """mAP@20 of XTREME-R's LAReQA encodings against the XQuAD-R pool."""
   directory = Path(predictions_dir)
   if not directory.is_dir():
@@ -105,17 +105,23 @@ def score_lareqa(predictions_dir: PathLike, gold_path: PathLike,
   def matrix(side, items):
     missing = [x.uid for x in items if x.uid not in vectors[side]]
     if missing:
-      raise DataError(f"{directory / LAREQA_FILES[side][1]}: no encoding for {len(missing)} "
-                      f"{side}s of the pool (e.g. {missing[0]})")
+      raise DataError(
+          f"{directory / LAREQA_FILES[side][1]}: no encoding for {len(missing)} "
+          f"{side}s of the pool (e.g. {missing[0]})"
+      )
     return np.stack([vectors[side][x.uid] for x in items]).astype(np.float32)
 
-  return retrieval_qa.lareqa_map(matrix("question", pool.questions),
-                                 matrix("candidate", pool.candidates), pool.gold,
-                                 [q.language for q in pool.questions])
+  return retrieval_qa.lareqa_map(
+      matrix("question", pool.questions),
+      matrix("candidate", pool.candidates),
+      pool.gold,
+      [q.language for q in pool.questions],
+  )
 
 
-def score_retrieval_files(spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike,
-                          language: Optional[str] = None) -> dict:
+def score_retrieval_files(
+    spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike, language: Optional[str] = None
+) -> dict:
   """Dispatch for `score.score_files`: lareqa (retrieval_qa) and mewslix (entity_retrieval)."""
   if spec.metric == "lareqa_map":
     return score_lareqa(predictions_path, gold_path, language)

@@ -12,6 +12,7 @@ structured prediction (UD-POS, WikiANN), QA (XQuAD, MLQA, TyDiQA-GoldP), retriev
 (Tatoeba, Mewsli-X, LAReQA). XTREME-R's evaluate.py leaves LAReQA out of its "retrieval"
 group because the benchmark's label files carry none for it; the paper counts it.
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
@@ -21,21 +22,34 @@ from xstilts_jax.tasks.registry import BENCHMARKS
 
 XTREME_R_LANGUAGES: dict[str, tuple[str, ...]] = dict(BENCHMARKS["xtreme-r"])
 XTREME_R = Benchmark(
-    name="xtreme-r", languages=XTREME_R_LANGUAGES,
-    categories={"classification": ("xnli", "xcopa"),
-                "structured": ("udpos", "panx"),
-                "qa": ("xquad", "mlqa", "tydiqa"),
-                "retrieval": ("tatoeba", "mewslix", "lareqa")},
-    keys={"xnli": ("accuracy",), "xcopa": ("accuracy",), "tatoeba": ("accuracy",),
-          "udpos": ("f1",), "panx": ("f1",), "xquad": ("f1", "exact_match"),
-          "mlqa": ("f1", "exact_match"), "tydiqa": ("f1", "exact_match"),
-          "mewslix": ("map@20",), "lareqa": ("map@20",)},
+    name="xtreme-r",
+    languages=XTREME_R_LANGUAGES,
+    categories={
+        "classification": ("xnli", "xcopa"),
+        "structured": ("udpos", "panx"),
+        "qa": ("xquad", "mlqa", "tydiqa"),
+        "retrieval": ("tatoeba", "mewslix", "lareqa"),
+    },
+    keys={
+        "xnli": ("accuracy",),
+        "xcopa": ("accuracy",),
+        "tatoeba": ("accuracy",),
+        "udpos": ("f1",),
+        "panx": ("f1",),
+        "xquad": ("f1", "exact_match"),
+        "mlqa": ("f1", "exact_match"),
+        "tydiqa": ("f1", "exact_match"),
+        "mewslix": ("map@20",),
+        "lareqa": ("map@20",),
+    },
     aliases={"tydiqa_goldp": "tydiqa", "pan_x": "panx", "wikiann": "panx", "mewsli_x": "mewslix"},
-    pooled=("lareqa",))
+    pooled=("lareqa",),
+)
 
 
-def xtreme_r_score(results: Mapping[str, Mapping[str, Mapping[str, float]]],
-                   languages: Optional[Mapping[str, Sequence[str]]] = None) -> dict:
+def xtreme_r_score(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]], languages: Optional[Mapping[str, Sequence[str]]] = None
+) -> dict:
   """The XTREME-R score of {task: {language: {metric: value}}}; see `metrics.benchmark_score`.
 
   All ten tasks and their languages make it `complete`; PAWS-X, BUCC and intermediate

@@ -6,25 +6,34 @@ any XLM-R checkpoint from the hub or a local directory loads here. The encoder's
 required: a checkpoint that lacks them is an error, never a silently random encoder (the
 trap behind jiant PR #1329).
 """
+
 from __future__ import annotations
 
 import errno
 import json
 import os
+from pathlib import Path
 import shutil
 import tempfile
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from xstilts_jax import atomic
 from xstilts_jax.errors import ModelError, disk_full, is_disk_full
-from xstilts_jax.models.xlmr import (HEAD_KINDS, SUPPORTED_ACTIVATIONS, HeadSpec, ModelOptions, XLMRConfig,
-                                    XLMRModel, _dense, _make_head)
+from xstilts_jax.models.xlmr import (
+    HEAD_KINDS,
+    SUPPORTED_ACTIVATIONS,
+    HeadSpec,
+    ModelOptions,
+    XLMRConfig,
+    XLMRModel,
+    _dense,
+    _make_head,
+)
 
 ARCHITECTURES = {
     "encoder": "XLMRobertaModel",
@@ -35,10 +44,21 @@ ARCHITECTURES = {
     "mlm": "XLMRobertaForMaskedLM",
 }
 _KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
-                 "pytorch_model.bin", "pytorch_model.bin.index.json")
-_HUB_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model.bin*",
-                 "tokenizer*", "sentencepiece.bpe.model", "special_tokens_map.json"]
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_HUB_PATTERNS = [
+    "config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "pytorch_model.bin*",
+    "tokenizer*",
+    "sentencepiece.bpe.model",
+    "special_tokens_map.json",
+]
 
 # (transformers name, path in the NNX state, transpose?) for one module of each kind.
 _LINEAR = ((".weight", ("kernel",), True), (".bias", ("bias",), False))
@@ -54,20 +74,24 @@ def _encoder_entries(cfg: XLMRConfig, prefix: str, with_pooler: bool, scanned: b
   """Encoder entries; a scanned model's block parameters are stacked, so each layer's entry
   ends in its index into the stacked array's first axis."""
   e = prefix + "embeddings."
-  out = (_entries(e + "word_embeddings", ("encoder", "embeddings", "word_embeddings"), _EMBED)
-         + _entries(e + "position_embeddings", ("encoder", "embeddings", "position_embeddings"), _EMBED)
-         + _entries(e + "token_type_embeddings", ("encoder", "embeddings", "token_type_embeddings"), _EMBED)
-         + _entries(e + "LayerNorm", ("encoder", "embeddings", "layer_norm"), _NORM))
+  out = (
+      _entries(e + "word_embeddings", ("encoder", "embeddings", "word_embeddings"), _EMBED)
+      + _entries(e + "position_embeddings", ("encoder", "embeddings", "position_embeddings"), _EMBED)
+      + _entries(e + "token_type_embeddings", ("encoder", "embeddings", "token_type_embeddings"), _EMBED)
+      + _entries(e + "LayerNorm", ("encoder", "embeddings", "layer_norm"), _NORM)
+  )
   for i in range(cfg.num_hidden_layers):
     h, p = f"{prefix}encoder.layer.{i}.", ("encoder", "layers") if scanned else ("encoder", "layers", i)
     layer = []
     for name in ("query", "key", "value"):
       layer += _entries(h + f"attention.self.{name}", p + ("attention", name), _LINEAR)
-    layer += (_entries(h + "attention.output.dense", p + ("attention", "output"), _LINEAR)
-              + _entries(h + "attention.output.LayerNorm", p + ("attention", "layer_norm"), _NORM)
-              + _entries(h + "intermediate.dense", p + ("intermediate",), _LINEAR)
-              + _entries(h + "output.dense", p + ("output",), _LINEAR)
-              + _entries(h + "output.LayerNorm", p + ("layer_norm",), _NORM))
+    layer += (
+        _entries(h + "attention.output.dense", p + ("attention", "output"), _LINEAR)
+        + _entries(h + "attention.output.LayerNorm", p + ("attention", "layer_norm"), _NORM)
+        + _entries(h + "intermediate.dense", p + ("intermediate",), _LINEAR)
+        + _entries(h + "output.dense", p + ("output",), _LINEAR)
+        + _entries(h + "output.LayerNorm", p + ("layer_norm",), _NORM)
+    )
     out += [(hf, path + (i,), t) for hf, path, t in layer] if scanned else layer
   if with_pooler:
     out += _entries(prefix + "pooler.dense", ("encoder", "pooler"), _LINEAR)
@@ -77,21 +101,23 @@ def _encoder_entries(cfg: XLMRConfig, prefix: str, with_pooler: bool, scanned: b
 def _head_entries(kind: str, name: str) -> list:
   p = ("heads", name)
   if kind == "classification":
-    return (_entries("classifier.dense", p + ("dense",), _LINEAR)
-            + _entries("classifier.out_proj", p + ("out_proj",), _LINEAR))
+    return _entries("classifier.dense", p + ("dense",), _LINEAR) + _entries(
+        "classifier.out_proj", p + ("out_proj",), _LINEAR
+    )
   if kind in ("tagging", "multiple_choice"):
     return _entries("classifier", p + ("classifier",), _LINEAR)
   if kind == "span":
     return _entries("qa_outputs", p + ("qa_outputs",), _LINEAR)
   if kind == "mlm":
-    return (_entries("lm_head.dense", p + ("dense",), _LINEAR)
-            + _entries("lm_head.layer_norm", p + ("layer_norm",), _NORM)
-            + [("lm_head.bias", p + ("bias",), False)])
+    return (
+        _entries("lm_head.dense", p + ("dense",), _LINEAR)
+        + _entries("lm_head.layer_norm", p + ("layer_norm",), _NORM)
+        + [("lm_head.bias", p + ("bias",), False)]
+    )
   return []
 
 
-def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str,
-               scanned: bool = False) -> tuple[list, list]:
+def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str, scanned: bool = False) -> tuple[list, list]:
   """The encoder entries and the head entries for one exported / imported architecture."""
   encoder = _encoder_entries(cfg, prefix, with_pooler=kind in ("encoder", "multiple_choice"), scanned=scanned)
   return encoder, _head_entries(kind, head_name)
@@ -109,12 +135,14 @@ def resolve_checkpoint(path_or_hub_id: str) -> Path:
     raise ModelError(f"{path_or_hub_id}: not a checkpoint directory")
   try:
     import huggingface_hub
+
     return Path(huggingface_hub.snapshot_download(path_or_hub_id, allow_patterns=_HUB_PATTERNS))
   except Exception as e:  # offline, unknown id, gated repo: one line for the user.
     raise ModelError(
         f"cannot get {path_or_hub_id!r} from the Hugging Face hub ({type(e).__name__}); "
         "pass a local checkpoint directory, or download it first where there is network "
-        "(HF_HUB_OFFLINE=1 uses the local cache)") from None
+        "(HF_HUB_OFFLINE=1 uses the local cache)"
+    ) from None
 
 
 def read_hf_config(ckpt_dir: Path) -> dict:
@@ -126,8 +154,10 @@ def read_hf_config(ckpt_dir: Path) -> dict:
   except json.JSONDecodeError as e:
     raise ModelError(f"{f}:{e.lineno}: invalid JSON ({e.msg})") from None
   if cfg.get("model_type") != "xlm-roberta":
-    raise ModelError(f"{f}: model_type is {cfg.get('model_type')!r}, expected 'xlm-roberta' "
-                     f"(architectures {cfg.get('architectures')})")
+    raise ModelError(
+        f"{f}: model_type is {cfg.get('model_type')!r}, expected 'xlm-roberta' "
+        f"(architectures {cfg.get('architectures')})"
+    )
   return cfg
 
 
@@ -151,11 +181,13 @@ def read_hf_weights(ckpt_dir: Path) -> dict[str, np.ndarray]:
       raise ModelError(f"{f}: missing (named by {ckpt_dir / name})")
     if f.suffix == ".safetensors":
       from safetensors.numpy import load_file
+
       try:
         tensors.update(load_file(f))
       except Exception as e:  # SafetensorError, or numpy's on a truncated buffer: name the file
-        raise ModelError(f"{f}: unreadable safetensors file ({_one_line(e)}); "
-                         "remove the phase's folder to redo it") from None
+        raise ModelError(
+            f"{f}: unreadable safetensors file ({_one_line(e)}); " "remove the phase's folder to redo it"
+        ) from None
     else:
       try:
         import torch
@@ -206,9 +238,15 @@ def _set(state_dict: dict, path: tuple, value: np.ndarray, name: str) -> None:
   old[layer] = value
 
 
-def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int] = None,
-            dtype: Any = jnp.float32, seed: int = 0, head_name: Optional[str] = None,
-            options: Optional[ModelOptions] = None) -> XLMRModel:
+def load_hf(
+    path_or_hub_id: str,
+    head: str = "encoder",
+    num_labels: Optional[int] = None,
+    dtype: Any = jnp.float32,
+    seed: int = 0,
+    head_name: Optional[str] = None,
+    options: Optional[ModelOptions] = None,
+) -> XLMRModel:
   """An XLMRModel with the checkpoint's weights and one head of the given kind.
 
   The head (named `head_name`, default the kind) takes its weights from the checkpoint when
@@ -216,6 +254,7 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   (config.json's model_type) gives an MT5Model instead (models/mt5_hf.py).
   """
   from xstilts_jax.models import mt5_hf  # the backbone is the checkpoint's model_type
+
   if mt5_hf.read_model_type(mt5_dir := resolve_checkpoint(path_or_hub_id)) in mt5_hf.MODEL_TYPES:
     return mt5_hf.load_mt5(mt5_dir, head, num_labels, dtype, seed, head_name)
   if head not in HEAD_KINDS:
@@ -224,8 +263,10 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   hf_cfg = read_hf_config(ckpt_dir)
   cfg = XLMRConfig.from_hf_dict(hf_cfg)
   if cfg.hidden_act not in SUPPORTED_ACTIVATIONS:
-    raise ModelError(f"{ckpt_dir}/config.json: hidden_act {cfg.hidden_act!r} is not supported "
-                     f"({', '.join(SUPPORTED_ACTIVATIONS)})")
+    raise ModelError(
+        f"{ckpt_dir}/config.json: hidden_act {cfg.hidden_act!r} is not supported "
+        f"({', '.join(SUPPORTED_ACTIVATIONS)})"
+    )
   weights = read_hf_weights(ckpt_dir)
   prefix = _prefix_of(weights)
 
@@ -236,14 +277,16 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
     if num_labels is None:
       raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
     if in_ckpt is not None and in_ckpt != num_labels:
-      raise ModelError(f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, "
-                       f"but num_labels={num_labels} was asked")
+      raise ModelError(
+          f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, " f"but num_labels={num_labels} was asked"
+      )
   name = head_name or head
   heads = {} if head == "encoder" else {name: HeadSpec(head, num_labels or 0)}
   # The model's shapes only: weights go from the file to host arrays and from there straight
   # to their shards (train.state.create_state), never through a whole copy on one device.
-  abstract = nnx.eval_shape(lambda: XLMRModel(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed),
-                                              options=options or ModelOptions()))
+  abstract = nnx.eval_shape(
+      lambda: XLMRModel(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed), options=options or ModelOptions())
+  )
   graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
   values = nnx.to_pure_dict(params)
   encoder_entries, head_entries = _param_map(cfg, head, name, prefix, scanned=bool(options and options.scan_layers))
@@ -251,15 +294,17 @@ def load_hf(path_or_hub_id: str, head: str = "encoder", num_labels: Optional[int
   encoder_entries = [e for e in encoder_entries if e not in pooler]
   missing = [hf for hf, _, _ in encoder_entries if hf not in weights]
   if missing:
-    raise ModelError(f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); "
-                     f"is this an XLM-R checkpoint?")
+    raise ModelError(
+        f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); " f"is this an XLM-R checkpoint?"
+    )
   head_present = [hf for hf, _, _ in head_entries if hf in weights]
   if head_present and len(head_present) != len(head_entries):
     absent = [hf for hf, _, _ in head_entries if hf not in weights]
     raise ModelError(f"{ckpt_dir}: the {head} head is incomplete (missing {', '.join(absent)})")
   pooler_present = bool(pooler) and all(hf in weights for hf, _, _ in pooler)
-  for hf, path, transpose in encoder_entries + (pooler if pooler_present else []) + (
-      head_entries if head_present else []):
+  for hf, path, transpose in (
+      encoder_entries + (pooler if pooler_present else []) + (head_entries if head_present else [])
+  ):
     w = weights[hf]
     _set(values, path, w.T if transpose else w, hf)
   # What the checkpoint lacks (a new head, a pooler) starts fresh, as transformers would.
@@ -302,11 +347,17 @@ def hf_state_dict(model: XLMRModel, head: Optional[str] = None) -> tuple[str, di
   return ARCHITECTURES[kind], out
 
 
-def export_hf(model: XLMRModel, out_dir: str, tokenizer=None, head: Optional[str] = None,
-              label_names: Optional[Iterable[str]] = None) -> Path:
+def export_hf(
+    model: XLMRModel,
+    out_dir: str,
+    tokenizer=None,
+    head: Optional[str] = None,
+    label_names: Optional[Iterable[str]] = None,
+) -> Path:
   """Write config.json, model.safetensors and (when given) the tokenizer files to out_dir."""
   if not isinstance(model, XLMRModel):  # an MT5Model: models/mt5_hf.py
     from xstilts_jax.models.mt5_hf import export_mt5
+
     return export_mt5(model, out_dir, tokenizer, head, label_names)
   from safetensors.numpy import save_file
   from transformers import XLMRobertaConfig
@@ -357,14 +408,18 @@ def reexport_hf(source: Path, out: Path, load_tokenizer=None, overwrite: bool = 
   if out.exists() and not out.is_dir():
     raise ModelError(f"--out {out}: exists and is not a directory")
   if out.is_dir() and any(out.iterdir()) and not overwrite:
-    raise ModelError(f"--out {out}: not empty; choose an empty or new directory, or pass --overwrite "
-                     "to replace it whole")
+    raise ModelError(
+        f"--out {out}: not empty; choose an empty or new directory, or pass --overwrite " "to replace it whole"
+    )
   config = read_hf_config(source)
   architecture = (config.get("architectures") or [ARCHITECTURES["encoder"]])[0]
   kind = _KIND_OF_ARCHITECTURE.get(architecture, "encoder")
   model = load_hf(str(source), head=kind)
-  labels = ([config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-            if kind in ("classification", "tagging") else None)
+  labels = (
+      [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+      if kind in ("classification", "tagging")
+      else None
+  )
   tokenizer = load_tokenizer(source) if load_tokenizer else None
   _write_dir_whole(out, lambda tmp: export_hf(model, str(tmp), tokenizer=tokenizer, label_names=labels))
   return architecture

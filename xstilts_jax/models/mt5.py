@@ -18,33 +18,41 @@ and the train step see the same two groups (`encoder`, `heads`):
 Every parameter carries logical axis names (vocab, embed, heads, mlp, labels), float32
 parameters, a compute dtype for the matmuls; norms and softmax run in float32.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 from typing import Any, Mapping, Optional
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from xstilts_jax.models.xlmr import (HeadSpec, XLMRConfig, _axes, _dropout, _make_head,
-                                    _RngSplitter, mean_pool)
+from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, _axes, _dropout, _make_head, _RngSplitter, mean_pool
 
-MT5_HEAD_KINDS = ("encoder", "seq2seq", "classification", "tagging", "span", "multiple_choice",
-                  "seq2seq_classification", "seq2seq_span")
+MT5_HEAD_KINDS = (
+    "encoder",
+    "seq2seq",
+    "classification",
+    "tagging",
+    "span",
+    "multiple_choice",
+    "seq2seq_classification",
+    "seq2seq_span",
+)
 # transformers' encoder-decoder task classes: the decoder reads the input shifted right;
 # MT5ForSequenceClassification classifies the decoder state at the last EOS of the input,
 # MT5ForQuestionAnswering scores span starts and ends on the decoder states.
-_DECODER_HEADS = {"seq2seq": "lm", "seq2seq_classification": "classification",
-                  "seq2seq_span": "span"}
+_DECODER_HEADS = {"seq2seq": "lm", "seq2seq_classification": "classification", "seq2seq_span": "span"}
 SUPPORTED_FEED_FORWARD = ("gated-gelu",)
 
 
 @dataclasses.dataclass(frozen=True)
 class MT5Config:
   """The fields of transformers' MT5Config that the forward pass uses (its names)."""
+
   vocab_size: int = 250112
   d_model: int = 512
   d_kv: int = 64
@@ -65,8 +73,9 @@ class MT5Config:
 
   def __post_init__(self):
     if self.feed_forward_proj not in SUPPORTED_FEED_FORWARD:
-      raise ValueError(f"feed_forward_proj {self.feed_forward_proj!r} is not supported "
-                       f"({', '.join(SUPPORTED_FEED_FORWARD)})")
+      raise ValueError(
+          f"feed_forward_proj {self.feed_forward_proj!r} is not supported " f"({', '.join(SUPPORTED_FEED_FORWARD)})"
+      )
     if self.num_decoder_layers is None:
       object.__setattr__(self, "num_decoder_layers", self.num_layers)
 
@@ -100,24 +109,35 @@ MT5_SIZES = tuple(_SIZES)
 
 def mt5_config(size: str, **overrides) -> MT5Config:
   """The named published size ("small", "base", "large", "xl", "xxl"; "mt5-" prefix allowed)."""
-  key = size[len("mt5-"):] if size.startswith("mt5-") else size
+  key = size[len("mt5-") :] if size.startswith("mt5-") else size
   if key not in _SIZES:
     raise ValueError(f"mT5 size {size!r} is not one of {', '.join(MT5_SIZES)}")
-  return MT5Config(**{**dict(vocab_size=250112, d_kv=64, num_decoder_layers=None), **_SIZES[key],
-                      **overrides})
+  return MT5Config(**{**dict(vocab_size=250112, d_kv=64, num_decoder_layers=None), **_SIZES[key], **overrides})
 
 
 def _head_config(cfg: MT5Config) -> XLMRConfig:
   """The fields XLM-R's head classes read, from an mT5 config (so both backbones share heads)."""
-  return XLMRConfig(vocab_size=cfg.vocab_size, hidden_size=cfg.d_model,
-                    num_attention_heads=cfg.num_heads, hidden_dropout_prob=cfg.dropout_rate,
-                    classifier_dropout=cfg.classifier_dropout,
-                    initializer_range=cfg.initializer_factor * cfg.d_model ** -0.5)
+  return XLMRConfig(
+      vocab_size=cfg.vocab_size,
+      hidden_size=cfg.d_model,
+      num_attention_heads=cfg.num_heads,
+      hidden_dropout_prob=cfg.dropout_rate,
+      classifier_dropout=cfg.classifier_dropout,
+      initializer_range=cfg.initializer_factor * cfg.d_model**-0.5,
+  )
 
 
 def _linear(n_in: int, n_out: int, axes: tuple, std: float, dtype, rngs: nnx.Rngs) -> nnx.Linear:
-  return nnx.Linear(n_in, n_out, use_bias=False, dtype=dtype, param_dtype=jnp.float32, rngs=rngs,
-                    kernel_init=nnx.initializers.normal(std), kernel_metadata=_axes(*axes))
+  return nnx.Linear(
+      n_in,
+      n_out,
+      use_bias=False,
+      dtype=dtype,
+      param_dtype=jnp.float32,
+      rngs=rngs,
+      kernel_init=nnx.initializers.normal(std),
+      kernel_metadata=_axes(*axes),
+  )
 
 
 class RMSNorm(nnx.Module):
@@ -133,8 +153,9 @@ class RMSNorm(nnx.Module):
     return x * self.scale[...]
 
 
-def relative_position_buckets(query_length: int, key_length: int, bidirectional: bool,
-                              num_buckets: int, max_distance: int) -> np.ndarray:
+def relative_position_buckets(
+    query_length: int, key_length: int, bidirectional: bool, num_buckets: int, max_distance: int
+) -> np.ndarray:
   """[query, key] bucket ids of key_position - query_position (Mesh TensorFlow's bucketing).
 
   Half the buckets (per direction when bidirectional) hold exact distances, the other half
@@ -151,9 +172,11 @@ def relative_position_buckets(query_length: int, key_length: int, bidirectional:
     distance = -np.minimum(relative, 0)
   max_exact = num_buckets // 2
   with np.errstate(divide="ignore"):
-    scaled = (np.log(distance.astype(np.float32) / np.float32(max_exact))
-              / np.float32(math.log(max_distance / max_exact))
-              * np.float32(num_buckets - max_exact))
+    scaled = (
+        np.log(distance.astype(np.float32) / np.float32(max_exact))
+        / np.float32(math.log(max_distance / max_exact))
+        * np.float32(num_buckets - max_exact)
+    )
   large = max_exact + np.where(distance < max_exact, 0, scaled).astype(np.int64)
   large = np.minimum(large, num_buckets - 1)
   return (buckets + np.where(distance < max_exact, distance, large)).astype(np.int32)
@@ -165,14 +188,20 @@ class RelativeBias(nnx.Module):
   def __init__(self, cfg: MT5Config, bidirectional: bool, *, rngs: nnx.Rngs):
     self.cfg, self.bidirectional = cfg, bidirectional
     self.embedding = nnx.Param(
-        nnx.initializers.normal(cfg.initializer_factor * cfg.d_model ** -0.5)(
-            rngs.params(), (cfg.relative_attention_num_buckets, cfg.num_heads), jnp.float32),
-        **_axes(None, "heads"))
+        nnx.initializers.normal(cfg.initializer_factor * cfg.d_model**-0.5)(
+            rngs.params(), (cfg.relative_attention_num_buckets, cfg.num_heads), jnp.float32
+        ),
+        **_axes(None, "heads"),
+    )
 
   def __call__(self, query_length: int, key_length: int) -> jax.Array:
-    buckets = relative_position_buckets(query_length, key_length, self.bidirectional,
-                                        self.cfg.relative_attention_num_buckets,
-                                        self.cfg.relative_attention_max_distance)
+    buckets = relative_position_buckets(
+        query_length,
+        key_length,
+        self.bidirectional,
+        self.cfg.relative_attention_num_buckets,
+        self.cfg.relative_attention_max_distance,
+    )
     return jnp.transpose(self.embedding[...][jnp.asarray(buckets)], (2, 0, 1))[None]
 
 
@@ -191,9 +220,9 @@ class Attention(nnx.Module):
     self.cfg = cfg
     d, inner, f = cfg.d_model, cfg.inner_dim, cfg.initializer_factor
     self.q = _linear(d, inner, ("embed", "heads"), f * (d * cfg.d_kv) ** -0.5, dtype, rngs)
-    self.k = _linear(d, inner, ("embed", "heads"), f * d ** -0.5, dtype, rngs)
-    self.v = _linear(d, inner, ("embed", "heads"), f * d ** -0.5, dtype, rngs)
-    self.o = _linear(inner, d, ("heads", "embed"), f * inner ** -0.5, dtype, rngs)
+    self.k = _linear(d, inner, ("embed", "heads"), f * d**-0.5, dtype, rngs)
+    self.v = _linear(d, inner, ("embed", "heads"), f * d**-0.5, dtype, rngs)
+    self.o = _linear(inner, d, ("heads", "embed"), f * inner**-0.5, dtype, rngs)
 
   def split(self, t):
     return t.reshape(*t.shape[:-1], self.cfg.num_heads, self.cfg.d_kv)
@@ -213,9 +242,9 @@ class GatedFeedForward(nnx.Module):
   def __init__(self, cfg: MT5Config, dtype, *, rngs: nnx.Rngs):
     self.cfg = cfg
     d, ff, f = cfg.d_model, cfg.d_ff, cfg.initializer_factor
-    self.wi_0 = _linear(d, ff, ("embed", "mlp"), f * d ** -0.5, dtype, rngs)
-    self.wi_1 = _linear(d, ff, ("embed", "mlp"), f * d ** -0.5, dtype, rngs)
-    self.wo = _linear(ff, d, ("mlp", "embed"), f * ff ** -0.5, dtype, rngs)
+    self.wi_0 = _linear(d, ff, ("embed", "mlp"), f * d**-0.5, dtype, rngs)
+    self.wi_1 = _linear(d, ff, ("embed", "mlp"), f * d**-0.5, dtype, rngs)
+    self.wo = _linear(ff, d, ("mlp", "embed"), f * ff**-0.5, dtype, rngs)
 
   def __call__(self, x, rng: _RngSplitter):
     h = jax.nn.gelu(self.wi_0(x), approximate=True) * self.wi_1(x)
@@ -256,8 +285,7 @@ class DecoderBlock(nnx.Module):
     rate = self.cfg.dropout_rate
     h = self.attention(self.attention_norm(x).astype(self.dtype), bias, mask, rng, kv=self_kv)
     x = x + _dropout(h, rate, rng()).astype(x.dtype)
-    h = self.cross_attention(self.cross_attention_norm(x).astype(self.dtype), 0.0, memory_mask, rng,
-                             kv=memory_kv)
+    h = self.cross_attention(self.cross_attention_norm(x).astype(self.dtype), 0.0, memory_mask, rng, kv=memory_kv)
     x = x + _dropout(h, rate, rng()).astype(x.dtype)
     h = self.ffn(self.ffn_norm(x).astype(self.dtype), rng)
     return x + _dropout(h, rate, rng()).astype(x.dtype)
@@ -279,9 +307,14 @@ class MT5Encoder(nnx.Module):
     if getattr(options, "scan_layers", False):
       raise ValueError("model.scan_layers is not implemented for mT5 (use model.remat)")
     self.cfg, self.dtype, self.options = cfg, dtype, options
-    self.shared = nnx.Embed(cfg.vocab_size, cfg.d_model, param_dtype=jnp.float32, rngs=rngs,
-                            embedding_init=nnx.initializers.normal(cfg.initializer_factor),
-                            embedding_metadata=_axes("vocab", "embed"))
+    self.shared = nnx.Embed(
+        cfg.vocab_size,
+        cfg.d_model,
+        param_dtype=jnp.float32,
+        rngs=rngs,
+        embedding_init=nnx.initializers.normal(cfg.initializer_factor),
+        embedding_metadata=_axes("vocab", "embed"),
+    )
     self.relative_attention_bias = RelativeBias(cfg, bidirectional=True, rngs=rngs)
     self.blocks = nnx.List([EncoderBlock(cfg, dtype, rngs=rngs) for _ in range(cfg.num_layers)])
     self.final_layer_norm = RMSNorm(cfg)
@@ -289,8 +322,9 @@ class MT5Encoder(nnx.Module):
   def embed(self, ids) -> jax.Array:
     return self.shared(ids).astype(self.dtype)
 
-  def __call__(self, input_ids, attention_mask, token_type_ids=None, *, rng: _RngSplitter,
-               output_hidden_states: bool = False):
+  def __call__(
+      self, input_ids, attention_mask, token_type_ids=None, *, rng: _RngSplitter, output_hidden_states: bool = False
+  ):
     del token_type_ids  # mT5 has no segment embeddings
     rate = self.cfg.dropout_rate
     x = _dropout(self.embed(input_ids), rate, rng())
@@ -317,24 +351,26 @@ class Seq2SeqHead(nnx.Module):
   """The decoder stack and its output: the LM head (teacher-forced logits, or one step with a
   cache), or, for transformers' encoder-decoder task classes, a classifier or span scorer."""
 
-  def __init__(self, cfg: MT5Config, dtype=jnp.float32, output: str = "lm", num_labels: int = 0, *,
-               rngs: nnx.Rngs):
+  def __init__(self, cfg: MT5Config, dtype=jnp.float32, output: str = "lm", num_labels: int = 0, *, rngs: nnx.Rngs):
     self.cfg, self.dtype, self.output = cfg, dtype, output
     self.relative_attention_bias = RelativeBias(cfg, bidirectional=False, rngs=rngs)
-    self.blocks = nnx.List([DecoderBlock(cfg, dtype, rngs=rngs)
-                            for _ in range(cfg.num_decoder_layers)])
+    self.blocks = nnx.List([DecoderBlock(cfg, dtype, rngs=rngs) for _ in range(cfg.num_decoder_layers)])
     self.final_layer_norm = RMSNorm(cfg)
     if output == "lm":
-      self.lm_head = _linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"),
-                             cfg.initializer_factor, dtype, rngs)
+      self.lm_head = _linear(cfg.d_model, cfg.vocab_size, ("embed", "vocab"), cfg.initializer_factor, dtype, rngs)
     elif output == "classification":
-      self.classification_head = _make_head(
-          _head_config(cfg), HeadSpec("classification", num_labels), dtype, rngs)
+      self.classification_head = _make_head(_head_config(cfg), HeadSpec("classification", num_labels), dtype, rngs)
     elif output == "span":
       self.qa_outputs = nnx.Linear(
-          cfg.d_model, 2, dtype=dtype, param_dtype=jnp.float32, rngs=rngs,
-          kernel_init=nnx.initializers.normal(cfg.initializer_factor * cfg.d_model ** -0.5),
-          kernel_metadata=_axes("embed", None), bias_metadata=_axes(None))
+          cfg.d_model,
+          2,
+          dtype=dtype,
+          param_dtype=jnp.float32,
+          rngs=rngs,
+          kernel_init=nnx.initializers.normal(cfg.initializer_factor * cfg.d_model**-0.5),
+          kernel_metadata=_axes("embed", None),
+          bias_metadata=_axes(None),
+      )
     else:
       raise ValueError(f"decoder output {output!r} is not one of lm, classification, span")
 
@@ -348,8 +384,7 @@ class Seq2SeqHead(nnx.Module):
   def logits(self, x, rng: _RngSplitter):
     return self.lm_head(self.final(x, rng))
 
-  def __call__(self, decoder_input_ids, decoder_attention_mask, encoded, attention_mask,
-               embed, rng: _RngSplitter):
+  def __call__(self, decoder_input_ids, decoder_attention_mask, encoded, attention_mask, embed, rng: _RngSplitter):
     length = decoder_input_ids.shape[-1]
     bias = self.relative_attention_bias(length, length)
     causal = jnp.tril(jnp.ones((length, length), bool))[None, None]
@@ -406,14 +441,20 @@ class MT5Model(nnx.Module):
   kernel choice does not (the position bias needs the plain path); scan_layers is refused.
   """
 
-  def __init__(self, cfg: MT5Config, heads: Mapping[str, HeadSpec] | None = None,
-               dtype=jnp.float32, *, rngs: nnx.Rngs, options: Any = None):
+  def __init__(
+      self,
+      cfg: MT5Config,
+      heads: Mapping[str, HeadSpec] | None = None,
+      dtype=jnp.float32,
+      *,
+      rngs: nnx.Rngs,
+      options: Any = None,
+  ):
     self.cfg, self.dtype, self.options = cfg, dtype, options
     self.encoder = MT5Encoder(cfg, dtype, options, rngs=rngs)
     heads = dict(heads or {})
     self._head_specs = tuple(heads.items())
-    self.heads = nnx.Dict({name: _make_mt5_head(cfg, spec, dtype, rngs)
-                           for name, spec in heads.items()})
+    self.heads = nnx.Dict({name: _make_mt5_head(cfg, spec, dtype, rngs) for name, spec in heads.items()})
 
   @property
   def head_specs(self) -> dict[str, HeadSpec]:
@@ -435,9 +476,17 @@ class MT5Model(nnx.Module):
       raise ValueError(f"the model has no head {head!r} (heads: {sorted(self.head_specs)})")
     return head, (self.head_specs[head].kind if head is not None else "encoder")
 
-  def __call__(self, input_ids, attention_mask, decoder_input_ids=None,
-               decoder_attention_mask=None, *, head: Optional[str] = None,
-               dropout_rng: Optional[jax.Array] = None, output_hidden_states: bool = False):
+  def __call__(
+      self,
+      input_ids,
+      attention_mask,
+      decoder_input_ids=None,
+      decoder_attention_mask=None,
+      *,
+      head: Optional[str] = None,
+      dropout_rng: Optional[jax.Array] = None,
+      output_hidden_states: bool = False,
+  ):
     head, kind = self.resolve_head(head)
     rng = _RngSplitter(dropout_rng)
     choices_shape = None
@@ -445,22 +494,18 @@ class MT5Model(nnx.Module):
       choices_shape = input_ids.shape[:2]
       input_ids = input_ids.reshape(-1, input_ids.shape[-1])
       attention_mask = attention_mask.reshape(-1, attention_mask.shape[-1])
-    x, hidden_states = self.encoder(input_ids, attention_mask, rng=rng,
-                                    output_hidden_states=output_hidden_states)
+    x, hidden_states = self.encoder(input_ids, attention_mask, rng=rng, output_hidden_states=output_hidden_states)
     if kind == "encoder":
       return (x, hidden_states) if output_hidden_states else x
     module = self.heads[head]
     if kind == "seq2seq":
       if decoder_input_ids is None:
         raise ValueError(f"head {head!r} (seq2seq) needs decoder_input_ids")
-      out = module(decoder_input_ids, decoder_attention_mask, x, attention_mask,
-                   self.encoder.embed, rng)
+      out = module(decoder_input_ids, decoder_attention_mask, x, attention_mask, self.encoder.embed, rng)
     elif kind in _DECODER_HEADS:
       if decoder_input_ids is None:
-        decoder_input_ids = shift_right(input_ids, self.cfg.decoder_start_token_id,
-                                        self.cfg.pad_token_id)
-      h = module(decoder_input_ids, decoder_attention_mask, x, attention_mask,
-                 self.encoder.embed, rng)
+        decoder_input_ids = shift_right(input_ids, self.cfg.decoder_start_token_id, self.cfg.pad_token_id)
+      h = module(decoder_input_ids, decoder_attention_mask, x, attention_mask, self.encoder.embed, rng)
       if kind == "seq2seq_span":
         logits = module.qa_outputs(h)
         out = (logits[..., 0], logits[..., 1])
@@ -483,13 +528,12 @@ class MT5Model(nnx.Module):
 def shift_right(labels: jax.Array, decoder_start_token_id: int, pad_token_id: int) -> jax.Array:
   """Teacher-forcing decoder inputs: the start token, then labels[:-1]; -100 becomes padding."""
   shifted = jnp.concatenate(
-      [jnp.full(labels.shape[:-1] + (1,), decoder_start_token_id, labels.dtype), labels[..., :-1]],
-      axis=-1)
+      [jnp.full(labels.shape[:-1] + (1,), decoder_start_token_id, labels.dtype), labels[..., :-1]], axis=-1
+  )
   return jnp.where(shifted == -100, pad_token_id, shifted)
 
 
-def greedy_decode(model: MT5Model, input_ids, attention_mask, max_length: int,
-                  head: Optional[str] = None) -> jax.Array:
+def greedy_decode(model: MT5Model, input_ids, attention_mask, max_length: int, head: Optional[str] = None) -> jax.Array:
   """Greedy decoding with a key-value cache: [B, max_length] ids, as transformers' `generate`.
 
   Position 0 holds the decoder start token; each step appends the arg-max token; a row that
@@ -517,8 +561,7 @@ def greedy_decode(model: MT5Model, input_ids, attention_mask, max_length: int,
   def body(carry):
     position, tokens, done, cache = carry
     token = jax.lax.dynamic_index_in_dim(tokens, position, axis=1, keepdims=False)
-    logits, cache = decoder.step(token, position, cache, memory, attention_mask,
-                                 model.encoder.embed, max_length)
+    logits, cache = decoder.step(token, position, cache, memory, attention_mask, model.encoder.embed, max_length)
     nxt = jnp.argmax(logits.astype(jnp.float32), axis=-1).astype(jnp.int32)
     nxt = jnp.where(done, cfg.pad_token_id, nxt)
     tokens = jax.lax.dynamic_update_slice_in_dim(tokens, nxt[:, None], position + 1, axis=1)
@@ -535,9 +578,9 @@ def sequence_loss(logits: jax.Array, labels: jax.Array, label_mask: jax.Array):
   is the mean over all target tokens of the whole batch (T5X's "loss per all target tokens").
   """
   import optax
+
   valid = label_mask.astype(bool) & (labels >= 0)
-  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
-                                                           jnp.where(valid, labels, 0))
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), jnp.where(valid, labels, 0))
   return jnp.sum(jnp.where(valid, losses, 0.0)), jnp.sum(valid)
 
 

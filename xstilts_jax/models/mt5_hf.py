@@ -11,18 +11,19 @@ classification, span and multiple-choice heads of the encoder-with-heads protoco
 transformers class (its MT5ForSequenceClassification and MT5ForQuestionAnswering read the
 decoder's states), so they always start fresh and cannot be exported.
 """
+
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+import tempfile
 from typing import Any, Iterable, Optional
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from xstilts_jax.errors import ModelError
 from xstilts_jax.models.mt5 import MT5_HEAD_KINDS, MT5Config, MT5Model, _make_mt5_head
@@ -57,31 +58,45 @@ def _norm(hf: str, path: tuple) -> list:
 def encoder_entries(cfg: MT5Config, prefix: str) -> list[tuple[str, tuple, bool]]:
   """(transformers name, path in the NNX state, transpose?) for the shared table and encoder."""
   e, p = prefix + "encoder.", ("encoder",)
-  out = [(prefix + "shared.weight", p + ("shared", "embedding"), False),
-         (e + "block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-          p + ("relative_attention_bias", "embedding"), False)]
+  out = [
+      (prefix + "shared.weight", p + ("shared", "embedding"), False),
+      (
+          e + "block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+          p + ("relative_attention_bias", "embedding"),
+          False,
+      ),
+  ]
   for i in range(cfg.num_layers):
     h, b = f"{e}block.{i}.", p + ("blocks", i)
-    out += (_attention(h + "layer.0.SelfAttention", b + ("attention",))
-            + _norm(h + "layer.0.layer_norm", b + ("attention_norm",))
-            + _ffn(h + "layer.1.DenseReluDense", b + ("ffn",))
-            + _norm(h + "layer.1.layer_norm", b + ("ffn_norm",)))
+    out += (
+        _attention(h + "layer.0.SelfAttention", b + ("attention",))
+        + _norm(h + "layer.0.layer_norm", b + ("attention_norm",))
+        + _ffn(h + "layer.1.DenseReluDense", b + ("ffn",))
+        + _norm(h + "layer.1.layer_norm", b + ("ffn_norm",))
+    )
   return out + _norm(e + "final_layer_norm", p + ("final_layer_norm",))
 
 
 def decoder_entries(cfg: MT5Config, name: str, prefix: str = "") -> list[tuple[str, tuple, bool]]:
   """The decoder stack of a decoder head called `name` (its output layer not included)."""
   p = ("heads", name)
-  out = [(prefix + "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-          p + ("relative_attention_bias", "embedding"), False)]
+  out = [
+      (
+          prefix + "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+          p + ("relative_attention_bias", "embedding"),
+          False,
+      )
+  ]
   for i in range(cfg.num_decoder_layers):
     h, b = f"{prefix}decoder.block.{i}.", p + ("blocks", i)
-    out += (_attention(h + "layer.0.SelfAttention", b + ("attention",))
-            + _norm(h + "layer.0.layer_norm", b + ("attention_norm",))
-            + _attention(h + "layer.1.EncDecAttention", b + ("cross_attention",))
-            + _norm(h + "layer.1.layer_norm", b + ("cross_attention_norm",))
-            + _ffn(h + "layer.2.DenseReluDense", b + ("ffn",))
-            + _norm(h + "layer.2.layer_norm", b + ("ffn_norm",)))
+    out += (
+        _attention(h + "layer.0.SelfAttention", b + ("attention",))
+        + _norm(h + "layer.0.layer_norm", b + ("attention_norm",))
+        + _attention(h + "layer.1.EncDecAttention", b + ("cross_attention",))
+        + _norm(h + "layer.1.layer_norm", b + ("cross_attention_norm",))
+        + _ffn(h + "layer.2.DenseReluDense", b + ("ffn",))
+        + _norm(h + "layer.2.layer_norm", b + ("ffn_norm",))
+    )
   return out + _norm(prefix + "decoder.final_layer_norm", p + ("final_layer_norm",))
 
 
@@ -97,9 +112,11 @@ def head_entries(cfg: MT5Config, kind: str, name: str) -> list[tuple[str, tuple,
     return decoder_entries(cfg, name) + _linear_with_bias("qa_outputs", p + ("qa_outputs",))
   if kind == "seq2seq_classification":
     c = p + ("classification_head",)
-    return (decoder_entries(cfg, name, "transformer.")
-            + _linear_with_bias("classification_head.dense", c + ("dense",))
-            + _linear_with_bias("classification_head.out_proj", c + ("out_proj",)))
+    return (
+        decoder_entries(cfg, name, "transformer.")
+        + _linear_with_bias("classification_head.dense", c + ("dense",))
+        + _linear_with_bias("classification_head.out_proj", c + ("out_proj",))
+    )
   if kind == "tagging":
     p = ("heads", name, "classifier")
     return [("classifier.weight", p + ("kernel",), True), ("classifier.bias", p + ("bias",), False)]
@@ -124,8 +141,7 @@ def _set(values: dict, path: tuple, value: np.ndarray, name: str) -> None:
     node = node[p]
   old = node[path[-1]]
   if tuple(old.shape) != tuple(value.shape):
-    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} "
-                     f"!= model shape {tuple(old.shape)}")
+    raise ModelError(f"{name}: checkpoint shape {tuple(value.shape)} " f"!= model shape {tuple(old.shape)}")
   node[path[-1]] = np.asarray(value, dtype=old.dtype)
 
 
@@ -133,10 +149,17 @@ def _host(module: nnx.Module) -> dict:
   return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(module, nnx.Param)))
 
 
-def load_mt5(ckpt_dir: Path, head: str = "encoder", num_labels: Optional[int] = None,
-             dtype: Any = jnp.float32, seed: int = 0, head_name: Optional[str] = None) -> MT5Model:
+def load_mt5(
+    ckpt_dir: Path,
+    head: str = "encoder",
+    num_labels: Optional[int] = None,
+    dtype: Any = jnp.float32,
+    seed: int = 0,
+    head_name: Optional[str] = None,
+) -> MT5Model:
   """An MT5Model with the checkpoint's weights and one head of the given kind."""
   from xstilts_jax.models.hf import read_hf_weights
+
   if head not in MT5_HEAD_KINDS:
     raise ModelError(f"head {head!r} is not one of {', '.join(MT5_HEAD_KINDS)} for mT5")
   config_file = ckpt_dir / "config.json"
@@ -150,8 +173,9 @@ def load_mt5(ckpt_dir: Path, head: str = "encoder", num_labels: Optional[int] = 
     raise ModelError(f"{config_file}: {e}") from None
   weights = read_hf_weights(ckpt_dir)
   prefix = _prefix_of(weights)
-  label_key = {"tagging": "classifier.weight",
-               "seq2seq_classification": "classification_head.out_proj.weight"}.get(head)
+  label_key = {"tagging": "classifier.weight", "seq2seq_classification": "classification_head.out_proj.weight"}.get(
+      head
+  )
   if label_key is not None:
     in_ckpt = weights[label_key].shape[0] if label_key in weights else None
     if num_labels is None:
@@ -159,8 +183,9 @@ def load_mt5(ckpt_dir: Path, head: str = "encoder", num_labels: Optional[int] = 
     if num_labels is None:
       raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
     if in_ckpt is not None and in_ckpt != num_labels:
-      raise ModelError(f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, "
-                       f"but num_labels={num_labels} was asked")
+      raise ModelError(
+          f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, " f"but num_labels={num_labels} was asked"
+      )
   elif head in ("classification",) and num_labels is None:
     raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
   name = head_name or head
@@ -174,18 +199,23 @@ def load_mt5(ckpt_dir: Path, head: str = "encoder", num_labels: Optional[int] = 
     enc[0] = (prefix + "encoder.embed_tokens.weight",) + enc[0][1:]
   missing = [hf for hf, _, _ in enc if hf not in weights]
   if missing:
-    raise ModelError(f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); "
-                     "is this an mT5 checkpoint?")
+    raise ModelError(
+        f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); " "is this an mT5 checkpoint?"
+    )
   hd = head_entries(cfg, head, name)
-  if head == "seq2seq" and "lm_head.weight" not in weights and "shared.weight" in weights \
-      and any(hf in weights for hf, _, _ in hd) and hf_cfg.get("tie_word_embeddings", False):
+  if (
+      head == "seq2seq"
+      and "lm_head.weight" not in weights
+      and "shared.weight" in weights
+      and any(hf in weights for hf, _, _ in hd)
+      and hf_cfg.get("tie_word_embeddings", False)
+  ):
     # A checkpoint saved with tied embeddings (transformers drops lm_head.weight then).
     weights = {**weights, "lm_head.weight": weights["shared.weight"]}
   present = [hf for hf, _, _ in hd if hf in weights]
   if present and len(present) != len(hd):
     absent = [hf for hf, _, _ in hd if hf not in weights]
-    raise ModelError(f"{ckpt_dir}: the {head} head is incomplete ({len(absent)} weights missing, "
-                     f"e.g. {absent[0]})")
+    raise ModelError(f"{ckpt_dir}: the {head} head is incomplete ({len(absent)} weights missing, " f"e.g. {absent[0]})")
   for hf, path, transpose in enc + (hd if present else []):
     w = weights[hf]
     _set(values, path, w.T if transpose else w, hf)
@@ -202,8 +232,10 @@ def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dic
   except ValueError as e:
     raise ModelError(str(e)) from None
   if kind not in ARCHITECTURES:
-    raise ModelError(f"head {head!r} ({kind}) has no transformers mT5 class to export to "
-                     f"(exportable: {', '.join(ARCHITECTURES)})")
+    raise ModelError(
+        f"head {head!r} ({kind}) has no transformers mT5 class to export to "
+        f"(exportable: {', '.join(ARCHITECTURES)})"
+    )
   prefix = _PREFIX.get(kind, "")
   values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   out = {}
@@ -217,8 +249,13 @@ def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dic
   return ARCHITECTURES[kind], out
 
 
-def export_mt5(model: MT5Model, out_dir: str, tokenizer=None, head: Optional[str] = None,
-               label_names: Optional[Iterable[str]] = None) -> Path:
+def export_mt5(
+    model: MT5Model,
+    out_dir: str,
+    tokenizer=None,
+    head: Optional[str] = None,
+    label_names: Optional[Iterable[str]] = None,
+) -> Path:
   """config.json, model.safetensors and (when given) the tokenizer files, each written whole."""
   from safetensors.numpy import save_file
   from transformers import MT5Config as HFMT5Config

@@ -15,13 +15,13 @@
 These belong beside the AdamW of train/optim.py and the losses of train/steps.py; they live
 here until those modules select them by config (optimizer.name, head kind "seq2seq").
 """
+
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Mapping, Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -31,6 +31,7 @@ from xstilts_jax.models.mt5 import sequence_loss
 @dataclasses.dataclass(frozen=True)
 class AdafactorConfig:
   """T5X's Adafactor defaults for fine-tuning (the mT5 paper: constant 1e-3)."""
+
   learning_rate: float = 1e-3
   decay_rate: float = 0.8
   decay_offset: int = 0
@@ -43,8 +44,9 @@ class AdafactorConfig:
 
 def adafactor_transform(cfg: AdafactorConfig = AdafactorConfig()) -> optax.GradientTransformation:
   """Adafactor's update direction; the caller multiplies by -learning_rate (as for AdamW)."""
-  parts = [optax.scale_by_factored_rms(cfg.factored, cfg.decay_rate, cfg.decay_offset,
-                                       cfg.min_dim_size_to_factor, cfg.eps)]
+  parts = [
+      optax.scale_by_factored_rms(cfg.factored, cfg.decay_rate, cfg.decay_offset, cfg.min_dim_size_to_factor, cfg.eps)
+  ]
   if cfg.clipping_threshold is not None:
     parts.append(optax.clip_by_block_rms(cfg.clipping_threshold))
   if cfg.multiply_by_parameter_scale:
@@ -56,25 +58,34 @@ def constant_schedule(learning_rate: float) -> optax.Schedule:
   return optax.constant_schedule(learning_rate)
 
 
-def seq2seq_loss(model: Any, batch: Mapping[str, jax.Array], head: str,
-                 dropout_rng: Optional[jax.Array] = None):
+def seq2seq_loss(model: Any, batch: Mapping[str, jax.Array], head: str, dropout_rng: Optional[jax.Array] = None):
   """(summed loss, count) for one micro-batch of a seq2seq head.
 
   Batch keys: input_ids, attention_mask (the source), decoder_input_ids (the target shifted
   right after the start token), decoder_attention_mask, labels (the target; -100 or a 0 in
   decoder_attention_mask marks positions without loss) and mask (real rows).
   """
-  logits = model(batch["input_ids"], batch["attention_mask"],
-                 decoder_input_ids=batch["decoder_input_ids"],
-                 decoder_attention_mask=batch["decoder_attention_mask"], head=head,
-                 dropout_rng=dropout_rng)
+  logits = model(
+      batch["input_ids"],
+      batch["attention_mask"],
+      decoder_input_ids=batch["decoder_input_ids"],
+      decoder_attention_mask=batch["decoder_attention_mask"],
+      head=head,
+      dropout_rng=dropout_rng,
+  )
   valid = batch["mask"].astype(bool)[:, None] & batch["decoder_attention_mask"].astype(bool)
   return sequence_loss(logits, batch["labels"], valid & (batch["labels"] >= 0))
 
 
-def text_to_text_batch(sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]],
-                       max_source: int, max_target: int, pad_id: int = 0, eos_id: int = 1,
-                       decoder_start_id: int = 0) -> dict[str, np.ndarray]:
+def text_to_text_batch(
+    sources: Sequence[Sequence[int]],
+    targets: Sequence[Sequence[int]],
+    max_source: int,
+    max_target: int,
+    pad_id: int = 0,
+    eos_id: int = 1,
+    decoder_start_id: int = 0,
+) -> dict[str, np.ndarray]:
   """The keys `seq2seq_loss` reads, for token ids without EOS (T5's tokenizers append it).
 
   A sequence longer than its maximum keeps its first max - 1 tokens and the EOS, as the
@@ -87,15 +98,20 @@ def text_to_text_batch(sources: Sequence[Sequence[int]], targets: Sequence[Seque
   source_mask = np.zeros((rows, max_source), np.int32)
   labels = np.full((rows, max_target), -100, np.int32)
   for r, (src, tgt) in enumerate(zip(sources, targets)):
-    src = list(src)[:max_source - 1] + [eos_id]
-    tgt = list(tgt)[:max_target - 1] + [eos_id]
-    ids[r, :len(src)], source_mask[r, :len(src)] = src, 1
-    labels[r, :len(tgt)] = tgt
+    src = list(src)[: max_source - 1] + [eos_id]
+    tgt = list(tgt)[: max_target - 1] + [eos_id]
+    ids[r, : len(src)], source_mask[r, : len(src)] = src, 1
+    labels[r, : len(tgt)] = tgt
   shifted = np.where(labels == -100, pad_id, labels)[:, :-1]
   decoder_input_ids = np.concatenate([np.full((rows, 1), decoder_start_id, np.int32), shifted], 1)
-  return {"input_ids": ids, "attention_mask": source_mask, "decoder_input_ids": decoder_input_ids,
-          "decoder_attention_mask": (labels != -100).astype(np.int32), "labels": labels,
-          "mask": np.ones(rows, np.int32)}
+  return {
+      "input_ids": ids,
+      "attention_mask": source_mask,
+      "decoder_input_ids": decoder_input_ids,
+      "decoder_attention_mask": (labels != -100).astype(np.int32),
+      "labels": labels,
+      "mask": np.ones(rows, np.int32),
+  }
 
 
 def target_ids(decoded: np.ndarray, pad_id: int = 0, eos_id: int = 1) -> list[list[int]]:

@@ -8,6 +8,7 @@ beside pipeline.py; it reads analysis/, data/, tasks/ and configs, nothing impor
 
 Only argparse here, so that `xstilts` starts without importing the study's modules.
 """
+
 from __future__ import annotations
 
 
@@ -15,12 +16,13 @@ def add_select_arguments(p) -> None:
   """`xstilts select` options."""
   p.add_argument("--task", required=True, help="a task with a local TSV / SQuAD / CoNLL-U file")
   p.add_argument("--size", type=int, required=True)
-  p.add_argument("--out", required=True,
-                 help="writes OUT/diverse/<task's path>, OUT/random/<...>, OUT/selection.json")
+  p.add_argument("--out", required=True, help="writes OUT/diverse/<task's path>, OUT/random/<...>, OUT/selection.json")
   p.add_argument("--data-dir", required=True)
   p.add_argument("--split", default="train")
-  p.add_argument("--ud-train", help="UD English train .conllu for the POS tagger "
-                 "(without it: the word-class proxy, named in the summary)")
+  p.add_argument(
+      "--ud-train",
+      help="UD English train .conllu for the POS tagger " "(without it: the word-class proxy, named in the summary)",
+  )
   p.add_argument("--ud-dev", help="UD English dev .conllu: the tagger's accuracy in the summary")
   p.add_argument("--seed", type=int, default=0)
   p.set_defaults(fn=run_select)
@@ -28,6 +30,7 @@ def add_select_arguments(p) -> None:
 
 def run_select(args, _=None) -> int:
   from xstilts_jax.study.select import run_from_args
+
   return run_from_args(args)
 
 
@@ -35,8 +38,9 @@ def add_study_arguments(p) -> None:
   """`xstilts study` options."""
   p.add_argument("plan", metavar="PLAN", help="demo, full, or a JSON plan file")
   p.add_argument("--root", required=True, help="the runs' workdirs go under ROOT/<arm>/seed<S>")
-  p.add_argument("--print-commands", action="store_true",
-                 help="print one launch command per run instead of running them here")
+  p.add_argument(
+      "--print-commands", action="store_true", help="print one launch command per run instead of running them here"
+  )
   p.add_argument("--launcher", default="gpu", choices=["gpu", "tpu"])
   p.add_argument("--data-dir", help="the real data's root (plan full)")
   p.set_defaults(fn=run_study)
@@ -44,4 +48,5 @@ def add_study_arguments(p) -> None:
 
 def run_study(args, _=None) -> int:
   from xstilts_jax.study.plan import run_from_args
+
   return run_from_args(args)

@@ -10,6 +10,7 @@ Needs `urielplus==1.3.2`, which works offline but is not a dependency of xstilts
   /tmp/uriel/bin/python xstilts_jax/study/build_pairwise.py \
       xstilts_jax/analysis/languages.csv xstilts_jax/study/uriel_pairwise.csv
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,6 +23,7 @@ KINDS = ("syntactic", "genetic", "geographic", "featural")
 
 def build(languages_csv: str, out: str) -> None:
   from urielplus import urielplus
+
   logging.disable(logging.INFO)
   rows = list(csv.DictReader(open(languages_csv, encoding="utf-8")))
   codes = sorted((r["iso639_1"], r["iso639_3"]) for r in rows)

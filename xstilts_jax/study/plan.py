@@ -16,14 +16,15 @@ Plans: `demo` (the embedded synthetic setup, demo:quick, offline), `full` (XLM-R
 the real data under --data-dir), or a JSON file {"name", "scale", "questions", "seeds",
 "arms": [{"name", "config", "overrides", "questions", "note"}], "notes"}.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from xstilts_jax.atomic import write_text
@@ -38,6 +39,7 @@ NO_INTERMEDIATE = ("intermediate.tasks=[]", "mlm.languages=[]", "baseline=false"
 @dataclasses.dataclass(frozen=True)
 class Arm:
   """One condition of the study."""
+
   name: str
   config: str
   overrides: tuple[str, ...] = ()
@@ -49,6 +51,7 @@ class Arm:
 @dataclasses.dataclass(frozen=True)
 class PlannedRun:
   """One seed of one arm, in its own workdir."""
+
   arm: str
   seed: int
   config: str
@@ -57,13 +60,17 @@ class PlannedRun:
 
   def run_args(self, workdir: bool = True) -> list[str]:
     """The arguments of `xstilts run` for this run (the launch scripts add --workdir)."""
-    return (["--config", self.config] + (["--workdir", self.workdir] if workdir else [])
-            + [f"--config.seed={self.seed}", *(f"--config.{o}" for o in self.overrides)])
+    return (
+        ["--config", self.config]
+        + (["--workdir", self.workdir] if workdir else [])
+        + [f"--config.seed={self.seed}", *(f"--config.{o}" for o in self.overrides)]
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
   """A command the runs need first (e.g. `xstilts select`); done once `creates` exists."""
+
   creates: str
   argv: tuple[str, ...]
 
@@ -81,8 +88,7 @@ class Plan:
 
   def __post_init__(self):
     if len(set(self.seeds)) < MIN_SEEDS:
-      raise ConfigError(f"plan {self.name}: {len(set(self.seeds))} seeds; every arm needs at "
-                        f"least {MIN_SEEDS}")
+      raise ConfigError(f"plan {self.name}: {len(set(self.seeds))} seeds; every arm needs at " f"least {MIN_SEEDS}")
     names = [a.name for a in self.arms]
     if len(set(names)) != len(names):
       raise ConfigError(f"plan {self.name}: arm names repeat: {' '.join(names)}")
@@ -94,17 +100,20 @@ class Plan:
         raise ConfigError(f"plan {self.name}: report {report or 'main'!r} has no arm {base!r}")
     for arm in self.arms:
       if arm.report not in baselines:
-        raise ConfigError(f"plan {self.name}, arm {arm.name}: report {arm.report!r} has no "
-                          "baseline arm (plan baselines)")
+        raise ConfigError(
+            f"plan {self.name}, arm {arm.name}: report {arm.report!r} has no " "baseline arm (plan baselines)"
+        )
       unknown = [q for q in arm.questions if q not in QUESTIONS]
       if unknown or not arm.name or "/" in arm.name:
-        raise ConfigError(f"plan {self.name}, arm {arm.name!r}: bad name or question "
-                          f"{unknown} (questions: {' '.join(QUESTIONS)})")
+        raise ConfigError(
+            f"plan {self.name}, arm {arm.name!r}: bad name or question " f"{unknown} (questions: {' '.join(QUESTIONS)})"
+        )
 
   def runs(self, root: str) -> list[PlannedRun]:
     root = root.rstrip("/")
-    return [PlannedRun(a.name, s, a.config, a.overrides, f"{root}/{a.name}/seed{s}")
-            for a in self.arms for s in self.seeds]
+    return [
+        PlannedRun(a.name, s, a.config, a.overrides, f"{root}/{a.name}/seed{s}") for a in self.arms for s in self.seeds
+    ]
 
   def reports(self, root: str) -> list[tuple[list[str], str, str]]:
     """(arm workdirs, baseline workdir, out) of every report."""
@@ -112,17 +121,27 @@ class Plan:
     out = []
     for report, base in {"": "baseline", **dict(self.baselines)}.items():
       arms = [a.name for a in self.arms if a.report == report and a.name != base]
-      out.append(([f"{root}/{base}"] + [f"{root}/{a}" for a in arms], f"{root}/{base}",
-                  f"{root}/report" + (f"-{report}" if report else "")))
+      out.append(
+          (
+              [f"{root}/{base}"] + [f"{root}/{a}" for a in arms],
+              f"{root}/{base}",
+              f"{root}/report" + (f"-{report}" if report else ""),
+          )
+      )
     return out
 
   def to_json(self, root: str) -> dict:
-    return {"name": self.name, "scale": self.scale, "questions": list(self.questions),
-            "seeds": list(self.seeds), "notes": list(self.notes),
-            "prepare": [dataclasses.asdict(p) for p in self.prepare],
-            "reports": [{"paths": p, "baseline": b, "out": o} for p, b, o in self.reports(root)],
-            "arms": [dataclasses.asdict(a) for a in self.arms],
-            "runs": [dataclasses.asdict(r) for r in self.runs(root)]}
+    return {
+        "name": self.name,
+        "scale": self.scale,
+        "questions": list(self.questions),
+        "seeds": list(self.seeds),
+        "notes": list(self.notes),
+        "prepare": [dataclasses.asdict(p) for p in self.prepare],
+        "reports": [{"paths": p, "baseline": b, "out": o} for p, b, o in self.reports(root)],
+        "arms": [dataclasses.asdict(a) for a in self.arms],
+        "runs": [dataclasses.asdict(r) for r in self.runs(root)],
+    }
 
 
 # ----------------------------------------------------------------------------- the plans
@@ -133,44 +152,90 @@ def demo_plan() -> Plan:
   c = "demo:quick"
   arms = (
       Arm("baseline", c, NO_INTERMEDIATE, QUESTIONS, "no MLM, no intermediate task"),
-      Arm("xstilts", c, ("mlm.languages=[]", "baseline=false"), QUESTIONS,
-          "intermediate hellaswag + squad_v1, no MLM (the English-only X-STILTs arm)"),
-      Arm("mlm_far", c, ("baseline=false", "mlm.languages=qs,qc"), ("q1",),
-          "MLM on the two synthetic languages farthest from English, then X-STILTs"),
-      Arm("mlm_near", c, ("baseline=false", "mlm.languages=qn,qv"), ("q1",),
-          "MLM on the two nearest, same MLM phase (steps by epochs over equal-sized corpora)"),
-      Arm("hellaswag", c, ("mlm.languages=[]", "baseline=false", "intermediate.tasks=hellaswag"),
-          ("q3",), "one intermediate task"),
-      Arm("squad", c, ("mlm.languages=[]", "baseline=false", "intermediate.tasks=squad_v1"),
-          ("q3",), "one intermediate task"),
+      Arm(
+          "xstilts",
+          c,
+          ("mlm.languages=[]", "baseline=false"),
+          QUESTIONS,
+          "intermediate hellaswag + squad_v1, no MLM (the English-only X-STILTs arm)",
+      ),
+      Arm(
+          "mlm_far",
+          c,
+          ("baseline=false", "mlm.languages=qs,qc"),
+          ("q1",),
+          "MLM on the two synthetic languages farthest from English, then X-STILTs",
+      ),
+      Arm(
+          "mlm_near",
+          c,
+          ("baseline=false", "mlm.languages=qn,qv"),
+          ("q1",),
+          "MLM on the two nearest, same MLM phase (steps by epochs over equal-sized corpora)",
+      ),
+      Arm(
+          "hellaswag",
+          c,
+          ("mlm.languages=[]", "baseline=false", "intermediate.tasks=hellaswag"),
+          ("q3",),
+          "one intermediate task",
+      ),
+      Arm(
+          "squad",
+          c,
+          ("mlm.languages=[]", "baseline=false", "intermediate.tasks=squad_v1"),
+          ("q3",),
+          "one intermediate task",
+      ),
   )
-  notes = ("Q1: the demo's synthetic languages have no resource classes yet, so the toy arms "
-           "contrast far against near languages, not diverse low-resource against high-resource.",
-           "Q2 (selected vs random intermediate data) and Q4 (XTREME-R, mT5) have no toy arms "
-           "yet: `xstilts select` works on real files; the synthetic generator and the mT5 "
-           "pipeline are not wired into this plan.")
+  notes = (
+      "Q1: the demo's synthetic languages have no resource classes yet, so the toy arms "
+      "contrast far against near languages, not diverse low-resource against high-resource.",
+      "Q2 (selected vs random intermediate data) and Q4 (XTREME-R, mT5) have no toy arms "
+      "yet: `xstilts select` works on real files; the synthetic generator and the mT5 "
+      "pipeline are not wired into this plan.",
+  )
   return Plan("demo", "toy (synthetic, demo:quick)", QUESTIONS, arms, notes=notes)
 
 
-def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000,
-              q2_size: int = 50000) -> Plan:
+def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000, q2_size: int = 50000) -> Plan:
   """XLM-R Large on real data: every arm of Q1-Q5 (see the research-questions note)."""
   from xstilts_jax.study.languages import resource_contrast, select_language_sets
+
   sets = {s.name: "+".join(s.languages) for s in select_language_sets(k)}
   contrast = {b: resource_contrast(b) for b in ("xtreme", "xtreme-r")}
   both = lambda g: min(len(g["low"]), len(g["high"])) >= 2
-  q5 = "; ".join(f"{b}: " + ", ".join(
-      f"{t} ({len(g['low'])} low, {len(g['high'])} high)" for t, g in sorted(c.items())
-      if both(g)) + "; not separable within task: " + ", ".join(
-      t for t, g in sorted(c.items()) if not both(g)) for b, c in contrast.items())
+  q5 = "; ".join(
+      f"{b}: "
+      + ", ".join(f"{t} ({len(g['low'])} low, {len(g['high'])} high)" for t, g in sorted(c.items()) if both(g))
+      + "; not separable within task: "
+      + ", ".join(t for t, g in sorted(c.items()) if not both(g))
+      for b, c in contrast.items()
+  )
   c = "configs/xstilts.py"
   data = (f"data.data_dir={data_dir}",)
   mlm_budget = (f"mlm.phase.max_steps={mlm_steps}",)
   q2 = f"{data_dir.rstrip('/')}-q2"  # made by the plan's preparation step
   ud = f"{data_dir.rstrip('/')}/udpos/UD_English-EWT/en_ewt-ud-"
-  select = Step(f"{q2}/selection.json", (
-      "xstilts", "select", "--task", "mnli", "--size", str(q2_size), "--data-dir", data_dir,
-      "--out", q2, "--ud-train", ud + "train.conllu", "--ud-dev", ud + "dev.conllu"))
+  select = Step(
+      f"{q2}/selection.json",
+      (
+          "xstilts",
+          "select",
+          "--task",
+          "mnli",
+          "--size",
+          str(q2_size),
+          "--data-dir",
+          data_dir,
+          "--out",
+          q2,
+          "--ud-train",
+          ud + "train.conllu",
+          "--ud-dev",
+          ud + "dev.conllu",
+      ),
+  )
   arms = [
       Arm("baseline", c, data, QUESTIONS, "XLM-R Large, English fine-tuning only"),
       Arm("squad", f"{c}:intermediate=squad_v1", data, QUESTIONS, "X-STILTs, English-only"),
@@ -179,15 +244,32 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000,
       Arm("commonsenseqa", f"{c}:intermediate=commonsenseqa", data, ("q3",), ""),
   ]
   for name, langs in sets.items():
-    arms.append(Arm(f"mlm_{name}", f"{c}:intermediate=squad_v1,mlm={langs}", data + mlm_budget,
-                    ("q1",), f"MLM on {langs} ({mlm_steps} steps), then X-STILTs"))
+    arms.append(
+        Arm(
+            f"mlm_{name}",
+            f"{c}:intermediate=squad_v1,mlm={langs}",
+            data + mlm_budget,
+            ("q1",),
+            f"MLM on {langs} ({mlm_steps} steps), then X-STILTs",
+        )
+    )
   for subset in ("diverse", "random"):
-    arms.append(Arm(f"mnli_{subset}", f"{c}:intermediate=mnli", (f"data.data_dir={q2}/{subset}",),
-                    ("q2",), f"MNLI {subset} subset (xstilts select)", f"q2-{subset}"))
+    arms.append(
+        Arm(
+            f"mnli_{subset}",
+            f"{c}:intermediate=mnli",
+            (f"data.data_dir={q2}/{subset}",),
+            ("q2",),
+            f"MNLI {subset} subset (xstilts select)",
+            f"q2-{subset}",
+        )
+    )
   for name, arg in (("xtremer_baseline", ""), ("xtremer_squad", "intermediate=squad_v1,")):
     arms.append(Arm(name, f"{c}:{arg}benchmark=xtreme-r", data, ("q4",), "XTREME-R", "xtreme-r"))
-  notes = (f"Q1 language sets (k={k}, URIEL syntactic): " + "; ".join(
-      f"{n} {l}" for n, l in sets.items()) + f"; equal MLM budget: {mlm_steps} steps each.",
+  notes = (
+      f"Q1 language sets (k={k}, URIEL syntactic): "
+      + "; ".join(f"{n} {l}" for n, l in sets.items())
+      + f"; equal MLM budget: {mlm_steps} steps each.",
       f"Q2: MNLI subsets of {q2_size} examples (POS-trigram diverse, random) by `xstilts "
       f"select`, in {q2}/diverse and {q2}/random (the rest of {data_dir} linked).",
       "Q2's arms are reported apart (report-q2-diverse, report-q2-random): a run records its "
@@ -196,10 +278,17 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000,
       "Q5: tasks whose test languages hold at least 2 low- (Joshi 0-2) and 2 high-resource "
       f"(Joshi 4-5) languages besides English, where a within-task contrast can conclude: {q5}.",
       "Q4: XTREME-R runs are reported apart (report-xtreme-r); an mT5 arm needs the mT5 "
-      "pipeline wiring (another issue) and is not in this plan.")
-  return Plan("full", "XLM-R Large, real data", QUESTIONS, tuple(arms), notes=notes,
-              prepare=(select,), baselines=(("q2-diverse", "baseline"), ("q2-random", "baseline"),
-                                            ("xtreme-r", "xtremer_baseline")))
+      "pipeline wiring (another issue) and is not in this plan.",
+  )
+  return Plan(
+      "full",
+      "XLM-R Large, real data",
+      QUESTIONS,
+      tuple(arms),
+      notes=notes,
+      prepare=(select,),
+      baselines=(("q2-diverse", "baseline"), ("q2-random", "baseline"), ("xtreme-r", "xtremer_baseline")),
+  )
 
 
 def load_plan(name: str, data_dir: Optional[str] = None) -> Plan:
@@ -213,17 +302,30 @@ def load_plan(name: str, data_dir: Optional[str] = None) -> Plan:
     raise ConfigError(f"plan {name!r}: not demo, full, or an existing JSON file")
   try:
     raw = json.loads(path.read_text("utf-8"))
-    arms = tuple(Arm(a["name"], a["config"], tuple(a.get("overrides", ())),
-                     tuple(a.get("questions", ())), a.get("note", ""), a.get("report", ""))
-                 for a in raw["arms"])
-    return Plan(raw["name"], raw.get("scale", ""), tuple(raw.get("questions", QUESTIONS)), arms,
-                tuple(raw.get("seeds", (0, 1, 2))), tuple(raw.get("notes", ())),
-                baselines=tuple(tuple(b) for b in raw.get("baselines", {}).items()))
+    arms = tuple(
+        Arm(
+            a["name"],
+            a["config"],
+            tuple(a.get("overrides", ())),
+            tuple(a.get("questions", ())),
+            a.get("note", ""),
+            a.get("report", ""),
+        )
+        for a in raw["arms"]
+    )
+    return Plan(
+        raw["name"],
+        raw.get("scale", ""),
+        tuple(raw.get("questions", QUESTIONS)),
+        arms,
+        tuple(raw.get("seeds", (0, 1, 2))),
+        tuple(raw.get("notes", ())),
+        baselines=tuple(tuple(b) for b in raw.get("baselines", {}).items()),
+    )
   except json.JSONDecodeError as e:
     raise ConfigError(f"{path}:{e.lineno}: not JSON ({e.msg})") from None
   except (KeyError, TypeError) as e:
-    raise ConfigError(f"{path}: a plan needs name and arms, each arm name and config "
-                      f"({e})") from None
+    raise ConfigError(f"{path}: a plan needs name and arms, each arm name and config " f"({e})") from None
 
 
 # ----------------------------------------------------------------------------- running
@@ -241,8 +343,10 @@ def launch_command(run: PlannedRun, launcher: str = "gpu") -> str:
   if launcher == "gpu":
     return f"launch/gpu_run.sh --workdir {shlex.quote(run.workdir)} -- {args}"
   if launcher == "tpu":
-    return (f'launch/tpu_run.sh "$TPU_NAME" --zone "$ZONE" --workdir {shlex.quote(run.workdir)} '
-            f"--run-name {run.arm}-seed{run.seed} -- {args}")
+    return (
+        f'launch/tpu_run.sh "$TPU_NAME" --zone "$ZONE" --workdir {shlex.quote(run.workdir)} '
+        f"--run-name {run.arm}-seed{run.seed} -- {args}"
+    )
   raise ConfigError(f"unknown launcher {launcher!r} (expected one of {', '.join(LAUNCHERS)})")
 
 
@@ -254,14 +358,21 @@ def run_locally(run: PlannedRun) -> int:
 def report(paths: Sequence[str], baseline: str, out: str) -> int:
   """`xstilts report PATHS... --baseline BASELINE --out OUT`."""
   from xstilts_jax.analysis.report import build_report
+
   print(f"wrote {build_report(list(paths), [baseline], out)}")
   return 0
 
 
-def study(plan: Plan, root: str, print_commands: bool = False, launcher: str = "gpu",
-          run_fn: Callable[[PlannedRun], int] = run_locally,
-          report_fn: Callable[[Sequence[str], str, str], int] = report, out=print,
-          prepare_fn: Optional[Callable[[Step], int]] = None) -> int:
+def study(
+    plan: Plan,
+    root: str,
+    print_commands: bool = False,
+    launcher: str = "gpu",
+    run_fn: Callable[[PlannedRun], int] = run_locally,
+    report_fn: Callable[[Sequence[str], str, str], int] = report,
+    out=print,
+    prepare_fn: Optional[Callable[[Step], int]] = None,
+) -> int:
   """Write ROOT/plan.json; then print the launch commands, or run what is not finished and
   report. Returns an exit status (a failed run's, which stops the study)."""
   runs = plan.runs(root)
@@ -273,11 +384,12 @@ def study(plan: Plan, root: str, print_commands: bool = False, launcher: str = "
     for run in runs:
       out(launch_command(run, launcher))
     for paths, base, where in plan.reports(root):
-      out(f"xstilts report {' '.join(map(shlex.quote, paths))} --baseline {shlex.quote(base)} "
-          f"--out {shlex.quote(where)}")
+      out(
+          f"xstilts report {' '.join(map(shlex.quote, paths))} --baseline {shlex.quote(base)} "
+          f"--out {shlex.quote(where)}"
+      )
     return 0
-  prepare_fn = prepare_fn or (lambda step: subprocess.call(
-      [sys.executable, "-m", "xstilts_jax.cli", *step.argv[1:]]))
+  prepare_fn = prepare_fn or (lambda step: subprocess.call([sys.executable, "-m", "xstilts_jax.cli", *step.argv[1:]]))
   Path(root).mkdir(parents=True, exist_ok=True)
   write_text(Path(root) / "plan.json", json.dumps(plan.to_json(root), indent=1) + "\n")
   for step in plan.prepare:

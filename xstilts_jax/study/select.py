@@ -20,25 +20,25 @@ dataset's original format, at the task's own relative path under OUT/diverse and
 OUT/random; every other file of the data dir is linked (symlinks) beside it, so
 `data.data_dir=OUT/diverse` runs a whole experiment with the selected file in its place.
 """
+
 from __future__ import annotations
 
+from collections import Counter
 import json
 import math
+from pathlib import Path
 import random
 import shutil
-from collections import Counter
-from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from xstilts_jax.atomic import write_text
-from xstilts_jax.data import diversity, readers, sources
+from xstilts_jax.data import diversity, sources
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.study.tagger import PerceptronTagger, conllu_sentences, train_ud_tagger
 from xstilts_jax.tasks import registry
 
 MEASURES = ("pos", "word_class")
-WRITABLE_READERS = ("read_glue_mnli", "read_glue_qqp", "read_glue_sst2", "read_squad_json",
-                    "read_conllu")
+WRITABLE_READERS = ("read_glue_mnli", "read_glue_qqp", "read_glue_sst2", "read_squad_json", "read_conllu")
 N = 3
 
 
@@ -62,8 +62,7 @@ def example_label(example) -> Optional[str]:
   return None if label is None else str(label)
 
 
-def tag_sequences(sequences: Sequence[Sequence[str]], tagger: Optional[PerceptronTagger]
-                  ) -> list[list[str]]:
+def tag_sequences(sequences: Sequence[Sequence[str]], tagger: Optional[PerceptronTagger]) -> list[list[str]]:
   """POS tags of each sequence, or (tagger None) the word-class proxy."""
   if tagger is None:
     return [[diversity.word_class(t, i == 0) for i, t in enumerate(s)] for s in sequences]
@@ -71,7 +70,7 @@ def tag_sequences(sequences: Sequence[Sequence[str]], tagger: Optional[Perceptro
 
 
 def trigrams(tag_seqs: Sequence[Sequence[str]]) -> Counter:
-  return Counter(tuple(s[i:i + N]) for s in tag_seqs for i in range(len(s) - N + 1))
+  return Counter(tuple(s[i : i + N]) for s in tag_seqs for i in range(len(s) - N + 1))
 
 
 def entropy_bits(counts: Counter) -> float:
@@ -81,8 +80,9 @@ def entropy_bits(counts: Counter) -> float:
   return max(0.0, -sum(c / total * math.log2(c / total) for c in counts.values() if c))
 
 
-def ngram_entropy(examples_tags: Sequence[Sequence[Sequence[str]]],
-                  max_tokens: Optional[int] = None, seed: int = 0) -> float:
+def ngram_entropy(
+    examples_tags: Sequence[Sequence[Sequence[str]]], max_tokens: Optional[int] = None, seed: int = 0
+) -> float:
   """Entropy (bits) of tag trigrams over examples (each a list of tag sequences); with
   max_tokens, over the first max_tokens tokens of a seeded shuffle of the examples, so
   that subsets of different token counts are compared on equal amounts of text."""
@@ -93,7 +93,7 @@ def ngram_entropy(examples_tags: Sequence[Sequence[Sequence[str]]],
     for seq in examples_tags[i]:
       if max_tokens is not None and size >= max_tokens:
         break
-      cut = list(seq) if max_tokens is None else list(seq)[:max_tokens - size]
+      cut = list(seq) if max_tokens is None else list(seq)[: max_tokens - size]
       kept.append(cut)
       size += len(cut)
   return entropy_bits(trigrams(kept))
@@ -120,8 +120,9 @@ def random_subset(labels: Sequence[Optional[str]], room: dict, seed: int) -> lis
   return sorted(chosen)
 
 
-def diverse_subset(grams: Sequence[Counter], labels: Sequence[Optional[str]], room: dict,
-                   seed: int = 0, pool: int = 2000) -> list[int]:
+def diverse_subset(
+    grams: Sequence[Counter], labels: Sequence[Optional[str]], room: dict, seed: int = 0, pool: int = 2000
+) -> list[int]:
   """Greedy maximum-entropy selection of sum(room.values()) examples (module docstring)."""
   room = dict(room)
   rng = random.Random(seed)
@@ -192,8 +193,10 @@ def _write_conllu(path: Path, ids: set[str], out: Path, expected: int) -> None:
   if block:
     blocks.append(block)
   if len(blocks) != expected:
-    raise DataError(f"{path}: {len(blocks)} sentence blocks but the reader kept {expected}; "
-                    "cannot map sentences back to the file")
+    raise DataError(
+        f"{path}: {len(blocks)} sentence blocks but the reader kept {expected}; "
+        "cannot map sentences back to the file"
+    )
   write_text(out, "".join("\n".join(b) + "\n\n" for i, b in enumerate(blocks) if str(i) in ids))
 
 
@@ -206,8 +209,7 @@ def write_subset(reader: str, path: Path, ids: set[str], out: Path, expected: in
   elif reader == "read_conllu":
     _write_conllu(path, ids, out, expected)
   else:
-    raise ConfigError(f"xstilts select writes {', '.join(WRITABLE_READERS)} files; "
-                      f"this task's reader is {reader}")
+    raise ConfigError(f"xstilts select writes {', '.join(WRITABLE_READERS)} files; " f"this task's reader is {reader}")
 
 
 def overlay(data_dir: Path, relative: Path, subset_file: Path, out: Path) -> None:
@@ -227,24 +229,35 @@ def overlay(data_dir: Path, relative: Path, subset_file: Path, out: Path) -> Non
 # ----------------------------------------------------------------------------- the command
 
 
-def select(task: str, size: int, out: Union[str, Path], data_dir: Union[str, Path],
-           split: str = "train", ud_train: Optional[Union[str, Path]] = None,
-           ud_dev: Optional[Union[str, Path]] = None, seed: int = 0, pool: int = 2000) -> dict:
+def select(
+    task: str,
+    size: int,
+    out: Union[str, Path],
+    data_dir: Union[str, Path],
+    split: str = "train",
+    ud_train: Optional[Union[str, Path]] = None,
+    ud_dev: Optional[Union[str, Path]] = None,
+    seed: int = 0,
+    pool: int = 2000,
+) -> dict:
   """Write OUT/diverse and OUT/random subsets of `task`'s English `split`; return the summary
   (also written to OUT/selection.json)."""
   if task not in registry.TASKS:
     raise ConfigError(f"unknown task {task!r} (see `xstilts tasks`)")
   spec = registry.TASKS[task]
   if spec.local is None or spec.local.reader not in WRITABLE_READERS:
-    raise ConfigError(f"task {task}: xstilts select writes {', '.join(WRITABLE_READERS)} files "
-                      f"(this task's reader: {spec.local.reader if spec.local else 'none'})")
+    raise ConfigError(
+        f"task {task}: xstilts select writes {', '.join(WRITABLE_READERS)} files "
+        f"(this task's reader: {spec.local.reader if spec.local else 'none'})"
+    )
   paths = sources.local_paths(spec, "en", split, data_dir)
   if len(paths) != 1:
     raise ConfigError(f"task {task}: select needs one file, found {len(paths)}")
   examples = sources.load_examples(spec, "en", split, "local", data_dir)
   if not 0 < size < len(examples):
-    raise ConfigError(f"--size {size}: must be between 1 and {len(examples) - 1} "
-                      f"({task} {split} has {len(examples)} examples)")
+    raise ConfigError(
+        f"--size {size}: must be between 1 and {len(examples) - 1} " f"({task} {split} has {len(examples)} examples)"
+    )
   out = Path(out)
   for name in ("diverse", "random"):
     if (out / name).exists():
@@ -259,32 +272,40 @@ def select(task: str, size: int, out: Union[str, Path], data_dir: Union[str, Pat
   grams = [trigrams(t) for t in tags]
   labels = [example_label(e) for e in examples]
   room = quotas(labels, size)
-  subsets = {"diverse": diverse_subset(grams, labels, room, seed, pool),
-             "random": random_subset(labels, room, seed)}
+  subsets = {"diverse": diverse_subset(grams, labels, room, seed, pool), "random": random_subset(labels, room, seed)}
   relative = paths[0].relative_to(Path(data_dir))
   tokens = {k: sum(len(s) for i in v for s in tags[i]) for k, v in subsets.items()}
   equal = min(tokens.values())
-  summary = {"task": task, "split": split, "source": str(paths[0]), "size": size,
-             "examples": len(examples), "measure": measure, "n": N, "seed": seed,
-             "tagger_dev_accuracy": tagger_accuracy,
-             "label_counts": {str(k): v for k, v in sorted(room.items(), key=str)}}
+  summary = {
+      "task": task,
+      "split": split,
+      "source": str(paths[0]),
+      "size": size,
+      "examples": len(examples),
+      "measure": measure,
+      "n": N,
+      "seed": seed,
+      "tagger_dev_accuracy": tagger_accuracy,
+      "label_counts": {str(k): v for k, v in sorted(room.items(), key=str)},
+  }
   for name, chosen in subsets.items():
     ids = {examples[i].id for i in chosen}
     target = out / name / relative
     subset_file = out / f"{name}.{relative.name}"
     write_subset(spec.local.reader, paths[0], ids, subset_file, len(examples))
     overlay(Path(data_dir), relative, subset_file, out / name)
-    summary[name] = {"file": str(target), "tokens": tokens[name],
-                     "entropy_bits": ngram_entropy([tags[i] for i in chosen]),
-                     "entropy_bits_equal_tokens": ngram_entropy([tags[i] for i in chosen],
-                                                                equal, seed)}
+    summary[name] = {
+        "file": str(target),
+        "tokens": tokens[name],
+        "entropy_bits": ngram_entropy([tags[i] for i in chosen]),
+        "entropy_bits_equal_tokens": ngram_entropy([tags[i] for i in chosen], equal, seed),
+    }
   summary["equal_tokens"] = equal
   write_text(out / "selection.json", json.dumps(summary, indent=1) + "\n")
   return summary
 
 
 def run_from_args(args) -> int:
-  summary = select(args.task, args.size, args.out, args.data_dir, args.split, args.ud_train,
-                   args.ud_dev, args.seed)
+  summary = select(args.task, args.size, args.out, args.data_dir, args.split, args.ud_train, args.ud_dev, args.seed)
   print(json.dumps(summary, indent=1))
   return 0

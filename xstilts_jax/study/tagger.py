@@ -7,11 +7,12 @@ are tagged from a dictionary. Training visits sentences in a seeded shuffle, so 
 is a function of (sentences, iterations, seed). Trained on the UD English-EWT train file
 through the project's CoNLL-U reader (XTREME's conversion), it tags UD's 17 UPOS tags.
 """
+
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from pathlib import Path
+import random
 from typing import Iterable, Sequence, Union
 
 from xstilts_jax.data.readers import read_conllu
@@ -35,10 +36,23 @@ def _features(i: int, words: Sequence[str], prev: str, prev2: str) -> list[str]:
   low = w.lower()
   before = words[i - 1].lower() if i > 0 else "-START-"
   after = words[i + 1].lower() if i + 1 < len(words) else "-END-"
-  return ["bias", "w " + low, "s3 " + low[-3:], "s2 " + low[-2:], "p1 " + low[:1],
-          "shape " + _shape(w), "t-1 " + prev, "t-2 " + prev2, "t-1t-2 " + prev + " " + prev2,
-          "t-1w " + prev + " " + low, "w-1 " + before, "w-1s3 " + before[-3:],
-          "w+1 " + after, "w+1s3 " + after[-3:], "first " + str(i == 0)]
+  return [
+      "bias",
+      "w " + low,
+      "s3 " + low[-3:],
+      "s2 " + low[-2:],
+      "p1 " + low[:1],
+      "shape " + _shape(w),
+      "t-1 " + prev,
+      "t-2 " + prev2,
+      "t-1t-2 " + prev + " " + prev2,
+      "t-1w " + prev + " " + low,
+      "w-1 " + before,
+      "w-1s3 " + before[-3:],
+      "w+1 " + after,
+      "w+1s3 " + after[-3:],
+      "first " + str(i == 0),
+  ]
 
 
 class PerceptronTagger:
@@ -65,14 +79,15 @@ class PerceptronTagger:
       prev2, prev = prev, tag
     return tags
 
-  def train(self, sentences: Sequence[tuple[Sequence[str], Sequence[str]]],
-            iterations: int = 8, seed: int = 0) -> "PerceptronTagger":
+  def train(
+      self, sentences: Sequence[tuple[Sequence[str], Sequence[str]]], iterations: int = 8, seed: int = 0
+  ) -> "PerceptronTagger":
     """Fit on (words, tags) sentences; returns self."""
     self.classes = tuple(sorted({t for _, tags in sentences for t in tags}))
     self._make_tagdict(sentences)
     weights = defaultdict(lambda: defaultdict(float))
     totals = defaultdict(float)  # (feature, tag) -> summed weight over steps so far
-    stamps = defaultdict(int)    # (feature, tag) -> step of its last change
+    stamps = defaultdict(int)  # (feature, tag) -> step of its last change
     self.weights = weights
     step = 0
     order = list(range(len(sentences)))
@@ -133,7 +148,6 @@ def conllu_sentences(paths: Union[str, Path, Sequence]) -> list[tuple[tuple, tup
   return [(e.words, e.labels) for e in read_conllu(paths)]
 
 
-def train_ud_tagger(train_path: Union[str, Path], iterations: int = 8,
-                    seed: int = 0) -> PerceptronTagger:
+def train_ud_tagger(train_path: Union[str, Path], iterations: int = 8, seed: int = 0) -> PerceptronTagger:
   """A tagger trained on a UD English train file (e.g. en_ewt-ud-train.conllu)."""
   return PerceptronTagger().train(conllu_sentences(train_path), iterations, seed)

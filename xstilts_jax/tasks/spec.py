@@ -14,13 +14,22 @@ The last two (XTREME-R's LAReQA and Mewsli-X; types in xstilts_jax.data.retrieva
 encode queries and candidates with one shared encoder ("dual_encoder": two towers, one set
 of weights), pooled and L2-normalised, and rank candidates by inner product.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional
 
-FORMATS = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval", "mlm",
-           "retrieval_qa", "entity_retrieval")
+FORMATS = (
+    "classification",
+    "multiple_choice",
+    "span_qa",
+    "tagging",
+    "retrieval",
+    "mlm",
+    "retrieval_qa",
+    "entity_retrieval",
+)
 HEAD_OF_FORMAT = {
     "classification": "classification",
     "multiple_choice": "multiple_choice",
@@ -40,6 +49,7 @@ class HubSource:
   `config` may contain `{lang}` (e.g. "PAWS-X.{lang}"); `splits` maps our split names
   (train / dev / test) to the hub's split names.
   """
+
   path: str
   config: Optional[str] = None
   splits: tuple[tuple[str, str], ...] = (("train", "train"), ("dev", "validation"), ("test", "test"))
@@ -48,6 +58,7 @@ class HubSource:
 @dataclasses.dataclass(frozen=True)
 class TfdsSource:
   """A TensorFlow Datasets builder; `name` may contain `{lang}` (e.g. "xquad/{lang}")."""
+
   name: str
   splits: tuple[tuple[str, str], ...] = (("train", "train"), ("dev", "validation"), ("test", "test"))
 
@@ -59,6 +70,7 @@ class LocalSource:
   `reader` names a function in xstilts_jax.data.readers; `paths` maps a split to a path
   pattern relative to data_dir, with `{lang}` (and `{lang3}` for ISO 639-3) filled in.
   """
+
   reader: str
   paths: tuple[tuple[str, str], ...]
 
@@ -67,11 +79,11 @@ class LocalSource:
 class TaskSpec:
   name: str
   format: str
-  metric: str                      # a key of xstilts_jax.evaluation.metrics.METRICS
+  metric: str  # a key of xstilts_jax.evaluation.metrics.METRICS
   languages: tuple[str, ...] = ("en",)
-  labels: tuple[str, ...] = ()     # label names (classification, tagging); empty otherwise
-  num_choices: int = 0             # multiple choice
-  head: str = ""                   # head name; tasks sharing a name share a head ("" = task name)
+  labels: tuple[str, ...] = ()  # label names (classification, tagging); empty otherwise
+  num_choices: int = 0  # multiple choice
+  head: str = ""  # head name; tasks sharing a name share a head ("" = task name)
   train_language: str = "en"
   train_task: Optional[str] = None  # for a target: the task whose English train set trains it
   eval_splits: tuple[str, ...] = ("dev", "test")
@@ -79,7 +91,7 @@ class TaskSpec:
   hub: Optional[HubSource] = None
   tfds: Optional[TfdsSource] = None
   local: Optional[LocalSource] = None
-  category: str = ""               # XTREME category: classification, structured, qa, retrieval
+  category: str = ""  # XTREME category: classification, structured, qa, retrieval
   description: str = ""
 
   @property

@@ -10,6 +10,7 @@ On a `gs://` directory orbax writes each step under its final name and marks it 
 `commit_success.txt` (there is no rename there): a step without it is unfinished, to orbax
 (latest and best step) and to the checks here alike.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,17 +30,23 @@ COMMIT_MARK = "commit_success.txt"  # orbax's completion marker on object stores
 
 class Checkpointer:
 
-  def __init__(self, directory: str | Path, save_every: int, keep_latest: int = 1, keep_best: int = 1,
-               async_save: bool = True):
+  def __init__(
+      self, directory: str | Path, save_every: int, keep_latest: int = 1, keep_best: int = 1, async_save: bool = True
+  ):
     preservation = [cm.LatestN(keep_latest)]
     if keep_best:
-      preservation.append(cm.BestN(get_metric_fn=lambda m: m["score"], reverse=False, n=keep_best,
-                                   keep_checkpoints_without_metrics=False))
+      preservation.append(
+          cm.BestN(
+              get_metric_fn=lambda m: m["score"], reverse=False, n=keep_best, keep_checkpoints_without_metrics=False
+          )
+      )
     options = ocp.CheckpointManagerOptions(
         # best_fn makes orbax keep the scores on disk, so "best" survives a restart.
-        best_fn=(lambda m: m["score"]) if keep_best else None, best_mode="max",
-        save_decision_policy=cm.AnySavePolicy([
-            cm.FixedIntervalPolicy(max(save_every, 1)), cm.PreemptionCheckpointingPolicy()]),
+        best_fn=(lambda m: m["score"]) if keep_best else None,
+        best_mode="max",
+        save_decision_policy=cm.AnySavePolicy(
+            [cm.FixedIntervalPolicy(max(save_every, 1)), cm.PreemptionCheckpointingPolicy()]
+        ),
         preservation_policy=cm.AnyPreservationPolicy(preservation),
         enable_async_checkpointing=async_save,
         cleanup_tmp_directories=True,
@@ -80,18 +87,24 @@ class Checkpointer:
     older checkpoint beside it, if there is one that looks whole."""
     logging.info("restoring checkpoint %d from %s", step, self.directory)
     try:
-      out = self._manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+      out = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
+      )
       if not isinstance(out["meta"], dict):
         raise ValueError("meta is not a JSON object")
     except Exception as e:
       older = [s for s in self._manager.all_steps() if s < step and looks_whole(self.directory / str(s))]
-      offer = (f"; an older complete checkpoint is beside it: move {self.directory / str(step)} away and "
-               f"run the same command again to resume from step {max(older)}" if older else
-               f"; remove {self.directory} to redo the phase from its start")
+      offer = (
+          f"; an older complete checkpoint is beside it: move {self.directory / str(step)} away and "
+          f"run the same command again to resume from step {max(older)}"
+          if older
+          else f"; remove {self.directory} to redo the phase from its start"
+      )
       text = " ".join(str(e).split())[:160]
-      raise ModelError(f"{self.directory / str(step)}: checkpoint step {step} is corrupt or incomplete "
-                       f"({type(e).__name__}: {text}){offer}") from None
+      raise ModelError(
+          f"{self.directory / str(step)}: checkpoint step {step} is corrupt or incomplete "
+          f"({type(e).__name__}: {text}){offer}"
+      ) from None
     return out["state"], out["meta"]
 
   def wait(self) -> None:
@@ -128,9 +141,12 @@ def remove_partial(directory: paths.AnyPath) -> None:
 def looks_whole(step_dir: paths.AnyPath) -> bool:
   """Every item of a checkpoint written by this module has its metadata, and on gs:// orbax's
   completion marker (a quick check)."""
-  return ((step_dir / "_CHECKPOINT_METADATA").is_file() and (step_dir / "state" / "_METADATA").is_file()
-          and (step_dir / "meta" / "metadata").is_file()
-          and (not paths.is_remote(step_dir) or (step_dir / COMMIT_MARK).is_file()))
+  return (
+      (step_dir / "_CHECKPOINT_METADATA").is_file()
+      and (step_dir / "state" / "_METADATA").is_file()
+      and (step_dir / "meta" / "metadata").is_file()
+      and (not paths.is_remote(step_dir) or (step_dir / COMMIT_MARK).is_file())
+  )
 
 
 def abstract_like(state: Any, shardings: Any) -> Any:

@@ -7,6 +7,7 @@ Returns a (summed loss, count) pair like train.steps.task_loss, so accumulated g
 those of the micro-batches' mean losses; the negatives are those of one micro-batch (as
 XTREME-R's per-GPU batches).
 """
+
 from __future__ import annotations
 
 import jax
@@ -16,8 +17,9 @@ import optax
 LOGIT_SCALE = 100.0  # fixed in XTREME-R ("TODO make a trainable variable")
 
 
-def in_batch_softmax_loss(query: jax.Array, candidate: jax.Array, mask: jax.Array,
-                          scale: float = LOGIT_SCALE) -> tuple[jax.Array, jax.Array]:
+def in_batch_softmax_loss(
+    query: jax.Array, candidate: jax.Array, mask: jax.Array, scale: float = LOGIT_SCALE
+) -> tuple[jax.Array, jax.Array]:
   """(sum over real rows of CE(scale * q_i . c_j over real j, target i), number of real rows).
 
   query, candidate: [B, H], already unit length; mask: [B] (1 = real row).

@@ -6,19 +6,20 @@ draws `accum_steps` micro-batches of it and runs that task's compiled step. Ever
 `eval_every` steps a score callback from the caller (the pipeline passes the dev-set
 evaluation; train/ never imports evaluation/) decides the best checkpoint and early stopping.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
-import signal
-import zlib
 from pathlib import Path
+import signal
 from typing import Callable, Iterator, Optional, Sequence
+import zlib
 
 import jax
-import numpy as np
 from jax.sharding import Mesh
+import numpy as np
 
 from xstilts_jax import paths
 from xstilts_jax import sharding as shd
@@ -35,6 +36,7 @@ from xstilts_jax.train.steps import jit_train_step, make_train_step
 @dataclasses.dataclass
 class TrainTask:
   """One task of a run: its head, and an iterator of global batches with state()/restore()."""
+
   name: str
   head: str
   kind: str
@@ -103,12 +105,22 @@ def check_finite(metrics: dict, phase: str, task: str, step: int) -> None:
   """A non-finite loss or gradient norm ends the run (big_vision's check, on the host)."""
   for key in ("loss", "grad_norm"):
     if key in metrics and not np.isfinite(np.asarray(metrics[key])).all():
-      raise TrainingError(f"{phase}: {key} is {float(np.asarray(metrics[key]))} at step {step} "
-                          f"(task {task}); check the learning rate and the data of that task")
+      raise TrainingError(
+          f"{phase}: {key} is {float(np.asarray(metrics[key]))} at step {step} "
+          f"(task {task}); check the learning rate and the data of that task"
+      )
 
 
-def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir: str | Path, mesh: Mesh,
-          rules, phase: str, score_fn: Optional[Callable[[XLMRModel, int], float]] = None) -> TrainResult:
+def train(
+    model: XLMRModel,
+    tasks: Sequence[TrainTask],
+    cfg: LoopConfig,
+    workdir: str | Path,
+    mesh: Mesh,
+    rules,
+    phase: str,
+    score_fn: Optional[Callable[[XLMRModel, int], float]] = None,
+) -> TrainResult:
   workdir = paths.as_path(workdir)  # a local path or a gs:// URL
   by_name = {t.name: t for t in tasks}
   if len(by_name) != len(tasks):
@@ -121,17 +133,29 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
   layout, state, shardings = create_state(model, tx, mesh, rules)
   steps = {}  # head -> compiled step, built on first use
 
-  ckpt = Checkpointer(workdir / "checkpoints" / phase, cfg.save_every, cfg.keep_latest,
-                      keep_best=1 if score_fn else 0, async_save=cfg.async_checkpoints)
-  meta = {"batches": {}, "best_score": None, "evals_without_improvement": 0, "done": False,
-          "fingerprint": cfg.fingerprint}
+  ckpt = Checkpointer(
+      workdir / "checkpoints" / phase,
+      cfg.save_every,
+      cfg.keep_latest,
+      keep_best=1 if score_fn else 0,
+      async_save=cfg.async_checkpoints,
+  )
+  meta = {
+      "batches": {},
+      "best_score": None,
+      "evals_without_improvement": 0,
+      "done": False,
+      "fingerprint": cfg.fingerprint,
+  }
   start = ckpt.latest_step()
   if start is not None:
     state, meta = ckpt.restore(start, abstract_like(state, shardings))
     if meta.get("fingerprint", "") != cfg.fingerprint:
-      raise ConfigError(f"{ckpt.directory / str(start)}: checkpoint step {start} of phase {phase} was "
-                        "written under another config; redo the phase with --restart (xstilts run --help), or run "
-                        "with the config it was made with")
+      raise ConfigError(
+          f"{ckpt.directory / str(start)}: checkpoint step {start} of phase {phase} was "
+          "written under another config; redo the phase with --restart (xstilts run --help), or run "
+          "with the config it was made with"
+      )
     for t in tasks:
       t.batches.restore(meta["batches"][t.name])
     logging.info("%s: resumed at step %d", phase, start)
@@ -151,10 +175,22 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
       real_rows = B.num_rows(batch) // task.accum_steps
       batch = B.micro_batches(batch, task.accum_steps, task.rows_per_micro or real_rows)
       if task.head not in steps:
-        steps[task.head] = jit_train_step(make_train_step(
-            layout, task.head, task.kind, tx, schedule, cfg.optimizer.grad_clip_norm, task.accum_steps, mesh,
-            seed, rules),
-            shardings, mesh)
+        steps[task.head] = jit_train_step(
+            make_train_step(
+                layout,
+                task.head,
+                task.kind,
+                tx,
+                schedule,
+                cfg.optimizer.grad_clip_norm,
+                task.accum_steps,
+                mesh,
+                seed,
+                rules,
+            ),
+            shardings,
+            mesh,
+        )
       state, metrics = steps[task.head](state, shd.global_batch(batch, mesh))
       step += 1
       # The previous step's numbers are ready by now: reading them does not wait for this step.
@@ -195,8 +231,7 @@ def train(model: XLMRModel, tasks: Sequence[TrainTask], cfg: LoopConfig, workdir
       best = ckpt.best_step()
       logging.info("%s: restoring the best checkpoint (step %d, dev score %.4f)", phase, best, meta["best_score"])
       state, _ = ckpt.restore(best, abstract_like(state, shardings))
-    return TrainResult(layout.model(state["params"]), step, meta["best_score"],
-                       stopped_early=step < cfg.total_steps)
+    return TrainResult(layout.model(state["params"]), step, meta["best_score"], stopped_early=step < cfg.total_steps)
   finally:
     preemption.restore()
     logger.close()

@@ -5,16 +5,18 @@ dotted NNX path ("encoder.layers.0.attention.query.kernel"). Flat dicts of array
 optax, jit shardings and orbax without any framework objects in between; `ModelLayout` turns
 them back into the NNX module inside a step.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Mapping
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 import optax
-from flax import nnx
-from jax.sharding import Mesh, PartitionSpec as P
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.models.xlmr import XLMRModel
@@ -28,6 +30,7 @@ def _path_name(path) -> str:
 @dataclasses.dataclass(frozen=True)
 class ModelLayout:
   """What is static about a model: its graph, parameter names, groups and logical axes."""
+
   graphdef: Any
   treedef: Any
   names: tuple[str, ...]
@@ -79,16 +82,17 @@ def init_state(layout: ModelLayout, params: Mapping[str, Any], tx: optax.Gradien
   return {
       "step": jnp.zeros((), jnp.int32),
       "params": grouped,
-      "opt": {"encoder": tx.init(grouped["encoder"]),
-              "heads": {h: tx.init(p) for h, p in grouped["heads"].items()}},
+      "opt": {"encoder": tx.init(grouped["encoder"]), "heads": {h: tx.init(p) for h, p in grouped["heads"].items()}},
   }
 
 
 def state_shardings(layout: ModelLayout, abstract_state: Any, rules, mesh: Mesh) -> Any:
   """Shardings for a train state: parameters (and their Adam moments) by the rule table."""
   logical = layout.logical_of()
-  by_name = {n: shd.NamedSharding(mesh, shd.spec_for(tuple(logical[n]), shape, rules, mesh))
-             for n, shape in _shapes(abstract_state["params"]).items()}
+  by_name = {
+      n: shd.NamedSharding(mesh, shd.spec_for(tuple(logical[n]), shape, rules, mesh))
+      for n, shape in _shapes(abstract_state["params"]).items()
+  }
 
   def place(path, leaf):
     key = getattr(path[-1], "key", None)  # parameters and Adam moments sit under their name
@@ -104,7 +108,9 @@ def _shapes(grouped: Mapping) -> dict[str, tuple]:
   return out
 
 
-def create_state(model: XLMRModel, tx: optax.GradientTransformation, mesh: Mesh, rules) -> tuple[ModelLayout, dict, Any]:
+def create_state(
+    model: XLMRModel, tx: optax.GradientTransformation, mesh: Mesh, rules
+) -> tuple[ModelLayout, dict, Any]:
   """The layout, the train state placed on the mesh, and its shardings.
 
   Parameters go straight from wherever they are (host numpy after load_hf) to their shards;

@@ -24,7 +24,6 @@ from xstilts_jax.train.optim import clip_by_global_norm
 from xstilts_jax.train.state import ModelLayout
 
 
-
 def _ce_sum(logits, labels, valid):
   """Summed cross-entropy over positions where `valid`, and how many there were."""
   logits = logits.astype(jnp.float32)

@@ -11,6 +11,7 @@ deterministically. The vector is every chosen parameter's Fisher, flattened in n
 order; `sketch` shrinks it to a fixed size for storage (signed hashing, which keeps inner
 products in expectation), since a base encoder has ~10^8 entries.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping, Optional, Sequence
@@ -24,8 +25,7 @@ from xstilts_jax.train.state import ModelLayout
 from xstilts_jax.train.steps import task_loss
 
 
-def make_fisher_step(layout: ModelLayout, head: str, kind: str,
-                     names: Sequence[str]) -> Callable:
+def make_fisher_step(layout: ModelLayout, head: str, kind: str, names: Sequence[str]) -> Callable:
   """A jitted fisher(params, batch) -> ({name: summed squared per-example gradient}, examples).
 
   The rows of a batch are scanned one by one, so memory holds one example's gradient and the
@@ -61,9 +61,14 @@ def make_fisher_step(layout: ModelLayout, head: str, kind: str,
   return jax.jit(fisher)
 
 
-def task_embedding(layout: ModelLayout, params: Mapping, head: str, kind: str,
-                   batches: Iterable[Mapping[str, np.ndarray]],
-                   names: Optional[Sequence[str]] = None) -> np.ndarray:
+def task_embedding(
+    layout: ModelLayout,
+    params: Mapping,
+    head: str,
+    kind: str,
+    batches: Iterable[Mapping[str, np.ndarray]],
+    names: Optional[Sequence[str]] = None,
+) -> np.ndarray:
   """The diagonal empirical Fisher (see the module docstring) as one float32 vector.
 
   `names` default to every encoder parameter, in the layout's order.
@@ -99,9 +104,15 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
   return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def model_task_embedding(model, head: str, kind: str, batches: Iterable[Mapping[str, np.ndarray]],
-                         names: Optional[Sequence[str]] = None, dim: int = 4096,
-                         seed: int = 0) -> list[float]:
+def model_task_embedding(
+    model,
+    head: str,
+    kind: str,
+    batches: Iterable[Mapping[str, np.ndarray]],
+    names: Optional[Sequence[str]] = None,
+    dim: int = 4096,
+    seed: int = 0,
+) -> list[float]:
   """TaskEmb of an NNX model (e.g. the one a phase just fine-tuned), sketched to `dim` floats
   for results.json: what the pipeline stores beside TextEmb."""
   layout = ModelLayout.of(model)
