@@ -342,16 +342,22 @@ def test_corrupt_latest_checkpoint_names_step_and_offers_the_older_one(reference
   ckpt_dir = tmp_path / "checkpoints" / "intermediate"
   assert sorted(int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit()) == [8, 10]
   bad = ckpt_dir / "10"
-  if damage == "array":  # truncate the biggest data file of the state
-    victim = max((p for p in (bad / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
-    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
+  if damage == "array":  # truncate every array data file of the state (OCDBT's d/ folders)
+    # One file alone is not enough: which arrays a data file holds varies from run to run, and a
+    # file holding none that the restore reads made this case pass by chance.
+    victims = [p for p in (bad / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+    assert victims
+    for victim in victims:
+      victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
   else:
     (bad / damage).unlink()
   (tmp_path / "final.npz").unlink()
   proc = _job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "12")
   _, err = proc.communicate(timeout=400)
   assert proc.returncode != 0
-  message = err.strip().splitlines()[-1]
+  # train_job.py is not the CLI: the ModelError ends a traceback, which orbax's background
+  # threads may follow with their own noise; the CLI's one line is tested in test_reliability.
+  message = next((line for line in err.splitlines() if "ModelError: " in line), "")
   assert f"{bad}: checkpoint step 10 is corrupt or incomplete" in message, err[-3000:]
   assert "resume from step 8" in message
   bad.rename(tmp_path / "step10-damaged")
