@@ -335,43 +335,35 @@ def hf_state_dict(model: XLMRModel, head: Optional[str] = None) -> tuple[str, di
     raise ModelError(f"the model has no head {head!r} (heads: {sorted(specs)})")
   kind = specs[head].kind if head is not None else "encoder"
   prefix = "" if kind == "encoder" else "roberta."
-  values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   encoder_entries, head_entries = _param_map(model.cfg, kind, head, prefix, scanned=model.options.scan_layers)
+  return ARCHITECTURES[kind], gather_hf_tensors(model, encoder_entries + head_entries)
+
+
+def gather_hf_tensors(model: nnx.Module, entries) -> dict[str, np.ndarray]:
+  """transformers' float32 tensors of a model, from (HF name, parameter path, transpose) entries."""
+  values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   out = {}
-  for hf, path, transpose in encoder_entries + head_entries:
+  for hf, path, transpose in entries:
     node = values
     for p in path:
       node = node[p]
     w = np.asarray(jax.device_get(node), dtype=np.float32)
     out[hf] = np.ascontiguousarray(w.T if transpose else w)
-  return ARCHITECTURES[kind], out
+  return out
 
 
-def export_hf(
-    model: XLMRModel,
-    out_dir: str,
-    tokenizer=None,
-    head: Optional[str] = None,
-    label_names: Optional[Iterable[str]] = None,
-) -> Path:
-  """Write config.json, model.safetensors and (when given) the tokenizer files to out_dir."""
-  if not isinstance(model, XLMRModel):  # an MT5Model: models/mt5_hf.py
-    from xstilts_jax.models.mt5_hf import export_mt5
+def label_names_config(label_names: Optional[Iterable[str]], num_labels: int) -> dict:
+  """config.json's id2label/label2id for a head of num_labels (LABEL_i when no names are given)."""
+  names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(num_labels)]
+  if len(names) != num_labels:
+    raise ModelError(f"{len(names)} label names for a head with {num_labels} labels")
+  return {"id2label": dict(enumerate(names)), "label2id": {l: i for i, l in enumerate(names)}}
 
-    return export_mt5(model, out_dir, tokenizer, head, label_names)
+
+def write_hf_checkpoint(out_dir: str, tensors: dict, hf_cfg, tokenizer=None) -> Path:
+  """config.json, model.safetensors and (when given) the tokenizer files in out_dir, each file
+  appearing whole or not at all, with the permissions the umask gives."""
   from safetensors.numpy import save_file
-  from transformers import XLMRobertaConfig
-
-  architecture, tensors = hf_state_dict(model, head)
-  kind = _KIND_OF_ARCHITECTURE[architecture]
-  extra = {}
-  if kind in ("classification", "tagging"):
-    n = model.head_specs[head or next(iter(model.head_specs))].num_labels
-    names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(n)]
-    if len(names) != n:
-      raise ModelError(f"{len(names)} label names for a head with {n} labels")
-    extra = {"id2label": dict(enumerate(names)), "label2id": {l: i for i, l in enumerate(names)}}
-  hf_cfg = XLMRobertaConfig(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
 
   out = Path(out_dir)
   if out.exists() and not out.is_dir():
@@ -394,6 +386,29 @@ def export_hf(
       raise ModelError(f"{out}: cannot write the checkpoint there ({e.strerror})") from None
     raise
   return out
+
+
+def export_hf(
+    model: XLMRModel,
+    out_dir: str,
+    tokenizer=None,
+    head: Optional[str] = None,
+    label_names: Optional[Iterable[str]] = None,
+) -> Path:
+  """Write config.json, model.safetensors and (when given) the tokenizer files to out_dir."""
+  if not isinstance(model, XLMRModel):  # an MT5Model: models/mt5_hf.py
+    from xstilts_jax.models.mt5_hf import export_mt5
+
+    return export_mt5(model, out_dir, tokenizer, head, label_names)
+  from transformers import XLMRobertaConfig
+
+  architecture, tensors = hf_state_dict(model, head)
+  kind = _KIND_OF_ARCHITECTURE[architecture]
+  extra = {}
+  if kind in ("classification", "tagging"):
+    extra = label_names_config(label_names, model.head_specs[head or next(iter(model.head_specs))].num_labels)
+  hf_cfg = XLMRobertaConfig(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
+  return write_hf_checkpoint(out_dir, tensors, hf_cfg, tokenizer)
 
 
 def reexport_hf(source: Path, out: Path, load_tokenizer=None, overwrite: bool = False) -> str:

@@ -15,9 +15,7 @@ decoder's states), so they always start fresh and cannot be exported.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-import tempfile
 from typing import Any, Iterable, Optional
 
 from flax import nnx
@@ -26,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xstilts_jax.errors import ModelError
+from xstilts_jax.models.hf import gather_hf_tensors, label_names_config, write_hf_checkpoint
 from xstilts_jax.models.mt5 import MT5_HEAD_KINDS, MT5Config, MT5Model, _make_mt5_head
 from xstilts_jax.models.xlmr import HeadSpec
 
@@ -237,16 +236,8 @@ def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dic
         f"(exportable: {', '.join(ARCHITECTURES)})"
     )
   prefix = _PREFIX.get(kind, "")
-  values = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-  out = {}
   entries = encoder_entries(model.cfg, prefix) + head_entries(model.cfg, kind, head)
-  for hf, path, transpose in entries:
-    node = values
-    for p in path:
-      node = node[p]
-    w = np.asarray(jax.device_get(node), dtype=np.float32)
-    out[hf] = np.ascontiguousarray(w.T if transpose else w)
-  return ARCHITECTURES[kind], out
+  return ARCHITECTURES[kind], gather_hf_tensors(model, entries)
 
 
 def export_mt5(
@@ -257,36 +248,13 @@ def export_mt5(
     label_names: Optional[Iterable[str]] = None,
 ) -> Path:
   """config.json, model.safetensors and (when given) the tokenizer files, each written whole."""
-  from safetensors.numpy import save_file
   from transformers import MT5Config as HFMT5Config
 
   architecture, tensors = hf_state_dict(model, head)
   kind = _KIND_OF_ARCHITECTURE[architecture]
   extra = {}
   if kind in ("tagging", "seq2seq_classification"):
-    n = model.head_specs[model.resolve_head(head)[0]].num_labels
-    names = list(label_names) if label_names is not None else [f"LABEL_{i}" for i in range(n)]
-    if len(names) != n:
-      raise ModelError(f"{len(names)} label names for a head with {n} labels")
-    extra = {"id2label": dict(enumerate(names)), "label2id": {l: i for i, l in enumerate(names)}}
+    extra = label_names_config(label_names, model.head_specs[model.resolve_head(head)[0]].num_labels)
   hf_cfg = HFMT5Config(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
   hf_cfg.tie_word_embeddings = False  # mT5's LM head is its own matrix
-
-  out = Path(out_dir)
-  if out.exists() and not out.is_dir():
-    raise ModelError(f"{out}: exists and is not a directory")
-  try:
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
-      save_file(tensors, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
-      hf_cfg.save_pretrained(tmp)
-      if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-      umask = os.umask(0)
-      os.umask(umask)
-      for f in os.listdir(tmp):  # each file appears whole or not at all
-        os.chmod(os.path.join(tmp, f), 0o666 & ~umask)
-        os.replace(os.path.join(tmp, f), out / f)
-  except OSError as e:
-    raise ModelError(f"{out}: cannot write the checkpoint there ({e.strerror or e})") from None
-  return out
+  return write_hf_checkpoint(out_dir, tensors, hf_cfg, tokenizer)
