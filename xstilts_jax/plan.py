@@ -432,16 +432,7 @@ def step_report(step: StepSpec, compiled, compile_s: float, chip: Chip, chips: i
   memory_s = bytes_accessed * loop_scale / chip.hbm_bytes_per_s
   roofline_s = max(compute_s, memory_s)
   return {
-      "phase": step.phase,
-      "task": step.task,
-      "kind": step.kind,
-      "head": step.head_kind,
-      "batch": step.rows,
-      "micro_batch": step.micro_rows,
-      "accum": step.accum,
-      "seq": step.seq,
-      "choices": step.choices,
-      "tokens": step.tokens,
+      **_step_fields(step),
       "per_chip_gib": total / GIB,
       "arguments_gib": arguments / GIB,
       "outputs_gib": outputs / GIB,
@@ -460,13 +451,8 @@ def step_report(step: StepSpec, compiled, compile_s: float, chip: Chip, chips: i
   }
 
 
-def oom_report(step: StepSpec, message: str, compile_s: float, cfg) -> dict:
-  """A step XLA refused for want of HBM: what it said it needed (GiB), and no timing."""
-  import re
-
-  needed = re.search(r"required[^(]*\(([\d.]+)([KMGT])\)", message)
-  scale = {"K": 2**-20, "M": 2**-10, "G": 1.0, "T": 1024.0}
-  gib = float(needed.group(1)) * scale[needed.group(2)] if needed else None
+def _step_fields(step: StepSpec) -> dict:
+  """What a step is, as the report names it (the same in a fitting and an out-of-memory row)."""
   return {
       "phase": step.phase,
       "task": step.task,
@@ -478,6 +464,18 @@ def oom_report(step: StepSpec, message: str, compile_s: float, cfg) -> dict:
       "seq": step.seq,
       "choices": step.choices,
       "tokens": step.tokens,
+  }
+
+
+def oom_report(step: StepSpec, message: str, compile_s: float, cfg) -> dict:
+  """A step XLA refused for want of HBM: what it said it needed (GiB), and no timing."""
+  import re
+
+  needed = re.search(r"required[^(]*\(([\d.]+)([KMGT])\)", message)
+  scale = {"K": 2**-20, "M": 2**-10, "G": 1.0, "T": 1024.0}
+  gib = float(needed.group(1)) * scale[needed.group(2)] if needed else None
+  return {
+      **_step_fields(step),
       "per_chip_gib": gib,
       "arguments_gib": None,
       "outputs_gib": None,
