@@ -30,7 +30,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, _axes, _dropout, _make_head, _RngSplitter, mean_pool
+from xstilts_jax.models.xlmr import (
+    HeadSpec,
+    WithHeads,
+    XLMRConfig,
+    _axes,
+    _dropout,
+    _make_head,
+    _RngSplitter,
+    mean_pool,
+)
 
 MT5_HEAD_KINDS = (
     "encoder",
@@ -428,7 +437,7 @@ def _make_mt5_head(cfg: MT5Config, spec: HeadSpec, dtype, rngs: nnx.Rngs):
   raise ValueError(f"unknown mT5 head kind {spec.kind!r}; expected one of {MT5_HEAD_KINDS[1:]}")
 
 
-class MT5Model(nnx.Module):
+class MT5Model(WithHeads, nnx.Module):
   """One mT5 encoder and any number of named heads, called like `XLMRModel`.
 
   `model(ids, mask)`: the only head's output (the encoder's last hidden state with no head);
@@ -441,6 +450,8 @@ class MT5Model(nnx.Module):
   kernel choice does not (the position bias needs the plain path); scan_layers is refused.
   """
 
+  make_head = staticmethod(_make_mt5_head)
+
   def __init__(
       self,
       cfg: MT5Config,
@@ -452,19 +463,7 @@ class MT5Model(nnx.Module):
   ):
     self.cfg, self.dtype, self.options = cfg, dtype, options
     self.encoder = MT5Encoder(cfg, dtype, options, rngs=rngs)
-    heads = dict(heads or {})
-    self._head_specs = tuple(heads.items())
-    self.heads = nnx.Dict({name: _make_mt5_head(cfg, spec, dtype, rngs) for name, spec in heads.items()})
-
-  @property
-  def head_specs(self) -> dict[str, HeadSpec]:
-    return dict(self._head_specs)
-
-  def add_head(self, name: str, spec: HeadSpec, *, rngs: nnx.Rngs) -> None:
-    if name in self.head_specs:
-      raise ValueError(f"head {name!r} exists already")
-    self._head_specs = self._head_specs + ((name, spec),)
-    self.heads[name] = _make_mt5_head(self.cfg, spec, self.dtype, rngs)
+    self._init_heads(heads, rngs)
 
   def resolve_head(self, head: Optional[str]) -> tuple[Optional[str], str]:
     """(head name or None, its kind) for a `head=` argument."""

@@ -411,13 +411,39 @@ def _make_head(cfg: XLMRConfig, spec: HeadSpec, dtype, rngs: nnx.Rngs):
   raise ValueError(f"unknown head kind {spec.kind!r}; expected one of {HEAD_KINDS[1:]}")
 
 
-class XLMRModel(nnx.Module):
+class WithHeads:
+  """Named task heads beside an encoder, shared by the backbones: `make_head(cfg, spec, dtype,
+  rngs)` builds one; specs live in a tuple, since static attributes must be hashable."""
+
+  make_head = None  # set by each backbone
+
+  def _init_heads(self, heads: Optional[Mapping[str, HeadSpec]], rngs: nnx.Rngs) -> None:
+    heads = dict(heads or {})
+    self._head_specs = tuple(heads.items())
+    self.heads = nnx.Dict(
+        {name: type(self).make_head(self.cfg, spec, self.dtype, rngs) for name, spec in heads.items()}
+    )
+
+  @property
+  def head_specs(self) -> dict[str, HeadSpec]:
+    return dict(self._head_specs)
+
+  def add_head(self, name: str, spec: HeadSpec, *, rngs: nnx.Rngs) -> None:
+    if name in self.head_specs:
+      raise ValueError(f"head {name!r} exists already")
+    self._head_specs = self._head_specs + ((name, spec),)
+    self.heads[name] = type(self).make_head(self.cfg, spec, self.dtype, rngs)
+
+
+class XLMRModel(WithHeads, nnx.Module):
   """One XLM-R encoder and any number of named heads (one per task; tasks may share a head).
 
   `model(input_ids, attention_mask)` calls the only head (or returns the last hidden state
   when there is none); with several heads, name one: `model(ids, mask, head="mnli")`.
   Multiple-choice inputs are [B, K, T] and give [B, K]; span heads give (start, end).
   """
+
+  make_head = staticmethod(_make_head)
 
   def __init__(
       self,
@@ -430,19 +456,7 @@ class XLMRModel(nnx.Module):
   ):
     self.cfg, self.dtype, self.options = cfg, dtype, options
     self.encoder = Encoder(cfg, dtype, options, rngs=rngs)
-    heads = dict(heads or {})
-    self._head_specs = tuple(heads.items())  # a tuple: static attributes must be hashable
-    self.heads = nnx.Dict({name: _make_head(cfg, spec, dtype, rngs) for name, spec in heads.items()})
-
-  @property
-  def head_specs(self) -> dict[str, HeadSpec]:
-    return dict(self._head_specs)
-
-  def add_head(self, name: str, spec: HeadSpec, *, rngs: nnx.Rngs) -> None:
-    if name in self.head_specs:
-      raise ValueError(f"head {name!r} exists already")
-    self._head_specs = self._head_specs + ((name, spec),)
-    self.heads[name] = _make_head(self.cfg, spec, self.dtype, rngs)
+    self._init_heads(heads, rngs)
 
   def __call__(
       self,
