@@ -2,6 +2,8 @@
 
 python tests/train_job.py WORKDIR --devices 4 --mesh 2,2,1 --steps 12 --save-every 2 [--coordinator 127.0.0.1:PORT --num-processes 2 --process-id 0]
 Writes WORKDIR/final.npz with every parameter and prints the step losses as JSON on the last line.
+A project error (XstiltsError) is also written to WORKDIR/error.txt, so a test can read it whole:
+orbax's background threads may write to stderr at the same moment and split the line there.
 """
 
 import argparse
@@ -100,4 +102,14 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  try:
+    main()
+  except Exception as e:
+    from xstilts_jax.errors import XstiltsError
+
+    if not isinstance(e, XstiltsError):
+      raise
+    from xstilts_jax import paths
+
+    (paths.as_path(sys.argv[1]) / "error.txt").write_text(f"{type(e).__name__}: {e}\n")
+    raise
