@@ -1,7 +1,7 @@
 """mT5 through the project's engine: meshes and rule table, train step, Adafactor, accumulation.
 
 8 fake CPU devices (tests/conftest.py). The expectations are the same computation on one
-device, optax's own `adafactor`, and the loss of the whole batch in one piece.
+device and the loss of the whole batch in one piece (Adafactor itself: tests/test_adafactor.py).
 """
 
 from flax import nnx
@@ -9,19 +9,11 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 import numpy as np
-import optax
 import pytest
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.models.mt5 import MT5Config, MT5Model, greedy_decode, shift_right
-from xstilts_jax.models.mt5_recipe import (
-    AdafactorConfig,
-    adafactor_transform,
-    constant_schedule,
-    seq2seq_loss,
-    target_ids,
-    text_to_text_batch,
-)
+from xstilts_jax.models.mt5_recipe import seq2seq_loss, target_ids, text_to_text_batch
 from xstilts_jax.models.xlmr import HeadSpec
 from xstilts_jax.train import optim
 from xstilts_jax.train import state as train_state
@@ -77,35 +69,14 @@ def _placed(model, mesh):
   return nnx.merge(graphdef, jax.device_put(params, shardings), rest)
 
 
-def test_adafactor_is_optax_adafactor_with_the_rate_outside():
-  lr = 1e-3
-  rng = np.random.default_rng(0)
-  params = {
-      "big": jnp.asarray(rng.normal(size=(130, 140)), jnp.float32),  # factored
-      "small": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
-      "vector": jnp.asarray(rng.normal(size=(7,)), jnp.float32),
-  }
-  ours, reference = adafactor_transform(AdafactorConfig(learning_rate=lr)), optax.adafactor(lr)
-  s_ours, s_ref = ours.init(params), reference.init(params)
-  p_ours = p_ref = params
-  schedule = constant_schedule(lr)
-  for step in range(4):
-    grads = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), params)
-    u, s_ours = ours.update(grads, s_ours, p_ours)
-    p_ours = jax.tree.map(lambda p, u: p - schedule(step) * u, p_ours, u)
-    u, s_ref = reference.update(grads, s_ref, p_ref)
-    p_ref = optax.apply_updates(p_ref, u)
-  for k in params:
-    np.testing.assert_allclose(p_ours[k], p_ref[k], rtol=1e-6, atol=1e-7)
-  assert not np.allclose(p_ours["big"], params["big"])
-
-
-def _engine_run(mesh, batches, make_tx, lr):
+def _engine_run(mesh, batches, ocfg):
   model = MT5Model(CFG, {"h": HeadSpec("tagging", 5)}, rngs=nnx.Rngs(0))
-  tx = make_tx()
+  tx = optim.make_transform(ocfg)
   layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
   step = train_steps.jit_train_step(
-      train_steps.make_train_step(layout, "h", "tagging", tx, constant_schedule(lr), 1.0, 1, mesh), shardings, mesh
+      train_steps.make_train_step(layout, "h", "tagging", tx, optim.make_schedule(ocfg), ocfg.grad_clip_norm, 1, mesh),
+      shardings,
+      mesh,
   )
   losses = []
   for b in batches:
@@ -115,20 +86,17 @@ def _engine_run(mesh, batches, make_tx, lr):
 
 
 def test_train_step_eight_devices_equal_one():
-  """The engine's own train step (AdamW) on an mT5 encoder with a tagging head.
-
-  Adafactor cannot run through it yet: train/state.state_shardings gives each optimizer-state
-  leaf its parameter's sharding by name, and Adafactor's factored statistics have fewer axes.
-  """
+  """The engine's own train step (AdamW) on an mT5 encoder with a tagging head (Adafactor:
+  tests/test_adafactor.py)."""
   rng = np.random.default_rng(1)
   batches = []
   for _ in range(3):
     ids, mask = _source(rng)
     labels = np.where(mask == 1, rng.integers(0, 5, ids.shape), -100).astype(np.int32)
     batches.append({"input_ids": ids, "attention_mask": mask, "label_ids": labels, "mask": np.ones(8, np.int32)})
-  make_tx, lr = lambda: optim.make_transform(optim.OptimizerConfig(learning_rate=1e-3)), 1e-3
-  one, s1 = _engine_run(_mesh(1, 1, 1), batches, make_tx, lr)
-  eight, s8 = _engine_run(_mesh(2, 2, 2), batches, make_tx, lr)
+  ocfg = optim.OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.0)
+  one, s1 = _engine_run(_mesh(1, 1, 1), batches, ocfg)
+  eight, s8 = _engine_run(_mesh(2, 2, 2), batches, ocfg)
   np.testing.assert_allclose(eight, one, rtol=1e-5)
   assert np.ptp(one) > 1e-4
   k = "encoder.blocks.0.ffn.wi_0.kernel"
@@ -213,7 +181,7 @@ def test_a_text_to_text_batch_trains_and_decodes_its_target():
   batch = {
       k: jnp.asarray(v) for k, v in text_to_text_batch([[5, 6, 7], [8, 9], [10, 11, 12, 13]], targets, 8, 5).items()
   }
-  tx = adafactor_transform(AdafactorConfig(learning_rate=1e-2))
+  tx = optim.make_transform(optim.OptimizerConfig.adafactor(total_steps=60, learning_rate=1e-2))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   opt = tx.init(params)
 

@@ -6,56 +6,19 @@
 - `text_to_text_batch` / `target_ids`: the batch keys of that loss from token ids (EOS
   appended, truncation that keeps the EOS, right padding), and the target tokens back from
   decoded ids (start, padding and everything from the first EOS on removed).
-- `adafactor_transform` + `constant_schedule`: Adafactor as T5X and the mT5 paper fine-tune
-  (constant learning rate 1e-3, second-moment decay 0.8, update clipping at RMS 1.0, updates
-  scaled by the parameter's RMS, factored second moments, no momentum, no weight decay). The
-  transform leaves the learning rate out, as train/optim.py's AdamW does: the train step
-  applies `param - lr * update`, which is optax.adafactor(learning_rate=lr) exactly.
 
-These belong beside the AdamW of train/optim.py and the losses of train/steps.py; they live
-here until those modules select them by config (optimizer.name, head kind "seq2seq").
+Adafactor as T5X fine-tunes is train/optim.py's `OptimizerConfig.adafactor`. The loss belongs
+beside the losses of train/steps.py; it lives here until that module has a "seq2seq" head kind.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping, Optional, Sequence
 
 import jax
 import numpy as np
-import optax
 
 from xstilts_jax.models.mt5 import sequence_loss
-
-
-@dataclasses.dataclass(frozen=True)
-class AdafactorConfig:
-  """T5X's Adafactor defaults for fine-tuning (the mT5 paper: constant 1e-3)."""
-
-  learning_rate: float = 1e-3
-  decay_rate: float = 0.8
-  decay_offset: int = 0
-  clipping_threshold: Optional[float] = 1.0
-  multiply_by_parameter_scale: bool = True
-  min_dim_size_to_factor: int = 128
-  factored: bool = True
-  eps: float = 1e-30
-
-
-def adafactor_transform(cfg: AdafactorConfig = AdafactorConfig()) -> optax.GradientTransformation:
-  """Adafactor's update direction; the caller multiplies by -learning_rate (as for AdamW)."""
-  parts = [
-      optax.scale_by_factored_rms(cfg.factored, cfg.decay_rate, cfg.decay_offset, cfg.min_dim_size_to_factor, cfg.eps)
-  ]
-  if cfg.clipping_threshold is not None:
-    parts.append(optax.clip_by_block_rms(cfg.clipping_threshold))
-  if cfg.multiply_by_parameter_scale:
-    parts.append(optax.scale_by_param_block_rms())
-  return optax.chain(*parts)
-
-
-def constant_schedule(learning_rate: float) -> optax.Schedule:
-  return optax.constant_schedule(learning_rate)
 
 
 def seq2seq_loss(model: Any, batch: Mapping[str, jax.Array], head: str, dropout_rng: Optional[jax.Array] = None):

@@ -9,13 +9,14 @@ them back into the NNX module inside a step.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from flax import nnx
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
+import numpy as np
 import optax
 
 from xstilts_jax import sharding as shd
@@ -87,24 +88,53 @@ def init_state(layout: ModelLayout, params: Mapping[str, Any], tx: optax.Gradien
 
 
 def state_shardings(layout: ModelLayout, abstract_state: Any, rules, mesh: Mesh) -> Any:
-  """Shardings for a train state: parameters (and their Adam moments) by the rule table."""
+  """Shardings for a train state: parameters and their optimizer statistics by the rule table.
+
+  A statistic of a parameter's shape (Adam's moments, Adafactor's unfactored second moment)
+  gets the parameter's sharding; one that lacks an axis (Adafactor's factored row and column
+  statistics) gets the parameter's logical axes without that one; anything else (counts,
+  Adafactor's (1,) placeholders) is replicated.
+  """
   logical = layout.logical_of()
-  by_name = {
-      n: shd.NamedSharding(mesh, shd.spec_for(tuple(logical[n]), shape, rules, mesh))
-      for n, shape in _shapes(abstract_state["params"]).items()
-  }
+  shapes = _shapes(abstract_state["params"])
 
   def place(path, leaf):
-    key = getattr(path[-1], "key", None)  # parameters and Adam moments sit under their name
-    return by_name[key] if isinstance(key, str) and key in by_name else shd.replicated(mesh)
+    key = getattr(path[-1], "key", None)  # parameters and their statistics sit under their name
+    if not isinstance(key, str) or key not in shapes:
+      return shd.replicated(mesh)
+    axes, shape = tuple(logical[key]), shapes[key]
+    if tuple(leaf.shape) == tuple(shape):
+      return shd.NamedSharding(mesh, shd.spec_for(axes, shape, rules, mesh))
+    field = getattr(path[-2], "name", None) if len(path) > 1 else None
+    dropped = _dropped_axis(field, shape, tuple(leaf.shape))
+    if dropped is None:
+      return shd.replicated(mesh)
+    return shd.NamedSharding(mesh, shd.spec_for(axes[:dropped] + axes[dropped + 1 :], leaf.shape, rules, mesh))
 
   return jax.tree_util.tree_map_with_path(place, abstract_state)
 
 
+def _dropped_axis(field: Optional[str], shape: tuple, reduced: tuple) -> Optional[int]:
+  """The axis of `shape` that a statistic of shape `reduced` lacks, or None if it is no such.
+
+  optax.scale_by_factored_rms keeps `v_row` without the parameter's largest axis and `v_col`
+  without its second largest (numpy's argsort order, as optax picks them); for any other
+  statistic the axis must be the only one whose removal gives `reduced`.
+  """
+  if len(reduced) != len(shape) - 1:
+    return None
+  fits = [d for d in range(len(shape)) if shape[:d] + shape[d + 1 :] == reduced]
+  order = np.argsort(shape)
+  axis = {"v_row": int(order[-1]), "v_col": int(order[-2])}.get(field) if len(shape) >= 2 else None
+  if axis is not None:
+    return axis if axis in fits else None
+  return fits[0] if len(fits) == 1 else None
+
+
 def _shapes(grouped: Mapping) -> dict[str, tuple]:
-  out = {n: v.shape for n, v in grouped["encoder"].items()}
+  out = {n: tuple(v.shape) for n, v in grouped["encoder"].items()}
   for head in grouped["heads"].values():
-    out.update({n: v.shape for n, v in head.items()})
+    out.update({n: tuple(v.shape) for n, v in head.items()})
   return out
 
 
