@@ -9,20 +9,21 @@ trap behind jiant PR #1329).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
 from pathlib import Path
 import shutil
 import tempfile
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xstilts_jax import atomic
+from xstilts_jax import atomic, paths
 from xstilts_jax.errors import ModelError, disk_full, is_disk_full
 from xstilts_jax.models.xlmr import (
     HEAD_KINDS,
@@ -35,15 +36,6 @@ from xstilts_jax.models.xlmr import (
     _make_head,
 )
 
-ARCHITECTURES = {
-    "encoder": "XLMRobertaModel",
-    "classification": "XLMRobertaForSequenceClassification",
-    "tagging": "XLMRobertaForTokenClassification",
-    "span": "XLMRobertaForQuestionAnswering",
-    "multiple_choice": "XLMRobertaForMultipleChoice",
-    "mlm": "XLMRobertaForMaskedLM",
-}
-_KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
 _WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -98,29 +90,58 @@ def _encoder_entries(cfg: XLMRConfig, prefix: str, with_pooler: bool, scanned: b
   return out
 
 
-def _head_entries(kind: str, name: str) -> list:
-  p = ("heads", name)
-  if kind == "classification":
-    return _entries("classifier.dense", p + ("dense",), _LINEAR) + _entries(
-        "classifier.out_proj", p + ("out_proj",), _LINEAR
-    )
-  if kind in ("tagging", "multiple_choice"):
-    return _entries("classifier", p + ("classifier",), _LINEAR)
-  if kind == "span":
-    return _entries("qa_outputs", p + ("qa_outputs",), _LINEAR)
-  if kind == "mlm":
-    return (
-        _entries("lm_head.dense", p + ("dense",), _LINEAR)
+@dataclasses.dataclass(frozen=True)
+class HFHead:
+  """How transformers stores one head kind: the architecture, the head's weights as entries
+  (transformers name, path in the NNX state, transpose?) for a head at `path`, whether the
+  architecture keeps the encoder's pooler, the weight whose rows are the labels (labelled
+  heads: its label names go into config.json) and the prefix of the encoder's weight names."""
+
+  architecture: str
+  entries: Callable[[tuple], list] = lambda path: []
+  pooler: bool = False
+  labels_weight: Optional[str] = None
+  prefix: str = "roberta."
+
+  @property
+  def labelled(self) -> bool:
+    return self.labels_weight is not None
+
+
+# Head kind (models.xlmr.HEAD_KINDS) -> its transformers form; a new head is one entry here.
+HF_HEADS = {
+    "encoder": HFHead("XLMRobertaModel", pooler=True, prefix=""),
+    "classification": HFHead(
+        "XLMRobertaForSequenceClassification",
+        lambda p: _entries("classifier.dense", p + ("dense",), _LINEAR)
+        + _entries("classifier.out_proj", p + ("out_proj",), _LINEAR),
+        labels_weight="classifier.out_proj.weight",
+    ),
+    "tagging": HFHead(
+        "XLMRobertaForTokenClassification",
+        lambda p: _entries("classifier", p + ("classifier",), _LINEAR),
+        labels_weight="classifier.weight",
+    ),
+    "span": HFHead("XLMRobertaForQuestionAnswering", lambda p: _entries("qa_outputs", p + ("qa_outputs",), _LINEAR)),
+    "multiple_choice": HFHead(
+        "XLMRobertaForMultipleChoice", lambda p: _entries("classifier", p + ("classifier",), _LINEAR), pooler=True
+    ),
+    "mlm": HFHead(
+        "XLMRobertaForMaskedLM",
+        lambda p: _entries("lm_head.dense", p + ("dense",), _LINEAR)
         + _entries("lm_head.layer_norm", p + ("layer_norm",), _NORM)
-        + [("lm_head.bias", p + ("bias",), False)]
-    )
-  return []
+        + [("lm_head.bias", p + ("bias",), False)],
+    ),
+}
+ARCHITECTURES = {kind: h.architecture for kind, h in HF_HEADS.items()}
+_KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
 
 
 def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str, scanned: bool = False) -> tuple[list, list]:
   """The encoder entries and the head entries for one exported / imported architecture."""
-  encoder = _encoder_entries(cfg, prefix, with_pooler=kind in ("encoder", "multiple_choice"), scanned=scanned)
-  return encoder, _head_entries(kind, head_name)
+  hf_head = HF_HEADS[kind]
+  encoder = _encoder_entries(cfg, prefix, with_pooler=hf_head.pooler, scanned=scanned)
+  return encoder, hf_head.entries(("heads", head_name))
 
 
 # ----------------------------------------------------------------------------- reading
@@ -128,6 +149,8 @@ def _param_map(cfg: XLMRConfig, kind: str, head_name: str, prefix: str, scanned:
 
 def resolve_checkpoint(path_or_hub_id: str) -> Path:
   """A local directory for a checkpoint path or hub id (fetched through huggingface_hub)."""
+  if paths.is_remote(path_or_hub_id):  # gs://: safetensors and transformers read local files, so a local copy
+    return paths.local_copy(path_or_hub_id)
   path = Path(path_or_hub_id).expanduser()
   if path.is_dir():
     return path
@@ -145,7 +168,12 @@ def resolve_checkpoint(path_or_hub_id: str) -> Path:
     ) from None
 
 
-def read_hf_config(ckpt_dir: Path) -> dict:
+BACKBONE_MODEL_TYPES = ("xlm-roberta", "mt5")  # config.json's model_type of each backbone
+
+
+def read_hf_config(ckpt_dir: Path, model_types: tuple[str, ...] = BACKBONE_MODEL_TYPES) -> dict:
+  """A checkpoint's config.json as a dict, refused (one line) unless its model_type is one of
+  `model_types`; `read_model_config` gives the backbone's own config class."""
   f = ckpt_dir / "config.json"
   if not f.exists():
     raise ModelError(f"{ckpt_dir}: no config.json")
@@ -153,12 +181,24 @@ def read_hf_config(ckpt_dir: Path) -> dict:
     cfg = json.loads(f.read_text())
   except json.JSONDecodeError as e:
     raise ModelError(f"{f}:{e.lineno}: invalid JSON ({e.msg})") from None
-  if cfg.get("model_type") != "xlm-roberta":
-    raise ModelError(
-        f"{f}: model_type is {cfg.get('model_type')!r}, expected 'xlm-roberta' "
-        f"(architectures {cfg.get('architectures')})"
-    )
+  if not isinstance(cfg, dict) or cfg.get("model_type") not in model_types:
+    got = cfg.get("model_type") if isinstance(cfg, dict) else None
+    arch = cfg.get("architectures") if isinstance(cfg, dict) else None
+    raise ModelError(f"{f}: model_type is {got!r}, not one of {', '.join(model_types)} (architectures {arch})")
   return cfg
+
+
+def read_model_config(ckpt_dir: Path):
+  """The backbone config of a checkpoint: an XLMRConfig (xlm-roberta) or an MT5Config (mt5)."""
+  hf_cfg = read_hf_config(ckpt_dir)
+  try:
+    if hf_cfg["model_type"] == "mt5":
+      from xstilts_jax.models.mt5 import MT5Config
+
+      return MT5Config.from_hf_dict(hf_cfg)
+    return XLMRConfig.from_hf_dict(hf_cfg)
+  except (TypeError, ValueError) as e:
+    raise ModelError(f"{ckpt_dir / 'config.json'}: {e}") from None
 
 
 def read_hf_weights(ckpt_dir: Path) -> dict[str, np.ndarray]:
@@ -215,7 +255,7 @@ def _prefix_of(weights: dict) -> str:
 
 
 def _checkpoint_head_labels(kind: str, weights: dict) -> Optional[int]:
-  key = {"classification": "classifier.out_proj.weight", "tagging": "classifier.weight"}.get(kind)
+  key = HF_HEADS[kind].labels_weight
   return weights[key].shape[0] if key in weights else None
 
 
@@ -271,7 +311,7 @@ def load_hf(
   prefix = _prefix_of(weights)
 
   in_ckpt = _checkpoint_head_labels(head, weights)
-  if head in ("classification", "tagging"):
+  if HF_HEADS[head].labelled:
     if num_labels is None:
       num_labels = in_ckpt or len(hf_cfg.get("id2label") or {}) or None
     if num_labels is None:
@@ -334,7 +374,7 @@ def hf_state_dict(model: XLMRModel, head: Optional[str] = None) -> tuple[str, di
   if head is not None and head not in specs:
     raise ModelError(f"the model has no head {head!r} (heads: {sorted(specs)})")
   kind = specs[head].kind if head is not None else "encoder"
-  prefix = "" if kind == "encoder" else "roberta."
+  prefix = HF_HEADS[kind].prefix
   encoder_entries, head_entries = _param_map(model.cfg, kind, head, prefix, scanned=model.options.scan_layers)
   return ARCHITECTURES[kind], gather_hf_tensors(model, encoder_entries + head_entries)
 
@@ -405,7 +445,7 @@ def export_hf(
   architecture, tensors = hf_state_dict(model, head)
   kind = _KIND_OF_ARCHITECTURE[architecture]
   extra = {}
-  if kind in ("classification", "tagging"):
+  if HF_HEADS[kind].labelled:
     extra = label_names_config(label_names, model.head_specs[head or next(iter(model.head_specs))].num_labels)
   hf_cfg = XLMRobertaConfig(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
   return write_hf_checkpoint(out_dir, tensors, hf_cfg, tokenizer)
@@ -426,15 +466,11 @@ def reexport_hf(source: Path, out: Path, load_tokenizer=None, overwrite: bool = 
     raise ModelError(
         f"--out {out}: not empty; choose an empty or new directory, or pass --overwrite " "to replace it whole"
     )
-  config = read_hf_config(source)
+  config = read_hf_config(source, ("xlm-roberta",))  # mT5 phases: not run by the pipeline yet
   architecture = (config.get("architectures") or [ARCHITECTURES["encoder"]])[0]
   kind = _KIND_OF_ARCHITECTURE.get(architecture, "encoder")
   model = load_hf(str(source), head=kind)
-  labels = (
-      [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-      if kind in ("classification", "tagging")
-      else None
-  )
+  labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))] if HF_HEADS[kind].labelled else None
   tokenizer = load_tokenizer(source) if load_tokenizer else None
   _write_dir_whole(out, lambda tmp: export_hf(model, str(tmp), tokenizer=tokenizer, label_names=labels))
   return architecture

@@ -24,7 +24,6 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
-HEAD_KINDS = ("encoder", "classification", "tagging", "span", "multiple_choice", "mlm")
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 # none: keep every activation for the backward pass; dots: keep only the outputs of matmuls
 # without batch dimensions (the projections; attention scores and the rest are recomputed);
@@ -332,11 +331,28 @@ class Encoder(nnx.Module):
     return jnp.tanh(self.pooler(x[:, 0]))
 
 
-class ClassificationHead(nnx.Module):
+def head_dropout_rate(cfg: XLMRConfig) -> float:
+  """transformers' dropout before a task head: classifier_dropout, else hidden_dropout_prob."""
+  return cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
+
+
+class TaskHead(nnx.Module):
+  """A head on the encoder. `read` takes what the head needs from the encoder's output.
+
+  `choices`: the inputs are [B, K, T], flattened for the encoder, and the outputs [B, K].
+  """
+
+  choices = False
+
+  def read(self, encoder: "Encoder", x: jax.Array, rng: _RngSplitter):
+    return self(x, rng)
+
+
+class ClassificationHead(TaskHead):
   """RoBERTa's head on `<s>`: dropout, dense, tanh, dropout, out_proj."""
 
   def __init__(self, cfg: XLMRConfig, num_labels: int, dtype, *, rngs: nnx.Rngs):
-    self.rate = cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
+    self.rate = head_dropout_rate(cfg)
     self.dense = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
     self.out_proj = _dense(cfg, cfg.hidden_size, num_labels, (None, "labels"), dtype, rngs)
 
@@ -346,19 +362,20 @@ class ClassificationHead(nnx.Module):
     return self.out_proj(x)
 
 
-class TaggingHead(nnx.Module):
+class TaggingHead(TaskHead):
 
   def __init__(self, cfg: XLMRConfig, num_labels: int, dtype, *, rngs: nnx.Rngs):
-    self.rate = cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
+    self.rate = head_dropout_rate(cfg)
     self.classifier = _dense(cfg, cfg.hidden_size, num_labels, ("embed", "labels"), dtype, rngs)
 
   def __call__(self, x, rng: _RngSplitter):
     return self.classifier(_dropout(x, self.rate, rng()))
 
 
-class SpanHead(nnx.Module):
+class SpanHead(TaskHead):
 
-  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: XLMRConfig, num_labels: int, dtype, *, rngs: nnx.Rngs):
+    del num_labels  # always two outputs: start and end
     self.qa_outputs = _dense(cfg, cfg.hidden_size, 2, ("embed", None), dtype, rngs)
 
   def __call__(self, x, rng: _RngSplitter):
@@ -366,21 +383,28 @@ class SpanHead(nnx.Module):
     return logits[..., 0], logits[..., 1]
 
 
-class MultipleChoiceHead(nnx.Module):
+class MultipleChoiceHead(TaskHead):
   """transformers' XLMRobertaForMultipleChoice: the encoder's pooler, dropout, one score per choice."""
 
-  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
-    self.rate = cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
+  choices = True
+
+  def __init__(self, cfg: XLMRConfig, num_labels: int, dtype, *, rngs: nnx.Rngs):
+    del num_labels  # one score per choice
+    self.rate = head_dropout_rate(cfg)
     self.classifier = _dense(cfg, cfg.hidden_size, 1, ("embed", None), dtype, rngs)
 
   def __call__(self, pooled, rng: _RngSplitter):
     return self.classifier(_dropout(pooled, self.rate, rng()))[..., 0]
 
+  def read(self, encoder: "Encoder", x: jax.Array, rng: _RngSplitter):
+    return self(encoder.pool(x), rng)
 
-class MaskedLMHead(nnx.Module):
+
+class MaskedLMHead(TaskHead):
   """dense, gelu, LayerNorm, then the decoder tied to the word embeddings, plus a bias."""
 
-  def __init__(self, cfg: XLMRConfig, dtype, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: XLMRConfig, num_labels: int, dtype, *, rngs: nnx.Rngs):
+    del num_labels  # one output per vocabulary entry
     self.dense = _dense(cfg, cfg.hidden_size, cfg.hidden_size, ("embed", None), dtype, rngs)
     self.layer_norm = _layer_norm(cfg, rngs)
     self.bias = nnx.Param(jnp.zeros((cfg.vocab_size,), jnp.float32), **_axes("vocab"))
@@ -390,6 +414,21 @@ class MaskedLMHead(nnx.Module):
     x = self.layer_norm(jax.nn.gelu(self.dense(x), approximate=False)).astype(self.dtype)
     return x @ word_embeddings.astype(self.dtype).T + self.bias[...].astype(self.dtype)
 
+  def read(self, encoder: "Encoder", x: jax.Array, rng: _RngSplitter):
+    return self(x, encoder.embeddings.word_embeddings.embedding[...])
+
+
+# Head kind -> its module. "encoder" (no head: the encoder's output) is the other kind a model
+# runs as; a new head is one class and one entry here (and its weight names in models/hf.py).
+HEADS: dict[str, type[TaskHead]] = {
+    "classification": ClassificationHead,
+    "tagging": TaggingHead,
+    "span": SpanHead,
+    "multiple_choice": MultipleChoiceHead,
+    "mlm": MaskedLMHead,
+}
+HEAD_KINDS = ("encoder",) + tuple(HEADS)
+
 
 @dataclasses.dataclass(frozen=True)
 class HeadSpec:
@@ -397,18 +436,10 @@ class HeadSpec:
   num_labels: int = 0
 
 
-def _make_head(cfg: XLMRConfig, spec: HeadSpec, dtype, rngs: nnx.Rngs):
-  if spec.kind == "classification":
-    return ClassificationHead(cfg, spec.num_labels, dtype, rngs=rngs)
-  if spec.kind == "tagging":
-    return TaggingHead(cfg, spec.num_labels, dtype, rngs=rngs)
-  if spec.kind == "span":
-    return SpanHead(cfg, dtype, rngs=rngs)
-  if spec.kind == "multiple_choice":
-    return MultipleChoiceHead(cfg, dtype, rngs=rngs)
-  if spec.kind == "mlm":
-    return MaskedLMHead(cfg, dtype, rngs=rngs)
-  raise ValueError(f"unknown head kind {spec.kind!r}; expected one of {HEAD_KINDS[1:]}")
+def _make_head(cfg: XLMRConfig, spec: HeadSpec, dtype, rngs: nnx.Rngs) -> TaskHead:
+  if spec.kind not in HEADS:
+    raise ValueError(f"unknown head kind {spec.kind!r}; expected one of {tuple(HEADS)}")
+  return HEADS[spec.kind](cfg, spec.num_labels, dtype, rngs=rngs)
 
 
 class WithHeads:
@@ -472,11 +503,11 @@ class XLMRModel(WithHeads, nnx.Module):
       if len(self.head_specs) > 1:
         raise ValueError(f"this model has heads {sorted(self.head_specs)}: name one with head=")
       head = next(iter(self.head_specs), None)
-    kind = self.head_specs[head].kind if head is not None else "encoder"
+    module = self.heads[head] if head is not None else None
     rng = _RngSplitter(dropout_rng)
 
     choices_shape = None
-    if kind == "multiple_choice":
+    if module is not None and module.choices:
       choices_shape = input_ids.shape[:2]
       flat = lambda t: None if t is None else t.reshape(-1, t.shape[-1])
       input_ids, attention_mask, token_type_ids = map(flat, (input_ids, attention_mask, token_type_ids))
@@ -484,15 +515,11 @@ class XLMRModel(WithHeads, nnx.Module):
     x, hidden_states = self.encoder(
         input_ids, attention_mask, token_type_ids, rng=rng, output_hidden_states=output_hidden_states
     )
-    if kind == "encoder":
+    if module is None:
       return (x, hidden_states) if output_hidden_states else x
-    module = self.heads[head]
-    if kind == "multiple_choice":
-      out = module(self.encoder.pool(x), rng).reshape(choices_shape)
-    elif kind == "mlm":
-      out = module(x, self.encoder.embeddings.word_embeddings.embedding[...])
-    else:
-      out = module(x, rng)
+    out = module.read(self.encoder, x, rng)
+    if choices_shape is not None:
+      out = out.reshape(choices_shape)
     return (out, hidden_states) if output_hidden_states else out
 
 
