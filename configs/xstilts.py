@@ -11,7 +11,10 @@ target fine-tuned on English and evaluated zero-shot on every language.
 
 Arguments: intermediate (tasks joined by '+', 'all' = all_intermediate_public, 'anli_plus'),
 target (default: the 7 trainable XTREME tasks + BUCC + Tatoeba), mlm (languages of continued
-masked-LM training: phase 0, or beside phase 1 with mlm_beside), model (large | base | a path),
+masked-LM training: phase 0, or beside phase 1 with mlm_beside), model (large | base | mt5-small |
+mt5-base | mt5-large | a checkpoint path or hub id), protocol (heads | text-to-text: mT5's encoder
+with the project's heads, or mT5 as the mT5 paper fine-tunes it; recorded, with Adafactor for mT5,
+but `xstilts run` refuses mT5 until the pipeline runs it: `xstilts plan` compiles it),
 source (local | hub | tfds), baseline (also run the baseline beside it), runlocal (tiny smoke run),
 benchmark (xtreme | xtreme-r: XTREME-R's targets and test languages).
 tpu (a slice such as v5e-8, v4-8, v5p-8: pure FSDP over its chips, bfloat16 compute, and each
@@ -38,6 +41,16 @@ TARGET_HPARAMS = {
     "tydiqa": (2, 4, 4),
 }
 MODELS = {"large": ("FacebookAI/xlm-roberta-large", 14), "base": ("FacebookAI/xlm-roberta-base", 7)}
+# mT5 (Xue et al. 2021): the retrieval layer at XLM-R Large's depth fraction, 14 of 24.
+MT5_MODELS = {
+    "mt5-small": ("google/mt5-small", 5),
+    "mt5-base": ("google/mt5-base", 7),
+    "mt5-large": ("google/mt5-large", 14),
+}
+PROTOCOLS = ("heads", "text-to-text")
+# T5X's fine-tuning (t5x/configs/runs/finetune.gin, the mT5 gins): Adafactor at a constant 1e-3,
+# no warmup, no weight decay, no global-norm clipping (Adafactor clips its updates).
+T5X_FINETUNE = dict(learning_rate=1e-3, warmup_fraction=0.0, weight_decay=0.0, grad_clip_norm=0.0)
 
 
 def get_config(arg=None):
@@ -53,6 +66,7 @@ def get_config(arg=None):
       runlocal=False,
       benchmark="xtreme",
       tpu="",
+      protocol="heads",
   )
   c = common.base_config()
   tasks = []
@@ -60,7 +74,13 @@ def get_config(arg=None):
     tasks += TASK_GROUPS["all_intermediate_public"] if name == "all" else TASK_GROUPS.get(name, [name])
   c.intermediate.tasks = tasks
   c.name = "+".join(arg.intermediate) if arg.intermediate else "baseline"
-  c.model.checkpoint, c.model.retrieval_layer = MODELS.get(arg.model, (arg.model, 14))
+  c.model.checkpoint, c.model.retrieval_layer = {**MODELS, **MT5_MODELS}.get(arg.model, (arg.model, 14))
+  c.model.backbone = backbone_of(arg.model)
+  if arg.protocol not in PROTOCOLS:
+    raise ValueError(f"config argument protocol={arg.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+  if arg.protocol == "text-to-text" and c.model.backbone != "mt5":
+    raise ValueError(f"config argument protocol=text-to-text needs an mT5 model ({', '.join(MT5_MODELS)})")
+  c.protocol = arg.protocol
   c.data.source = arg.source
   c.mlm.languages = list(arg.mlm)
   c.intermediate.mlm_beside = arg.mlm_beside
@@ -78,6 +98,10 @@ def get_config(arg=None):
     c.targets.per_task[task] = dict(
         epochs=float(epochs), batch_size=batch, accum_steps=accum, max_seq_length=384 if qa else 256
     )
+  if c.model.backbone == "mt5":
+    c.optimizer.name = "adafactor"
+    for phase in (c.intermediate, c.mlm.phase, c.targets.defaults):
+      phase.update(T5X_FINETUNE)
   if arg.tpu:
     tpu_preset(c, arg.tpu)
   if arg.runlocal:  # a smoke run of the same code path: small steps and subsets
@@ -86,6 +110,29 @@ def get_config(arg=None):
     c.targets.defaults.eval_every = 10
     c.eval.batch_size = 8
   return c
+
+
+def backbone_of(model: str) -> str:
+  """The backbone, xlmr or mt5, of a model= value: a named size, a checkpoint directory (its
+  config.json's model_type) or a hub id; anything else is refused, naming the choices."""
+  import json
+  from pathlib import Path
+
+  if model in MODELS:
+    return "xlmr"
+  if model in MT5_MODELS:
+    return "mt5"
+  names = ", ".join([*MODELS, *MT5_MODELS])
+  path = Path(model).expanduser()
+  if path.is_dir():
+    try:
+      model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+      return "xlmr"  # loading the checkpoint names what is wrong with it
+    return "mt5" if model_type == "mt5" else "xlmr"
+  if "/" not in model or model.startswith("mt5-"):
+    raise ValueError(f"config argument model={model!r} is not one of {names}, a checkpoint directory or a hub id")
+  return "mt5" if "mt5" in model.split("/")[-1].lower() else "xlmr"
 
 
 def tpu_preset(c, slice_name: str) -> None:

@@ -250,3 +250,123 @@ def test_tpu_preset_fills_the_mesh_and_keeps_jiants_effective_batch():
       ("target:xnli", 32, 1),
       ("target:pawsx", 32, 1),
   ]
+
+
+# ----------------------------------------------------------------------------- mT5 (issue 17)
+
+
+def _mt5_checkpoint(path, **dims):
+  """A config.json of a tiny mT5 (no weights: plan reads shapes only)."""
+  hf = dict(
+      model_type="mt5",
+      architectures=["MT5ForConditionalGeneration"],
+      vocab_size=1024,
+      d_model=512,
+      d_kv=64,
+      d_ff=1024,
+      num_layers=2,
+      num_decoder_layers=2,
+      num_heads=8,
+      feed_forward_proj="gated-gelu",
+      **dims,
+  )
+  path.mkdir(parents=True, exist_ok=True)
+  (path / "config.json").write_text(json.dumps(hf))
+  return path
+
+
+def test_mt5_config_arguments_are_recorded_and_checked():
+  from xstilts_jax.models.mt5 import mt5_config
+
+  c = cli.load_config("xstilts:intermediate=squad_v1,model=mt5-large,protocol=text-to-text")
+  assert (c.model.checkpoint, c.model.backbone, c.protocol, c.optimizer.name) == (
+      "google/mt5-large",
+      "mt5",
+      "text-to-text",
+      "adafactor",
+  )
+  # T5X's fine-tuning: a constant 1e-3, no warmup, no weight decay, no global-norm clipping.
+  for hp in (c.intermediate, c.targets.defaults, c.mlm.phase):
+    assert (hp.learning_rate, hp.warmup_fraction, hp.weight_decay, hp.grad_clip_norm) == (1e-3, 0.0, 0.0, 0.0)
+  assert plan.model_config(c) == mt5_config("large")
+  xlmr = cli.load_config("xstilts:intermediate=squad_v1")
+  assert (xlmr.model.backbone, xlmr.protocol, xlmr.intermediate.learning_rate) == ("xlmr", "heads", 1e-5)
+  assert "name" not in xlmr.optimizer
+  for arg, message in (
+      ("model=mt5-tiny", "model='mt5-tiny' is not one of large, base, mt5-small, mt5-base, mt5-large"),
+      ("model=larg", "model='larg' is not one of large, base, mt5-small"),
+      ("protocol=t2t", "protocol='t2t' is not one of heads, text-to-text"),
+      ("protocol=text-to-text", "protocol=text-to-text needs an mT5 model"),
+  ):
+    with pytest.raises(ConfigError, match=message):
+      cli.load_config(f"xstilts:{arg}")
+
+
+def test_xstilts_run_refuses_mt5_in_one_line(capsys, tmp_path):
+  argv = ["run", "--config", "xstilts:intermediate=squad_v1,model=mt5-small", "--workdir", str(tmp_path / "w")]
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err.strip()
+  assert err == "xstilts: error: model.backbone 'mt5': mT5 runs are not wired into the pipeline yet"
+  assert not (tmp_path / "w").exists()
+
+
+def test_read_model_config_reads_mt5_and_names_unknown_model_types(tmp_path):
+  from xstilts_jax.errors import ModelError
+  from xstilts_jax.models.hf import read_hf_config, read_model_config
+  from xstilts_jax.models.mt5 import MT5Config
+
+  ckpt = _mt5_checkpoint(tmp_path / "mt5", relative_attention_num_buckets=16)
+  got = read_model_config(ckpt)
+  assert isinstance(got, MT5Config)
+  assert (got.d_model, got.num_layers, got.num_heads, got.relative_attention_num_buckets) == (512, 2, 8, 16)
+  assert read_hf_config(ckpt)["model_type"] == "mt5"
+  # A local mT5 directory as model= is an mT5 run (Adafactor), read by plan without the hub.
+  c = cli.load_config(f"xstilts:intermediate=squad_v1,model={ckpt}")
+  assert (c.model.backbone, c.optimizer.name, plan.model_config(c)) == ("mt5", "adafactor", got)
+  (tmp_path / "bert").mkdir()
+  (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+  with pytest.raises(ModelError, match=r"model_type is 'bert', not one of xlm-roberta, mt5 \(architectures"):
+    read_model_config(tmp_path / "bert")
+  with pytest.raises(ModelError, match="model_type is 'mt5', not one of xlm-roberta"):
+    read_hf_config(ckpt, ("xlm-roberta",))
+
+
+def test_mt5_model_flops_by_hand():
+  from xstilts_jax.models.mt5 import mt5_config
+
+  cfg = mt5_config("large")  # d_model 1024, 16 heads x 64, d_ff 2816, 24 layers
+  tokens, seq = 8 * 256, 256
+  per_token = 4 * 1024 * 1024 + 3 * 1024 * 2816  # q, k, v, o; wi_0, wi_1, wo
+  forward = 2 * 24 * per_token * tokens + 4 * 24 * 1024 * seq * tokens
+  assert plan.model_flops(cfg, tokens, seq, train=False) == pytest.approx(forward)
+  assert plan.model_flops(cfg, tokens, seq, train=True) == pytest.approx(3 * forward)
+
+
+def test_tiny_mt5_plan_compiles_with_adafactor_for_v5e_2x2(tmp_path):
+  """Through `plan` itself: an mT5 encoder with a span head trains with Adafactor, whose
+  factored statistics are small, so each chip's arguments are about a quarter of the float32
+  parameters (AdamW's two moments would triple them)."""
+  from xstilts_jax.models.mt5 import MT5Model
+
+  ckpt = _mt5_checkpoint(tmp_path / "mt5")
+  config = cli.apply_overrides(
+      cli.load_config(f"xstilts:intermediate=squad_v1,target=,model={ckpt}"),
+      ["intermediate.max_seq_length=64", "eval.batch_size=8", "mesh.data=1", "mesh.fsdp=-1"],
+  )
+  out = plan.plan(config, "v5e:2x2")
+  assert (out["backbone"], out["optimizer"], out["mesh"]["fsdp"]) == ("mt5", "adafactor", 4)
+  train = out["steps"][0]
+  assert (train["phase"], train["kind"], train["head"]) == ("intermediate", "train", "span")
+  assert train["fits"] and train["compile_s"] > 0 and 0 < train["mfu"] < 1
+  cfg = plan.model_config(config)
+  heads = dict(plan.run_steps(config, batch_unit=4)[0].heads)
+  n_params = count_params(MT5Model(cfg, heads, rngs=nnx.Rngs(0)))
+  arguments = train["arguments_gib"] * 1024**3
+  assert 4 * n_params / 4 <= arguments < 4 * n_params / 4 * 1.1 + 1e5
+  assert [s["kind"] for s in out["steps"]] == ["train", "eval"] and out["fits"]
+
+
+def test_plan_refuses_the_text_to_text_protocol_for_now():
+  config = cli.load_config("xstilts:intermediate=squad_v1,target=,model=mt5-small,protocol=text-to-text")
+  with pytest.raises(ConfigError, match="protocol 'text-to-text': plan compiles the heads protocol only"):
+    plan.plan(config, "v5e:2x2")

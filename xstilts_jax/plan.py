@@ -104,6 +104,9 @@ KNOWN_MODELS = {
     ),
 }
 KNOWN_MODELS.update({k.split("/")[1]: v for k, v in list(KNOWN_MODELS.items())})
+# mT5's published sizes (models/mt5.py's mt5_config), by hub id and short name.
+KNOWN_MT5 = {f"google/mt5-{size}": size for size in ("small", "base", "large", "xl", "xxl")}
+KNOWN_MT5.update({k.split("/")[1]: v for k, v in list(KNOWN_MT5.items())})
 
 
 def parse_topology(name: str) -> tuple[Chip, str]:
@@ -191,7 +194,8 @@ class StepSpec:
 
 
 def model_config(config: ml_collections.ConfigDict):
-  """The XLMRConfig a run would build or load, from the config alone (no download)."""
+  """The XLMRConfig or MT5Config a run would build or load, from the config alone (no download)."""
+  from xstilts_jax.models.mt5 import mt5_config
   from xstilts_jax.models.xlmr import XLMRConfig
 
   m = config.model
@@ -207,17 +211,31 @@ def model_config(config: ml_collections.ConfigDict):
     )
   if m.checkpoint in KNOWN_MODELS:
     return XLMRConfig(**KNOWN_MODELS[m.checkpoint])
+  if m.checkpoint in KNOWN_MT5:
+    return mt5_config(KNOWN_MT5[m.checkpoint])
   from pathlib import Path
 
-  from xstilts_jax.models.hf import read_hf_config
+  from xstilts_jax.models.hf import read_model_config
 
   path = Path(m.checkpoint).expanduser()
   if not path.is_dir():
+    known = [k for k in [*KNOWN_MODELS, *KNOWN_MT5] if "/" in k]
     raise ConfigError(
         f"model.checkpoint {m.checkpoint!r}: plan reads shapes from a local checkpoint directory "
-        f"or knows them for {', '.join(k for k in KNOWN_MODELS if '/' in k)}"
+        f"or knows them for {', '.join(known)}"
     )
-  return XLMRConfig.from_hf_dict(read_hf_config(path))
+  return read_model_config(path)
+
+
+def num_layers(cfg) -> int:
+  """The encoder's layer count of an XLMRConfig or an MT5Config."""
+  return cfg.num_layers if _is_mt5(cfg) else cfg.num_hidden_layers
+
+
+def _is_mt5(cfg) -> bool:
+  from xstilts_jax.models.mt5 import MT5Config
+
+  return isinstance(cfg, MT5Config)
 
 
 def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSpec]:
@@ -303,7 +321,7 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
       t_choices = get_task(target).num_choices if hs.kind == "multiple_choice" else 0
       evaluate("eval", target, "target", heads, pipeline.target_hparams(ctx, target).max_seq_length, choices=t_choices)
 
-  layer = min(config.model.retrieval_layer, mcfg.num_hidden_layers)
+  layer = min(config.model.retrieval_layer, num_layers(mcfg))
   for target in config.targets.tasks:
     spec = get_task(target)
     if spec.format == "retrieval":
@@ -319,9 +337,15 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
 
 def model_flops(cfg, tokens: int, seq: int, train: bool) -> float:
   """Matmul FLOPs of the encoder: 2 x (non-embedding parameters) x tokens plus attention
-  scores and values, forward; x3 with the backward pass."""
-  h, layers = cfg.hidden_size, cfg.num_hidden_layers
-  forward = 2.0 * layers * (4 * h * h + 2 * h * cfg.intermediate_size) * tokens + 4.0 * layers * h * seq * tokens
+  scores and values, forward; x3 with the backward pass. mT5's layer: q, k, v, o of
+  num_heads x d_kv and a gated feed-forward (wi_0, wi_1, wo)."""
+  if _is_mt5(cfg):
+    h, layers, inner = cfg.d_model, cfg.num_layers, cfg.inner_dim
+    per_token = 4 * h * inner + 3 * h * cfg.d_ff
+  else:
+    h, layers, inner = cfg.hidden_size, cfg.num_hidden_layers, cfg.hidden_size
+    per_token = 4 * h * h + 2 * h * cfg.intermediate_size
+  forward = 2.0 * layers * per_token * tokens + 4.0 * layers * inner * seq * tokens
   return 3.0 * forward if train else forward
 
 
@@ -351,33 +375,51 @@ def _batch(step: StepSpec, sharding) -> dict:
   return {k: jax.ShapeDtypeStruct(s, np.int32, sharding=sharding) for k, s in shapes.items()}
 
 
-def compile_step(step: StepSpec, cfg, mesh, rules, dtype, options, seed: int = 0, moments_dtype: str = "float32"):
+def compile_step(
+    step: StepSpec,
+    cfg,
+    mesh,
+    rules,
+    dtype,
+    options,
+    seed: int = 0,
+    moments_dtype: str = "float32",
+    optimizer: str = "adamw",
+):
   """jit(...).lower(abstract args).compile() of one step, through the code a run uses."""
   from flax import nnx
   import jax
 
   from xstilts_jax import sharding as shd
   from xstilts_jax.evaluation.steps import make_eval_step
+  from xstilts_jax.models.mt5 import MT5Model
   from xstilts_jax.models.xlmr import XLMRModel
   from xstilts_jax.train import optim
   from xstilts_jax.train import state as train_state
   from xstilts_jax.train import steps as train_steps
 
-  model = nnx.eval_shape(lambda: XLMRModel(cfg, dict(step.heads), dtype=dtype, rngs=nnx.Rngs(seed), options=options))
+  model_class = MT5Model if _is_mt5(cfg) else XLMRModel
+  model = nnx.eval_shape(lambda: model_class(cfg, dict(step.heads), dtype=dtype, rngs=nnx.Rngs(seed), options=options))
   batch = _batch(step, shd.batch_sharding(mesh))
   if step.kind == "train":
     hp = step.hparams
-    ocfg = optim.OptimizerConfig(
-        learning_rate=hp.learning_rate,
-        warmup_fraction=hp.warmup_fraction,
-        total_steps=1000,
-        b1=hp.adam_b1,
-        b2=hp.adam_b2,
-        eps=hp.adam_eps,
-        weight_decay=hp.weight_decay,
-        grad_clip_norm=hp.grad_clip_norm,
-        moments_dtype=moments_dtype,
-    )
+    common = dict(warmup_fraction=hp.warmup_fraction, weight_decay=hp.weight_decay, grad_clip_norm=hp.grad_clip_norm)
+    try:
+      if optimizer == "adafactor":
+        ocfg = optim.OptimizerConfig.adafactor(1000, hp.learning_rate, **common)
+      else:
+        ocfg = optim.OptimizerConfig(
+            learning_rate=hp.learning_rate,
+            total_steps=1000,
+            b1=hp.adam_b1,
+            b2=hp.adam_b2,
+            eps=hp.adam_eps,
+            moments_dtype=moments_dtype,
+            name=optimizer,
+            **common,
+        )
+    except ValueError as e:
+      raise ConfigError(f"{step.phase}: {e}") from None
     tx = optim.make_transform(ocfg)
     layout = train_state.ModelLayout.of(model)
     abstract = jax.eval_shape(lambda p: train_state.init_state(layout, p, tx), layout.flat(model))
@@ -509,6 +551,12 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
 
   chip, shape = parse_topology(topology)
   pipeline.check_config(config)
+  protocol = config.get("protocol", "heads")
+  if protocol != "heads":
+    raise ConfigError(
+        f"protocol {protocol!r}: plan compiles the heads protocol only (train/steps.py has no seq2seq step yet)"
+    )
+  optimizer = config.optimizer.get("name", "adamw")
   try:
     options = ModelOptions.from_config(config.model)
   except ValueError as e:
@@ -529,6 +577,8 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
       "remat": options.remat,
       "scan_layers": options.scan_layers,
       "attention": options.attention,
+      "backbone": "mt5" if _is_mt5(cfg) else "xlmr",
+      "optimizer": optimizer,
       "moments_dtype": config.optimizer.moments_dtype,
       "steps": [],
   }
@@ -539,7 +589,7 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
       start = time.perf_counter()
       try:
         compiled, seconds = compile_step(
-            step, cfg, mesh, rules, dtype, options, config.seed, config.optimizer.moments_dtype
+            step, cfg, mesh, rules, dtype, options, config.seed, config.optimizer.moments_dtype, optimizer
         )
         done[key] = step_report(step, compiled, seconds, chip, len(devices), cfg)
       except Exception as e:  # XLA:TPU refuses a program that cannot fit: that is the answer
