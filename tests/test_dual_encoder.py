@@ -103,7 +103,7 @@ def test_in_batch_softmax_loss_by_hand():
 
 def test_written_lareqa_encodings_score_the_same(shared_data, tmp_path):
   from xstilts_jax.evaluation.dual_encoder import write_lareqa_encodings
-  from xstilts_jax.evaluation.score import score_files
+  from xstilts_jax.formats import score_files
 
   xquad_r = shared_data / "lareqa" / "xquad-r"
   pool = readers.read_xquad_r(xquad_r)

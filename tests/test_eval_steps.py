@@ -7,8 +7,8 @@ import pytest
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.data.examples import ClassificationExample
-from xstilts_jax.evaluation.evaluate import evaluate_task
 from xstilts_jax.evaluation.steps import Predictor
+from xstilts_jax.formats import evaluate_task
 from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
 from xstilts_jax.tasks import get_task
 

@@ -381,7 +381,9 @@ def test_mask_tokens_statistics():
 def test_task_features_dispatches_on_format(small_tokenizer):
   spec = TaskSpec(name="udpos", format="tagging", metric="f1", labels=UPOS, max_seq_length=16)
   ex = TaggingExample("a", ("The", "dog"), ("DET", "NOUN"))
-  feats = F.task_features(spec, [ex], small_tokenizer)
+  from xstilts_jax.formats import task_features
+
+  feats = task_features(spec, [ex], small_tokenizer)
   assert feats["input_ids"].shape == (1, 16)
 
 

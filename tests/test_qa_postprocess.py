@@ -263,7 +263,7 @@ def test_answer_text_mode_is_checked(small_tokenizer):
 
 def test_evaluate_task_passes_the_answer_text_mode(shared_data, small_tokenizer):
   from xstilts_jax.data.features import span_qa_features
-  from xstilts_jax.evaluation.evaluate import evaluate_task
+  from xstilts_jax.formats import evaluate_task
   from xstilts_jax.tasks.registry import get_task
 
   examples = [ex for ex in _examples(shared_data / "xquad" / "xquad.zh.json") if ex.answers[0].text == "四次"]

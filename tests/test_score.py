@@ -7,7 +7,7 @@ import pytest
 from seqeval import metrics as seqeval_metrics
 
 from xstilts_jax.errors import ConfigError, DataError
-from xstilts_jax.evaluation.score import score_files
+from xstilts_jax.formats import score_files
 from xstilts_jax.tasks.spec import TaskSpec
 
 

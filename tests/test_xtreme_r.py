@@ -452,7 +452,7 @@ def _write_lareqa_encodings(directory, pool, q, c):
 
 def test_score_lareqa_encodings(xquad_r, pool, tmp_path, capsys):
   from xstilts_jax import cli
-  from xstilts_jax.evaluation.score import score_files
+  from xstilts_jax.formats import score_files
 
   q, c = _planted(pool)
   order = np.random.default_rng(0).permutation(len(pool.candidates))  # file order is free
@@ -490,7 +490,7 @@ def test_score_lareqa_encodings(xquad_r, pool, tmp_path, capsys):
 
 
 def test_score_mewslix_predictions(mewslix_dir, tmp_path):
-  from xstilts_jax.evaluation.score import score_files
+  from xstilts_jax.formats import score_files
 
   preds = tmp_path / "test-de.json"
   preds.write_text(json.dumps({"de-1": ["Q90", "Q64"], "de-2": ["Q90"]}))

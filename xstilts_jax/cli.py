@@ -177,7 +177,7 @@ def cmd_run(args, overrides) -> int:
 
 
 def cmd_score(args, _) -> int:
-  from xstilts_jax.evaluation.score import score_files
+  from xstilts_jax.formats import score_files
 
   print(json.dumps(score_files(args.task, args.predictions, args.gold, args.language, args.strict), indent=1))
   return 0

@@ -36,20 +36,28 @@ from xstilts_jax.atomic import read_json
 from xstilts_jax.data import batches as B
 from xstilts_jax.data import features as F
 from xstilts_jax.data.examples import SentenceExample
-from xstilts_jax.data.loading import TRAIN_KEYS, DataSource, check_trainable, example_texts, load_task
+from xstilts_jax.data.loading import DataSource
 from xstilts_jax.data.readers import ReadReport
 from xstilts_jax.data.sources import load_examples
 from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation import metrics as M
-from xstilts_jax.evaluation.evaluate import evaluate_task, prediction_file_name, write_predictions
 from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
+from xstilts_jax.formats import (
+    check_trainable,
+    evaluate_task,
+    example_texts,
+    get_format,
+    load_task,
+    prediction_file_name,
+    write_predictions,
+)
 from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
 from xstilts_jax.models.hf import read_hf_config, resolve_checkpoint
 from xstilts_jax.models.xlmr import ModelOptions
 from xstilts_jax.tasks import get_task
-from xstilts_jax.tasks.spec import HEAD_OF_FORMAT, TaskSpec
+from xstilts_jax.tasks.spec import TaskSpec
 from xstilts_jax.train import loop, optim
 from xstilts_jax.workdir import lock_workdir
 
@@ -239,7 +247,7 @@ def active_phases(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
   if config.intermediate.tasks:
     out.append(("intermediate", config.intermediate))
   for target in config.targets.tasks:
-    if get_task(target).format != "retrieval":
+    if not get_format(get_task(target).format).encoder_only:
       out.append(
           (
               f"targets.per_task.{target}" if target in config.targets.per_task else "targets.defaults",
@@ -328,7 +336,7 @@ def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -
     ]
   for target in config.targets.tasks:
     spec = get_task(target)
-    if spec.format == "retrieval":
+    if get_format(spec.format).encoder_only:
       n = config.eval.retrieval_max_seq_length
       lengths.append(
           ("eval.retrieval_max_seq_length" + ("" if n else f" (0: {target}'s own)"), n or spec.max_seq_length)
@@ -406,9 +414,10 @@ def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.
   """A TrainTask over the English (or translated) training split of task `name`."""
   task_name, language = parse_task_name(name)
   spec = get_task(task_name)
-  if spec.format == "mlm" and language not in spec.languages:  # masked LM takes text in any language
+  fmt = get_format(spec.format)
+  if fmt.any_language and language not in spec.languages:  # masked LM takes text in any language
     spec = get_task(task_name, [language])
-  if spec.format == "tagging" and not spec.labels:  # an open tag set (CCG): the tags of train and dev
+  if fmt.labels_from_data and not spec.labels:  # an open tag set (CCG): the tags of train and dev
     tags = {
         t
         for split in ("train", "dev")
@@ -429,9 +438,9 @@ def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.
   )
   check_trainable(spec, language, "train", ctx.data, examples, feats)
   labels = spec.labels
-  feats = {k: feats[k] for k in TRAIN_KEYS[spec.format]}
-  kind = HEAD_OF_FORMAT[spec.format]
-  prepare = mlm_prepare(ctx, seed) if spec.format == "mlm" else None
+  feats = {k: feats[k] for k in fmt.train_keys}
+  kind = fmt.head_kind
+  prepare = fmt.host_prepare(ctx.tokenizer, seed) if fmt.host_prepare else None
   batches = B.TrainBatches(feats, hp.batch_size * hp.accum_steps, seed)
   task = loop.TrainTask(
       name,
@@ -446,21 +455,9 @@ def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.
   return task, spec, labels
 
 
-def mlm_prepare(ctx: Context, seed: int) -> Callable:
-  tok = ctx.tokenizer
-  special = np.asarray(tok.all_special_ids)
-
-  def prepare(batch, step):
-    rng = np.random.default_rng([seed, step, 7])
-    ids, labels = F.mask_tokens(batch["input_ids"], batch["attention_mask"], rng, len(tok), tok.mask_token_id, special)
-    return {**batch, "input_ids": ids, "mlm_labels": labels}
-
-  return prepare
-
-
 def head_spec(spec: TaskSpec, labels: tuple) -> HeadSpec:
-  kind = HEAD_OF_FORMAT[spec.format]
-  return HeadSpec(kind, len(labels) if kind in ("classification", "tagging") else 0)
+  fmt = get_format(spec.format)
+  return HeadSpec(fmt.head_kind, len(labels) if fmt.labelled else 0)
 
 
 def total_steps(tasks: list[loop.TrainTask], hp) -> int:
@@ -609,7 +606,7 @@ def target_groups(ctx: Context) -> list[list[str]]:
   groups: dict[tuple, list[str]] = {}
   for target in ctx.config.targets.tasks:
     spec = get_task(target)
-    if spec.format != "retrieval":
+    if not get_format(spec.format).encoder_only:
       key = (spec.train_task or spec.name, json.dumps(target_hparams(ctx, target).to_dict(), sort_keys=True))
       groups.setdefault(key, []).append(target)
   return list(groups.values())
@@ -693,7 +690,7 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
   langs = ctx.config.targets.languages.get(target, None)
   spec = get_task(target, list(langs) if langs else None)
   split = eval_split(spec, ctx.config.eval.split)
-  retrieval = spec.format == "retrieval"
+  retrieval = get_format(spec.format).encoder_only
   if retrieval:
     model = load_hf(encoder_dir, head="encoder", dtype=ctx.dtype, options=ctx.options)
     layer = min(ctx.config.model.retrieval_layer, model.cfg.num_hidden_layers)
@@ -702,7 +699,7 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
     if info.get("labels"):
       spec = dataclasses.replace(spec, labels=tuple(info["labels"]))
     model = load_hf(
-        str(model_dir), head=HEAD_OF_FORMAT[spec.format], head_name="target", dtype=ctx.dtype, options=ctx.options
+        str(model_dir), head=get_format(spec.format).head_kind, head_name="target", dtype=ctx.dtype, options=ctx.options
     )
     layer = None
   length = (
@@ -755,17 +752,20 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
 def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[str, list[float]]:
   """TextEmb (Vu et al. 2020): the mean-pooled last-layer embedding of up to `limit` English
   training examples of each task, from the base encoder (before any phase-1 training)."""
-  missing = [n for n in names if n not in ctx.task_embeddings and get_task(parse_task_name(n)[0]).format != "retrieval"]
+  missing = [
+      n
+      for n in names
+      if n not in ctx.task_embeddings and not get_format(get_task(parse_task_name(n)[0]).format).encoder_only
+  ]
   if missing:
     model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype, options=ctx.options)
     predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
   for name in missing:
     task_name, language = parse_task_name(name)
     length = min(128, ctx.max_length)
-    examples, _ = load_task(
-        get_task(task_name), language, "train", ctx.tokenizer, ctx.data, length, ctx.read_report, limit=limit
-    )
-    sentences = [SentenceExample(str(i), t) for i, t in enumerate(example_texts(examples))]
+    spec = get_task(task_name)
+    examples, _ = load_task(spec, language, "train", ctx.tokenizer, ctx.data, length, ctx.read_report, limit=limit)
+    sentences = [SentenceExample(str(i), t) for i, t in enumerate(example_texts(spec, examples))]
     feats = F.retrieval_features(sentences, ctx.tokenizer, length)
     ctx.task_embeddings[name] = np.asarray(predictor(feats, "retrieval")).mean(axis=0).tolist()
   return {n: ctx.task_embeddings[n] for n in names if n in ctx.task_embeddings}
@@ -783,7 +783,7 @@ def task_diversity(ctx: Context, names: list[str], limit: int = 2000) -> dict[st
     examples, _ = load_task(
         spec, language, "train", ctx.tokenizer, ctx.data, min(128, ctx.max_length), ctx.read_report, limit=limit
     )
-    out[name] = text_diversity(example_texts(examples))
+    out[name] = text_diversity(example_texts(spec, examples))
   return out
 
 
@@ -850,7 +850,7 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
   xtreme = M.xtreme_score({t: r["languages"] for t, r in tasks.items()}, languages)
   xtreme_r = xtreme_r_score({t: r["languages"] for t, r in tasks.items()}, languages)
   trained = list(intermediate) + [
-      get_task(t).train_task or t for t in ctx.config.targets.tasks if get_task(t).format != "retrieval"
+      get_task(t).train_task or t for t in ctx.config.targets.tasks if not get_format(get_task(t).format).encoder_only
   ]
   # What this run did, not what the config asked of the experiment (a baseline does no MLM beside).
   mlm_first = list(ctx.config.mlm.languages) if start != ctx.base_checkpoint else []

@@ -30,11 +30,10 @@ from xstilts_jax.data.examples import (
     TaggingExample,
 )
 from xstilts_jax.errors import ConfigError, DataError
-from xstilts_jax.tasks.spec import TaskSpec
+from xstilts_jax.tasks.spec import IGNORE_LABEL
 
 Features = dict[str, np.ndarray]
 
-IGNORE_LABEL = -100  # label id the losses skip (tagging sub-tokens, MLM positions not predicted)
 NO_LABEL = -1  # classification / multiple choice example without a label
 NO_OFFSET = -1  # span QA offsets of tokens outside the context
 
@@ -371,28 +370,6 @@ def mask_tokens(
   masked = np.where(picked & (choice >= 0.8) & (choice < 0.9), random_ids, masked)
   labels = np.where(picked, input_ids, IGNORE_LABEL)
   return masked.astype(np.int32), labels.astype(np.int32)
-
-
-def task_features(spec: TaskSpec, examples: Sequence, tokenizer, max_seq_length: Optional[int] = None) -> Features:
-  """Features for the examples of one task, by the spec's format.
-
-  For retrieval pass the sentences of one side of the corpus. Span QA keeps its own
-  defaults (doc stride 128, query length 64).
-  """
-  length = max_seq_length or spec.max_seq_length
-  if spec.format == "classification":
-    return classification_features(examples, tokenizer, spec.labels, length)
-  if spec.format == "multiple_choice":
-    return multiple_choice_features(examples, tokenizer, spec.num_choices, length)
-  if spec.format == "span_qa":
-    return span_qa_features(examples, tokenizer, length)
-  if spec.format == "tagging":
-    return tagging_features(examples, tokenizer, spec.labels, length)
-  if spec.format == "retrieval":
-    return retrieval_features(examples, tokenizer, length)
-  if spec.format == "mlm":
-    return mlm_features(examples, tokenizer, length)
-  raise ConfigError(f"task {spec.name}: unknown format {spec.format!r}")
 
 
 # Bump when a builder changes what it writes, so old caches are not reused.

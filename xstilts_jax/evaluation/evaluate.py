@@ -1,20 +1,22 @@
 """One task in one language: model outputs -> decoded predictions -> the official metric.
 
-`evaluate_task` returns (metrics, predictions); `write_predictions` writes predictions in the
-layout of XTREME's submission files (classification: a label per line; tagging: a tag per
-line, a blank line between sentences; QA: JSON {id: answer}; BUCC: `src_id<TAB>trg_id` per
-line; Tatoeba: an index per line), which `xstilts score` reads back.
+One evaluator per task format returns (metrics, predictions), and one text writer per format
+lays predictions out as XTREME's submission files (classification: a label per line; tagging:
+a tag per line, a blank line between sentences; QA: JSON {id: answer}; BUCC:
+`src_id<TAB>trg_id` per line; Tatoeba: an index per line), which `xstilts score` reads back.
+The format modules (xstilts_jax.formats) say which evaluator and writer a task uses.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from xstilts_jax import atomic
+from xstilts_jax import atomic, paths
 from xstilts_jax.data.examples import RetrievalCorpus
 from xstilts_jax.errors import DataError
 from xstilts_jax.evaluation import decode, metrics
@@ -23,58 +25,61 @@ from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.tasks.spec import TaskSpec
 
 
-def evaluate_task(
-    predict: Predictor,
-    spec: TaskSpec,
-    examples,
-    features: Mapping[str, Any],
-    language: str,
-    head: Optional[str] = None,
-    retrieval_layer: Optional[int] = None,
-    bucc_threshold: Optional[float] = None,
-    qa_answer_text: str = "offsets",
-    tokenizer: Any = None,
-) -> tuple[dict, Any]:
-  """(metrics, predictions) for the examples of one task in one language.
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+  """How one evaluation runs, beyond the task: the head to read (default the task's),
+  retrieval's hidden layer and BUCC's threshold (None: chosen on this data), and how span-QA
+  answers are written: "offsets" (the exact text) or "xtreme" (XTREME's `get_final_text`,
+  which needs `tokenizer`; see decode.decode_spans)."""
 
-  For retrieval, `examples` is a RetrievalCorpus and `features` holds {"source": ..., "target": ...}.
-  qa_answer_text: how span-QA answers are written, "offsets" (the exact text) or "xtreme"
-  (XTREME's `get_final_text`, which needs `tokenizer`); see decode.decode_spans.
-  """
-  head = head or spec.head_name
-  fmt = spec.format
-  if fmt == "classification":
-    labels = decode.decode_classification(predict(features, "classification", head), spec.labels)
-    gold = [ex.label for ex in examples]
-    return metrics.METRICS[spec.metric](labels, gold), labels
-  if fmt == "multiple_choice":
-    choices = decode.decode_multiple_choice(predict(features, "multiple_choice", head))
-    return metrics.METRICS[spec.metric](choices, [ex.label for ex in examples]), choices
-  if fmt == "span_qa":
-    start, end = predict(features, "span", head)
-    answers = decode.decode_spans(
-        examples,
-        features,
-        start,
-        end,
-        version_2=spec.metric == "squad_v2",
-        answer_text=qa_answer_text,
-        tokenizer=tokenizer,
-    )
-    references = {ex.id: [a.text for a in ex.answers] or [""] for ex in examples}
-    if spec.metric == "mlqa":
-      return metrics.METRICS["mlqa"](answers, references, language), answers
-    return metrics.METRICS[spec.metric](answers, references), answers
-  if fmt == "tagging":
-    logits = predict(features, "tagging", head)
-    tags = decode.decode_tags(features, logits, spec.labels, [len(ex.words) for ex in examples])
-    return metrics.METRICS[spec.metric](tags, [list(ex.labels) for ex in examples]), tags
-  if fmt == "retrieval":
-    return _retrieval(predict, spec, examples, features, retrieval_layer, bucc_threshold)
-  raise DataError(f"task {spec.name}: cannot evaluate format {fmt!r}")
+  head: Optional[str] = None
+  retrieval_layer: Optional[int] = None
+  bucc_threshold: Optional[float] = None
+  qa_answer_text: str = "offsets"
+  tokenizer: Any = None
 
 
-def _retrieval(predict: Predictor, spec: TaskSpec, corpus: RetrievalCorpus, features, layer, threshold):
+# Each evaluator: (predict, spec, examples, features, language, options) -> (metrics, predictions).
+
+
+def evaluate_classification(predict: Predictor, spec: TaskSpec, examples, features, language: str, opts: EvalOptions):
+  labels = decode.decode_classification(predict(features, "classification", opts.head or spec.head_name), spec.labels)
+  return metrics.METRICS[spec.metric](labels, [ex.label for ex in examples]), labels
+
+
+def evaluate_multiple_choice(predict: Predictor, spec: TaskSpec, examples, features, language: str, opts: EvalOptions):
+  choices = decode.decode_multiple_choice(predict(features, "multiple_choice", opts.head or spec.head_name))
+  return metrics.METRICS[spec.metric](choices, [ex.label for ex in examples]), choices
+
+
+def evaluate_span_qa(predict: Predictor, spec: TaskSpec, examples, features, language: str, opts: EvalOptions):
+  start, end = predict(features, "span", opts.head or spec.head_name)
+  answers = decode.decode_spans(
+      examples,
+      features,
+      start,
+      end,
+      version_2=spec.metric == "squad_v2",
+      answer_text=opts.qa_answer_text,
+      tokenizer=opts.tokenizer,
+  )
+  references = {ex.id: [a.text for a in ex.answers] or [""] for ex in examples}
+  if spec.metric == "mlqa":
+    return metrics.METRICS["mlqa"](answers, references, language), answers
+  return metrics.METRICS[spec.metric](answers, references), answers
+
+
+def evaluate_tagging(predict: Predictor, spec: TaskSpec, examples, features, language: str, opts: EvalOptions):
+  logits = predict(features, "tagging", opts.head or spec.head_name)
+  tags = decode.decode_tags(features, logits, spec.labels, [len(ex.words) for ex in examples])
+  return metrics.METRICS[spec.metric](tags, [list(ex.labels) for ex in examples]), tags
+
+
+def evaluate_retrieval(
+    predict: Predictor, spec: TaskSpec, corpus: RetrievalCorpus, features, language: str, opts: EvalOptions
+):
+  """BUCC (bitext mining, F1) or Tatoeba (accuracy); `features` holds {"source": ..., "target": ...}."""
+  layer = opts.retrieval_layer
   source = predict(features["source"], "retrieval", layer=layer)
   target = predict(features["target"], "retrieval", layer=layer)
   source_ids = [s.id for s in corpus.source]
@@ -83,7 +88,7 @@ def _retrieval(predict: Predictor, spec: TaskSpec, corpus: RetrievalCorpus, feat
     source_texts = [s.text for s in corpus.source]
     target_texts = [t.text for t in corpus.target]
     result, pairs = bucc_mine(
-        source, target, source_ids, target_ids, corpus.gold, threshold, source_texts, target_texts
+        source, target, source_ids, target_ids, corpus.gold, opts.bucc_threshold, source_texts, target_texts
     )
     return result, sorted(pairs)
   # Tatoeba: each English sentence searches the other side (as XTREME's code does).
@@ -98,21 +103,33 @@ def _retrieval(predict: Predictor, spec: TaskSpec, corpus: RetrievalCorpus, feat
   return result, tatoeba_predictions(source, target).tolist()
 
 
-def write_predictions(path: str | Path, spec: TaskSpec, predictions: Any) -> Path:
-  path = Path(path)
-  if spec.format == "span_qa":
-    text = json.dumps(predictions, ensure_ascii=False, indent=1)
-  elif spec.format == "tagging":
-    text = "\n\n".join("\n".join(tags) for tags in predictions) + "\n"
-  elif spec.format == "retrieval" and spec.metric == "bucc_f1":
-    text = "".join(f"{s}\t{t}\n" for s, t in predictions)
-  else:
-    text = "".join(f"{p}\n" for p in predictions)
+# Submission files: (spec, predictions) -> the file's text.
+
+
+def lines_text(spec: TaskSpec, predictions: Any) -> str:
+  """One prediction per line (labels, choice indices, Tatoeba indices)."""
+  return "".join(f"{p}\n" for p in predictions)
+
+
+def tags_text(spec: TaskSpec, predictions: Any) -> str:
+  """A tag per line, a blank line between sentences."""
+  return "\n\n".join("\n".join(tags) for tags in predictions) + "\n"
+
+
+def answers_text(spec: TaskSpec, predictions: Any) -> str:
+  """JSON {question id: answer text}."""
+  return json.dumps(predictions, ensure_ascii=False, indent=1)
+
+
+def retrieval_text(spec: TaskSpec, predictions: Any) -> str:
+  """BUCC: `source id<TAB>target id` per line; Tatoeba: an index per line."""
+  if spec.metric == "bucc_f1":
+    return "".join(f"{s}\t{t}\n" for s, t in predictions)
+  return lines_text(spec, predictions)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+  """Writes a prediction file atomically."""
+  path = paths.as_path(path)  # a local path or gs://
   atomic.write_text(path, text)
   return path
-
-
-def prediction_file_name(spec: TaskSpec, language: str, split: str = "test") -> str:
-  """XTREME's submission names: test-{lang}.tsv (test-{lang}.json for QA); dev-... for dev."""
-  suffix = "json" if spec.format == "span_qa" else "tsv"
-  return f"{split}-{language}.{suffix}"

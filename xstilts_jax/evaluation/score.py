@@ -28,7 +28,6 @@ from xstilts_jax.data import readers
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.retrieval_metrics import pairs_f1
-from xstilts_jax.tasks import registry
 from xstilts_jax.tasks.spec import TaskSpec
 
 PathLike = Union[str, os.PathLike]
@@ -259,39 +258,36 @@ def _score_indices(path, gold_path) -> dict:
 # --- entry point ----------------------------------------------------------------------------
 
 
-def _labels(spec: TaskSpec) -> tuple[str, ...]:
-  if spec.format == "multiple_choice":
-    return tuple(str(i) for i in range(spec.num_choices))
-  return spec.labels
+# Each scorer: (spec, predictions path, gold path, language, strict) -> the metric's dict plus
+# num_examples; the format modules (xstilts_jax.formats) say which one a task uses, and
+# formats.score_files is `xstilts score`'s entry point.
 
 
-def score_files(
-    task: Union[str, TaskSpec],
-    predictions_path: PathLike,
-    gold_path: PathLike,
-    language: Optional[str] = None,
-    strict: bool = False,
+def score_labels(spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike, language=None, strict=False) -> dict:
+  """Classification: a label per line against gold labels."""
+  return _score_labels(predictions_path, _gold_labels(spec, gold_path, language), spec.labels, spec.metric)
+
+
+def score_choices(spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike, language=None, strict=False) -> dict:
+  """Multiple choice: a choice index per line against gold indices."""
+  choices = tuple(str(i) for i in range(spec.num_choices))
+  return _score_labels(predictions_path, _gold_labels(spec, gold_path, language), choices, spec.metric)
+
+
+def score_tags(spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike, language=None, strict=False) -> dict:
+  """Tagging: a tag per line, blank lines between sentences."""
+  return _score_tags(predictions_path, _gold_tags(gold_path), spec.labels, spec.metric)
+
+
+def score_answers(spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike, language=None, strict=False) -> dict:
+  """Span QA: a JSON object {question id: answer text}; see `formats.score_files` for missing ids."""
+  return _score_answers(predictions_path, gold_path, spec, language, strict)
+
+
+def score_retrieval(
+    spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike, language=None, strict=False
 ) -> dict:
-  """Scores one prediction file -> the metric's dict plus num_examples.
-
-  Span QA: a gold question id without a prediction scores 0 and counts in the total (as
-  XTREME's SQuAD v1.1 and MLQA scripts do; SQuAD v2.0 leaves it out of the totals as its
-  official script does), with a warning; the output says how many in
-  `missing_predictions`. strict=True refuses such a file instead.
-
-  task: a TaskSpec or a registered task name. language: picks the rows of a multi-language
-  gold file (XNLI, TyDiQA-GoldP) and is MLQA's answer language (else read from the gold
-  file name, `*-context-xx-question-yy.json`).
-  Malformed or mismatched files raise a DataError that says what is wrong and where.
-  """
-  spec = task if isinstance(task, TaskSpec) else registry.get_task(task)
-  if spec.format in ("classification", "multiple_choice"):
-    gold = _gold_labels(spec, gold_path, language)
-    return _score_labels(predictions_path, gold, _labels(spec), spec.metric)
-  if spec.format == "tagging":
-    return _score_tags(predictions_path, _gold_tags(gold_path), spec.labels, spec.metric)
-  if spec.format == "span_qa":
-    return _score_answers(predictions_path, gold_path, spec, language, strict)
+  """BUCC (`source id<TAB>target id` pairs, F1) or Tatoeba (an index per line, accuracy)."""
   if spec.metric == "bucc_f1":
     gold = _read_pairs(gold_path)
     if not gold:
@@ -299,10 +295,4 @@ def score_files(
     return {**pairs_f1(_read_pairs(predictions_path), gold), "num_examples": len(set(gold))}
   if spec.metric == "tatoeba_accuracy":
     return _score_indices(predictions_path, gold_path)
-  if spec.format in ("retrieval_qa", "entity_retrieval"):  # XTREME-R: lareqa, mewslix
-    from xstilts_jax.evaluation.score_retrieval import score_retrieval_files
-
-    return score_retrieval_files(spec, predictions_path, gold_path, language)
-  raise ConfigError(
-      f"task {spec.name}: cannot score prediction files of format " f"{spec.format!r} with metric {spec.metric!r}"
-  )
+  raise ConfigError(f"task {spec.name}: no retrieval scorer for metric {spec.metric!r}")

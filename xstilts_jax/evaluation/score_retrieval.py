@@ -122,7 +122,7 @@ def score_lareqa(predictions_dir: PathLike, gold_path: PathLike, language: Optio
 def score_retrieval_files(
     spec: TaskSpec, predictions_path: PathLike, gold_path: PathLike, language: Optional[str] = None
 ) -> dict:
-  """Dispatch for `score.score_files`: lareqa (retrieval_qa) and mewslix (entity_retrieval)."""
+  """The scorer of the dual-encoder formats (formats.retrieval_qa: lareqa; formats.entity_retrieval: mewslix)."""
   if spec.metric == "lareqa_map":
     return score_lareqa(predictions_path, gold_path, language)
   if spec.metric == "mewslix_map":

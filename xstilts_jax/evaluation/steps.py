@@ -24,6 +24,24 @@ from xstilts_jax.models.xlmr import XLMRModel, activation_sharding, encode, mean
 _MODEL_INPUTS = ("input_ids", "attention_mask")
 
 
+def _embeddings(model, batch, head, layer):
+  """Mean-pooled hidden_states[layer] (the last layer when None)."""
+  del head
+  _, hidden = encode(model, batch["input_ids"], batch["attention_mask"])
+  return mean_pool(hidden[layer if layer is not None else -1], batch["attention_mask"])
+
+
+def _head_outputs(model, batch, head, layer):
+  """The head's outputs in float32 (a tuple for spans)."""
+  del layer
+  out = model(batch["input_ids"], batch["attention_mask"], head=head)
+  return jax.tree.map(lambda o: o.astype(jnp.float32), out)
+
+
+# What a predict kind returns: "retrieval" gives sentence embeddings; a head kind, its outputs.
+_OUTPUTS = {"retrieval": _embeddings}
+
+
 @functools.lru_cache(maxsize=64)
 def make_eval_step(
     graphdef,
@@ -40,17 +58,11 @@ def make_eval_step(
   Cached by model structure, so scoring the dev set every few hundred steps compiles once.
   """
 
+  outputs = _OUTPUTS.get(kind, _head_outputs)
+
   def step(state, batch):
     with activation_sharding(shd.activation_constraint(rules, mesh)) if rules else contextlib.nullcontext():
-      return _outputs(state, batch)
-
-  def _outputs(state, batch):
-    model = nnx.merge(graphdef, state)
-    if kind == "retrieval":
-      _, hidden = encode(model, batch["input_ids"], batch["attention_mask"])
-      return mean_pool(hidden[layer if layer is not None else -1], batch["attention_mask"])
-    out = model(batch["input_ids"], batch["attention_mask"], head=head)
-    return tuple(o.astype(jnp.float32) for o in out) if kind == "span" else out.astype(jnp.float32)
+      return outputs(nnx.merge(graphdef, state), batch, head, layer)
 
   return jax.jit(step)
 

@@ -13,6 +13,9 @@ Formats and the example type their readers yield:
 The last two (XTREME-R's LAReQA and Mewsli-X; types in xstilts_jax.data.retrieval_examples)
 encode queries and candidates with one shared encoder ("dual_encoder": two towers, one set
 of weights), pooled and L2-normalised, and rank candidates by inner product.
+
+What a format means (features, head, loss, decoding, metric, files) lives in one module per
+format under xstilts_jax.formats.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+IGNORE_LABEL = -100  # label id the losses skip (tagging sub-tokens, MLM positions not predicted)
+# The format names a TaskSpec may carry; what each means is xstilts_jax.formats (tests/test_formats.py
+# checks the two agree).
 FORMATS = (
     "classification",
     "multiple_choice",
@@ -30,6 +36,7 @@ FORMATS = (
     "retrieval_qa",
     "entity_retrieval",
 )
+# Kept for plan.py, which cannot import xstilts_jax.formats' head_kind yet; checked against it.
 HEAD_OF_FORMAT = {
     "classification": "classification",
     "multiple_choice": "multiple_choice",
@@ -100,4 +107,5 @@ class TaskSpec:
 
   @property
   def num_labels(self) -> int:
-    return self.num_choices if self.format == "multiple_choice" else len(self.labels)
+    """Outputs per example: the choices of a multiple-choice task, else the label names."""
+    return self.num_choices or len(self.labels)

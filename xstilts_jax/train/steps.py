@@ -18,8 +18,8 @@ from jax.sharding import PartitionSpec as P
 import optax
 
 from xstilts_jax import sharding as shd
-from xstilts_jax.data.features import IGNORE_LABEL
 from xstilts_jax.models.xlmr import activation_sharding
+from xstilts_jax.tasks.spec import IGNORE_LABEL
 from xstilts_jax.train.optim import clip_by_global_norm
 from xstilts_jax.train.state import ModelLayout
 
@@ -32,23 +32,46 @@ def _ce_sum(logits, labels, valid):
   return jnp.sum(jnp.where(valid, losses, 0.0)), jnp.sum(valid)
 
 
+def _label_loss(outputs, batch):
+  """One label per row (classification; multiple choice: the index of the right choice)."""
+  row = batch["mask"].astype(bool)
+  return _ce_sum(outputs, batch["label"], row & (batch["label"] >= 0))
+
+
+def _span_loss(outputs, batch):
+  """The mean of the start and end position losses."""
+  row = batch["mask"].astype(bool)
+  start, end = outputs
+  s, n = _ce_sum(start, batch["start_positions"], row)
+  e, _ = _ce_sum(end, batch["end_positions"], row)
+  return (s + e) / 2.0, n
+
+
+def _token_loss(key: str) -> Callable:
+  """A label per token in batch[key], IGNORE_LABEL where nothing is predicted."""
+
+  def loss(outputs, batch):
+    labels = batch[key]
+    return _ce_sum(outputs, labels, batch["mask"].astype(bool)[:, None] & (labels != IGNORE_LABEL))
+
+  return loss
+
+
+# Head kind -> loss(outputs, micro-batch) -> (summed loss, count); a new head is one entry.
+LOSSES: dict[str, Callable] = {
+    "classification": _label_loss,
+    "multiple_choice": _label_loss,
+    "span": _span_loss,
+    "tagging": _token_loss("label_ids"),
+    "mlm": _token_loss("mlm_labels"),
+}
+
+
 def task_loss(kind: str, outputs, batch: Mapping[str, jax.Array]):
   """(summed loss, count) for one head kind on one micro-batch."""
-  row = batch["mask"].astype(bool)
-  if kind in ("classification", "multiple_choice"):
-    return _ce_sum(outputs, batch["label"], row & (batch["label"] >= 0))
-  if kind == "span":
-    start, end = outputs
-    s, n = _ce_sum(start, batch["start_positions"], row)
-    e, _ = _ce_sum(end, batch["end_positions"], row)
-    return (s + e) / 2.0, n
-  if kind == "tagging":
-    labels = batch["label_ids"]
-    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE_LABEL))
-  if kind == "mlm":
-    labels = batch["mlm_labels"]
-    return _ce_sum(outputs, labels, row[:, None] & (labels != IGNORE_LABEL))
-  raise ValueError(f"no loss for head kind {kind!r}")
+  if kind not in LOSSES:
+    raise ValueError(f"no loss for head kind {kind!r} (losses: {', '.join(LOSSES)})")
+  return LOSSES[kind](outputs, batch)
 
 
 def make_train_step(

@@ -1,0 +1,66 @@
+"""What one task format means, in one frozen record (`Format`); the modules beside this one
+each define one, and `xstilts_jax.formats` registers them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional, Sequence
+
+from xstilts_jax.data.features import Features
+from xstilts_jax.evaluation.evaluate import lines_text
+from xstilts_jax.tasks.spec import TaskSpec
+from xstilts_jax.train.steps import LOSSES
+
+# (spec, examples, tokenizer, max_seq_length) -> features
+Featurizer = Callable[[TaskSpec, Sequence, Any, int], Features]
+# (predict, spec, examples, features, language, EvalOptions) -> (metrics, predictions)
+Evaluator = Callable[..., tuple[dict, Any]]
+# (spec, predictions path, gold path, language, strict) -> the metric's dict plus num_examples
+Scorer = Callable[..., dict]
+
+
+def _count_examples(examples: Sequence, features: Features) -> int:
+  return len(examples)
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+  """A task format: how its examples become features, what a train step reads, its head and
+  loss, how its outputs are decoded and scored, its submission file and that file's scorer.
+
+  name: the TaskSpec.format value. head_kind: a key of models.xlmr.HEADS ("encoder": no head,
+  the encoder's sentence embeddings; "dual_encoder": the XTREME-R towers). features: None
+  where the format runs outside the single-task loader (the dual-encoder formats).
+  train_keys: the feature keys a train step reads (empty: not trained by the task loop).
+  trainable(examples, features): how many rows teach the loss something; `nothing_to_learn`
+  names what a split without any lacks. text(example): its plain text (task embeddings,
+  diversity). evaluate / write / suffix / score: the eval decoder + metric, the prediction
+  file's text and suffix, and `xstilts score`'s reader of that file (None: not offered).
+  labelled: the head's width is the number of label names. labels_from_data: a task with no
+  fixed label set takes the labels of its train and dev files (CCG's open tag set).
+  any_language: any language's text trains it (masked LM). encoder_only: evaluated on the
+  encoder alone, never fine-tuned (retrieval). host_prepare(tokenizer, seed): a per-step
+  transform of a host batch before the train step (MLM masking), or None.
+  """
+
+  name: str
+  head_kind: str
+  features: Optional[Featurizer] = None
+  train_keys: tuple[str, ...] = ()
+  trainable: Callable[[Sequence, Features], int] = _count_examples
+  nothing_to_learn: str = "no labels"
+  text: Optional[Callable[[Any], str]] = None
+  evaluate: Optional[Evaluator] = None
+  write: Callable[[TaskSpec, Any], str] = lines_text
+  suffix: str = "tsv"
+  score: Optional[Scorer] = None
+  labelled: bool = False
+  labels_from_data: bool = False
+  any_language: bool = False
+  encoder_only: bool = False
+  host_prepare: Optional[Callable[[Any, int], Callable]] = None
+
+  @property
+  def loss(self) -> Optional[Callable]:
+    """The train step's loss for this format's head (train.steps.LOSSES), None if untrained here."""
+    return LOSSES.get(self.head_kind)
