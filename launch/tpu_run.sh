@@ -5,8 +5,10 @@
 #
 #   --zone ZONE          zone of the TPU
 #   --project PROJECT    Google Cloud project (default: gcloud's configured project)
-#   --workdir WORKDIR    where the run writes: on multi-host slices a directory every worker
-#                        sees, i.e. a bucket mounted by tpu_setup.sh --bucket (/mnt/gcs/BUCKET/...);
+#   --workdir WORKDIR    where the run writes: on multi-host slices a place every worker sees,
+#                        i.e. a gs://BUCKET/... URL (written natively: orbax through tensorstore,
+#                        the rest through xstilts_jax/paths.py, with the TPU VM's service account)
+#                        or a bucket mounted by tpu_setup.sh --bucket (/mnt/gcs/BUCKET/...);
 #                        a worker-local path is relative to ~/xstilts_jax (single-host slices)
 #   --run-name RUN       names the log ~/xstilts-RUN.log on each worker
 #                        (default: the last part of WORKDIR)
@@ -68,9 +70,8 @@ fi
 [[ $RUN_NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "--run-name may use only letters, digits and . _ -, not '$RUN_NAME'"
 if [[ $WORKDIR == gs://* ]]; then
   bucket=${WORKDIR#gs://}
-  die "workdir '$WORKDIR': mount the bucket on every worker (tpu_setup.sh --bucket ${bucket%%/*}) and pass /mnt/gcs/${WORKDIR#gs://}"
-fi
-if [[ $WORKDIR != /mnt/gcs/* ]]; then
+  [[ -n ${bucket%%/*} && $bucket == */?* ]] || die "workdir '$WORKDIR': give gs://BUCKET/PREFIX (a folder in the bucket)"
+elif [[ $WORKDIR != /mnt/gcs/* ]]; then
   warn "workdir '$WORKDIR' is local to each worker: fine on one host; fetch it from worker 0 with launch/tpu_fetch.sh"
 fi
 tpu_flags

@@ -573,9 +573,20 @@ def test_gpu_run_reruns_on_75(launch, tmp_path):
   assert count.read_text().count("x") == 3 and result.stderr.count("resuming") == 2
 
 
-def test_run_refuses_a_bucket_url_as_workdir(launch):
-  result = launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "gs://b/r", "--", "--config", "c")
-  assert result.returncode == 2 and "tpu_setup.sh --bucket b)" in result.stderr and "/mnt/gcs/b/r" in result.stderr
+def test_run_takes_a_bucket_url_as_workdir(launch):
+  """A gs:// workdir goes to every worker's `xstilts run` as it is (no mount needed, no warning)."""
+  result = launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", "gs://b/xs/r 1", "--", "--config", "c")
+  assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+  words = shell_words(remote_command(only_command(result)))
+  assert words[words.index("--workdir") + 1] == "gs://b/xs/r 1" and "XSTILTS_DISTRIBUTED=1" in words
+  assert "~/xstilts-r_1.log" in remote_command(only_command(result))
+
+
+@pytest.mark.parametrize("url", ["gs://b", "gs://b/", "gs:///r"])
+def test_run_refuses_a_bucket_url_without_a_folder(launch, url):
+  assert_one_line_error(
+      launch("tpu_run.sh", "xs", "--zone", "z", "--workdir", url, "--"), "tpu_run.sh", "gs://BUCKET/PREFIX"
+  )
 
 
 def test_setup_mounts_the_bucket(launch):

@@ -21,10 +21,13 @@ client cannot be pointed at one.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
 from pathlib import Path
 import shutil
-from typing import Union
+import tempfile
+from typing import Iterator, Union
 
 os.environ.setdefault("EPATH_USE_TF", "false")
 
@@ -36,7 +39,7 @@ import fsspec  # noqa: E402
 for _protocol in ("gcs", "gs"):
   fsspec.config.conf.setdefault(_protocol, {}).setdefault("use_listings_cache", False)
 
-from xstilts_jax.errors import ConfigError  # noqa: E402
+from xstilts_jax.errors import ConfigError, DataError  # noqa: E402
 
 SCHEMES = ("gs://",)
 
@@ -100,3 +103,106 @@ def mkdirs(path: str | os.PathLike) -> AnyPath:
   if not is_remote(p):
     p.mkdir(parents=True, exist_ok=True)
   return p
+
+
+def _gcs():
+  """The gcsfs file system behind epath's gs:// paths (the same settings and emulator)."""
+  return fsspec.filesystem("gs")
+
+
+def identity(path: str | os.PathLike) -> str | Path:
+  """What tells two workdirs apart: the resolved local path, or the gs:// URL."""
+  return str(as_path(path)).rstrip("/") if is_remote(path) else Path(path).resolve()
+
+
+def find_files(root: str | os.PathLike, name: str) -> list[AnyPath]:
+  """Every file called `name` at any depth below `root`, sorted (epath has no recursive glob on
+  gs://: one listing of the prefix there)."""
+  p = as_path(root)
+  if not is_remote(p):
+    return sorted(f for f in p.rglob(name) if f.is_file())
+  url = str(p).rstrip("/")
+  found = _gcs().find(url, detail=False)
+  return sorted(as_path(f"gs://{f}") for f in found if f.rsplit("/", 1)[-1] == name)
+
+
+def mirror_root() -> Path:
+  """Where local copies of gs:// objects are kept (XSTILTS_GS_MIRROR, else a per-user folder in
+  the temporary directory), laid out as bucket/object."""
+  where = os.environ.get("XSTILTS_GS_MIRROR")
+  return Path(where) if where else Path(tempfile.gettempdir()) / f"xstilts-gs-{os.getuid()}"
+
+
+def _mtime_ns(info: dict) -> int:
+  mtime = info.get("mtime") or info.get("updated")
+  if isinstance(mtime, str):
+    mtime = datetime.datetime.fromisoformat(mtime.replace("Z", "+00:00"))
+  seconds = int(mtime.replace(microsecond=0).timestamp())
+  return seconds * 1_000_000_000 + mtime.microsecond * 1000
+
+
+def local_copy(path: str | os.PathLike, shallow: bool = False) -> Path:
+  """A local file or directory with the content of `path`: `path` itself when local; for a gs://
+  object or prefix, a copy under `mirror_root()`, refreshed object by object (an object whose
+  size or time changed is fetched again, a file gone from the prefix is removed), each file
+  written whole. Its files carry the objects' times, so a data file's (path, size, mtime)
+  fingerprint, and with it the feature cache, is stable across processes on one host.
+
+  For what reads only local files: transformers' from_pretrained, safetensors, the data
+  readers. `shallow`: only the files directly in a gs:// folder, not its subfolders. A gs:// URL
+  with nothing under it is a DataError naming it."""
+  if not is_remote(path):
+    return as_path(path)
+  url = str(as_path(path)).rstrip("/")
+  key = url[len("gs://") :]
+  fs = _gcs()
+  found = fs.find(url, detail=True, maxdepth=1 if shallow else None)
+  objects = {n: i for n, i in found.items() if not n.endswith("/")}
+  if not objects:
+    raise DataError(f"{url}: no such file or directory")
+  local = mirror_root() / key
+  for name, info in sorted(objects.items()):
+    target = local if name == key else local / name[len(key) + 1 :]
+    stamp = _mtime_ns(info)
+    if target.is_file() and target.stat().st_size == info["size"] and target.stat().st_mtime_ns == stamp:
+      continue
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".mirror")
+    try:
+      with os.fdopen(fd, "wb") as f:
+        f.write(fs.cat_file(name))
+      os.utime(tmp, ns=(stamp, stamp))
+      os.replace(tmp, target)
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+  if local.is_dir():
+    wanted = {local / n[len(key) + 1 :] for n in objects}
+    for f in local.iterdir() if shallow else local.rglob("*"):
+      if f.is_file() and f not in wanted and not f.name.endswith(".mirror"):
+        f.unlink()
+  return local
+
+
+def put_tree(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+  """Copy every file under the local folder `src` to the same relative name under `dst`."""
+  src, dst = Path(src), as_path(dst)
+  for f in sorted(src.rglob("*")):
+    if f.is_file():
+      target = dst / f.relative_to(src).as_posix()
+      if not is_remote(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+      target.write_bytes(f.read_bytes())
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | os.PathLike) -> Iterator[Path]:
+  """A local folder to write the files of `path` in: `path` itself when local; for gs://, a
+  temporary folder whose files are uploaded under `path` when the block ends without an error
+  (for writers that take only local paths: save_pretrained, safetensors, the demo's data)."""
+  if not is_remote(path):
+    yield as_path(path)
+    return
+  with tempfile.TemporaryDirectory(prefix="xstilts-upload-") as tmp:
+    yield Path(tmp)
+    put_tree(tmp, path)

@@ -138,3 +138,42 @@ def test_listings_see_objects_another_process_wrote(gs):
   code = f"from xstilts_jax import paths; paths.as_path('{gs}/b').write_text('2')"
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
   assert sorted(p.name for p in root.iterdir()) == ["a", "b"] and (root / "b").exists()
+
+
+def test_local_copy_mirrors_and_refreshes_a_prefix(gs, tmp_path, monkeypatch):
+  """What reads only local files gets a copy: every object, refreshed when one is rewritten
+  (same size, other bytes), a file gone from the prefix removed; `shallow` leaves subfolders."""
+  monkeypatch.setenv("XSTILTS_GS_MIRROR", str(tmp_path / "mirror"))
+  root = paths.as_path(gs)
+  (root / "one.txt").write_text("aaaa")
+  (root / "two.txt").write_text("b")
+  (root / "sub" / "three.txt").write_text("c")
+  shallow = paths.local_copy(gs, shallow=True)
+  assert shallow == tmp_path / "mirror" / gs[len("gs://") :]
+  assert sorted(p.name for p in shallow.rglob("*")) == ["one.txt", "two.txt"]
+  (root / "one.txt").write_text("zzzz")
+  (root / "two.txt").unlink()
+  local = paths.local_copy(gs)
+  assert local == shallow
+  files = {p.relative_to(local).as_posix(): p.read_text() for p in local.rglob("*") if p.is_file()}
+  assert files == {"one.txt": "zzzz", "sub/three.txt": "c"}
+  assert paths.local_copy(f"{gs}/sub/three.txt") == local / "sub" / "three.txt"
+  assert paths.local_copy(tmp_path) == tmp_path  # a local path is itself
+  with pytest.raises(DataError, match="no such file or directory"):
+    paths.local_copy(f"{gs}/nothing")
+
+
+def test_staged_dir_uploads_on_success_only_and_find_files(gs, tmp_path):
+  with paths.staged_dir(f"{gs}/out") as local:
+    (local / "a").mkdir()
+    (local / "a" / "results.json").write_text("{}")
+    (local / "config.json").write_text("{}")
+  assert _names(f"{gs}/out") == ["a/results.json", "config.json"]
+  with pytest.raises(RuntimeError):
+    with paths.staged_dir(f"{gs}/failed") as local:
+      (local / "x.txt").write_text("x")
+      raise RuntimeError("cut short")
+  assert not paths.as_path(f"{gs}/failed").exists()
+  assert [str(p) for p in paths.find_files(gs, "results.json")] == [f"{gs}/out/a/results.json"]
+  with paths.staged_dir(tmp_path / "here") as local:  # locally: the folder itself
+    assert local == tmp_path / "here"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -26,6 +27,7 @@ from xstilts_jax.analysis.results import Run, find_workdirs, group_by_condition,
 from xstilts_jax.analysis.stats import spearman_rows, welch
 from xstilts_jax.analysis.study import Study
 from xstilts_jax.errors import DataError
+from xstilts_jax.paths import as_path, identity
 
 PathLike = Union[str, Path]
 MARKDOWN_CONDITIONS = 6  # above this, per-condition detail is in report.html only
@@ -67,7 +69,7 @@ def num(x: Optional[float], digits: int = 1, sign: bool = True) -> str:
 
 
 def _workdir_key(path: Path) -> Path:
-  return Path(path).resolve()
+  return identity(path)
 
 
 def choose_baseline(runs: Sequence[Run], baseline_dirs: Sequence[Path]) -> list[Run]:
@@ -512,13 +514,13 @@ def build_report(
   (one line naming the path) for a path without results.json, a malformed file, and when
   the runs share no (task, language).
   """
-  paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-  baselines = [] if baseline is None else [baseline] if isinstance(baseline, (str, Path)) else list(baseline)
+  paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+  baselines = [] if baseline is None else [baseline] if isinstance(baseline, (str, os.PathLike)) else list(baseline)
   baseline_dirs = find_workdirs(baselines) if baselines else []
   workdirs = find_workdirs(paths + baselines) if paths else baseline_dirs
   runs = load_runs(workdirs)
   study = Study(runs, choose_baseline(runs, baseline_dirs))
-  out_dir = Path(out_dir)
+  out_dir = as_path(out_dir)  # a local path or gs://
   doc = Document("X-STILTs report")
   images: dict[str, bytes] = {}
   question_doc = Document("")

@@ -16,6 +16,7 @@ from typing import Mapping, Optional, Sequence, Union
 import zlib
 
 from xstilts_jax.errors import DataError
+from xstilts_jax.paths import as_path, find_files, identity
 
 SCHEMA = 1
 RESULTS_FILE = "results.json"
@@ -118,7 +119,7 @@ def _codes(value, key: str, path: Path) -> tuple[str, ...]:
 
 def load_run(workdir: Union[str, Path]) -> Run:
   """The run in `workdir`; DataError naming the file when it is missing or malformed."""
-  workdir = Path(workdir)
+  workdir = as_path(workdir)  # a local path or gs://
   path = workdir / RESULTS_FILE
   if not path.is_file():
     raise DataError(f"{workdir}: no {RESULTS_FILE} (not an experiment workdir, or not finished)")
@@ -202,13 +203,13 @@ def find_workdirs(paths: Sequence[Union[str, Path]]) -> list[Path]:
   """
   found: dict[Path, None] = {}
   for path in paths:
-    path = Path(path)
+    path = as_path(path)
     if (path / RESULTS_FILE).is_file():
       found[path] = None
       continue
     if not path.is_dir():
       raise DataError(f"{path}: no such directory")
-    below = sorted(p.parent for p in path.rglob(RESULTS_FILE) if p.is_file())
+    below = [p.parent for p in find_files(path, RESULTS_FILE)]
     if not below:
       raise DataError(
           f"{path}: no {RESULTS_FILE} at or below it (not an experiment workdir or "
@@ -222,12 +223,12 @@ def unfinished_below(paths: Sequence[Union[str, Path]]) -> list[Path]:
   """Experiment directories below `paths` with a config.json but no results.json yet."""
   result = []
   for path in paths:
-    path = Path(path)
+    path = as_path(path)
     if not path.is_dir():
       continue
-    for config in sorted(path.rglob("config.json")):
+    for config in find_files(path, "config.json"):
       folder = config.parent
-      if (folder / "phases").is_dir() and not any(folder.rglob(RESULTS_FILE)):
+      if (folder / "phases").is_dir() and not find_files(folder, RESULTS_FILE):
         result.append(folder)
   return result
 
@@ -236,7 +237,7 @@ def load_runs(workdirs: Sequence[Union[str, Path]]) -> list[Run]:
   """Every workdir's run, each workdir once (by resolved path), in the order given."""
   seen, runs = set(), []
   for workdir in workdirs:
-    key = Path(workdir).resolve()
+    key = identity(workdir)
     if key not in seen:
       seen.add(key)
       runs.append(load_run(workdir))

@@ -34,6 +34,7 @@ from xstilts_jax.data.examples import (
     TaggingExample,
 )
 from xstilts_jax.errors import ConfigError, DataError
+from xstilts_jax.paths import as_path, is_remote, local_copy
 from xstilts_jax.tasks import registry
 from xstilts_jax.tasks.spec import TaskSpec
 
@@ -68,11 +69,12 @@ def fill_pattern(pattern: str, language: str) -> str:
 
 
 def local_paths(spec: TaskSpec, language: str, split: str, data_dir: Union[str, Path]) -> list[Path]:
-  """The existing files of a task's local split (several only for merged UD treebanks)."""
+  """The existing files of a task's local split (several only for merged UD treebanks); under a
+  gs:// data_dir, local copies of them (the readers read local files)."""
   if spec.local is None:
     raise ConfigError(f"task {spec.name} has no local source (use source='hub' or 'tfds')")
   pattern = fill_pattern(_split_value(spec, "local", spec.local.paths, split), language)
-  root = Path(data_dir)
+  root = as_path(data_dir)
   if any(c in pattern for c in "*?["):
     paths = sorted(root.glob(pattern))
   else:
@@ -89,6 +91,8 @@ def local_paths(spec: TaskSpec, language: str, split: str, data_dir: Union[str, 
     )
   if len(paths) > 1 and not readers.get_reader(spec.local.reader).all_files:
     raise DataError(f"{root / pattern}: {len(paths)} files match, expected one: " f"{', '.join(map(str, paths))}")
+  if is_remote(root):  # a reader may open a file's siblings (Tatoeba's other side): the folder's files
+    return [local_copy(p.parent, shallow=True) / p.name for p in paths]
   return paths
 
 

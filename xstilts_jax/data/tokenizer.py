@@ -21,6 +21,7 @@ import tokenizers
 from tokenizers import Regex, decoders, models, pre_tokenizers, processors
 import transformers
 
+from xstilts_jax import paths
 from xstilts_jax.errors import ConfigError, DataError
 
 # Any one of these marks a directory as holding a tokenizer.
@@ -31,18 +32,19 @@ MODEL_MAX_LENGTH = 512  # XLM-R's position budget
 
 
 def load_tokenizer(path: str | os.PathLike) -> transformers.PreTrainedTokenizerBase:
-  """Loads a fast tokenizer from a local directory (no network)."""
-  path = Path(path)
-  if not path.is_dir():
-    raise DataError(f"{path}: tokenizer directory does not exist")
-  if not any((path / name).is_file() for name in TOKENIZER_FILES):
-    raise DataError(f"{path}: no tokenizer files (expected one of {', '.join(TOKENIZER_FILES)})")
+  """Loads a fast tokenizer from a local directory or a gs:// prefix (no network otherwise)."""
+  where = paths.as_path(path)
+  if not where.is_dir():
+    raise DataError(f"{where}: tokenizer directory does not exist")
+  if not any((where / name).is_file() for name in TOKENIZER_FILES):
+    raise DataError(f"{where}: no tokenizer files (expected one of {', '.join(TOKENIZER_FILES)})")
+  path = paths.local_copy(where)  # transformers reads local files only: a gs:// one is copied here
   try:
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
   except (OSError, ValueError) as e:
-    raise DataError(f"{path}: cannot load tokenizer: {e}") from e
+    raise DataError(f"{where}: cannot load tokenizer: {e}") from e
   if not tokenizer.is_fast:
-    raise DataError(f"{path}: not a fast (tokenizers-backed) tokenizer; offsets need one")
+    raise DataError(f"{where}: not a fast (tokenizers-backed) tokenizer; offsets need one")
   return tokenizer
 
 
@@ -141,8 +143,8 @@ def train_tokenizer(
       mask_token=tokenizers.AddedToken(MASK_TOKEN, lstrip=True, special=True),
       model_max_length=MODEL_MAX_LENGTH,
   )
-  out_dir = Path(out_dir)
-  out_dir.mkdir(parents=True, exist_ok=True)
-  wrapped.save_pretrained(str(out_dir))
+  with paths.staged_dir(out_dir) as local:  # save_pretrained writes local files: gs:// gets them uploaded
+    local.mkdir(parents=True, exist_ok=True)
+    wrapped.save_pretrained(str(local))
   # Return what a later run will load, so both see the very same tokenizer.
   return load_tokenizer(out_dir)
