@@ -20,8 +20,8 @@ from xstilts_jax.models.hf import HF_HEADS
 from xstilts_jax.models.xlmr import HEADS
 from xstilts_jax.tasks import registry
 from xstilts_jax.tasks.spec import FORMATS as SPEC_FORMATS
-from xstilts_jax.tasks.spec import HEAD_OF_FORMAT, TaskSpec
-from xstilts_jax.train.steps import LOSSES
+from xstilts_jax.tasks.spec import TaskSpec
+from xstilts_jax.train.steps import LABEL_KEYS, LOSSES
 
 PACKAGE = Path(formats.__file__).resolve().parents[1]
 
@@ -34,8 +34,6 @@ def test_every_registered_task_format_resolves():
 
 def test_registry_names_every_format_the_specs_know():
   assert tuple(formats.FORMATS) == SPEC_FORMATS
-  # tasks.spec.HEAD_OF_FORMAT stays for plan.py; it must say what the format modules say.
-  assert HEAD_OF_FORMAT == {name: f.head_kind for name, f in formats.FORMATS.items()}
 
 
 def test_unknown_format_is_a_one_line_error():
@@ -52,6 +50,8 @@ def test_trained_formats_have_a_head_its_weights_and_a_loss():
   for name, f in trained.items():
     assert f.head_kind in HEADS and f.head_kind in HF_HEADS, name
     assert f.loss is LOSSES[f.head_kind], name
+    assert set(f.train_keys) <= {"input_ids", "attention_mask", *LABEL_KEYS[f.head_kind]}, name
+  assert set(LABEL_KEYS) == set(LOSSES)  # plan.py's abstract batches read the label keys of every loss
   assert formats.get_format("retrieval").head_kind in HF_HEADS  # the bare encoder
   assert formats.get_format("retrieval").loss is None
 
@@ -96,11 +96,11 @@ def test_prediction_files_follow_xtreme_names_and_read_back(tmp_path):
 def test_no_format_ladders_outside_the_format_modules():
   """`format ==` / `kind ==` / `... in (` branches live only in formats/ and the head and loss
   tables. Not yet moved (named here so that the list can only shrink): the mT5 backbone's
-  own head kinds (models/mt5*.py), plan.py's memory model and data/sources.py's "MLM takes
+  own head kinds (models/mt5*.py) and data/sources.py's "MLM takes
   any language" check (below formats/, it cannot ask the registry). demo/ uses `kind` for its
   grammar's noun phrases, not formats."""
   pattern = re.compile(r"\b(format|kind)\s*(==|!=|in \()")
-  not_yet = {"plan.py", "models/mt5.py", "models/mt5_hf.py", "data/sources.py"}
+  not_yet = {"models/mt5.py", "models/mt5_hf.py", "data/sources.py"}
   found = []
   for path in sorted(PACKAGE.rglob("*.py")):
     rel = path.relative_to(PACKAGE).as_posix()

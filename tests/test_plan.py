@@ -56,7 +56,7 @@ def test_run_steps_follow_the_config():
   # 4 x 384 with 4 micro-batches, XNLI on MNLI at 4 x 256 with 8, Tatoeba pooled at length 512; eval batches of 8.
   config = _config("intermediate=squad_v1,target=xquad+xnli+tatoeba")
   steps = plan.run_steps(config, batch_unit=4)
-  got = [(s.phase, s.task, s.kind, s.head_kind, s.micro_rows, s.accum, s.seq) for s in steps]
+  got = [(s.phase, s.task, s.mode, s.head_kind, s.micro_rows, s.accum, s.seq) for s in steps]
   assert got == [
       ("intermediate", "squad_v1", "train", "span", 4, 1, 256),
       ("target:xquad", "squad_v1", "train", "span", 4, 4, 384),
@@ -89,7 +89,7 @@ def test_tiny_train_and_eval_steps_compile_for_v5e_2x2():
   cfg = plan.model_config(config)
   rules = tuple((n, tuple(a)) for n, a in config.sharding_rules)
   steps = plan.run_steps(config, batch_unit=4)
-  assert [(s.kind, s.head_kind) for s in steps] == [("train", "span"), ("eval", "retrieval")]
+  assert [(s.mode, s.head_kind) for s in steps] == [("train", "span"), ("eval", "retrieval")]
   n_params = count_params(XLMRModel(cfg, dict(steps[0].heads), rngs=nnx.Rngs(0)))
 
   reports = {}
@@ -98,7 +98,7 @@ def test_tiny_train_and_eval_steps_compile_for_v5e_2x2():
     for step in steps if mesh.shape["fsdp"] > 1 else steps[:1]:
       compiled, seconds = plan.compile_step(step, cfg, mesh, rules, np.float32, ModelOptions())
       r = plan.step_report(step, compiled, seconds, chip, len(devices), cfg)
-      reports[(mesh.shape["fsdp"], step.kind)] = r
+      reports[(mesh.shape["fsdp"], step.mode)] = r
       assert r["compile_s"] > 0 and r["xla_flops_per_chip"] > 0 and r["xla_bytes_per_chip"] > 0
       assert r["arguments_gib"] > 0 and r["temporaries_gib"] >= 0 and r["code_gib"] > 0
       assert r["fits"] and r["roofline_s"] > 0 and 0 < r["mfu"] < 1
@@ -245,7 +245,7 @@ def test_tpu_preset_fills_the_mesh_and_keeps_jiants_effective_batch():
   # 4 rows do not fill 8 chips: the intermediate phase keeps jiant's 4 (padded to 8 rows per step).
   assert (tpu.intermediate.batch_size, tpu.intermediate.accum_steps) == (4, 1)
   steps = plan.run_steps(tpu, batch_unit=8)
-  assert [(s.phase, s.micro_rows, s.accum) for s in steps if s.kind == "train"][:3] == [
+  assert [(s.phase, s.micro_rows, s.accum) for s in steps if s.mode == "train"][:3] == [
       ("intermediate", 8, 1),
       ("target:xnli", 32, 1),
       ("target:pawsx", 32, 1),

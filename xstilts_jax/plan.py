@@ -160,7 +160,7 @@ class StepSpec:
 
   phase: str
   task: str
-  kind: str  # train | eval
+  mode: str  # train | eval
   head_kind: str  # classification | span | ... | retrieval
   head: Optional[str]
   heads: tuple  # ((name, HeadSpec), ...) of the model it runs on
@@ -181,7 +181,7 @@ class StepSpec:
 
   def key(self) -> tuple:
     return (
-        self.kind,
+        self.mode,
         self.head_kind,
         self.head,
         self.heads,
@@ -241,9 +241,9 @@ def _is_mt5(cfg) -> bool:
 def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSpec]:
   """Every train and eval step that `xstilts run` with this config compiles, in run order."""
   from xstilts_jax import pipeline
+  from xstilts_jax.formats import get_format
   from xstilts_jax.models.xlmr import HeadSpec
   from xstilts_jax.tasks import get_task
-  from xstilts_jax.tasks.spec import HEAD_OF_FORMAT
 
   pad = lambda n: int(math.ceil(n / batch_unit) * batch_unit)
   parse = pipeline.parse_task_name
@@ -253,9 +253,8 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
 
   def spec_of(name: str):
     spec = get_task(parse(name)[0])
-    kind = HEAD_OF_FORMAT[spec.format]
-    labels = max(spec.num_labels, 1) if kind in ("classification", "tagging") else 0
-    return spec, HeadSpec(kind, labels)
+    fmt = get_format(spec.format)
+    return spec, HeadSpec(fmt.head_kind, max(spec.num_labels, 1) if fmt.labelled else 0)
 
   def train(phase, task, head, heads, hp):
     spec, hs = spec_of(task)
@@ -270,7 +269,7 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
             pad(hp.batch_size),
             hp.accum_steps,
             hp.max_seq_length,
-            spec.num_choices if hs.kind == "multiple_choice" else 0,
+            spec.num_choices,
             hparams=hp,
         )
     )
@@ -314,17 +313,17 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
     _, hs = spec_of(train_name)
     heads = {"target": hs}
     train(f"target:{'+'.join(group)}", train_name, "target", heads, thp)
-    choices = get_task(train_name).num_choices if hs.kind == "multiple_choice" else 0
+    choices = get_task(train_name).num_choices
     if thp.eval_every:
       evaluate(f"target:{'+'.join(group)} dev", train_name, "target", heads, thp.max_seq_length, choices=choices)
     for target in group:
-      t_choices = get_task(target).num_choices if hs.kind == "multiple_choice" else 0
+      t_choices = get_task(target).num_choices
       evaluate("eval", target, "target", heads, pipeline.target_hparams(ctx, target).max_seq_length, choices=t_choices)
 
   layer = min(config.model.retrieval_layer, num_layers(mcfg))
   for target in config.targets.tasks:
     spec = get_task(target)
-    if spec.format == "retrieval":
+    if get_format(spec.format).encoder_only:
       seq = config.eval.retrieval_max_seq_length or spec.max_seq_length
       evaluate("eval", target, None, {}, seq, kind="retrieval", layer=layer)
   if hp.tasks or config.targets.tasks:  # the results' task embeddings: last layer at length 128
@@ -359,19 +358,15 @@ def _batch(step: StepSpec, sharding) -> dict:
   import jax
   import numpy as np
 
+  from xstilts_jax.train.steps import LABEL_KEYS
+
   rows = step.rows
   tokens = (rows, step.choices, step.seq) if step.choices else (rows, step.seq)
   shapes = {"input_ids": tokens, "attention_mask": tokens}
-  if step.kind == "train":
+  if step.mode == "train":
     shapes["mask"] = (rows,)
-    if step.head_kind in ("classification", "multiple_choice"):
-      shapes["label"] = (rows,)
-    elif step.head_kind == "span":
-      shapes.update(start_positions=(rows,), end_positions=(rows,))
-    elif step.head_kind == "tagging":
-      shapes["label_ids"] = (rows, step.seq)
-    elif step.head_kind == "mlm":
-      shapes["mlm_labels"] = (rows, step.seq)
+    for key, per in LABEL_KEYS[step.head_kind].items():
+      shapes[key] = (rows,) if per == "row" else (rows, step.seq)
   return {k: jax.ShapeDtypeStruct(s, np.int32, sharding=sharding) for k, s in shapes.items()}
 
 
@@ -401,7 +396,7 @@ def compile_step(
   model_class = MT5Model if _is_mt5(cfg) else XLMRModel
   model = nnx.eval_shape(lambda: model_class(cfg, dict(step.heads), dtype=dtype, rngs=nnx.Rngs(seed), options=options))
   batch = _batch(step, shd.batch_sharding(mesh))
-  if step.kind == "train":
+  if step.mode == "train":
     hp = step.hparams
     common = dict(warmup_fraction=hp.warmup_fraction, weight_decay=hp.weight_decay, grad_clip_norm=hp.grad_clip_norm)
     try:
@@ -465,7 +460,7 @@ def step_report(step: StepSpec, compiled, compile_s: float, chip: Chip, chips: i
   total = arguments + outputs + temporaries + code
   flops = float(cost.get("flops", 0.0))
   bytes_accessed = float(cost.get("bytes accessed", 0.0))
-  analytic = model_flops(cfg, step.tokens, step.seq, step.kind == "train")
+  analytic = model_flops(cfg, step.tokens, step.seq, step.mode == "train")
   # XLA's cost model counts a while loop's body once (the micro-batch scan of accumulation,
   # scanned layers): where its flops fall short of the model's own matmul count, both of its
   # counts are scaled up by the shortfall rather than reported optimistically.
@@ -498,7 +493,7 @@ def _step_fields(step: StepSpec) -> dict:
   return {
       "phase": step.phase,
       "task": step.task,
-      "kind": step.kind,
+      "kind": step.mode,
       "head": step.head_kind,
       "batch": step.rows,
       "micro_batch": step.micro_rows,
@@ -531,7 +526,7 @@ def oom_report(step: StepSpec, message: str, compile_s: float, cfg) -> dict:
       "roofline_s": None,
       "bound": None,
       "tokens_per_s": None,
-      "model_flops": model_flops(cfg, step.tokens, step.seq, step.kind == "train"),
+      "model_flops": model_flops(cfg, step.tokens, step.seq, step.mode == "train"),
       "mfu": None,
       "error": " ".join(message.split())[:400],
       "per_chip_gib_is_lower_bound": True,  # what XLA named (often the temporaries alone)

@@ -36,17 +36,6 @@ FORMATS = (
     "retrieval_qa",
     "entity_retrieval",
 )
-# Kept for plan.py, which cannot import xstilts_jax.formats' head_kind yet; checked against it.
-HEAD_OF_FORMAT = {
-    "classification": "classification",
-    "multiple_choice": "multiple_choice",
-    "span_qa": "span",
-    "tagging": "tagging",
-    "retrieval": "encoder",
-    "mlm": "mlm",
-    "retrieval_qa": "dual_encoder",
-    "entity_retrieval": "dual_encoder",
-}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,6 +67,16 @@ LOSSES: dict[str, Callable] = {
 }
 
 
+# Head kind -> the label keys its loss reads from a batch: "row" (one per row) or "token".
+LABEL_KEYS: dict[str, dict[str, str]] = {
+    "classification": {"label": "row"},
+    "multiple_choice": {"label": "row"},
+    "span": {"start_positions": "row", "end_positions": "row"},
+    "tagging": {"label_ids": "token"},
+    "mlm": {"mlm_labels": "token"},
+}
+
+
 def task_loss(kind: str, outputs, batch: Mapping[str, jax.Array]):
   """(summed loss, count) for one head kind on one micro-batch."""
   if kind not in LOSSES:
