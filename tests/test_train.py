@@ -4,6 +4,7 @@ checkpoints across meshes, SIGKILL + resume == uninterrupted, two hosts == one."
 import json
 import os
 from pathlib import Path
+import shutil
 import signal
 import socket
 import subprocess
@@ -221,9 +222,15 @@ def _finish(proc, timeout=400):
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory):
+def reference_workdir(tmp_path_factory):
+  """A finished uninterrupted 10-step run (tests only read it, or copy it): (workdir, step losses)."""
   workdir = tmp_path_factory.mktemp("uninterrupted")
-  losses = _finish(_job(workdir, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+  return workdir, _finish(_job(workdir, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+
+
+@pytest.fixture(scope="module")
+def reference_run(reference_workdir):
+  workdir, losses = reference_workdir
   return losses, dict(np.load(workdir / "final.npz"))
 
 
@@ -335,11 +342,14 @@ def test_sigterm_saves_exits_75_and_resume_equals_uninterrupted(reference_run, t
 
 
 @pytest.mark.parametrize("damage", ["state/_METADATA", "meta/metadata", "array"])
-def test_corrupt_latest_checkpoint_names_step_and_offers_the_older_one(reference_run, tmp_path, damage):
-  """A finished 10-step run keeps steps 8 and 10; step 10 is damaged. The restart names step 10
-  and its directory and offers step 8; moving 10 away resumes from 8 to the uninterrupted result."""
+def test_corrupt_latest_checkpoint_names_step_and_offers_the_older_one(
+    reference_workdir, reference_run, tmp_path, damage
+):
+  """A finished 10-step run (a copy of the reference's workdir) keeps steps 8 and 10; step 10 is
+  damaged. The restart names step 10 and its directory and offers step 8; moving 10 away resumes
+  from 8 to the uninterrupted result."""
   _, ref_params = reference_run
-  _finish(_job(tmp_path, "--devices", "4", "--mesh", "2,2,1", "--steps", "10"))
+  shutil.copytree(reference_workdir[0], tmp_path, dirs_exist_ok=True)
   ckpt_dir = tmp_path / "checkpoints" / "intermediate"
   assert sorted(int(p.name) for p in ckpt_dir.glob("*") if p.name.isdigit()) == [8, 10]
   bad = ckpt_dir / "10"
