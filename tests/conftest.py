@@ -49,3 +49,28 @@ def small_tokenizer(shared_data, tmp_path_factory):
   from xstilts_jax.data.tokenizer import train_tokenizer
 
   return train_tokenizer(_tokenizer_training_text(shared_data), 4000, tmp_path_factory.mktemp("small_tokenizer"))
+
+
+# `xstilts run` on the quick demo, as tests/test_pipeline.py and tests/gcs/gcs_pipeline.py run it.
+DEMO_QUICK = ["run", "--config", "demo:quick", "--config.save_every=10", "--config.report=false"]
+
+
+@pytest.fixture(scope="session")
+def demo_quick_run(tmp_path_factory):
+  """One finished local demo:quick run for the session: (workdir, stdout). The tests that use it
+  only read it (the gs:// run of tests/test_gcs.py is compared with it), so it is made once."""
+  import subprocess
+  import sys
+
+  workdir = tmp_path_factory.mktemp("demo")
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env["JAX_PLATFORMS"] = "cpu"
+  done = subprocess.run(
+      [sys.executable, "-m", "xstilts_jax.cli", *DEMO_QUICK, "--workdir", str(workdir)],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=900,
+  )
+  assert done.returncode == 0, done.stderr[-4000:]
+  return workdir, done.stdout

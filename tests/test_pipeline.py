@@ -47,11 +47,9 @@ def popen(*args):
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("demo")
-  done = xstilts(*QUICK, "--workdir", str(workdir))
-  assert done.returncode == 0, done.stderr[-4000:]
-  return workdir, done.stdout
+def demo_run(demo_quick_run):
+  """The session's local demo:quick run (tests/conftest.py: the arguments of QUICK)."""
+  return demo_quick_run
 
 
 def test_demo_runs_every_phase_and_prints_the_table(demo_run):
