@@ -398,21 +398,8 @@ def compile_step(
   batch = _batch(step, shd.batch_sharding(mesh))
   if step.mode == "train":
     hp = step.hparams
-    common = dict(warmup_fraction=hp.warmup_fraction, weight_decay=hp.weight_decay, grad_clip_norm=hp.grad_clip_norm)
     try:
-      if optimizer == "adafactor":
-        ocfg = optim.OptimizerConfig.adafactor(1000, hp.learning_rate, **common)
-      else:
-        ocfg = optim.OptimizerConfig(
-            learning_rate=hp.learning_rate,
-            total_steps=1000,
-            b1=hp.adam_b1,
-            b2=hp.adam_b2,
-            eps=hp.adam_eps,
-            moments_dtype=moments_dtype,
-            name=optimizer,
-            **common,
-        )
+      ocfg = optim.OptimizerConfig.from_phase(hp, 1000, optimizer, moments_dtype)
     except ValueError as e:
       raise ConfigError(f"{step.phase}: {e}") from None
     tx = optim.make_transform(ocfg)

@@ -58,6 +58,24 @@ class OptimizerConfig:
       raise ValueError(f"optimizer.weight_decay {self.weight_decay}: Adafactor runs without weight decay (as T5X)")
 
   @classmethod
+  def from_phase(cls, hp, total_steps: int, name: str = "adamw", moments_dtype: str = "float32") -> "OptimizerConfig":
+    """The optimizer of one phase's hyper-parameters (a config's `intermediate`, `target`, ...
+    block: learning_rate, warmup_fraction, adam_b1/b2/eps, weight_decay, grad_clip_norm)."""
+    common = dict(warmup_fraction=hp.warmup_fraction, weight_decay=hp.weight_decay, grad_clip_norm=hp.grad_clip_norm)
+    if name == "adafactor":
+      return cls.adafactor(total_steps, hp.learning_rate, **common)
+    return cls(
+        learning_rate=hp.learning_rate,
+        total_steps=total_steps,
+        b1=hp.adam_b1,
+        b2=hp.adam_b2,
+        eps=hp.adam_eps,
+        moments_dtype=moments_dtype,
+        name=name,
+        **common,
+    )
+
+  @classmethod
   def adafactor(cls, total_steps: int, learning_rate: float = 1e-3, **overrides) -> "OptimizerConfig":
     """Adafactor as T5X fine-tunes (t5x/configs/runs/finetune.gin: a constant 1e-3, the mT5
     paper's rate), with no weight decay and no global-norm clipping (Adafactor clips updates)."""
