@@ -346,3 +346,37 @@ def test_cli_glue(synthetic_runs, tmp_path, capsys):
   assert main_report([str(others[0]), "--baseline", str(baseline[0]), "--out", str(tmp_path / "one")]) == 0
   one = (tmp_path / "one" / "report.md").read_text()
   assert "| no intermediate | baseline | 1 run (seed 0) |" in one
+
+
+def test_subset_benchmark_and_backbone_keep_runs_apart(tmp_path):
+  """Runs that differ only in their data subset, benchmark or backbone are other conditions
+  (labelled as such), and results.json files written before those keys read as XLM-R on XTREME
+  with whole data; a malformed value names the file and key."""
+  from xstilts_jax.analysis.results import Condition, group_by_condition, load_run
+
+  def run(name, **extra):
+    workdir = write_run(tmp_path, name, ("mnli",), lambda *a: 0.0, 0)
+    data = json.loads((workdir / "results.json").read_text())
+    (workdir / "results.json").write_text(json.dumps({**data, **extra}))
+    return workdir
+
+  plain = load_run(run("plain"))
+  diverse = load_run(run("diverse", data_subset={"task": "mnli", "subset": "diverse", "size": 600}))
+  random_ = load_run(run("random", data_subset={"task": "mnli", "subset": "random", "size": 600}))
+  xtreme_r = load_run(run("xr", benchmark="xtreme-r"))
+  mt5 = load_run(run("mt5", backbone="mt5", protocol="text-to-text"))
+  assert plain.condition == Condition(("mnli",))  # no keys: the defaults
+  conditions = [r.condition for r in (plain, diverse, random_, xtreme_r, mt5)]
+  assert len(group_by_condition([plain, diverse, random_, xtreme_r, mt5])) == 5
+  assert [c.label for c in conditions] == [
+      "mnli",
+      "mnli (diverse subset of mnli)",
+      "mnli (random subset of mnli)",
+      "mnli (XTREME-R)",
+      "mnli (mt5 text-to-text)",
+  ]
+  assert diverse.condition.data_subset == "diverse:mnli"
+  with pytest.raises(DataError, match=r"bad-seed0/results.json: 'data_subset' should be"):
+    load_run(run("bad", data_subset="diverse"))
+  with pytest.raises(DataError, match=r"badb-seed0/results.json: 'backbone' should be a non-empty string"):
+    load_run(run("badb", backbone=""))

@@ -148,6 +148,13 @@ def test_cli_select(shared_data, tmp_path, capsys):
   summary = json.loads((tmp_path / "selection.json").read_text())
   assert summary["tagger_dev_accuracy"] > 0.8 and summary["split"] == "train"
   assert len(readers.read_squad_json(tmp_path / "random/squad_v1.1/train-v1.1.json")) == 20
+  # Each subset's data dir says what it is, for the run's results.json (and so the report).
+  from xstilts_jax.data.sources import data_subset
+
+  for name in ("diverse", "random"):
+    marker = data_subset(tmp_path / name)
+    assert (marker["task"], marker["subset"], marker["size"]) == ("squad_v1", name, 20)
+  assert data_subset(shared_data) is None
   assert (
       cli.main(["select", "--task", "xnli", "--size", "5", "--out", str(tmp_path), "--data-dir", str(shared_data)]) == 2
   )

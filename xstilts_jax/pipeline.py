@@ -38,7 +38,7 @@ from xstilts_jax.data import features as F
 from xstilts_jax.data.examples import SentenceExample
 from xstilts_jax.data.loading import DataSource
 from xstilts_jax.data.readers import ReadReport
-from xstilts_jax.data.sources import load_examples
+from xstilts_jax.data.sources import data_subset, load_examples
 from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation import metrics as M
@@ -874,6 +874,11 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
       "task_diversity": task_diversity(ctx, list(intermediate)),
       "skipped_rows": dict(ctx.read_report.skipped),
       "qa_answer_text": ctx.config.eval.qa_answer_text,  # span-QA answer text: offsets | xtreme
+      "benchmark": ctx.config.benchmark,
+      "backbone": ctx.config.model.get("backbone", "xlmr"),
+      "protocol": ctx.config.get("protocol", "heads"),
+      # {task, subset, ...} when data.data_dir is a subset written by `xstilts select`, else None
+      "data_subset": data_subset(ctx.config.data.data_dir) if ctx.config.data.data_dir else None,
   }
   results["fingerprint"] = ctx.fingerprints["results"]
   write_json_atomic(exp / "results.json", results)

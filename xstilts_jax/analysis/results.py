@@ -39,6 +39,11 @@ class Condition:
   mlm_first: tuple[str, ...] = ()  # continued masked LM before intermediate training (phase 0)
   mlm_beside: tuple[str, ...] = ()  # masked LM as one more task beside intermediate training
   translated: bool = False
+  # Recorded since results.json carries them; older files read as XLM-R on XTREME, whole data.
+  data_subset: str = ""  # "diverse:mnli": intermediate data chosen by `xstilts select`
+  benchmark: str = "xtreme"  # xtreme | xtreme-r
+  backbone: str = "xlmr"  # xlmr | mt5
+  protocol: str = "heads"  # heads | text-to-text (mT5)
 
   @property
   def label(self) -> str:
@@ -53,6 +58,13 @@ class Condition:
       extras.append(f"MLM beside on {','.join(self.mlm_beside)}")
     if self.translated:
       extras.append("translated")
+    if self.data_subset:
+      subset, _, task = self.data_subset.partition(":")
+      extras.append(f"{subset} subset of {task}")
+    if self.benchmark != "xtreme":
+      extras.append(self.benchmark.upper())
+    if self.backbone != "xlmr" or self.protocol != "heads":
+      extras.append(f"{self.backbone} {self.protocol}")
     return f"{name} ({'; '.join(extras)})" if extras else name
 
   @property
@@ -132,6 +144,7 @@ def load_run(workdir: Union[str, Path]) -> Run:
   if data.get("schema") != SCHEMA:
     raise DataError(f"{path}: schema {data.get('schema')!r} (this report reads schema {SCHEMA})")
   condition, provenance = _condition(data, path)
+  condition = dataclasses.replace(condition, **_setup(data, path))
   metrics, scores = {}, {}
   for task, block in _require(data, "tasks", dict, path).items():
     where = f"{path}: tasks.{task}"
@@ -163,6 +176,22 @@ def load_run(workdir: Union[str, Path]) -> Run:
       task_diversity=data.get("task_diversity") or {},
       provenance=provenance,
   )
+
+
+def _setup(data: Mapping, path: Path) -> dict:
+  """The condition's data subset, benchmark and backbone as the run recorded them."""
+  setup = {}
+  for key in ("benchmark", "backbone", "protocol"):
+    if key in data:
+      if not isinstance(data[key], str) or not data[key]:
+        raise DataError(f"{path}: {key!r} should be a non-empty string, got {data[key]!r}")
+      setup[key] = data[key]
+  subset = data.get("data_subset")
+  if subset is not None:
+    if not isinstance(subset, dict) or not all(isinstance(subset.get(k), str) for k in ("subset", "task")):
+      raise DataError(f'{path}: \'data_subset\' should be {{"task": ..., "subset": ...}} or null, got {subset!r}')
+    setup["data_subset"] = f"{subset['subset']}:{subset['task']}"
+  return setup
 
 
 def _condition(data: Mapping, path: Path) -> tuple[Condition, str]:

@@ -63,6 +63,26 @@ def load_examples(
   raise ConfigError(f"unknown source '{source}' (expected one of {', '.join(SOURCES)})")
 
 
+SUBSET_FILE = "xstilts_subset.json"  # written by `xstilts select` into each subset's data dir
+
+
+def data_subset(data_dir: Union[str, Path]) -> Optional[dict]:
+  """What `xstilts select` says `data_dir` is ({task, subset, size, measure, seed}), or None
+  for a data dir that is not a selected subset."""
+  import json
+
+  path = as_path(data_dir) / SUBSET_FILE
+  if not path.is_file():
+    return None
+  try:
+    record = json.loads(path.read_text(encoding="utf-8"))
+  except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    raise DataError(f"{path}: not valid JSON ({error})") from None
+  if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("task", "subset")):
+    raise DataError(f"{path}: needs 'task' and 'subset' strings, got {record!r}")
+  return record
+
+
 def fill_pattern(pattern: str, language: str) -> str:
   """A path, config or builder pattern with {lang}, {lang3} and {lang_name} filled in."""
   return pattern.format(lang=language, lang3=registry.iso639_3(language), lang_name=registry.language_name(language))

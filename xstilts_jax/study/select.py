@@ -294,6 +294,9 @@ def select(
     subset_file = out / f"{name}.{relative.name}"
     write_subset(spec.local.reader, paths[0], ids, subset_file, len(examples))
     overlay(Path(data_dir), relative, subset_file, out / name)
+    marker = {"task": task, "subset": name, "size": size, "measure": measure, "seed": seed}
+    (out / name / sources.SUBSET_FILE).unlink(missing_ok=True)  # a link to the original's own marker
+    write_text(out / name / sources.SUBSET_FILE, json.dumps(marker) + "\n")
     summary[name] = {
         "file": str(target),
         "tokens": tokens[name],
