@@ -125,43 +125,6 @@ def test_export_loads_in_transformers(demo_run, tmp_path):
   assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
 
 
-def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_path):
-  reference, _ = demo_run
-  # Phase 1's inputs are the reference run's: its data, tokenizer, pretrained model and phase 0.
-  # (HF tokenizers' Unigram trainer does not give the same vocabulary in two processes, so a
-  # fresh workdir would start from a slightly different tokenizer.)
-  for name in ("data", "tokenizer", "pretrained", "phases", "config.json"):
-    copy = shutil.copytree if (reference / name).is_dir() else shutil.copy
-    copy(reference / name, tmp_path / name)
-  proc = popen(*QUICK, "--workdir", str(tmp_path))
-  ckpts = tmp_path / "demo" / "checkpoints" / "intermediate"
-  deadline = time.time() + 600
-  while time.time() < deadline and proc.poll() is None and not any(p.name.isdigit() for p in ckpts.glob("*")):
-    time.sleep(0.1)
-  proc.send_signal(signal.SIGKILL)
-  proc.communicate()
-  assert not (tmp_path / "demo" / "phases" / "intermediate" / "DONE").exists(), "phase 1 finished before the kill"
-  assert any(p.name.isdigit() for p in ckpts.glob("*")), "no phase-1 checkpoint was written before the kill"
-  # the killed run's lock is left behind: refused, naming the dead holder, until taken over
-  refused = xstilts(*QUICK, "--workdir", str(tmp_path))
-  assert refused.returncode == 2 and f"pid {proc.pid}" in refused.stderr and "--take-over-lock" in refused.stderr
-  done = xstilts(*QUICK, "--workdir", str(tmp_path), "--take-over-lock")
-  assert done.returncode == 0, done.stderr[-4000:]
-  for exp in ("demo", "baseline"):
-    a = json.loads((reference / exp / "results.json").read_text())
-    b = json.loads((tmp_path / exp / "results.json").read_text())
-    # Every score is the same; BUCC's mined threshold (a cosine ratio) may differ in the 6th digit,
-    # as float32 sums after a restore are not bit-identical.
-    before, after = _leaves(a["tasks"]), _leaves(b["tasks"])
-    assert before.keys() == after.keys(), exp
-    for key, value in before.items():
-      if key.endswith(".threshold"):
-        assert after[key] == pytest.approx(value, rel=1e-5), key
-      else:
-        assert after[key] == value, key
-    np.testing.assert_allclose(a["xtreme"]["overall"], b["xtreme"]["overall"])
-
-
 def _leaves(tree, prefix=""):
   out = {}
   for k, v in tree.items():
@@ -263,22 +226,45 @@ def _same_results(reference, workdir):
         assert after[key] == value, key
 
 
-def test_sigterm_exits_75_then_of_two_runs_one_resumes_to_the_same_results(demo_run, tmp_path):
-  """SIGTERM in phase 1 saves and exits 75; then two runs start together on the half-done
-  workdir: one is refused at once naming the other, the other finishes with the undisturbed
-  run's results."""
+def _wait_for_checkpoint(proc, ckpts, after: int = 0) -> None:
+  """Until the running `proc` has saved a phase-1 checkpoint of a step above `after`."""
+  deadline = time.time() + 600
+  while time.time() < deadline and proc.poll() is None and not _steps(ckpts, after):
+    time.sleep(0.1)
+
+
+def _steps(ckpts, after: int = 0) -> list[int]:
+  return sorted(int(p.name) for p in ckpts.glob("*") if p.name.isdigit() and int(p.name) > after)
+
+
+def test_killed_then_preempted_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_path):
+  """One workdir, three interruptions in phase 1 (its inputs are the reference run's, see
+  _copy_inputs): SIGKILL leaves the lock behind, which refuses the next run naming the dead
+  holder until it is taken over; the taking-over run resumes, is sent SIGTERM after a later
+  checkpoint, saves and exits 75; then two runs start together: one is refused at once naming
+  the other, the other finishes with the undisturbed run's results."""
   reference, _ = demo_run
   _copy_inputs(reference, tmp_path)
-  proc = popen(*QUICK, "--workdir", str(tmp_path))
   ckpts = tmp_path / "demo" / "checkpoints" / "intermediate"
-  deadline = time.time() + 600
-  while time.time() < deadline and proc.poll() is None and not any(p.name.isdigit() for p in ckpts.glob("*")):
-    time.sleep(0.1)
+  proc = popen(*QUICK, "--workdir", str(tmp_path))
+  _wait_for_checkpoint(proc, ckpts)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  assert not (tmp_path / "demo" / "phases" / "intermediate" / "DONE").exists(), "phase 1 finished before the kill"
+  killed_at = max(_steps(ckpts), default=0)
+  assert killed_at, "no phase-1 checkpoint was written before the kill"
+  # the killed run's lock is left behind: refused, naming the dead holder, until taken over
+  refused = xstilts(*QUICK, "--workdir", str(tmp_path))
+  assert refused.returncode == 2 and f"pid {proc.pid}" in refused.stderr and "--take-over-lock" in refused.stderr
+
+  proc = popen(*QUICK, "--workdir", str(tmp_path), "--take-over-lock")
+  _wait_for_checkpoint(proc, ckpts, after=killed_at)
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=300)
   assert proc.returncode == 75, err[-3000:]
   assert "preempted at step" in err.strip().splitlines()[-1] and "Traceback" not in err
   assert not (tmp_path / "demo" / "phases" / "intermediate" / "DONE").exists(), "phase 1 finished before SIGTERM"
+  assert _steps(ckpts, after=killed_at), "the resumed run saved nothing past the killed run's checkpoint"
   assert not (tmp_path / "LOCK").exists()
 
   runs = [popen(*QUICK, "--workdir", str(tmp_path)) for _ in range(2)]
@@ -293,6 +279,10 @@ def test_sigterm_exits_75_then_of_two_runs_one_resumes_to_the_same_results(demo_
   _, err = winner.communicate(timeout=900)
   assert winner.returncode == 0, err[-3000:]
   _same_results(reference, tmp_path)
+  for exp in ("demo", "baseline"):
+    a = json.loads((reference / exp / "results.json").read_text())
+    b = json.loads((tmp_path / exp / "results.json").read_text())
+    np.testing.assert_allclose(a["xtreme"]["overall"], b["xtreme"]["overall"])
 
 
 def test_a_workdir_made_under_another_config_refuses_even_without_its_config_json(demo_run, tmp_path):
@@ -407,6 +397,34 @@ def test_tasks_lists_every_task_with_its_benchmark_languages():
       assert (f"{benchmark} target" in lines[i]) == (name in BENCHMARKS[benchmark]), (benchmark, name)
   # XTREME-R's UD-POS gains languages over XTREME's (the registry is checked against languages.csv elsewhere).
   assert set(BENCHMARKS["xtreme"]["udpos"]) < set(BENCHMARKS["xtreme-r"]["udpos"])
+  # Written out from the XTREME paper (Hu et al. 2020, table 1 and appendix) and XTREME-R (Ruder et
+  # al. 2021): the targets each benchmark marks and their languages, as `tasks` prints them.
+  xtreme = _listed(xstilts("tasks", "--benchmark", "xtreme").stdout)
+  assert sorted(t for t, (target, _) in xtreme.items() if target) == sorted(
+      "xnli pawsx udpos panx xquad mlqa tydiqa bucc2018 tatoeba".split()
+  )
+  assert xtreme["xnli"][1] == "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
+  assert xtreme["pawsx"][1] == "de en es fr ja ko zh".split()
+  assert xtreme["xquad"][1] == "ar de el en es hi ru th tr vi zh".split()
+  assert xtreme["mlqa"][1] == "ar de en es hi vi zh".split()
+  assert xtreme["tydiqa"][1] == "ar bn en fi id ko ru sw te".split()
+  assert xtreme["bucc2018"][1] == "de fr ru zh".split()
+  assert len(xtreme["panx"][1]) == 40 and len(xtreme["udpos"][1]) == 33 and len(xtreme["tatoeba"][1]) == 36
+  xtreme_r = _listed(xstilts("tasks", "--benchmark", "xtreme-r").stdout)
+  assert sorted(t for t, (target, _) in xtreme_r.items() if target) == sorted(
+      "xnli xcopa udpos panx xquad mlqa tydiqa tatoeba mewslix lareqa".split()
+  )
+  assert xtreme_r["xcopa"][1] == "et ht id it qu sw ta th tr vi zh".split()
+  assert len(xtreme_r["panx"][1]) == 48 and len(xtreme_r["udpos"][1]) == 38
+
+
+def _listed(stdout: str) -> dict[str, tuple[bool, list[str]]]:
+  """`xstilts tasks` output -> {task: (marked as a target, its languages)}; groups left out."""
+  lines, out = stdout.splitlines(), {}
+  for line, following in zip(lines, lines[1:] + [""]):
+    if line and not line[0].isspace() and "languages:" in following:
+      out[line.split()[0]] = (" target " in line, following.split(":", 1)[1].split())
+  return out
   bad = xstilts("tasks", "--benchmark", "xtreme-s")
   assert bad.returncode == 2 and "unknown benchmark 'xtreme-s'" in bad.stderr
 
@@ -424,3 +442,98 @@ def test_report_on_the_demo_run(demo_run, tmp_path):
     assert answer["decision"] in ("no_clear_effect", "cannot_answer"), answer
   report = (tmp_path / "report.md").read_text()
   assert "hellaswag+squad_v1" in report and list(tmp_path.glob("*.png"))
+
+
+def _bucc_side(path):
+  """`id<TAB>sentence` lines of one side of a BUCC split."""
+  return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _mean_pooled(tok, model, texts, layer, length):
+  """transformers' hidden_states[layer], mean-pooled over real tokens, in float64."""
+  import torch
+
+  enc = tok(texts, truncation=True, max_length=length, padding=True, return_tensors="pt")
+  with torch.no_grad():
+    hidden = model(**enc, output_hidden_states=True).hidden_states[layer].numpy().astype(np.float64)
+  mask = enc["attention_mask"].numpy()[..., None]
+  return (hidden * mask).sum(1) / mask.sum(1)
+
+
+def _mined(x, y, k=4):
+  """XTREME's BUCC mining written out: cosine k-NN both ways, ratio margin, forward and
+  backward best candidates pooled and taken greedily by score -> {(src row, trg row): score}."""
+  x = x / np.linalg.norm(x, axis=1, keepdims=True)
+  y = y / np.linalg.norm(y, axis=1, keepdims=True)
+  sims = x @ y.T
+  fwd = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+  bwd = np.argsort(-sims.T, axis=1, kind="stable")[:, :k]
+  x_mean = np.take_along_axis(sims, fwd, 1).mean(1)
+  y_mean = np.take_along_axis(sims.T, bwd, 1).mean(1)
+  margin = sims / ((x_mean[:, None] + y_mean[None, :]) / 2)
+  pool = [(margin[i, j], i, j) for i in range(len(x)) for j in [max(fwd[i], key=lambda j: margin[i, j])]]
+  pool += [(margin[i, j], i, j) for j in range(len(y)) for i in [max(bwd[j], key=lambda i: margin[i, j])]]
+  out, seen_x, seen_y = {}, set(), set()
+  for score, i, j in sorted(pool, key=lambda c: -c[0]):
+    if i not in seen_x and j not in seen_y:
+      seen_x.add(i)
+      seen_y.add(j)
+      if score > 0:
+        out[(i, j)] = score
+  return out
+
+
+def _f1_threshold(candidates, gold):
+  """XTREME's bucc_optimize: the midpoint below the prefix of best F1 by descending score."""
+  items = sorted(candidates.items(), key=lambda c: -c[1])
+  best, threshold, correct = 0.0, 0.0, 0
+  for n, (pair, score) in enumerate(items, 1):
+    correct += pair in gold
+    if correct:
+      f1 = 2 * correct / (n + len(gold))
+      if f1 > best:
+        best, threshold = f1, (score + items[n][1]) / 2 if n < len(items) else score
+  return threshold
+
+
+def test_bucc_threshold_is_chosen_on_dev_and_reused_on_test(demo_run):
+  """For each experiment and language, the threshold and scores of BUCC test in results.json are
+  those of an independent mining (transformers' encoder of the run, XTREME's algorithm written
+  out here) with the threshold that is best on dev, not on test; the prediction file holds
+  exactly the test pairs scoring at least that threshold."""
+  workdir, _ = demo_run
+  config = json.loads((workdir / "config.json").read_text())
+  layer, length = config["model"]["retrieval_layer"], config["eval"]["retrieval_max_seq_length"]
+  encoders = {"demo": workdir / "demo" / "phases" / "intermediate", "baseline": workdir / "phases" / "mlm-qs+qc"}
+  retuned_would_differ = 0
+  for exp, encoder in encoders.items():
+    tok, model = T.AutoTokenizer.from_pretrained(encoder), T.XLMRobertaModel.from_pretrained(encoder).eval()
+    recorded = json.loads((workdir / exp / "results.json").read_text())["tasks"]["bucc2018"]["languages"]
+    assert set(recorded) == {"qn", "qv", "qs", "qc"}
+    for lang, scores in recorded.items():
+      mined = {}
+      for split in ("sample", "training"):  # XTREME's dev and test
+        stem = workdir / "data" / "bucc2018" / f"{lang}-en" / f"{lang}-en.{split}"
+        src, trg = _bucc_side(stem.with_name(f"{stem.name}.{lang}")), _bucc_side(stem.with_name(f"{stem.name}.en"))
+        for side in (src, trg):  # no duplicate sentences, so no merging is needed here
+          assert len({text for _, text in side}) == len(side)
+        row_x, row_y = {sid: i for i, (sid, _) in enumerate(src)}, {tid: i for i, (tid, _) in enumerate(trg)}
+        gold = {(row_x[s], row_y[t]) for s, t in _bucc_side(stem.with_name(f"{stem.name}.gold"))}
+        x = _mean_pooled(tok, model, [text for _, text in src], layer, length)
+        y = _mean_pooled(tok, model, [text for _, text in trg], layer, length)
+        mined[split] = (_mined(x, y), gold, src, trg)
+      dev_threshold = _f1_threshold(*mined["sample"][:2])
+      candidates, gold, src, trg = mined["training"]
+      picked = {pair for pair, score in candidates.items() if score >= dev_threshold}
+      correct = len(picked & gold)
+      f1 = 100.0 * 2 * correct / (len(picked) + len(gold))
+      assert scores["threshold"] == pytest.approx(dev_threshold, rel=1e-5, abs=1e-9), (exp, lang)
+      assert scores["f1"] == pytest.approx(f1, abs=1e-9), (exp, lang)
+      assert scores["num_candidates"] == len(candidates), (exp, lang)
+      lines = (workdir / exp / "predictions" / "bucc2018" / f"test-{lang}.tsv").read_text().splitlines()
+      assert sorted(lines) == sorted(f"{src[i][0]}\t{trg[j][0]}" for i, j in picked), (exp, lang)
+      # the test could tell: a threshold re-tuned on test would have scored otherwise
+      test_threshold = _f1_threshold(candidates, gold)
+      retuned = {pair for pair, score in candidates.items() if score >= test_threshold}
+      retuned_would_differ += 2 * len(retuned & gold) / (len(retuned) + len(gold)) * 100.0 != pytest.approx(f1)
+  assert retuned_would_differ >= 2, retuned_would_differ
