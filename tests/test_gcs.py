@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 import re
+import shlex
 import subprocess
 import sys
 
@@ -14,6 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 INNER = sorted((REPO / "tests" / "gcs").glob("gcs_*.py"))
+# Compared with the session's local demo:quick run (tests/conftest.py), which it is given.
+PIPELINE = "gcs_pipeline.py"
 
 
 def _run_in_namespace(script: str, timeout: int) -> subprocess.CompletedProcess:
@@ -33,20 +36,37 @@ def _counts(output: str) -> dict[str, int]:
 
 
 def test_the_inner_files_exist():
-  assert [p.name for p in INNER] == ["gcs_checkpoint.py", "gcs_lock.py", "gcs_paths.py", "gcs_train.py"]
+  assert [p.name for p in INNER] == [
+      "gcs_checkpoint.py",
+      "gcs_lock.py",
+      "gcs_paths.py",
+      "gcs_pipeline.py",
+      "gcs_train.py",
+  ]
 
 
-@pytest.mark.parametrize("inner", [p.name for p in INNER])
-def test_gcs_in_a_loopback_only_namespace(inner):
+def _run_inner(inner: str, timeout: int = 900, env: str = "") -> None:
+  """Run one inner file in the namespace; every one of its tests must pass."""
   path = REPO / "tests" / "gcs" / inner
   expected = len(re.findall(r"^def test_", path.read_text(), flags=re.M))
   proc = _run_in_namespace(
-      f"exec {sys.executable} -m pytest -q -p no:cacheprovider -rs " f"tests/gcs/{inner}", timeout=900
+      f"{env} exec {sys.executable} -m pytest -q -p no:cacheprovider -rs tests/gcs/{inner}", timeout=timeout
   )
   out = proc.stdout + proc.stderr
   assert proc.returncode == 0, out[-6000:]
   counts = _counts(proc.stdout)
   assert counts.get("passed") == expected and set(counts) <= {"passed", "warning", "warnings"}, out[-3000:]
+
+
+@pytest.mark.parametrize("inner", [p.name for p in INNER if p.name != PIPELINE])
+def test_gcs_in_a_loopback_only_namespace(inner):
+  _run_inner(inner)
+
+
+def test_the_pipeline_on_gs_in_a_loopback_only_namespace(demo_quick_run):
+  """`xstilts run/export/report` on gs:// (tests/gcs/gcs_pipeline.py), against the local run."""
+  workdir, _ = demo_quick_run
+  _run_inner(PIPELINE, timeout=1800, env=f"XSTILTS_LOCAL_DEMO={shlex.quote(str(workdir))}")
 
 
 def test_the_guard_sees_an_interface_that_is_up():

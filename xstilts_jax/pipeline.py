@@ -21,7 +21,6 @@ import json
 import logging
 import math
 from pathlib import Path
-import shutil
 from typing import Any, Callable, Optional
 
 from flax import nnx
@@ -30,7 +29,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from xstilts_jax import atomic
+from xstilts_jax import atomic, paths
 from xstilts_jax import sharding as shd
 from xstilts_jax.atomic import read_json
 from xstilts_jax.data import batches as B
@@ -319,7 +318,7 @@ def check_data_dir(config: ml_collections.ConfigDict) -> None:
     tasks = ", ".join(list(config.intermediate.tasks) + list(config.targets.tasks))
     if not config.data.data_dir:
       raise ConfigError(f"data.data_dir is empty: name the folder of the original files (for {tasks})")
-    if not Path(config.data.data_dir).is_dir():
+    if not paths.as_path(config.data.data_dir).is_dir():
       raise ConfigError(f"data.data_dir {config.data.data_dir}: no such folder (the original files of {tasks})")
 
 
@@ -397,11 +396,12 @@ def export(
   redundant, are removed (XLM-R Large: ~7 GB a phase)."""
   model = host_copy(model)
   if is_main():
-    export_hf(model, str(out), tokenizer=ctx.tokenizer, head=head, label_names=label_names)
+    with paths.staged_dir(out) as local:  # gs://: written locally (save_pretrained, safetensors), then uploaded
+      export_hf(model, str(local), tokenizer=ctx.tokenizer, head=head, label_names=label_names)
     write_json_atomic(out / "xstilts.json", extra or {})
     mark_done(out, ctx.fingerprints[stage])
     if checkpoints is not None and checkpoints.exists():
-      shutil.rmtree(checkpoints)
+      paths.rmtree(checkpoints)
   sync(f"export:{out}")
 
 
@@ -816,7 +816,7 @@ def results_table(results: dict, baseline: Optional[dict] = None) -> str:
 
 
 def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], start: str) -> dict:
-  exp.mkdir(parents=True, exist_ok=True)
+  paths.mkdirs(exp)
   config = experiment_config(ctx.config, name, intermediate)
   resolved = check_saved_config(exp / "config.json", config)
   ctx.fingerprints = stage_fingerprints(resolved)
@@ -1069,7 +1069,7 @@ def restart(root: Path, stage: str, resolved: dict) -> None:
     removed = []
     for p in doomed:
       if p.is_dir():
-        shutil.rmtree(p)
+        paths.rmtree(p)
       elif p.exists():
         p.unlink()
       else:
@@ -1096,11 +1096,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = ""
   Everything that can be checked (keys, values, mesh against the devices, lengths against the
   model) is checked before anything is written; then the workdir is locked for this run."""
   check_config(config)
-  if "://" in workdir:
-    raise ConfigError(
-        f"workdir {workdir}: give a directory path; for a bucket, mount it (gcsfuse, as "
-        "launch/tpu_setup.sh --bucket does) and pass the mount path"
-    )
+  paths.as_path(workdir)  # a local path or gs://bucket/prefix; another URL is refused here
   if restart_stage and restart_stage not in ("all",) + STAGES:
     raise ConfigError(f"--restart={restart_stage}: expected all or one of {', '.join(STAGES)}")
   d = config.distributed
@@ -1111,7 +1107,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = ""
   budget, source = model_positions(config)
   check_lengths(config, budget, source)
   check_data_dir(config)
-  root = Path(workdir)
+  root = paths.as_path(workdir)
   if root.exists() and not root.is_dir():
     raise ConfigError(f"workdir {root}: exists and is not a directory")
   lock = lock_workdir(root, take_over_lock) if is_main() else None
@@ -1142,16 +1138,17 @@ def _run(config: ml_collections.ConfigDict, root: Path, mesh, budget: int, resta
     made = is_done(data_dir, ctx.fingerprints["data"], "data")
     if is_main() and not made:
       if data_dir.exists():  # a write cut short: start it over
-        shutil.rmtree(data_dir)
+        paths.rmtree(data_dir)
       banner("writing the synthetic languages' data in the original formats")
       from xstilts_jax.demo.synthetic import write_synthetic_data
 
-      write_synthetic_data(
-          data_dir,
-          seed=config.data.synthetic.seed,
-          sizes=dict(config.data.synthetic.sizes),
-          languages=list(config.data.synthetic.languages),
-      )
+      with paths.staged_dir(data_dir) as local:  # gs://: written locally, then uploaded
+        write_synthetic_data(
+            local,
+            seed=config.data.synthetic.seed,
+            sizes=dict(config.data.synthetic.sizes),
+            languages=list(config.data.synthetic.languages),
+        )
       mark_done(data_dir, ctx.fingerprints["data"])
     sync("synthetic-data")
     manifest = read_json(data_dir / "manifest.json")
@@ -1192,7 +1189,7 @@ def _run(config: ml_collections.ConfigDict, root: Path, mesh, budget: int, resta
 
 def _local_dir(name: str) -> str:
   """A local directory for a hub id or path (tokenizer files come with the checkpoint)."""
-  if Path(name).is_dir():
+  if paths.is_remote(name) or Path(name).is_dir():  # load_tokenizer copies a gs:// one locally
     return name
   return str(resolve_checkpoint(name))
 

@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 
-from xstilts_jax import atomic
+from xstilts_jax import atomic, paths
 from xstilts_jax.data.examples import (
     ClassificationExample,
     MultipleChoiceExample,
@@ -402,7 +402,7 @@ def cache_path(cache_dir: str | os.PathLike, key_parts: Mapping[str, Any]) -> Pa
   digest = hashlib.sha256(text.encode()).hexdigest()[:24]
   readable = [str(key_parts[k]) for k in ("task", "language", "split") if k in key_parts]
   prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(readable + ["features"]))
-  return Path(cache_dir) / f"{prefix}-{digest}.npz"
+  return paths.as_path(cache_dir) / f"{prefix}-{digest}.npz"  # a local path or gs://
 
 
 def cached_features(
@@ -418,7 +418,7 @@ def cached_features(
   path = cache_path(cache_dir, key_parts)
   if path.exists():
     try:
-      with np.load(path, allow_pickle=False) as stored:
+      with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as stored:  # local or gs://
         return {k: stored[k] for k in stored.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
       log.warning("%s: unreadable feature cache (%s); rebuilding", path, e)
