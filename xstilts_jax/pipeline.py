@@ -279,6 +279,14 @@ class _TargetHparams:
   def __getitem__(self, name: str):
     return self.own[name] if name in self.own else self.defaults[name]
 
+  def __getattr__(self, name: str):  # hp.learning_rate, as OptimizerConfig.from_phase reads a phase
+    if name.startswith("_") or name in ("own", "defaults", "target"):
+      raise AttributeError(name)
+    try:
+      return self[name]
+    except KeyError:
+      raise AttributeError(name) from None
+
 
 def check_phase(prefix: str, hp) -> None:
   """Hyper-parameters of one phase; each message names its key (`intermediate.batch_size ...`)."""
