@@ -365,24 +365,6 @@ def test_results_are_those_of_the_exported_models(demo_run):
   assert len(set(accuracies)) > 1  # not a constant predictor: the numbers tell models apart
 
 
-def test_two_fresh_runs_in_two_processes_give_the_same_results(demo_run, tmp_path):
-  """One seed, one result: a second run from nothing (its own data, tokenizer, pretraining) in
-  another process equals the first, number for number (only the workdir paths differ)."""
-  reference, _ = demo_run
-  done = xstilts(*QUICK, "--workdir", str(tmp_path))
-  assert done.returncode == 0, done.stderr[-4000:]
-  assert (reference / "tokenizer" / "tokenizer.json").read_bytes() == (
-      tmp_path / "tokenizer" / "tokenizer.json"
-  ).read_bytes()
-  for exp in ("demo", "baseline"):
-    a = json.loads((reference / exp / "results.json").read_text())
-    b = json.loads((tmp_path / exp / "results.json").read_text())
-    for results, root in ((a, reference), (b, tmp_path)):
-      assert results.pop("model") == f"built: {root / 'pretrained'}"
-      del results["fingerprint"]  # it covers the paths
-    assert a == b, exp
-
-
 def test_tasks_lists_every_task_with_its_benchmark_languages():
   from xstilts_jax.tasks.registry import BENCHMARKS, TASKS
 

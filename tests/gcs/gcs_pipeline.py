@@ -70,6 +70,9 @@ def _gs(url: str) -> paths.AnyPath:
 
 
 def test_demo_on_gs_equals_the_local_run(gs_demo, local_demo):
+  """A second fresh run (its own data, tokenizer, pretraining), in another process and on
+  gs://, equals the session's local run number for number: one seed, one result (this is also
+  the suite's "two fresh runs give the same results.json" test; only the paths differ)."""
   root = _gs(gs_demo)
   for exp in ("demo", "baseline"):
     local = json.loads((local_demo / exp / "results.json").read_text())
