@@ -385,6 +385,47 @@ def test_lock_is_exclusive_names_its_holder_and_is_released(tmp_path):
   W.lock_workdir(tmp_path).release()
 
 
+def _race_for_the_lock(path: str, start, results) -> None:
+  start.wait()
+  store = W.LocalLockStore(path)
+  won = store.create(json.dumps({"pid": os.getpid()}))
+  results.put((os.getpid(), won, None if won else store.read()))
+
+
+def test_a_lock_file_never_appears_without_its_holder(tmp_path):
+  """Eight processes create the lock at once, five times over: one wins each round, and every
+  loser, reading right after its failed create, finds the winner's whole record (an O_EXCL create
+  followed by a write showed losers an empty file in about half the rounds)."""
+  import multiprocessing
+
+  ctx = multiprocessing.get_context("fork")
+  for round_ in range(5):
+    where = tmp_path / str(round_)
+    where.mkdir()
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_race_for_the_lock, args=(str(where / "LOCK"), start, results)) for _ in range(8)]
+    for p in procs:
+      p.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+      p.join(timeout=60)
+    winners = [pid for pid, won, _ in outcomes if won]
+    assert len(winners) == 1
+    assert all(json.loads(text) == {"pid": winners[0]} for _, won, text in outcomes if not won), outcomes
+    assert [p.name for p in where.iterdir()] == ["LOCK"]  # no temporary file left beside it
+
+
+def test_a_lock_on_a_file_system_without_hard_links_is_still_exclusive(tmp_path, monkeypatch):
+  def no_links(*_):
+    raise PermissionError(1, "Operation not permitted")
+
+  monkeypatch.setattr(os, "link", no_links)
+  store = W.LocalLockStore(tmp_path / "LOCK")
+  assert store.create("first") and not store.create("second")
+  assert store.read() == "first" and [p.name for p in tmp_path.iterdir()] == ["LOCK"]
+
+
 def test_stale_lock_needs_the_flag_and_is_then_taken_over(tmp_path):
   pid = _dead_pid()
   (tmp_path / "LOCK").write_text(json.dumps({"host": socket.gethostname(), "pid": pid, "started": "then"}))

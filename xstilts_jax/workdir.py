@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 import secrets
 import socket
+import time
 from typing import Optional, Protocol
 
 from xstilts_jax import paths
@@ -98,6 +99,24 @@ class LocalLockStore:
     self.path = Path(path)
 
   def create(self, text: str) -> bool:
+    # The file appears with its text in it: written beside under a unique name, then hard-linked
+    # to the lock's name (link fails if the name exists). An O_EXCL create followed by a write
+    # would let a second run read an empty lock and name no holder.
+    tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    try:
+      with os.fdopen(fd, "w") as f:
+        f.write(text)
+      os.link(tmp, self.path)
+    except FileExistsError:
+      return False
+    except OSError:  # no hard links here (gcsfuse, some network file systems): create, then write
+      return self._create_then_write(text)
+    finally:
+      tmp.unlink(missing_ok=True)
+    return True
+
+  def _create_then_write(self, text: str) -> bool:
     try:
       fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
     except FileExistsError:
@@ -174,6 +193,11 @@ class WorkdirLock:
       self.held = True
       return
     holder = self.holder()
+    for _ in range(20):  # created but not yet written (a store without atomic create-with-text)
+      if holder != {}:
+        break
+      time.sleep(0.05)
+      holder = self.holder()
     if holder is None:  # released between our attempt and the read: one more try
       if self.store.create(json.dumps(self.record)):
         self.held = True
