@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from resume_check import assert_same_results
 import transformers as T
 
 QUICK = ["run", "--config", "demo:quick", "--config.save_every=10", "--config.report=false"]
@@ -125,16 +126,6 @@ def test_export_loads_in_transformers(demo_run, tmp_path):
   assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
 
 
-def _leaves(tree, prefix=""):
-  out = {}
-  for k, v in tree.items():
-    if isinstance(v, dict):
-      out.update(_leaves(v, f"{prefix}{k}."))
-    else:
-      out[prefix + k] = v
-  return out
-
-
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -213,19 +204,6 @@ def _copy_inputs(reference, target):
     copy(reference / name, target / name)
 
 
-def _same_results(reference, workdir):
-  for exp in ("demo", "baseline"):
-    a = json.loads((reference / exp / "results.json").read_text())
-    b = json.loads((workdir / exp / "results.json").read_text())
-    before, after = _leaves(a["tasks"]), _leaves(b["tasks"])
-    assert before.keys() == after.keys(), exp
-    for key, value in before.items():
-      if key.endswith(".threshold"):
-        assert after[key] == pytest.approx(value, rel=1e-5), key
-      else:
-        assert after[key] == value, key
-
-
 def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_path):
   reference, _ = demo_run
   _copy_inputs(reference, tmp_path)
@@ -243,11 +221,7 @@ def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_p
   assert refused.returncode == 2 and f"pid {proc.pid}" in refused.stderr and "--take-over-lock" in refused.stderr
   done = xstilts(*QUICK, "--workdir", str(tmp_path), "--take-over-lock")
   assert done.returncode == 0, done.stderr[-4000:]
-  _same_results(reference, tmp_path)
-  for exp in ("demo", "baseline"):
-    a = json.loads((reference / exp / "results.json").read_text())
-    b = json.loads((tmp_path / exp / "results.json").read_text())
-    np.testing.assert_allclose(a["xtreme"]["overall"], b["xtreme"]["overall"])
+  assert_same_results(reference, tmp_path)
 
 
 def test_sigterm_exits_75_then_of_two_runs_one_resumes_to_the_same_results(demo_run, tmp_path):
@@ -279,7 +253,7 @@ def test_sigterm_exits_75_then_of_two_runs_one_resumes_to_the_same_results(demo_
   assert f"pid {winner.pid}" in err and "in use by another run" in err
   _, err = winner.communicate(timeout=900)
   assert winner.returncode == 0, err[-3000:]
-  _same_results(reference, tmp_path)
+  assert_same_results(reference, tmp_path)
 
 
 def test_a_workdir_made_under_another_config_refuses_even_without_its_config_json(demo_run, tmp_path):
@@ -311,7 +285,7 @@ def test_a_workdir_made_under_another_config_refuses_even_without_its_config_jso
   assert (workdir / "demo" / "eval" / "xnli.json").stat().st_mtime > (
       reference / "demo" / "eval" / "xnli.json"
   ).stat().st_mtime
-  _same_results(reference, workdir)
+  assert_same_results(reference, workdir)
 
 
 def test_results_are_those_of_the_exported_models(demo_run):
