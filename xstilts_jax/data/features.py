@@ -60,7 +60,7 @@ def _encode(tokenizer, texts_a: list[str], texts_b: Optional[list[str]], max_seq
   return enc["input_ids"], enc["attention_mask"]
 
 
-def _encode_mixed_pairs(
+def encode_mixed_pairs(
     tokenizer, texts_a: list[str], texts_b: list[Optional[str]], max_seq_length: int
 ) -> tuple[np.ndarray, np.ndarray]:
   """Encodes single sentences and pairs in one list, keeping the order."""
@@ -89,7 +89,7 @@ def classification_features(
   """
   labels = list(labels)
   label = [_label_index(labels, ex.label, ex.id) for ex in examples]
-  input_ids, attention_mask = _encode_mixed_pairs(
+  input_ids, attention_mask = encode_mixed_pairs(
       tokenizer, [ex.text_a for ex in examples], [ex.text_b for ex in examples], max_seq_length
   )
   return {"input_ids": input_ids, "attention_mask": attention_mask, "label": _int32(label, (len(examples),))}

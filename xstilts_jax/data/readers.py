@@ -842,6 +842,7 @@ def read_text_lines(path: PathLike, *, report: Optional[ReadReport] = None) -> l
 import re as _re  # noqa: E402  (imports of this appended section)
 
 from xstilts_jax.data import retrieval_examples as rx  # noqa: E402
+from xstilts_jax.data.sentence_breaks import sentence_breaks  # noqa: E402
 
 # Mewsli-X marks the mention in its sentence with these, escaping existing {...} as (...).
 _MEWSLIX_MARKERS = ("{", "}")
@@ -1081,6 +1082,59 @@ def read_mewslix_pairs(path: PathLike, *, report: Optional[ReadReport] = None) -
     if _xr_typed(path, line_no, mention, "entity_id", str) != entity.entity_id:
       raise _error(path, line_no, f"mention entity_id differs from the entity's " f"({entity.entity_id!r})")
     pairs.append(rx.RetrievalPair(_xr_typed(path, line_no, mention, "example_id", str), query, entity.text))
+  return pairs
+
+
+# SQuAD's whitespace for XTREME-R's answer check (processors/squad_retrieval.py): these five only.
+_SQUAD_WHITESPACE = frozenset(" \t\r\n\u202f")
+
+
+def _answer_recoverable(context: str, answer: Answer) -> bool:
+  """XTREME-R's check: the answer's whitespace tokens appear in the context's whitespace tokens
+  that its characters cover."""
+  words, word_of, previous_space = [], [], True
+  for c in context:
+    if c in _SQUAD_WHITESPACE:
+      previous_space = True
+    else:
+      if previous_space:
+        words.append(c)
+      else:
+        words[-1] += c
+      previous_space = False
+    word_of.append(len(words) - 1)
+  first, last = word_of[answer.answer_start], word_of[answer.answer_start + len(answer.text) - 1]
+  return " ".join(answer.text.split()) in " ".join(words[first : last + 1])
+
+
+@register()
+def read_squad_retrieval(path: PathLike, *, report: Optional[ReadReport] = None) -> list[rx.RetrievalPair]:
+  """English SQuAD v1.1 as XTREME-R's retrieval training set for LAReQA: each question against
+  its answer sentence (the first answer's; sentences from data.sentence_breaks, SQuAD-tuned)
+  with the paragraph as the candidate's second segment.
+
+  Skipped and counted, as XTREME-R skips them: an answer that starts in no sentence, or whose
+  text cannot be recovered from the context's whitespace tokens.
+  """
+  skips = SkipCounter(path, report)
+  pairs, breaks_of = [], {}
+  for ex in read_squad_json(path, report=report):
+    if not ex.answers:
+      skips("question without an answer")
+      continue
+    answer = ex.answers[0]
+    if ex.context not in breaks_of:
+      breaks_of[ex.context] = sentence_breaks(ex.context)
+    sentence = next((ex.context[s:e] for s, e in breaks_of[ex.context] if s <= answer.answer_start < e), "")
+    if not sentence:
+      skips("answer starts in no sentence")
+    elif not _answer_recoverable(ex.context, answer):
+      skips("answer text not recoverable from the context")
+    else:
+      pairs.append(rx.RetrievalPair(ex.id, ex.question, sentence, candidate_context=ex.context))
+  skips.done()
+  if not pairs:
+    raise _error(path, None, "no question has an answer sentence")
   return pairs
 
 

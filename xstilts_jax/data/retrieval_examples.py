@@ -15,13 +15,15 @@ from typing import Optional
 class RetrievalPair:
   """One training pair of a dual encoder: a query and the candidate text it should find.
 
-  Retrieval QA: the question and (answer sentence + its paragraph); entity retrieval: the
-  mention in context and the entity description.
+  Retrieval QA: the question and its answer sentence, with the paragraph as the candidate's
+  second segment (`candidate_context`, encoded as a text pair, as XTREME-R trains); entity
+  retrieval: the mention in context and the entity description (no second segment).
   """
 
   id: str
   query: str
   candidate: str
+  candidate_context: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

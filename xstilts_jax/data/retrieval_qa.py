@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from xstilts_jax.data.examples import SentenceExample
-from xstilts_jax.data.features import retrieval_features
+from xstilts_jax.data.features import encode_mixed_pairs, retrieval_features
 from xstilts_jax.data.retrieval_examples import EntityRetrievalSet, RetrievalPair, RetrievalQAPool
 
 LAREQA_QUERY_LENGTH = 96
@@ -54,7 +54,10 @@ def pair_features(
     pairs: Sequence[RetrievalPair], tokenizer, max_query_length: int, max_candidate_length: int
 ) -> Features:
   """Training features: query_input_ids / query_attention_mask [N, Tq] and candidate_*
-  [N, Tc] of (query, candidate) pairs."""
+  [N, Tc] of (query, candidate) pairs; a candidate with a `candidate_context` is encoded as the
+  pair (candidate, context), truncated longest side first."""
   queries = text_features([p.query for p in pairs], tokenizer, max_query_length)
-  candidates = text_features([p.candidate for p in pairs], tokenizer, max_candidate_length)
+  contexts = [p.candidate_context or None for p in pairs]
+  ids, mask = encode_mixed_pairs(tokenizer, [p.candidate for p in pairs], contexts, max_candidate_length)
+  candidates = {"input_ids": ids, "attention_mask": mask}
   return {**{f"query_{k}": v for k, v in queries.items()}, **{f"candidate_{k}": v for k, v in candidates.items()}}
