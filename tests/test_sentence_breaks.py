@@ -93,3 +93,13 @@ def test_candidates_are_encoded_as_sentence_and_paragraph_pairs(small_tokenizer)
   ]
   assert np.array_equal(feats["candidate_attention_mask"], feats["candidate_input_ids"] != pad)
   assert feats["query_input_ids"].shape == (2, 16)
+
+
+def test_lareqa_trains_on_the_registered_squad_retrieval_task(shared_data):
+  from xstilts_jax.data.sources import load_examples
+  from xstilts_jax.tasks.registry import get_task
+
+  spec = get_task(get_task("lareqa").train_task)
+  assert (spec.name, spec.format, spec.eval_splits) == ("squad_retrieval", "retrieval_qa", ())
+  loaded = load_examples(spec, "en", "train", "local", shared_data)
+  assert loaded == read_squad_retrieval(shared_data / "squad_v1.1" / "train-v1.1.json")
