@@ -10,7 +10,8 @@ cell noise: languages differ a lot (80 - 30 x distance, +- 3), each run adds one
 to all its scores (sd `RUN_SD`) and one per task (its fine-tuning, sd `RUN_TASK_SD`),
 and each (task, language) of a run its own noise (sd `CELL_SD`). Real XTREME languages
 and their facts come from languages.csv; TextEmb vectors share a large common component
-as real ones do; the sweep's conditions follow `xstilts sweep`.
+as real ones do; the sweep's conditions follow `xstilts sweep`, plus Q2's subset arms and Q4's
+XTREME-R and mT5 arms (`SETUP_ARMS`).
 """
 
 from __future__ import annotations
@@ -43,22 +44,22 @@ PLANTED = {
         3.0,
     ),
     "q2": (
-        "the gain's slope on distance grows by {size} points per unit distance per "
-        "standard deviation of task diversity",
-        2.0,
+        "the diverse MNLI subset's gain grows with distance by {size} points per unit distance "
+        "more than the random subset's",
+        10.0,
     ),
     "q3": (
         "the gain on low-resource languages is {size} points x the centred cosine of " "intermediate and target task",
         1.5,
     ),
-    "q4": ("one condition (mnli) adds {size} points on XCOPA", 4.0),
+    "q4": ("mnli's gain is {size} points larger on XTREME-R than on XTREME (XLM-R)", 4.0),
     "q5": ("one condition (squad_v1) adds {size} points more on low- than on high-resource " "languages", 2.0),
 }
 DECISIONS = {
     "q1": "helps",
-    "q2": "more_diverse_more_robust",
+    "q2": "diverse_more_robust",
     "q3": "more_similar_more_gain",
-    "q4": "helps",
+    "q4": "larger_gain_on_xtreme_r_or_mt5",
     "q5": "low_resource_gain_more",
 }
 
@@ -86,6 +87,18 @@ def sweep_conditions(n_conditions: Optional[int] = None) -> list[tuple[str, Cond
     k += 1
   return grid[:n_conditions] if n_conditions else grid
 
+
+# Q2's and Q4's arms, added to every simulated grid: MNLI subsets of one size (xstilts select),
+# and MNLI with its baseline on XTREME-R and with mT5; score levels shifted per setup.
+SETUP_ARMS = (
+    ("mnli-diverse", Condition(("mnli",), data_subset="diverse:mnli:600")),
+    ("mnli-random", Condition(("mnli",), data_subset="random:mnli:600")),
+    ("xtremer-baseline", Condition(benchmark="xtreme-r")),
+    ("xtremer-mnli", Condition(("mnli",), benchmark="xtreme-r")),
+    ("mt5-baseline", Condition(backbone="mt5", protocol="text-to-text")),
+    ("mt5-mnli", Condition(("mnli",), backbone="mt5", protocol="text-to-text")),
+)
+SETUP_SHIFT = {"xtreme-r": -2.0, "mt5": -4.0}  # points on every score of such a run
 
 SMALL = (
     "baseline",
@@ -131,13 +144,12 @@ def simulate(
   The grid: `xstilts sweep`'s (cut or padded to n_conditions), or `small_grid()`.
   """
   table = language_table()
-  grid = small_grid() if small else sweep_conditions(n_conditions)
+  grid = (small_grid() if small else sweep_conditions(n_conditions)) + list(SETUP_ARMS)
   names = sorted({t for _, c in grid for t in c.intermediate} | set(TRAIN_TASK.values()))
   common = rng.normal(0, 1, 16) * 4
   embeddings = {t: (common + rng.normal(0, 1, 16)).tolist() for t in names}
   centre = np.mean([embeddings[t] for t in names], axis=0)
   diversity = {t: float(rng.normal(6.5, 0.5)) for t in names}
-  spread = np.std(list(diversity.values())) or 1.0
   base = {t: {l: 80 - 30 * (table[l].distance or 0) + rng.normal(0, 3) for l in ls} for t, ls in TASKS.items()}
 
   def effect(name: str, condition: Condition, task: str, language: str) -> float:
@@ -146,14 +158,13 @@ def simulate(
     info = table[language]
     if planted == "q1" and condition.mlm_first and language not in condition.mlm_first:
       return size
-    if planted == "q2" and len(condition.intermediate) == 1 and condition.plain:
-      z = (diversity[condition.intermediate[0]] - np.mean(list(diversity.values()))) / spread
-      return size * z * (info.distance or 0)
+    if planted == "q2" and name == "mnli-diverse":
+      return size * (info.distance or 0)
     if planted == "q3" and condition.plain and info.joshi_class is not None and info.joshi_class <= 2:
       source = np.mean([embeddings[i] for i in condition.intermediate], axis=0) - centre
       target = np.asarray(embeddings[TRAIN_TASK[task]]) - centre
       return size * float(source @ target / (np.linalg.norm(source) * np.linalg.norm(target)))
-    if planted == "q4" and name == "mnli" and task == "xcopa":
+    if planted == "q4" and name == "xtremer-mnli":
       return size
     if planted == "q5" and name == "squad_v1" and info.joshi_class is not None:
       return size if info.joshi_class <= 2 else 0.0
@@ -163,7 +174,8 @@ def simulate(
   for name, condition in grid:
     count = (runs_per_condition or {}).get(name, n_runs)
     for seed in range(count):
-      offset = rng.normal(0, RUN_SD)
+      offset = rng.normal(0, RUN_SD) + SETUP_SHIFT.get(condition.benchmark, 0.0)
+      offset += SETUP_SHIFT.get(condition.backbone, 0.0)
       scores = {}
       for task, languages in TASKS.items():
         task_offset = rng.normal(0, RUN_TASK_SD)
@@ -235,6 +247,10 @@ def write_sweep(sweep: Sweep, root: Path) -> list[Path]:
         "mlm_beside": bool(c.mlm_beside),
         "mlm": {"first": list(c.mlm_first), "beside": list(c.mlm_beside)},
         "translated": c.translated,
+        "benchmark": c.benchmark,
+        "backbone": c.backbone,
+        "protocol": c.protocol,
+        "data_subset": _subset_record(c.data_subset),
         "seed": run.seed,
         "model": run.model,
         "data": run.data,
@@ -250,6 +266,14 @@ def write_sweep(sweep: Sweep, root: Path) -> list[Path]:
     (exp / "results.json").write_text(json.dumps(data))
     written.append(exp)
   return written
+
+
+def _subset_record(data_subset: str) -> Optional[dict]:
+  """results.json's data_subset of a condition's 'kind:task:size' (None for whole data)."""
+  if not data_subset:
+    return None
+  kind, task, size = (data_subset.split(":") + [""])[:3]
+  return {"task": task, "subset": kind, "size": int(size) if size else None, "measure": "simulated", "seed": 0}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

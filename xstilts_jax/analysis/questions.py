@@ -1,11 +1,12 @@
 """The five research questions: one primary test each, Holm within each question, one answer.
 
 Runs (seeds) are the unit of every primary test: a run is reduced to one number per
-comparison (its mean over the question's tasks and languages, or a within-task contrast),
-and the runs of two arms are compared with Welch's t. Q2 and Q3 correlate properties of
-intermediate tasks with their gains, so their unit is the condition (its runs averaged),
-tested by permuting conditions. A question's family (its conditions, or its target
-tasks) is corrected with Holm. No direction is claimed from fewer than `MIN_RUNS` runs in
+comparison (its mean over the question's tasks and languages, its slope of score on
+typological distance, or a within-task contrast), and the runs of the arms are compared
+with Welch's t (two arms) or a Welch-Satterthwaite contrast (a difference of two gains, four
+arms). Q3 correlates properties of intermediate tasks with their gains, so its unit is the
+condition (its runs averaged), tested by permuting conditions. A question's family (its conditions, or its target
+tasks, or Q2's and Q4's contrasts) is corrected with Holm. No direction is claimed from fewer than `MIN_RUNS` runs in
 an arm (the baseline included): the estimate is given and the answer says it cannot
 decide. Everything else in a question's section is labelled exploratory.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from xstilts_jax.analysis.languages import language_table
 from xstilts_jax.analysis.render import Document
 from xstilts_jax.analysis.results import Condition, find_matching
-from xstilts_jax.analysis.stats import Estimate, holm, mean_within_correlation, spearman, welch
+from xstilts_jax.analysis.stats import Estimate, holm, mean_within_correlation, spearman, welch, welch_contrast
 from xstilts_jax.analysis.study import Study
 from xstilts_jax.tasks.registry import TASKS
 
@@ -37,28 +38,40 @@ QUESTIONS = (
         "intermediate training improve zero-shot transfer over English-only intermediate "
         "training?",
     ),
-    ("q2", "Do more linguistically diverse intermediate tasks make transfer more robust to " "typological distance?"),
+    (
+        "q2",
+        "Does linguistically diverse English intermediate data, against random data of the same "
+        "task and size, improve zero-shot transfer and make it more robust to typological distance?",
+    ),
     (
         "q3",
         "Does the similarity of intermediate and target task (TextEmb cosine) predict the "
         "gains on low-resource languages?",
     ),
-    ("q4", "What does intermediate training do on XCOPA (XTREME-R's commonsense task)?"),
+    (
+        "q4",
+        "Does the gain from intermediate training hold on XTREME-R and with another backbone "
+        "(mT5): is it different from the gain on XTREME with XLM-R?",
+    ),
     ("q5", "Do gains from intermediate training differ between low- and high-resource " "languages?"),
 )
 PRIMARY_TESTS = {
     "q1": "per MLM-first arm: mean score over the target languages outside the MLM set (each "
     "language's mean over tasks), arm runs vs the runs of the same condition without "
     "MLM, Welch t on run means; Holm over the arms",
-    "q2": "Spearman rho across single intermediate tasks (conditions) of diversity "
-    "(word_class_entropy) and robustness (least-squares slope of the per-language mean "
-    "gain on typological distance); permutation of tasks",
+    "q2": "per task and size with a diverse and a random subset arm (xstilts select): the "
+    "diverse arm's runs vs the random arm's runs, Welch t on (a) each run's mean score over the "
+    "target languages (= difference of the two gains over the baseline) and (b) each run's "
+    "least-squares slope of per-language score on typological distance to English (= difference "
+    "of the two gain slopes); Holm over both parts and all pairs; the answer's direction is (b)'s",
     "q3": "within each target task, Spearman rho across intermediate conditions of the cosine "
     "of centred TextEmb vectors and the mean gain on low-resource languages; the mean "
     "of these rhos over target tasks, tested by permuting conditions jointly in all "
     "target tasks",
-    "q4": "per condition: mean XCOPA score over its languages, condition runs vs baseline runs, "
-    "Welch t on run means; Holm over the conditions",
+    "q4": "per intermediate task: its gain over the no-intermediate arm of the same setup "
+    "(mean over tasks of the mean over non-English languages, runs vs runs), on XTREME-R minus "
+    "on XTREME (same backbone) and with mT5 minus with XLM-R (same benchmark), each a Welch-"
+    "Satterthwaite contrast over the four arms' runs; Holm over the contrasts",
     "q5": "per condition: within-task contrast low-resource (Joshi 0-2) minus high-resource "
     "(Joshi 4-5) languages, per run (adjusted for distance and script where the "
     "languages can separate them), condition runs vs baseline runs, Welch t; Holm over "
@@ -92,6 +105,7 @@ class Answer:
   p_adjusted: Optional[float] = None
   runs: dict[str, int] = dataclasses.field(default_factory=dict)
   comparisons: list[Comparison] = dataclasses.field(default_factory=list)
+  details: dict = dataclasses.field(default_factory=dict)  # question-specific fields of answers.json
 
   @property
   def claims(self) -> bool:
@@ -115,6 +129,7 @@ class Answer:
         "decision": self.decision,
         "reason": self.reason,
         "runs": dict(self.runs),
+        **self.details,
     }
 
 
@@ -193,16 +208,28 @@ def arm_comparison(study: Study, label: str, arm: Condition, reference: Conditio
   return Comparison(label, estimate, run_counts(study, [arm, reference]), not why, why)
 
 
-def decide(key: str, comparisons: Sequence[Comparison], positive: str, negative: str, what: str) -> Answer:
-  """Holm over the eligible comparisons; the answer states the one conclusion they allow."""
+def decide(
+    key: str,
+    comparisons: Sequence[Comparison],
+    positive: str,
+    negative: str,
+    what: str,
+    family: Optional[str] = None,
+) -> Answer:
+  """Holm over the eligible comparisons; the answer states the one conclusion they allow.
+
+  With `family` (its description), the caller has set p_adjusted by Holm over a larger family
+  that holds these comparisons (a question with two parts), and it is kept.
+  """
   question = dict(QUESTIONS)[key]
   runs: dict[str, int] = {}
   for c in comparisons:
     runs.update(c.runs)
   answer = Answer(key, question, PRIMARY_TESTS[key], "cannot_answer", "", runs=runs, comparisons=list(comparisons))
   eligible = [c for c in comparisons if c.eligible and math.isfinite(c.estimate.p_value)]
-  for c, p in zip(eligible, holm([c.estimate.p_value for c in eligible])):
-    c.p_adjusted = p
+  if family is None:
+    for c, p in zip(eligible, holm([c.estimate.p_value for c in eligible])):
+      c.p_adjusted = p
   skipped = [c for c in comparisons if c not in eligible]
   skipped_text = (
       f" {len(skipped)} of {len(comparisons)} {what} not tested (fewer than "
@@ -227,7 +254,8 @@ def decide(key: str, comparisons: Sequence[Comparison], positive: str, negative:
   # permutation tests of Q2 and Q3 the bootstrap interval is a second, independent check.
   significant = [c for c in eligible if c.p_adjusted < ALPHA and c.estimate.ci_excludes_zero]
   signs = {c.estimate.estimate > 0 for c in significant}
-  family = f"Holm over {len(eligible)} {what}" if len(eligible) > 1 else "its single test (no correction needed)"
+  if family is None:
+    family = f"Holm over {len(eligible)} {what}" if len(eligible) > 1 else "its single test (no correction needed)"
   shown = (
       f"{best.label}: {describe(best.estimate)}, Holm-adjusted p = {best.p_adjusted:.3g} " f"({runs_text(best.runs)})"
   )
@@ -403,83 +431,244 @@ def q1_mlm(doc: Document, study: Study) -> Answer:
 
 # --- Q2 ----------------------------------------------------------------------
 
-DIVERSITY_KEY = "word_class_entropy"
+SUBSET_KINDS = ("diverse", "random")
 
 
-def _diversity_of(study: Study, condition: Condition) -> dict:
-  merged = {}
-  for run in study.runs_of(condition):
-    merged.update(run.task_diversity)
-  return merged
+def subset_parts(condition: Condition) -> tuple[str, str, str]:
+  """(kind, task, size) of a data-subset condition ('diverse', 'mnli', '600'); size may be ''."""
+  kind, _, rest = condition.data_subset.partition(":")
+  task, _, size = rest.partition(":")
+  return kind, task, size
 
 
-def gain_slope(study: Study, condition: Condition, distance: dict[str, float]) -> float:
-  """Least-squares slope of the per-language mean gain (runs averaged) on distance."""
-  gains = study.per_language(study.deltas(condition))
-  used = [l for l in distance if l in gains]
-  x = np.array([distance[l] for l in used])
-  y = np.array([gains[l] for l in used])
-  if len(used) < 2 or np.ptp(x) == 0:
-    return math.nan
-  return float(np.polyfit(x, y, 1)[0])
+def seeds_of(study: Study, condition: Optional[Condition]) -> list[int]:
+  return sorted(r.seed for r in study.runs_of(condition)) if condition in study.groups else []
 
 
-def q2_diversity(doc: Document, study: Study) -> Answer:
+def seeds_to_add(have: Sequence[int], like: Sequence[int]) -> list[int]:
+  """Seeds an arm with `have` needs to reach MIN_RUNS: its partner's (`like`) first, then 0, 1, ..."""
+  if len(have) >= MIN_RUNS:
+    return []
+  order = [s for s in sorted(set(like)) if s not in have]
+  k = 0
+  while len(order) < MIN_RUNS - len(have):
+    if k not in have and k not in order:
+      order.append(k)
+    k += 1
+  return sorted(order[: MIN_RUNS - len(have)])
+
+
+def needed_runs(study: Study, wanted: Condition, like: Sequence[int], why: str) -> Optional[dict]:
+  """A missing_runs entry: the seeds `wanted` needs (None when it has enough)."""
+  have = seeds_of(study, wanted)
+  add = seeds_to_add(have, like)
+  if not add:
+    return None
+  return {"condition": wanted.label, "has_seeds": have, "add_seeds": add, "why": why}
+
+
+def missing_text(entries: Sequence[dict], limit: int = 8) -> str:
+  """'mnli (random subset of mnli, 600 examples): seeds 0, 1, 2 (none yet; why)'; the first `limit`."""
+  parts = []
+  for e in entries[:limit]:
+    seeds = ", ".join(map(str, e["add_seeds"]))
+    has = f"has {', '.join(map(str, e['has_seeds']))}" if e["has_seeds"] else "none yet"
+    parts.append(f"{e['condition']}: seed{'s' if len(e['add_seeds']) > 1 else ''} {seeds} ({has}; {e['why']})")
+  more = f"; and {len(entries) - limit} more (answers.json: missing_runs)" if len(entries) > limit else ""
+  return "; ".join(parts) + more
+
+
+def estimate_json(estimate: Estimate, comparison: Optional[Comparison] = None) -> dict:
+  """An estimate as answers.json carries it: value, 95% CI, p (and Holm p for a tested one)."""
+
+  def number(x):
+    return float(x) if math.isfinite(x) else None
+
+  result = {
+      "estimate": number(estimate.estimate),
+      "ci": [number(estimate.ci_low), number(estimate.ci_high)] if math.isfinite(estimate.ci_low) else None,
+      "p": number(estimate.p_value),
+      "n_runs": estimate.n,
+  }
+  if comparison is not None:
+    result["p_adjusted"] = number(comparison.p_adjusted)
+    result["tested"] = comparison.eligible and math.isfinite(comparison.p_adjusted)
+    if comparison.why_not:
+      result["why_not"] = comparison.why_not
+  return result
+
+
+def distance_slope(languages: dict[str, list[str]], distance: dict[str, float]) -> Callable[[dict], float]:
+  """A run's summary: least-squares slope of its per-language score (mean over the language's
+  tasks) on distance to English. Linear in the scores, so the slope of a gain (arm minus
+  baseline) is the difference of the two arms' slopes."""
+  by_language: dict[str, list[str]] = {}
+  for task, codes in languages.items():
+    for code in codes:
+      if code in distance:
+        by_language.setdefault(code, []).append(task)
+  items = list(by_language.items())
+  x = np.array([distance[l] for l, _ in items])
+  centred = x - x.mean()
+  denominator = float(centred @ centred)
+
+  def summary(scores: dict) -> float:
+    y = np.array([sum(scores[t][l] for t in ts) / len(ts) for l, ts in items])
+    return float(centred @ y) / denominator
+
+  return summary
+
+
+def q2_subsets(doc: Document, study: Study) -> Answer:
   _section(doc, "q2")
+  candidates = [study.baseline] + study.conditions
   distance = {l: study.info[l].distance for l in study.targets() if study.info[l].distance is not None}
+  pairs: dict[Condition, dict[str, Condition]] = {}
+  for c in study.conditions:
+    if c.data_subset and subset_parts(c)[0] in SUBSET_KINDS:
+      kind, task, size = subset_parts(c)
+      pairs.setdefault(dataclasses.replace(c, data_subset=f":{task}:{size}"), {})[kind] = c
+  missing: list[dict] = []
+  if not pairs:
+    tasks = sorted({c.intermediate[0] for c in intermediate_only(study, single=True)}, key=lambda t: (t != "mnli", t))
+    tasks = tasks or ["mnli"]
+    examples = [
+        dataclasses.replace(study.baseline, intermediate=(tasks[0],), data_subset=f"{kind}:{tasks[0]}:N")
+        for kind in SUBSET_KINDS
+    ]
+    like = seeds_of(study, study.baseline)
+    for example in examples:
+      entry = needed_runs(study, example, like, "`xstilts select` subset as data.data_dir")
+      missing += [entry] if entry else []
+    need = (
+        "the two arms of one English intermediate task at one size N, made by `xstilts select --task "
+        f"{tasks[0]} --size N` (results.json data_subset): " + missing_text(missing)
+    )
+    doc.paragraph(f"Cannot be answered from these runs: need {need}.")
+    answer = cannot("q2", need)
+    answer.details = {"gain_decision": "cannot_answer", "subset_pairs": [], "missing_runs": missing}
+    return answer
   if len(distance) < 3:
-    need = "at least 3 target languages with a typological distance"
+    need = "at least 3 target languages with a typological distance to English"
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q2", need)
-  conditions = [
-      c
-      for c in intermediate_only(study, single=True)
-      if DIVERSITY_KEY in _diversity_of(study, c).get(c.intermediate[0], {})
-  ]
-  runs = run_counts(study, [study.baseline] + conditions)
-  if not conditions:
-    need = (
-        "runs with a single English intermediate task each, otherwise like the baseline, "
-        "and its diversity (task_diversity in results.json)"
-    )
+  every = cells(study, lambda l: True)
+  gain_summary = language_mean(every)
+  slope_summary = distance_slope(every, distance)
+  source = (
+      "the synthetic generator's distance (results.json languages block)"
+      if study.synthetic
+      else "URIEL syntactic distance to English (analysis/languages.csv)"
+  )
+  slope_comparisons, gain_comparisons, entries = [], [], []
+  for key, arms in sorted(pairs.items()):
+    _, task, size = subset_parts(next(iter(arms.values())))
+    name = f"{task}, {size} examples" if size else task
+    reference = find_matching(key, candidates, intermediate=(), data_subset="")
+    like = sorted({s for c in arms.values() for s in seeds_of(study, c)})
+    for kind in SUBSET_KINDS:
+      wanted = arms.get(kind) or dataclasses.replace(key, data_subset=f"{kind}:{task}:{size}".rstrip(":"))
+      entry = needed_runs(study, wanted, like, f"the {kind}-subset arm of {name}")
+      if entry:
+        missing.append(entry)
+    wanted_reference = reference or dataclasses.replace(key, intermediate=(), data_subset="")
+    entry = needed_runs(study, wanted_reference, like, f"the baseline of the {name} arms (each arm's own gain)")
+    if entry:
+      missing.append(entry)
+    if len(arms) < 2:
+      continue
+    diverse, random_ = arms["diverse"], arms["random"]
+    runs = run_counts(study, [diverse, random_] + ([reference] if reference else []))
+    slope = arm_comparison(study, f"{name}: slope, diverse - random", diverse, random_, slope_summary)
+    gain = arm_comparison(study, f"{name}: gain, diverse - random", diverse, random_, gain_summary)
+    slope.runs = gain.runs = runs
+    slope_comparisons.append(slope)
+    gain_comparisons.append(gain)
+    own = {}
+    for kind, arm in arms.items():
+      for what, summary in (("gain", gain_summary), ("slope", slope_summary)):
+        own[kind, what] = (
+            welch(study.run_values(arm, summary), study.run_values(reference, summary))
+            if reference
+            else Estimate(math.nan, math.nan, math.nan, math.nan, study.n_runs(arm), "no baseline")
+        )
+    entries.append((key, name, task, size, diverse, random_, reference, own, gain, slope))
+  if not slope_comparisons:
+    need = "both arms of a pair: " + missing_text(missing)
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
-    return cannot("q2", need, runs)
-  diversity = {c: _diversity_of(study, c)[c.intermediate[0]][DIVERSITY_KEY] for c in conditions}
-  slopes = {c: gain_slope(study, c, distance) for c in conditions}
-  enough = study.n_runs(study.baseline) >= MIN_RUNS
-  eligible = [c for c in conditions if enough and study.n_runs(c) >= MIN_RUNS and math.isfinite(slopes[c])]
-  doc.paragraph(
-      "Robustness = least-squares slope of the per-language mean gain (runs "
-      "averaged) on distance, points per unit of distance; positive = the gain grows "
-      "with distance (the distance penalty shrinks). The baseline is common to all "
-      "slopes, so it shifts them all alike and cannot change a rank correlation. "
-      f"Diversity: {DIVERSITY_KEY} of each task's English training text. Unit: the "
-      "intermediate task (condition)."
+    answer = cannot("q2", need, run_counts(study, [c for arms in pairs.values() for c in arms.values()]))
+    answer.details = {"gain_decision": "cannot_answer", "subset_pairs": [], "missing_runs": missing}
+    return answer
+  # One family: both parts of every pair.
+  family = slope_comparisons + gain_comparisons
+  tested = [c for c in family if c.eligible and math.isfinite(c.estimate.p_value)]
+  for c, p in zip(tested, holm([c.estimate.p_value for c in tested])):
+    c.p_adjusted = p
+  text = (
+      f"Holm over the question's {len(tested)} tests (gain and slope differences)"
+      if len(tested) > 1
+      else "its single test (no correction needed)"
   )
-  doc.table(
-      ["intermediate task", "runs", DIVERSITY_KEY, "slope of gain on distance", "in the test"],
-      [
-          [
-              c.label,
-              study.n_runs(c),
-              fmt(diversity[c], 2, False),
-              fmt(slopes[c]),
-              "yes" if c in eligible else f"no (fewer than {MIN_RUNS} runs)",
-          ]
-          for c in sorted(conditions, key=lambda c: diversity[c])
-      ],
-  )
-  units = eligible if len(eligible) >= MIN_UNITS_CORRELATION else [c for c in conditions if math.isfinite(slopes[c])]
-  estimate = spearman([diversity[c] for c in units], [slopes[c] for c in units])
-  comparison = Comparison(f"{len(units)} intermediate tasks", estimate, runs)
-  if len(eligible) < MIN_UNITS_CORRELATION:
-    comparison.eligible = False
-    comparison.why_not = (
-        f"{len(eligible)} intermediate tasks with at least {MIN_RUNS} runs "
-        f"(and a baseline with {MIN_RUNS}); a permutation test needs "
-        f"{MIN_UNITS_CORRELATION}"
+  answer = decide("q2", slope_comparisons, "diverse_more_robust", "diverse_less_robust", "pairs", family=text)
+  gains = decide("q2", gain_comparisons, "diverse_gains_more", "diverse_gains_less", "pairs", family=text)
+  answer.comparisons = family
+  answer.reason = f"(b) slope of gain on distance: {answer.reason} (a) mean gain: {gains.decision}: {gains.reason}"
+  if missing:
+    answer.reason += " Runs still missing: " + missing_text(missing) + "."
+  details = []
+  for key, name, task, size, diverse, random_, reference, own, gain, slope in entries:
+    details.append(
+        {
+            "task": task,
+            "size": int(size) if size.isdigit() else None,
+            "diverse": diverse.label,
+            "random": random_.label,
+            "baseline": reference.label if reference else None,
+            "seeds": {c.label: seeds_of(study, c) for c in (diverse, random_, reference) if c},
+            "gain": {
+                "diverse": estimate_json(own["diverse", "gain"]),
+                "random": estimate_json(own["random", "gain"]),
+                "difference": estimate_json(gain.estimate, gain),
+            },
+            "slope": {
+                "diverse": estimate_json(own["diverse", "slope"]),
+                "random": estimate_json(own["random", "slope"]),
+                "difference": estimate_json(slope.estimate, slope),
+            },
+            "languages": sorted({l for ls in every.values() for l in ls}),
+            "distance": source,
+        }
     )
-  answer = decide("q2", [comparison], "more_diverse_more_robust", "more_diverse_less_robust", "tests")
+    doc.table(
+        [f"{name}", "runs", "gain over baseline (95% CI, p)", "slope of gain on distance (95% CI, p)", "Holm p"],
+        [
+            [f"{kind} subset", study.n_runs(arm), describe(own[kind, "gain"]), describe(own[kind, "slope"]), ""]
+            for kind, arm in (("diverse", diverse), ("random", random_))
+        ]
+        + [
+            [
+                "diverse - random",
+                f"{study.n_runs(diverse)} vs {study.n_runs(random_)}",
+                describe(gain.estimate),
+                describe(slope.estimate),
+                " / ".join(
+                    fmt(c.p_adjusted, 3, False) if math.isfinite(c.p_adjusted) else f"not tested: {c.why_not}"
+                    for c in (gain, slope)
+                ),
+            ]
+        ],
+    )
+  answer.details = {"gain_decision": gains.decision, "subset_pairs": details, "missing_runs": missing}
+  doc.paragraph(
+      f"Gain: mean over the non-English target languages (each its mean over tasks) of arm minus "
+      f"baseline, points. Slope: least-squares slope of the per-language gain on distance ({source}), "
+      "points per unit distance; positive = the gain grows with distance (the distance penalty "
+      "shrinks), so a positive slope difference means the diverse arm is more robust. Runs are the "
+      "unit (Welch t); the baseline cancels in the differences, so they need no baseline runs. Holm "
+      "p: gain / slope difference."
+  )
+  if missing:
+    doc.warning("runs still missing: " + missing_text(missing) + ".")
   _conclude(doc, answer)
   return answer
 
@@ -587,35 +776,203 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
 
 # --- Q4 ----------------------------------------------------------------------
 
+DEFAULT_SETUP = {"benchmark": "xtreme", "backbone": "xlmr", "protocol": "heads"}
+OTHER_SETUPS = (  # the arms Q4 asks for besides XTREME with XLM-R
+    ("benchmark", {"benchmark": "xtreme-r"}, "benchmark=xtreme-r"),
+    ("backbone", {"backbone": "mt5", "protocol": "text-to-text"}, "the mT5 backbone (model.backbone=mt5)"),
+)
+BENCHMARK_NAMES = {"xtreme": "XTREME", "xtreme-r": "XTREME-R"}
+BACKBONE_NAMES = {"xlmr": "XLM-R", "mt5": "mT5"}
 
-def q4_xcopa(doc: Document, study: Study) -> Answer:
+
+def setup_name(condition: Condition) -> str:
+  """'XTREME-R, XLM-R (heads)'."""
+  bench = BENCHMARK_NAMES.get(condition.benchmark, condition.benchmark)
+  return f"{bench}, {BACKBONE_NAMES.get(condition.backbone, condition.backbone)} ({condition.protocol})"
+
+
+def same_setup(a: Condition, b: Condition) -> bool:
+  return (a.benchmark, a.backbone, a.protocol) == (b.benchmark, b.backbone, b.protocol)
+
+
+def common_cells(study: Study, conditions: Sequence[Condition]) -> dict[str, list[str]]:
+  """task -> the non-English languages every run of `conditions` has (tasks outside the
+  study's intersection included: an XTREME-R run has XCOPA, an XTREME run PAWS-X)."""
+  runs = [r for c in conditions for r in study.runs_of(c)]
+  result = {}
+  for task in sorted(set.intersection(*(set(r.scores) for r in runs))):
+    languages = set.intersection(*(set(r.scores[task]) for r in runs)) - {"en"}
+    if languages:
+      result[task] = sorted(languages)
+  return result
+
+
+def task_mean(languages: dict[str, list[str]]) -> Callable[[dict], float]:
+  """A run's summary as a benchmark scores: per task the mean over its languages, then the
+  plain mean over tasks."""
+  items = list(languages.items())
+
+  def summary(scores: dict) -> float:
+    return sum(sum(scores[t][l] for l in ls) / len(ls) for t, ls in items) / len(items)
+
+  return summary
+
+
+def _short(study: Study, conditions: Sequence[Condition]) -> str:
+  short = [f"{c.label}: {study.n_runs(c)}" for c in conditions if study.n_runs(c) < MIN_RUNS]
+  return f"fewer than {MIN_RUNS} runs ({'; '.join(short)})" if short else ""
+
+
+def q4_setups(doc: Document, study: Study) -> Answer:
   _section(doc, "q4")
-  if "xcopa" not in study.tasks:
-    need = "runs evaluated on XCOPA (target task 'xcopa', trained on English COPA)"
+  candidates = [study.baseline] + study.conditions
+  arms = [c for c in study.conditions if c.intermediate and c.plain and not c.data_subset]
+  references = {c: find_matching(c, candidates, intermediate=()) for c in arms}
+  gains: dict[Condition, tuple[Estimate, dict]] = {}
+  for c, r in references.items():
+    if r is not None:
+      where = common_cells(study, [c, r])
+      if where:
+        summary = task_mean(where)
+        gains[c] = (welch(study.run_values(c, summary), study.run_values(r, summary)), where)
+  # The arms each intermediate task needs: XTREME with XLM-R, XTREME-R, mT5; each with its baseline.
+  missing: list[dict] = []
+  keys = sorted({dataclasses.replace(c, **DEFAULT_SETUP) for c in arms})
+  # Where some intermediate task already has another setup, only such tasks' gaps are named.
+  partial = [k for k in keys if any(c != k and dataclasses.replace(c, **DEFAULT_SETUP) == k for c in arms)]
+  for key in partial or keys:
+    like = sorted({s for c in arms if dataclasses.replace(c, **DEFAULT_SETUP) == key for s in seeds_of(study, c)})
+    wanted = [(key, "XTREME with XLM-R")] + [
+        (dataclasses.replace(key, **fields), why) for _, fields, why in OTHER_SETUPS
+    ]
+    for arm, why in wanted:
+      for c in (arm, dataclasses.replace(arm, intermediate=())):
+        entry = needed_runs(study, c, like, f"{setup_name(c)}: {why}")
+        if entry and entry["condition"] not in {m["condition"] for m in missing}:
+          missing.append(entry)
+  contrasts: list[tuple[str, Comparison, Condition, Condition, dict]] = []
+  for b in arms:
+    for kind, fields, _ in OTHER_SETUPS:
+      if kind == "benchmark" and b.benchmark == DEFAULT_SETUP["benchmark"]:
+        continue
+      if kind == "backbone" and b.backbone == DEFAULT_SETUP["backbone"]:
+        continue
+      a = (
+          dataclasses.replace(b, benchmark=DEFAULT_SETUP["benchmark"])
+          if kind == "benchmark"
+          else dataclasses.replace(b, backbone=DEFAULT_SETUP["backbone"], protocol=DEFAULT_SETUP["protocol"])
+      )
+      if a not in references or references[a] is None or references[b] is None:
+        continue
+      ra, rb = references[a], references[b]
+      if kind == "benchmark":  # each benchmark's gain over its own tasks and languages
+        where_a, where_b = common_cells(study, [a, ra]), common_cells(study, [b, rb])
+      else:  # the same benchmark: the tasks and languages all four arms have
+        where_a = where_b = common_cells(study, [a, ra, b, rb])
+      label = f"{'+'.join(b.intermediate)}: {setup_name(b)} minus {setup_name(a)}"
+      if not where_a or not where_b:
+        estimate = Estimate(math.nan, math.nan, math.nan, math.nan, 0, "no common tasks")
+        comparison = Comparison(label, estimate, run_counts(study, [b, rb, a, ra]), False, "no task in common")
+      else:
+        sa, sb = task_mean(where_a), task_mean(where_b)
+        groups = [study.run_values(b, sb), study.run_values(rb, sb), study.run_values(a, sa), study.run_values(ra, sa)]
+        estimate = welch_contrast(groups, (1, -1, -1, 1))
+        why = _short(study, [b, rb, a, ra])
+        if not why and not math.isfinite(estimate.p_value):
+          why = "no run-to-run variance to test against"
+        comparison = Comparison(label, estimate, run_counts(study, [b, rb, a, ra]), not why, why)
+      contrasts.append((kind, comparison, a, b, {"a": where_a, "b": where_b}))
+  if not contrasts:
+    if not keys:
+      example = dataclasses.replace(study.baseline, intermediate=("squad_v1",))
+      like = seeds_of(study, study.baseline)
+      for arm, why in [(example, "XTREME with XLM-R")] + [
+          (dataclasses.replace(example, **fields), why) for _, fields, why in OTHER_SETUPS
+      ]:
+        for c in (arm, dataclasses.replace(arm, intermediate=())):
+          entry = needed_runs(study, c, like, f"{setup_name(c)}: {why}")
+          if entry:
+            missing.append(entry)
+    need = "one intermediate task's gain in two setups, each arm with its own baseline: " + missing_text(missing)
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
-    return cannot("q4", need)
-  if not study.conditions:
-    need = "a run with intermediate training besides the baseline"
-    doc.paragraph(f"Cannot be answered from these runs: need {need}.")
-    return cannot("q4", need)
-  xcopa = language_mean(cells(study, lambda l: True, ["xcopa"]))
-  others = cells(study, lambda l: True, [t for t in study.tasks if t != "xcopa"])
-  comparisons, exploratory = [], {}
-  for c in study.conditions:
-    comparisons.append(arm_comparison(study, c.label, c, study.baseline, xcopa))
-    if doc.live and others:
-      exploratory[c.label] = [
-          describe(arm_comparison(study, c.label, c, study.baseline, language_mean(others)).estimate)
-      ]
-  answer = decide("q4", comparisons, "helps", "hurts", "conditions")
-  doc.paragraph(
-      "Estimate: XCOPA accuracy of the condition minus the baseline's, in points, "
-      "mean over XCOPA's languages; exploratory (not corrected): the same over the "
-      "other target tasks."
+    answer = cannot("q4", need, run_counts(study, [study.baseline] + arms))
+    answer.details = {
+        "gains": [_gain_json(study, c, references[c], *gains[c]) for c in arms if c in gains],
+        "benchmark_differences": [],
+        "backbone_differences": [],
+        "missing_runs": missing,
+    }
+    return answer
+  answer = decide(
+      "q4",
+      [c for _, c, *_ in contrasts],
+      "larger_gain_on_xtreme_r_or_mt5",
+      "smaller_gain_on_xtreme_r_or_mt5",
+      "contrasts",
   )
-  _primary_table(doc, answer, ["exploratory: other tasks"], lambda c: exploratory.get(c.label, ["n/a"]))
+  if missing:
+    answer.reason += " Runs still missing: " + missing_text(missing) + "."
+  differences = {"benchmark": [], "backbone": []}
+  for kind, comparison, a, b, where in contrasts:
+    e = comparison.estimate
+    verdict = "not tested: " + comparison.why_not if not math.isfinite(comparison.p_adjusted) else "no clear difference"
+    if math.isfinite(comparison.p_adjusted) and comparison.p_adjusted < ALPHA and e.ci_excludes_zero:
+      verdict = f"gain {'larger' if e.estimate > 0 else 'smaller'} with {setup_name(b)}"
+    differences[kind].append(
+        {
+            "intermediate": list(b.intermediate),
+            "from": setup_name(a),
+            "to": setup_name(b),
+            "difference": estimate_json(e, comparison),
+            "decision": verdict,
+            "tasks": {"from": where["a"], "to": where["b"]},
+        }
+    )
+  answer.details = {
+      "gains": [_gain_json(study, c, references[c], *gains[c]) for c in arms if c in gains],
+      "benchmark_differences": differences["benchmark"],
+      "backbone_differences": differences["backbone"],
+      "missing_runs": missing,
+  }
+  doc.paragraph(
+      "Gain: a condition minus the no-intermediate arm of the same benchmark and backbone, per run the "
+      "mean over tasks of the mean over non-English languages (tasks weighted equally, as the benchmark "
+      "scores), points. Across benchmarks each gain is over its benchmark's own tasks; across backbones "
+      "over the tasks both have. Uncorrected p for the gains; the differences are the primary test."
+  )
+  doc.table(
+      ["condition", "setup", "runs (arm vs its baseline)", "gain (95% CI, p)", "tasks"],
+      [
+          [
+              c.label,
+              setup_name(c),
+              f"{study.n_runs(c)} vs {study.n_runs(references[c])}",
+              describe(gains[c][0]),
+              " ".join(gains[c][1]),
+          ]
+          for c in arms
+          if c in gains
+      ],
+  )
+  _primary_table(doc, answer, [])
+  if missing:
+    doc.warning("runs still missing: " + missing_text(missing) + ".")
   _conclude(doc, answer)
   return answer
+
+
+def _gain_json(study: Study, condition: Condition, reference: Condition, estimate: Estimate, where: dict) -> dict:
+  return {
+      "condition": condition.label,
+      "intermediate": list(condition.intermediate),
+      "benchmark": condition.benchmark,
+      "backbone": condition.backbone,
+      "protocol": condition.protocol,
+      "baseline": reference.label,
+      "runs": {condition.label: study.n_runs(condition), reference.label: study.n_runs(reference)},
+      "gain": estimate_json(estimate),
+      "tasks": where,
+  }
 
 
 # --- Q5 ----------------------------------------------------------------------
@@ -714,7 +1071,8 @@ def q5_resource(doc: Document, study: Study) -> Answer:
 
   primary = design["adjusted"] if design["adjusted"] is not None else design["unadjusted"]
   comparisons, exploratory = [], {}
-  for c in study.conditions:
+  # Against the baseline only what shares its benchmark and backbone (the rest is Q4's).
+  for c in [c for c in study.conditions if same_setup(c, study.baseline)]:
     comparisons.append(arm_comparison(study, c.label, c, study.baseline, contrast(primary)))
     if doc.live and design["adjusted"] is not None:
       exploratory[c.label] = [
@@ -749,7 +1107,7 @@ def q5_resource(doc: Document, study: Study) -> Answer:
   return answer
 
 
-QUESTION_FUNCTIONS = (q1_mlm, q2_diversity, q3_similarity, q4_xcopa, q5_resource)
+QUESTION_FUNCTIONS = (q1_mlm, q2_subsets, q3_similarity, q4_setups, q5_resource)
 
 
 def answer_all(study: Study, doc: Optional[Document] = None) -> list[Answer]:

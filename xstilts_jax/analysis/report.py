@@ -11,6 +11,7 @@ are more than `MARKDOWN_CONDITIONS` conditions, so report.md stays readable for 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -23,7 +24,15 @@ from xstilts_jax.analysis import add_report_arguments, plots, questions
 from xstilts_jax.analysis.languages import DISTANCE_COLUMNS, MAIN_DISTANCE, RESOURCE_GROUPS, UNKNOWN
 from xstilts_jax.analysis.questions import ALPHA, MIN_RUNS, describe, fmt
 from xstilts_jax.analysis.render import Document, write_atomic
-from xstilts_jax.analysis.results import Run, find_workdirs, group_by_condition, load_runs, seeds_text, unfinished_below
+from xstilts_jax.analysis.results import (
+    Condition,
+    Run,
+    find_workdirs,
+    group_by_condition,
+    load_runs,
+    seeds_text,
+    unfinished_below,
+)
 from xstilts_jax.analysis.stats import spearman_rows, welch
 from xstilts_jax.analysis.study import Study
 from xstilts_jax.errors import DataError
@@ -40,16 +49,18 @@ CONVENTIONS = (
     "Unit of inference: the run. Every language of a task shares one fine-tuning run and "
     "every condition shares the baseline's runs, so languages are not independent evidence. "
     "Each primary test reduces a run to one number (its mean over the question's tasks and "
-    "languages, or a within-task contrast) and compares the runs of two arms with Welch's t "
-    "(unequal variances; CI from the t distribution). This is the balanced-design form of the "
+    "languages, its slope of score on typological distance, or a within-task contrast) and "
+    "compares the runs of two arms with Welch's t (unequal variances; CI from the t "
+    "distribution), or of four arms (a difference of two gains, Q4) with a Welch-Satterthwaite "
+    "contrast. This is the balanced-design form of the "
     "mixed model score ~ condition + (1|run) with tasks and languages as fixed effects, and is "
     "exact for normal run means; we chose it over a hierarchical bootstrap because a "
     "bootstrap over 3 runs per arm has only 10 distinct resamples and is far too narrow, and "
     "over a fitted mixed model because Wald tests of variance components from 3 runs per arm "
     "are anti-conservative. The inference is over runs (seeds) for the tasks and languages "
-    "evaluated; it does not extend to other languages. Seeds are not paired across arms. Q2 "
-    "and Q3 relate properties of intermediate tasks to their gains: their unit is the "
-    "condition (runs averaged), tested by permuting conditions.",
+    "evaluated; it does not extend to other languages. Seeds are not paired across arms. Q3 "
+    "relates a property of intermediate tasks to their gains: its unit is the condition (runs "
+    "averaged), tested by permuting conditions.",
     f"No direction is claimed from fewer than {MIN_RUNS} runs in an arm (the baseline "
     "included): the estimate is given and the answer says it cannot decide. One primary "
     "test per question (below); within a question, the family of its conditions (or target "
@@ -73,12 +84,19 @@ def _workdir_key(path: Path) -> Path:
 
 
 def choose_baseline(runs: Sequence[Run], baseline_dirs: Sequence[Path]) -> list[Run]:
-  """The baseline's runs: those below --baseline, else the one condition without intermediate."""
+  """The baseline's runs: those below --baseline, else the one condition without intermediate
+  training (XTREME with XLM-R when the others are Q4's baselines of other benchmarks or backbones)."""
   if baseline_dirs:
     wanted = {_workdir_key(p) for p in baseline_dirs}
     return [r for r in runs if _workdir_key(r.workdir) in wanted]
   groups = group_by_condition(runs)
   plain = [c for c in groups if not c.intermediate and not c.translated and not c.mlm_beside]
+  default = [c for c in plain if questions.same_setup(c, Condition()) and not c.data_subset]
+  if len(plain) > 1 and len(default) == 1:
+    # The baselines of other benchmarks or backbones (Q4's arms) differ from it only there.
+    others = [c for c in plain if c != default[0]]
+    if all(dataclasses.replace(c, benchmark="xtreme", backbone="xlmr", protocol="heads") == default[0] for c in others):
+      plain = default
   if len(plain) != 1:
     found = "; ".join(c.label for c in plain) or "none"
     raise DataError(

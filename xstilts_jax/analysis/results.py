@@ -40,7 +40,7 @@ class Condition:
   mlm_beside: tuple[str, ...] = ()  # masked LM as one more task beside intermediate training
   translated: bool = False
   # Recorded since results.json carries them; older files read as XLM-R on XTREME, whole data.
-  data_subset: str = ""  # "diverse:mnli": intermediate data chosen by `xstilts select`
+  data_subset: str = ""  # "diverse:mnli:600" (kind:task:size): intermediate data chosen by `xstilts select`
   benchmark: str = "xtreme"  # xtreme | xtreme-r
   backbone: str = "xlmr"  # xlmr | mt5
   protocol: str = "heads"  # heads | text-to-text (mT5)
@@ -59,8 +59,9 @@ class Condition:
     if self.translated:
       extras.append("translated")
     if self.data_subset:
-      subset, _, task = self.data_subset.partition(":")
-      extras.append(f"{subset} subset of {task}")
+      subset, _, rest = self.data_subset.partition(":")
+      task, _, size = rest.partition(":")
+      extras.append(f"{subset} subset of {task}" + (f", {size} examples" if size else ""))
     if self.benchmark != "xtreme":
       extras.append(self.benchmark.upper())
     if self.backbone != "xlmr" or self.protocol != "heads":
@@ -190,7 +191,11 @@ def _setup(data: Mapping, path: Path) -> dict:
   if subset is not None:
     if not isinstance(subset, dict) or not all(isinstance(subset.get(k), str) for k in ("subset", "task")):
       raise DataError(f'{path}: \'data_subset\' should be {{"task": ..., "subset": ...}} or null, got {subset!r}')
-    setup["data_subset"] = f"{subset['subset']}:{subset['task']}"
+    size = subset.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+      raise DataError(f"{path}: 'data_subset.size' should be an integer, got {size!r}")
+    # The size is part of the arm: subsets of one task at two sizes are two conditions.
+    setup["data_subset"] = f"{subset['subset']}:{subset['task']}" + (f":{size}" if size is not None else "")
   return setup
 
 

@@ -2,7 +2,8 @@
 
 Every function returns an `Estimate` (estimate, CI, two-sided p-value, n). The primary
 tests use `welch` (runs are the unit: one summary per run, Welch's t between two arms,
-t interval), `holm` (the correction within a question) and `mean_within_correlation`
+t interval) and `welch_contrast` (the same for a contrast over several arms, e.g. a
+difference of two gains), `holm` (the correction within a question) and `mean_within_correlation`
 (Q3: rank correlations within strata, units permuted jointly, bootstrap over units).
 `spearman` (bootstrap CI, permutation p over its units) serves Q2, whose units are
 intermediate tasks. Resamples on which a statistic is undefined (a constant vector for
@@ -159,6 +160,39 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
   p = float(2 * special.stdtr(df, -abs(t)))
   half = float(special.stdtrit(df, 0.5 + confidence / 2)) * se
   return Estimate(difference, difference - half, difference + half, p, n, method, confidence)
+
+
+def welch_contrast(
+    groups: Sequence[Sequence[float]], weights: Sequence[float], confidence: float = CONFIDENCE
+) -> Estimate:
+  """sum_i w_i mean(group_i) over independent groups of runs: Welch's t for a linear contrast.
+
+  The difference of two gains, (arm A - its baseline) - (arm B - its baseline), is the contrast
+  (1, -1, -1, 1) over four groups of runs; `welch(a, b)` is (1, -1) over two. Standard error
+  sqrt(sum w_i^2 s_i^2 / n_i), degrees of freedom by Welch-Satterthwaite. A group with fewer
+  than 2 runs has no variance: estimate only, no CI and no p.
+  """
+  arrays = [_as_array(g, f"group {i}") for i, g in enumerate(groups)]
+  weights = [float(w) for w in weights]
+  if len(weights) != len(arrays):
+    raise DataError(f"welch_contrast: {len(arrays)} groups but {len(weights)} weights")
+  used = [(w, a) for w, a in zip(weights, arrays) if w != 0]
+  n = sum(a.size for _, a in used)
+  method = "contrast of run means over independent arms; Welch-Satterthwaite t (runs are the unit)"
+  if any(a.size == 0 for _, a in used):
+    return Estimate(math.nan, math.nan, math.nan, math.nan, n, method, confidence)
+  estimate = float(sum(w * a.mean() for w, a in used))
+  if any(a.size < 2 for _, a in used):
+    return Estimate(estimate, math.nan, math.nan, math.nan, n, method, confidence)
+  parts = [(w * w * a.var(ddof=1) / a.size, a.size) for w, a in used]
+  variance = sum(v for v, _ in parts)
+  if variance == 0:
+    return Estimate(estimate, math.nan, math.nan, math.nan, n, method, confidence)
+  se = math.sqrt(variance)
+  df = variance**2 / sum(v * v / (k - 1) for v, k in parts if v)
+  p = float(2 * special.stdtr(df, -abs(estimate / se)))
+  half = float(special.stdtrit(df, 0.5 + confidence / 2)) * se
+  return Estimate(estimate, estimate - half, estimate + half, p, n, method, confidence)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
