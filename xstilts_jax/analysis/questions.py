@@ -528,6 +528,11 @@ def q2_subsets(doc: Document, study: Study) -> Answer:
     if c.data_subset and subset_parts(c)[0] in SUBSET_KINDS:
       kind, task, size = subset_parts(c)
       pairs.setdefault(dataclasses.replace(c, data_subset=f":{task}:{size}"), {})[kind] = c
+  others = [c.label for c in study.conditions if c.data_subset and subset_parts(c)[0] not in SUBSET_KINDS]
+  if others:
+    doc.warning(
+        f"data-subset arms of another kind than {' or '.join(SUBSET_KINDS)} are not in Q2: {', '.join(others)}."
+    )
   missing: list[dict] = []
   if not pairs:
     tasks = sorted({c.intermediate[0] for c in intermediate_only(study, single=True)}, key=lambda t: (t != "mnli", t))
@@ -551,7 +556,9 @@ def q2_subsets(doc: Document, study: Study) -> Answer:
   if len(distance) < 3:
     need = "at least 3 target languages with a typological distance to English"
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
-    return cannot("q2", need)
+    answer = cannot("q2", need)
+    answer.details = {"gain_decision": "cannot_answer", "subset_pairs": [], "missing_runs": []}
+    return answer
   every = cells(study, lambda l: True)
   gain_summary = language_mean(every)
   slope_summary = distance_slope(every, distance)
@@ -938,7 +945,8 @@ def q4_setups(doc: Document, study: Study) -> Answer:
       "Gain: a condition minus the no-intermediate arm of the same benchmark and backbone, per run the "
       "mean over tasks of the mean over non-English languages (tasks weighted equally, as the benchmark "
       "scores), points. Across benchmarks each gain is over its benchmark's own tasks; across backbones "
-      "over the tasks both have. Uncorrected p for the gains; the differences are the primary test."
+      "over the tasks both have. Uncorrected p for the gains; the differences are the primary test. "
+      "Arms with MLM, translated data or a data subset are other questions' and not compared here."
   )
   doc.table(
       ["condition", "setup", "runs (arm vs its baseline)", "gain (95% CI, p)", "tasks"],
