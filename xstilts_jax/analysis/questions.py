@@ -859,20 +859,20 @@ def q4_setups(doc: Document, study: Study) -> Answer:
           missing.append(entry)
   contrasts: list[tuple[str, Comparison, Condition, Condition, dict]] = []
   for b in arms:
-    for kind, fields, _ in OTHER_SETUPS:
-      if kind == "benchmark" and b.benchmark == DEFAULT_SETUP["benchmark"]:
+    for factor, fields, _ in OTHER_SETUPS:
+      if factor == "benchmark" and b.benchmark == DEFAULT_SETUP["benchmark"]:
         continue
-      if kind == "backbone" and b.backbone == DEFAULT_SETUP["backbone"]:
+      if factor == "backbone" and b.backbone == DEFAULT_SETUP["backbone"]:
         continue
       a = (
           dataclasses.replace(b, benchmark=DEFAULT_SETUP["benchmark"])
-          if kind == "benchmark"
+          if factor == "benchmark"
           else dataclasses.replace(b, backbone=DEFAULT_SETUP["backbone"], protocol=DEFAULT_SETUP["protocol"])
       )
       if a not in references or references[a] is None or references[b] is None:
         continue
       ra, rb = references[a], references[b]
-      if kind == "benchmark":  # each benchmark's gain over its own tasks and languages
+      if factor == "benchmark":  # each benchmark's gain over its own tasks and languages
         where_a, where_b = common_cells(study, [a, ra]), common_cells(study, [b, rb])
       else:  # the same benchmark: the tasks and languages all four arms have
         where_a = where_b = common_cells(study, [a, ra, b, rb])
@@ -888,7 +888,7 @@ def q4_setups(doc: Document, study: Study) -> Answer:
         if not why and not math.isfinite(estimate.p_value):
           why = "no run-to-run variance to test against"
         comparison = Comparison(label, estimate, run_counts(study, [b, rb, a, ra]), not why, why)
-      contrasts.append((kind, comparison, a, b, {"a": where_a, "b": where_b}))
+      contrasts.append((factor, comparison, a, b, {"a": where_a, "b": where_b}))
   if not contrasts:
     if not keys:
       example = dataclasses.replace(study.baseline, intermediate=("squad_v1",))
@@ -920,12 +920,12 @@ def q4_setups(doc: Document, study: Study) -> Answer:
   if missing:
     answer.reason += " Runs still missing: " + missing_text(missing) + "."
   differences = {"benchmark": [], "backbone": []}
-  for kind, comparison, a, b, where in contrasts:
+  for factor, comparison, a, b, where in contrasts:
     e = comparison.estimate
     verdict = "not tested: " + comparison.why_not if not math.isfinite(comparison.p_adjusted) else "no clear difference"
     if math.isfinite(comparison.p_adjusted) and comparison.p_adjusted < ALPHA and e.ci_excludes_zero:
       verdict = f"gain {'larger' if e.estimate > 0 else 'smaller'} with {setup_name(b)}"
-    differences[kind].append(
+    differences[factor].append(
         {
             "intermediate": list(b.intermediate),
             "from": setup_name(a),
