@@ -25,8 +25,9 @@ CFG = XLMRConfig(
 )
 
 
-def _mesh(d, f, t):
-  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
+def _partitioner(d, f, t):
+  """The default rule table over a (data, fsdp, tensor) = (d, f, t) mesh of the first d*f*t devices."""
+  return shd.Partitioner.from_config({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
 
 
 def _features(n=37, seed=0, length=12):
@@ -47,8 +48,8 @@ def _unit(x):
 def test_pooling_and_eight_devices_equal_one(pooling, layer):
   model = XLMRModel(CFG, rngs=nnx.Rngs(0))
   feats = _features()
-  one = DualEncoder(model, _mesh(1, 1, 1), 8, pooling=pooling, layer=layer).embed(feats)
-  eight = DualEncoder(model, _mesh(2, 2, 2), 8, pooling=pooling, layer=layer).embed(feats)
+  one = DualEncoder(model, _partitioner(1, 1, 1), 8, pooling=pooling, layer=layer).embed(feats)
+  eight = DualEncoder(model, _partitioner(2, 2, 2), 8, pooling=pooling, layer=layer).embed(feats)
   assert one.shape == (37, 32)
   np.testing.assert_allclose(eight, one, atol=1e-5)
   np.testing.assert_allclose(np.linalg.norm(one, axis=1), 1.0, atol=1e-5)
@@ -73,7 +74,7 @@ def test_lareqa_end_to_end_on_the_real_slice(shared_data, small_tokenizer):
   assert (q["input_ids"][:, 0] == small_tokenizer.cls_token_id).all()
   # A candidate is its sentence followed by its paragraph: longer than the sentence alone.
   assert (c["attention_mask"].sum(1) > 20).all()
-  encoder = DualEncoder(XLMRModel(CFG, rngs=nnx.Rngs(3)), _mesh(8, 1, 1), 64)
+  encoder = DualEncoder(XLMRModel(CFG, rngs=nnx.Rngs(3)), _partitioner(8, 1, 1), 64)
   result = evaluate_lareqa(encoder, pool, feats)
   expected = retrieval_qa.lareqa_map(encoder.embed(q), encoder.embed(c), pool.gold)["map@20"]
   assert result["map@20"] == pytest.approx(expected)
@@ -125,7 +126,7 @@ def test_evaluate_dual_encoder_task_mewslix(small_tokenizer):
   data = EntityRetrievalSet(mentions, entities)
   feats = entity_features(data, small_tokenizer)
   assert feats["queries"]["input_ids"].shape == (5, 64)
-  encoder = DualEncoder(XLMRModel(CFG, rngs=nnx.Rngs(4)), _mesh(1, 1, 1), 8)
+  encoder = DualEncoder(XLMRModel(CFG, rngs=nnx.Rngs(4)), _partitioner(1, 1, 1), 8)
   result, predictions = evaluate_dual_encoder_task(encoder, "mewslix_map", data, feats)
   assert set(predictions) == {f"m{i}" for i in range(5)}
   assert all(len(p) == 20 for p in predictions.values())
@@ -151,7 +152,7 @@ def test_training_both_towers_with_the_in_batch_loss_raises_map(shared_data, sma
   answer = [g[0] for g in pool.gold]
 
   def score(model):
-    encoder = DualEncoder(model, _mesh(1, 1, 1), 64)
+    encoder = DualEncoder(model, _partitioner(1, 1, 1), 64)
     return evaluate_lareqa(encoder, pool, feats)["map@20"]
 
   model = XLMRModel(CFG, rngs=nnx.Rngs(7))

@@ -22,8 +22,9 @@ CFG = XLMRConfig(
 )
 
 
-def _mesh(d, f, t):
-  return shd.make_mesh({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
+def _partitioner(d, f, t):
+  """The default rule table over a (data, fsdp, tensor) = (d, f, t) mesh of the first d*f*t devices."""
+  return shd.Partitioner.from_config({"data": d, "fsdp": f, "tensor": t}, devices=jax.devices()[: d * f * t])
 
 
 def _features(n=37, seed=0):  # 37 rows: the last batch of 8 is padded
@@ -46,8 +47,8 @@ def test_eight_devices_equal_one(kind, head):
   )
   feats = _features()
   layer = 2 if kind == "retrieval" else None
-  one = Predictor(model, _mesh(1, 1, 1), batch_size=8)(feats, kind, head, layer)
-  eight = Predictor(model, _mesh(2, 2, 2), batch_size=8)(feats, kind, head, layer)
+  one = Predictor(model, _partitioner(1, 1, 1), batch_size=8)(feats, kind, head, layer)
+  eight = Predictor(model, _partitioner(2, 2, 2), batch_size=8)(feats, kind, head, layer)
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(eight)):
     assert a.shape[0] == 37  # every real row once, padding dropped
     np.testing.assert_allclose(b, a, atol=1e-5)
@@ -57,14 +58,14 @@ def test_eight_devices_equal_one(kind, head):
     np.testing.assert_allclose(one[5:6], np.asarray(direct), atol=1e-5)
 
 
-def test_accuracy_is_the_same_on_any_mesh():
+def test_accuracy_is_the_same_on_any_partitioner():
   model = XLMRModel(CFG, {"xnli": HeadSpec("classification", 3)}, rngs=nnx.Rngs(1))
   spec = get_task("xnli")
   feats = _features(29, seed=3)
   feats["label"] = np.arange(29, dtype=np.int32) % 3
   examples = [ClassificationExample(str(i), "a", "b", spec.labels[i % 3]) for i in range(29)]
   results = [
-      evaluate_task(Predictor(model, _mesh(*m), 8), spec, examples, feats, "en")[0]
+      evaluate_task(Predictor(model, _partitioner(*m), 8), spec, examples, feats, "en")[0]
       for m in ((1, 1, 1), (4, 2, 1), (2, 2, 2))
   ]
   assert results[0] == results[1] == results[2]

@@ -1,6 +1,7 @@
 """How the model computes (remat, attention kernel) and Adam's moment dtype never change what
 it computes: the same outputs and gradients as the plain model, dropout included."""
 
+import dataclasses
 import functools
 
 from flax import nnx
@@ -221,17 +222,16 @@ def test_tensor_parallel_train_step_equals_one_device():
   }
   ocfg = optim.OptimizerConfig(learning_rate=1e-2, total_steps=10, warmup_fraction=0.0)
   tx, schedule = optim.make_transform(ocfg), optim.make_schedule(ocfg)
-  rules = shd.DEFAULT_RULES
   results, programs = {}, {}
   for shape, n in (((1, 1, 1), 1), ((1, 1, 2), 2)):
-    mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, shape)), devices=devices[:n])
-    layout, state, shardings = create_state(model, tx, mesh, rules)
+    partitioner = shd.Partitioner.from_config(dict(zip(shd.MESH_AXES, shape)), shd.DEFAULT_RULES, devices=devices[:n])
+    layout, state, shardings = create_state(model, tx, partitioner)
     if shape[2] == 2:  # the heads (and the MLP) are split over `tensor`
       q = state["params"]["encoder"]["encoder.layers.0.attention.query.kernel"]
       assert q.sharding.spec == P(None, "tensor")
-    fn = make_train_step(layout, "cls", "classification", tx, schedule, 1.0, 1, mesh, 3, rules)
-    step = jit_train_step(fn, shardings, mesh)
-    data = shd.global_batch(batch, mesh)
+    fn = make_train_step(layout, "cls", "classification", tx, schedule, 1.0, 1, partitioner, 3)
+    step = jit_train_step(fn, shardings, partitioner)
+    data = partitioner.global_batch(batch)
     programs[shape] = step.lower(state, data).as_text()
     for _ in range(2):  # dropout on: the masks must not depend on the layout either
       state, metrics = step(state, data)
@@ -244,7 +244,8 @@ def test_tensor_parallel_train_step_equals_one_device():
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(base_params)):
       np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
   # The activations are constrained by name: one constraint per named activation and layer.
-  without = make_train_step(layout, "cls", "classification", tx, schedule, 1.0, 1, mesh, 3)
-  plain_text = jit_train_step(without, shardings, mesh).lower(state, data).as_text()
+  unconstrained = dataclasses.replace(partitioner, constrain_activations=False)
+  without = make_train_step(layout, "cls", "classification", tx, schedule, 1.0, 1, unconstrained, 3)
+  plain_text = jit_train_step(without, shardings, unconstrained).lower(state, data).as_text()
   count = lambda text: text.count("sdy.sharding_constraint") + text.count("@Sharding")
   assert count(programs[(1, 1, 2)]) >= count(plain_text) + 5 * CFG.num_hidden_layers

@@ -61,26 +61,29 @@ def _seq2seq_batch(rng, rows=8):
   }
 
 
-def _placed(model, mesh):
+def _placed(model, partitioner):
   """The model with each parameter on the mesh as the rule table says."""
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   logical = nnx.get_partition_spec(params)
-  shardings = shd.logical_shardings(params, logical, shd.DEFAULT_RULES, mesh)
+  shardings = partitioner.param_shardings(params, logical)
   return nnx.merge(graphdef, jax.device_put(params, shardings), rest)
 
 
 def _engine_run(mesh, batches, ocfg):
   model = MT5Model(CFG, {"h": HeadSpec("tagging", 5)}, rngs=nnx.Rngs(0))
   tx = optim.make_transform(ocfg)
-  layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
+  partitioner = shd.Partitioner(mesh, constrain_activations=False)  # the default rules; activations left to XLA
+  layout, state, shardings = train_state.create_state(model, tx, partitioner)
   step = train_steps.jit_train_step(
-      train_steps.make_train_step(layout, "h", "tagging", tx, optim.make_schedule(ocfg), ocfg.grad_clip_norm, 1, mesh),
+      train_steps.make_train_step(
+          layout, "h", "tagging", tx, optim.make_schedule(ocfg), ocfg.grad_clip_norm, 1, partitioner
+      ),
       shardings,
-      mesh,
+      partitioner,
   )
   losses = []
   for b in batches:
-    state, metrics = step(state, shd.global_batch(b, mesh))
+    state, metrics = step(state, partitioner.global_batch(b))
     losses.append(float(metrics["loss"]))
   return np.array(losses), state
 
@@ -143,8 +146,9 @@ def test_seq2seq_forward_and_decoding_eight_devices_equal_one():
   keys = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask")
   results = []
   for mesh in (_mesh(1, 1, 1), _mesh(2, 2, 2)):
-    placed = _placed(model, mesh)
-    b = shd.global_batch({k: batch[k] for k in keys}, mesh)
+    partitioner = shd.Partitioner(mesh)
+    placed = _placed(model, partitioner)
+    b = partitioner.global_batch({k: batch[k] for k in keys})
     logits = forward(placed, b)
     tokens = decode(placed, b["input_ids"], b["attention_mask"], max_length=10)
     results.append((np.asarray(logits), np.asarray(tokens)))

@@ -87,16 +87,16 @@ def test_tiny_train_and_eval_steps_compile_for_v5e_2x2():
   chip, shape = plan.parse_topology("v5e:2x2")
   devices = plan.topology_devices(chip, shape)
   cfg = plan.model_config(config)
-  rules = tuple((n, tuple(a)) for n, a in config.sharding_rules)
   steps = plan.run_steps(config, batch_unit=4)
   assert [(s.mode, s.head_kind) for s in steps] == [("train", "span"), ("eval", "retrieval")]
   n_params = count_params(XLMRModel(cfg, dict(steps[0].heads), rngs=nnx.Rngs(0)))
 
   reports = {}
   for mesh_shape in ({"data": 1, "fsdp": -1, "tensor": 1}, {"data": -1, "fsdp": 1, "tensor": 1}):
-    mesh = shd.make_mesh(mesh_shape, devices=devices)
+    partitioner = shd.Partitioner.from_config(mesh_shape, config.sharding_rules, devices=devices)
+    mesh = partitioner.mesh
     for step in steps if mesh.shape["fsdp"] > 1 else steps[:1]:
-      compiled, seconds = plan.compile_step(step, cfg, mesh, rules, np.float32, ModelOptions())
+      compiled, seconds = plan.compile_step(step, cfg, partitioner, np.float32, ModelOptions())
       r = plan.step_report(step, compiled, seconds, chip, len(devices), cfg)
       reports[(mesh.shape["fsdp"], step.mode)] = r
       assert r["compile_s"] > 0 and r["xla_flops_per_chip"] > 0 and r["xla_bytes_per_chip"] > 0

@@ -720,8 +720,8 @@ def test_retrieval_embeddings_are_transformers_hidden_states_mean_pooled(tmp_pat
         .numpy()
     )
   expected = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-  mesh = shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1])
-  predictor = Predictor(load_hf(str(tmp_path), head="encoder"), mesh, 4)
+  partitioner = shd.Partitioner.from_config({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1])
+  predictor = Predictor(load_hf(str(tmp_path), head="encoder"), partitioner, 4)
   got = predictor({"input_ids": ids, "attention_mask": mask}, "retrieval", layer=layer)
   np.testing.assert_allclose(got, expected, atol=2e-5)
   assert np.abs(expected[0] - expected[3]).max() > 1e-3  # the rows differ: padding is not averaged in

@@ -1,6 +1,7 @@
 """The training engine: sharded == single device, accumulation == big batch, torch AdamW parity,
 checkpoints across meshes, SIGKILL + resume == uninterrupted, two hosts == one."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -65,13 +66,16 @@ def _run(mesh, kind, batches, accum=1, cfg=CFG, lr=1e-3):
   model = XLMRModel(cfg, {"h": HeadSpec(kind, 3 if kind == "classification" else 5)}, rngs=nnx.Rngs(0))
   ocfg = optim.OptimizerConfig(learning_rate=lr, total_steps=10)
   tx = optim.make_transform(ocfg)
-  layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
+  partitioner = shd.Partitioner(mesh, constrain_activations=False)  # the default rules; activations left to XLA
+  layout, state, shardings = train_state.create_state(model, tx, partitioner)
   step = train_steps.jit_train_step(
-      train_steps.make_train_step(layout, "h", kind, tx, optim.make_schedule(ocfg), 1.0, accum, mesh), shardings, mesh
+      train_steps.make_train_step(layout, "h", kind, tx, optim.make_schedule(ocfg), 1.0, accum, partitioner),
+      shardings,
+      partitioner,
   )
   losses = []
   for i, b in enumerate(batches):
-    state, metrics = step(state, shd.global_batch(b, mesh))
+    state, metrics = step(state, partitioner.global_batch(b))
     losses.append(float(metrics["loss"]))
   return np.array(losses), state, layout
 
@@ -141,19 +145,19 @@ def test_train_step_matches_torch_adamw(tmp_path):
     sched.step()
     torch_losses.append(out.loss.item())
 
-  mesh = _mesh(1, 1, 1)
+  partitioner = shd.Partitioner(_mesh(1, 1, 1), constrain_activations=False)
   tx = optim.make_transform(ocfg)
-  layout, state, shardings = train_state.create_state(model, tx, mesh, shd.DEFAULT_RULES)
+  layout, state, shardings = train_state.create_state(model, tx, partitioner)
   step = train_steps.jit_train_step(
       train_steps.make_train_step(
-          layout, "classification", "classification", tx, optim.make_schedule(ocfg), 0.5, 1, mesh
+          layout, "classification", "classification", tx, optim.make_schedule(ocfg), 0.5, 1, partitioner
       ),
       shardings,
-      mesh,
+      partitioner,
   )
   losses = []
   for i, b in enumerate(batches):
-    state, m = step(state, shd.global_batch({**b, "mask": np.ones(8, np.int32)}, mesh))
+    state, m = step(state, partitioner.global_batch({**b, "mask": np.ones(8, np.int32)}))
     losses.append(float(m["loss"]))
   np.testing.assert_allclose(losses, torch_losses, rtol=1e-4)
   got = np.asarray(state["params"]["encoder"]["encoder.layers.1.output.kernel"])
@@ -174,6 +178,33 @@ def test_learning_rate_schedule_matches_transformers():
     ref.step()
 
 
+def test_partitioner_reads_config_rules_and_refuses_malformed_ones():
+  from xstilts_jax.errors import ConfigError
+
+  mesh = _mesh(2, 2, 2)
+  as_config = [["vocab", ["tensor"]], ["embed", ["fsdp"]], ["activation_batch", ["data", "fsdp"]], ["labels", []]]
+  p = shd.Partitioner(mesh, as_config)
+  assert p.rules == (
+      ("vocab", ("tensor",)),
+      ("embed", ("fsdp",)),
+      ("activation_batch", ("data", "fsdp")),
+      ("labels", ()),
+  )
+  assert p == shd.Partitioner(mesh, tuple((n, tuple(a)) for n, a in as_config))  # one cache key for equal tables
+  # By hand: [64 vocab, 32 embed] -> (tensor, fsdp); a batch of 8 over data x fsdp = 4 devices; 6 labels whole.
+  assert p.spec_for(("vocab", "embed"), (64, 32)) == jax.sharding.PartitionSpec("tensor", "fsdp")
+  assert p.spec_for(("activation_batch", "labels"), (8, 6)) == jax.sharding.PartitionSpec(("data", "fsdp"), None)
+  assert p.batch_divisor() == 4
+  assert p.activation_constraint() is not None
+  assert dataclasses.replace(p, constrain_activations=False).activation_constraint() is None
+  assert shd.Partitioner(mesh, ()).activation_constraint() is None
+  for bad in (["vocab", "tensor"], ["vocab", ["tenser"]], ["vocab"]):
+    with pytest.raises(ConfigError, match=r"sharding rule .*expected \[logical name, \[mesh axes"):
+      shd.Partitioner(mesh, [bad])
+  with pytest.raises(ConfigError, match=r"batch key 'x': 6 rows do not split over the 4 devices"):
+    p.global_batch({"x": np.zeros((6, 2), np.int32)})
+
+
 def test_task_probabilities():
   np.testing.assert_allclose(task_probabilities([100, 300], "proportional", None, 1.0), [0.25, 0.75])
   np.testing.assert_allclose(task_probabilities([100, 300], "proportional", 200, 1.0), [1 / 3, 2 / 3])
@@ -190,7 +221,7 @@ def test_checkpoint_restores_across_meshes(tmp_path, save_mesh, restore_mesh):
   mesh = _mesh(*restore_mesh)
   tx = optim.make_transform(optim.OptimizerConfig())
   _, fresh, shardings = train_state.create_state(
-      layout.model(jax.device_get(state["params"])), tx, mesh, shd.DEFAULT_RULES
+      layout.model(jax.device_get(state["params"])), tx, shd.Partitioner(mesh)
   )
   restored, meta = ckpt.restore(2, abstract_like(fresh, shardings))
   assert meta == {"note": "x"}
@@ -315,7 +346,7 @@ def test_the_best_dev_checkpoint_is_what_training_returns(tmp_path):
       save_every=1,
       async_checkpoints=False,
   )
-  result = loop.train(model, [task], cfg, tmp_path, _mesh(1, 1, 1), shd.DEFAULT_RULES, "p", score_fn=score)
+  result = loop.train(model, [task], cfg, tmp_path, shd.Partitioner(_mesh(1, 1, 1)), "p", score_fn=score)
   assert result.best_score == 5.0
   final = ModelLayout.of(result.model).flat(result.model)
   for k, v in seen[2].items():
@@ -406,7 +437,7 @@ def test_a_checkpoint_of_another_config_is_refused(tmp_path):
         async_checkpoints=False,
         fingerprint=fingerprint,
     )
-    return loop.train(model, [task], cfg, tmp_path, _mesh(1, 1, 1), shd.DEFAULT_RULES, "p")
+    return loop.train(model, [task], cfg, tmp_path, shd.Partitioner(_mesh(1, 1, 1)), "p")
 
   go("a", 2)
   with pytest.raises(ConfigError, match=r"checkpoint step 2 of phase p was written under another config"):

@@ -73,7 +73,7 @@ def main():
       loop.TrainTask("cls", "cls", "classification", Slow(cls_features, 8, seed=1), 40),
       loop.TrainTask("tag", "tag", "tagging", Slow(tag_features, 4, seed=2), 20, accum_steps=2),
   ]
-  mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, map(int, a.mesh.split(",")))))
+  partitioner = shd.Partitioner.from_config(dict(zip(shd.MESH_AXES, map(int, a.mesh.split(",")))))
   cfg_loop = loop.LoopConfig(
       total_steps=a.steps,
       optimizer=optim.OptimizerConfig(learning_rate=a.lr, total_steps=a.steps),
@@ -82,7 +82,7 @@ def main():
       save_every=a.save_every,
       async_checkpoints=a.async_checkpoints,
   )
-  result = loop.train(model, tasks, cfg_loop, a.workdir, mesh, shd.DEFAULT_RULES, phase="intermediate")
+  result = loop.train(model, tasks, cfg_loop, a.workdir, partitioner, phase="intermediate")
   from xstilts_jax.train.state import ModelLayout
 
   layout = ModelLayout.of(result.model)

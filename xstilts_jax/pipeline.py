@@ -137,8 +137,7 @@ class Context:
 
   config: ml_collections.ConfigDict
   root: Path
-  mesh: Any
-  rules: Any
+  partitioner: shd.Partitioner  # the mesh and rule table every phase trains and predicts with
   data: DataSource
   tokenizer: Any = None
   base_checkpoint: str = ""
@@ -158,7 +157,7 @@ class Context:
 
   def batch_rows(self, n: int) -> int:
     """`n` rounded up to what the batch axes divide; the extra rows are padding (mask 0)."""
-    unit = shd.batch_divisor(self.mesh)
+    unit = self.partitioner.batch_divisor()
     return int(math.ceil(n / unit) * unit)
 
 
@@ -506,7 +505,7 @@ def phase_pretrain(ctx: Context) -> str:
   ]
   steps = total_steps(tasks, b.pretrain)
   result = loop.train(
-      model, tasks, loop_config(ctx, b.pretrain, steps, "pretrain"), ctx.root, ctx.mesh, ctx.rules, "pretrain"
+      model, tasks, loop_config(ctx, b.pretrain, steps, "pretrain"), ctx.root, ctx.partitioner, "pretrain"
   )
   export(
       result.model,
@@ -535,7 +534,7 @@ def phase_mlm(ctx: Context) -> str:
   model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
   tasks = [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)]
   result = loop.train(
-      model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), "mlm"), ctx.root, ctx.mesh, ctx.rules, phase=out.name
+      model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), "mlm"), ctx.root, ctx.partitioner, phase=out.name
   )
   export(
       result.model,
@@ -582,8 +581,7 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
       tasks,
       loop_config(ctx, hp, steps, "intermediate", (hp.sampler, hp.sampler_cap, hp.sampler_temperature)),
       exp,
-      ctx.mesh,
-      ctx.rules,
+      ctx.partitioner,
       phase="intermediate",
   )
   export(
@@ -649,7 +647,7 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
   )
 
   def score(current: XLMRModel, step: int) -> float:
-    predictor = Predictor(current, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
+    predictor = Predictor(current, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
     result, _ = evaluate_task(predictor, eval_spec, dev[0], dev[1], "en", head="target")
     return M.main_score(eval_spec.metric, result)
 
@@ -659,8 +657,7 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
       [task],
       loop_config(ctx, hp, steps, "target"),
       exp,
-      ctx.mesh,
-      ctx.rules,
+      ctx.partitioner,
       phase=out.name,
       score_fn=score if hp.eval_every else None,
   )
@@ -711,7 +708,7 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
   length = (
       (ctx.config.eval.retrieval_max_seq_length or None) if retrieval else target_hparams(ctx, target).max_seq_length
   )
-  predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
+  predictor = Predictor(model, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
   languages = [l for l in spec.languages if not (retrieval and l == "en")]
   results, skipped = {}, {}
   from tqdm.auto import tqdm
@@ -765,7 +762,7 @@ def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[st
   ]
   if missing:
     model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype, options=ctx.options)
-    predictor = Predictor(model, ctx.mesh, ctx.batch_rows(ctx.config.eval.batch_size), ctx.rules)
+    predictor = Predictor(model, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
   for name in missing:
     task_name, language = parse_task_name(name)
     length = min(128, ctx.max_length)
@@ -1111,7 +1108,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = ""
   shd.maybe_initialize_distributed(
       d.coordinator or None, d.num_processes or None, d.process_id if d.process_id >= 0 else None
   )
-  mesh = shd.make_mesh(dict(config.mesh))
+  partitioner = shd.Partitioner.from_config(dict(config.mesh), config.sharding_rules)
   budget, source = model_positions(config)
   check_lengths(config, budget, source)
   check_data_dir(config)
@@ -1120,7 +1117,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = ""
     raise ConfigError(f"workdir {root}: exists and is not a directory")
   lock = lock_workdir(root, take_over_lock) if is_main() else None
   try:
-    results = _run(config, root, mesh, budget, restart_stage)
+    results = _run(config, root, partitioner, budget, restart_stage)
     if is_main() and (root / RESTART_MARKER).exists():
       (root / RESTART_MARKER).unlink()
     return results
@@ -1129,17 +1126,18 @@ def run(config: ml_collections.ConfigDict, workdir: str, restart_stage: str = ""
       lock.release()
 
 
-def _run(config: ml_collections.ConfigDict, root: Path, mesh, budget: int, restart_stage: str) -> dict:
+def _run(
+    config: ml_collections.ConfigDict, root: Path, partitioner: shd.Partitioner, budget: int, restart_stage: str
+) -> dict:
   resolved = _resolved(config)
   if restart_stage:
     restart(root, restart_stage, resolved)
   verify_workdir(root, config)  # before config.json is written: a refused run leaves no trace
   check_saved_config(root / "config.json", config)  # before any phase, shared ones included
-  rules = tuple((name, tuple(axes)) for name, axes in config.sharding_rules)
   data = DataSource(
       config.data.source, config.data.data_dir, config.data.tfds_data_dir, config.data.cache_dir or str(root / "cache")
   )
-  ctx = Context(config, root, mesh, rules, data, fingerprints=stage_fingerprints(resolved), max_length=budget)
+  ctx = Context(config, root, partitioner, data, fingerprints=stage_fingerprints(resolved), max_length=budget)
 
   if config.data.synthetic.enabled:
     data_dir = root / "data"

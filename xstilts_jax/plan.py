@@ -373,8 +373,7 @@ def _batch(step: StepSpec, sharding) -> dict:
 def compile_step(
     step: StepSpec,
     cfg,
-    mesh,
-    rules,
+    partitioner,
     dtype,
     options,
     seed: int = 0,
@@ -385,7 +384,6 @@ def compile_step(
   from flax import nnx
   import jax
 
-  from xstilts_jax import sharding as shd
   from xstilts_jax.evaluation.steps import make_eval_step
   from xstilts_jax.models.mt5 import MT5Model
   from xstilts_jax.models.xlmr import XLMRModel
@@ -395,7 +393,7 @@ def compile_step(
 
   model_class = MT5Model if _is_mt5(cfg) else XLMRModel
   model = nnx.eval_shape(lambda: model_class(cfg, dict(step.heads), dtype=dtype, rngs=nnx.Rngs(seed), options=options))
-  batch = _batch(step, shd.batch_sharding(mesh))
+  batch = _batch(step, partitioner.batch_sharding())
   if step.mode == "train":
     hp = step.hparams
     try:
@@ -405,7 +403,7 @@ def compile_step(
     tx = optim.make_transform(ocfg)
     layout = train_state.ModelLayout.of(model)
     abstract = jax.eval_shape(lambda p: train_state.init_state(layout, p, tx), layout.flat(model))
-    shardings = train_state.state_shardings(layout, abstract, rules, mesh)
+    shardings = train_state.state_shardings(layout, abstract, partitioner)
     fn = train_steps.jit_train_step(
         train_steps.make_train_step(
             layout,
@@ -415,18 +413,17 @@ def compile_step(
             optim.make_schedule(ocfg),
             hp.grad_clip_norm,
             step.accum,
-            mesh,
+            partitioner,
             seed,
-            rules,
         ),
         shardings,
-        mesh,
+        partitioner,
     )
     args = (_abstract(abstract, shardings), batch)
   else:
     graphdef, state = nnx.split(model)
-    shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
-    fn = make_eval_step(graphdef, step.head_kind, step.head, step.layer, rules, mesh)
+    shardings = partitioner.param_shardings(state, nnx.get_partition_spec(state))
+    fn = make_eval_step(graphdef, step.head_kind, step.head, step.layer, partitioner)
     args = (_abstract(state, shardings), {k: batch[k] for k in ("input_ids", "attention_mask")})
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()
@@ -544,8 +541,7 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   devices = topology_devices(chip, shape)
-  mesh = shd.make_mesh(dict(config.mesh), devices=devices)
-  rules = tuple((name, tuple(axes)) for name, axes in config.sharding_rules)
+  partitioner = shd.Partitioner.from_config(dict(config.mesh), config.sharding_rules, devices=devices)
   dtype = jnp.bfloat16 if config.model.dtype == "bfloat16" else jnp.float32
   cfg = model_config(config)
   out = {
@@ -554,7 +550,7 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
       "hbm_gib_per_chip": chip.hbm_gib,
       "peak_bf16_tflops_per_chip": chip.peak_bf16_flops / 1e12,
       "hbm_gb_per_s_per_chip": chip.hbm_bytes_per_s / 1e9,
-      "mesh": dict(mesh.shape),
+      "mesh": dict(partitioner.mesh.shape),
       "dtype": config.model.dtype,
       "remat": options.remat,
       "scan_layers": options.scan_layers,
@@ -565,13 +561,13 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
       "steps": [],
   }
   done: dict[tuple, dict] = {}
-  for step in run_steps(config, shd.batch_divisor(mesh)):
+  for step in run_steps(config, partitioner.batch_divisor()):
     key = step.key()
     if key not in done:
       start = time.perf_counter()
       try:
         compiled, seconds = compile_step(
-            step, cfg, mesh, rules, dtype, options, config.seed, config.optimizer.moments_dtype, optimizer
+            step, cfg, partitioner, dtype, options, config.seed, config.optimizer.moments_dtype, optimizer
         )
         done[key] = step_report(step, compiled, seconds, chip, len(devices), cfg)
       except Exception as e:  # XLA:TPU refuses a program that cannot fit: that is the answer

@@ -1,4 +1,4 @@
-"""Meshes, the logical-axis rule table, and global arrays from host-local batches.
+"""The partitioner (a mesh and the logical-axis rule table), and global arrays from host-local batches.
 
 The model names its parameter axes (vocab, embed, heads, mlp, labels); the config's rule
 table says which mesh axes each name is split over (MaxText's logical_axis_rules). A
@@ -8,10 +8,11 @@ test models and odd head counts run on any mesh.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 from jax.sharding import AxisType, Mesh, NamedSharding
@@ -82,21 +83,107 @@ def make_mesh(shape: Mapping[str, int] | Sequence[tuple[str, int]], devices=None
   return jax.make_mesh(tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names), devices=devices)
 
 
-def spec_for(logical: Sequence[Optional[str]], shape: Sequence[int], rules, mesh: Mesh) -> P:
-  """The PartitionSpec for one array: each logical name through the rules, each mesh axis once."""
-  table = {name: tuple(axes or ()) for name, axes in rules}
-  used: set[str] = set()
-  out = []
-  for name, dim in zip(logical, shape):
-    axes = tuple(a for a in table.get(name, ()) if a not in used and mesh.shape.get(a, 1) > 1) if name else ()
-    if axes and dim % math.prod(mesh.shape[a] for a in axes) == 0:
-      used.update(axes)
-      out.append(axes[0] if len(axes) == 1 else axes)
-    else:
-      if axes:
-        _warn_once(name, dim, axes)
-      out.append(None)
-  return P(*out)
+@dataclasses.dataclass(frozen=True)
+class Partitioner:
+  """The mesh and the logical-axis rule table of a run: every sharding the engine uses comes from
+  here (t5x's PjitPartitioner, MaxText's logical_axis_rules); callers pass this one object.
+
+  `rules` maps each logical axis name to the mesh axes it is split over. With
+  `constrain_activations=False` the model's named activations are left to XLA (no sharding
+  constraint inside the steps) while parameters still follow the rules; an empty rule table
+  replicates everything and constrains nothing. Frozen and hashable, so compiled steps can be
+  cached by it.
+  """
+
+  mesh: Mesh
+  rules: tuple = DEFAULT_RULES
+  constrain_activations: bool = True
+
+  def __post_init__(self):
+    table = []
+    for rule in self.rules:
+      if len(rule) != 2 or isinstance(rule[1], str) or not set(rule[1] or ()) <= set(MESH_AXES):
+        raise ConfigError(f"sharding rule {list(rule)!r}: expected [logical name, [mesh axes of {MESH_AXES}]]")
+      table.append((str(rule[0]), tuple(rule[1] or ())))
+    object.__setattr__(self, "rules", tuple(table))
+
+  @classmethod
+  def from_config(
+      cls,
+      mesh_shape: Mapping[str, int] | Sequence[tuple[str, int]],
+      rules=DEFAULT_RULES,
+      devices=None,
+      constrain_activations: bool = True,
+  ) -> "Partitioner":
+    """A partitioner over `make_mesh(mesh_shape, devices)` (config.mesh, config.sharding_rules)."""
+    return cls(make_mesh(mesh_shape, devices), tuple(rules), constrain_activations)
+
+  def spec_for(self, logical: Sequence[Optional[str]], shape: Sequence[int]) -> P:
+    """The PartitionSpec for one array: each logical name through the rules, each mesh axis once."""
+    table = dict(self.rules)
+    used: set[str] = set()
+    out = []
+    for name, dim in zip(logical, shape):
+      axes = tuple(a for a in table.get(name, ()) if a not in used and self.mesh.shape.get(a, 1) > 1) if name else ()
+      if axes and dim % math.prod(self.mesh.shape[a] for a in axes) == 0:
+        used.update(axes)
+        out.append(axes[0] if len(axes) == 1 else axes)
+      else:
+        if axes:
+          _warn_once(name, dim, axes)
+        out.append(None)
+    return P(*out)
+
+  def param_shardings(self, abstract_tree: Any, logical_tree: Any) -> Any:
+    """NamedShardings for a tree of arrays whose logical axes are in a parallel tree of PartitionSpecs."""
+    is_spec = lambda x: isinstance(x, P)
+    specs = jax.tree.leaves(logical_tree, is_leaf=is_spec)
+    arrays, treedef = jax.tree.flatten(abstract_tree)
+    if len(specs) != len(arrays):
+      raise ValueError(f"{len(arrays)} arrays but {len(specs)} logical specs")
+    return jax.tree.unflatten(
+        treedef, [NamedSharding(self.mesh, self.spec_for(tuple(s), a.shape)) for s, a in zip(specs, arrays)]
+    )
+
+  def activation_constraint(self) -> Optional[Callable[[jax.Array, tuple], jax.Array]]:
+    """`constrain(x, logical_names)` for models.xlmr.activation_sharding: the rule table's
+    layout for an activation, as a sharding constraint (replicated where a rule does not divide);
+    None when activations are not constrained (`constrain_activations=False` or no rules)."""
+    if not (self.constrain_activations and self.rules):
+      return None
+
+    def constrain(x, names):
+      return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, self.spec_for(names, x.shape)))
+
+    return constrain
+
+  def replicated(self) -> NamedSharding:
+    """Whole on every device."""
+    return NamedSharding(self.mesh, P())
+
+  def batch_sharding(self) -> NamedSharding:
+    """Rows of every batch array split over (data, fsdp); the other dimensions whole."""
+    return NamedSharding(self.mesh, P(BATCH_AXES))
+
+  def batch_divisor(self) -> int:
+    """How many ways the rows of a batch are split: a batch's row count must be a multiple."""
+    return math.prod(self.mesh.shape[a] for a in BATCH_AXES)
+
+  def global_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+    """A global batch, which every host holds whole, as arrays sharded over the batch axes.
+
+    Each host places only the shards of its own devices, whatever order the mesh gives them.
+    """
+    sharding, unit = self.batch_sharding(), self.batch_divisor()
+    out = {}
+    for k, v in batch.items():
+      v = np.asarray(v)
+      if v.shape[0] % unit:
+        raise ConfigError(
+            f"batch key {k!r}: {v.shape[0]} rows do not split over the {unit} devices of the batch axes {BATCH_AXES}"
+        )
+      out[k] = jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index])
+    return out
 
 
 _warned: set = set()
@@ -106,59 +193,6 @@ def _warn_once(name: str, dim: int, axes: tuple) -> None:
   if (name, dim, axes) not in _warned:
     _warned.add((name, dim, axes))
     logging.warning("logical axis %r of size %d does not divide over mesh axes %s: replicated", name, dim, axes)
-
-
-def logical_shardings(abstract_tree: Any, logical_tree: Any, rules, mesh: Mesh) -> Any:
-  """NamedShardings for a tree of arrays whose logical axes are in a parallel tree of PartitionSpecs."""
-  is_spec = lambda x: isinstance(x, P)
-  specs = jax.tree.leaves(logical_tree, is_leaf=is_spec)
-  arrays, treedef = jax.tree.flatten(abstract_tree)
-  if len(specs) != len(arrays):
-    raise ValueError(f"{len(arrays)} arrays but {len(specs)} logical specs")
-  return jax.tree.unflatten(
-      treedef, [NamedSharding(mesh, spec_for(tuple(s), a.shape, rules, mesh)) for s, a in zip(specs, arrays)]
-  )
-
-
-def activation_constraint(rules, mesh: Mesh):
-  """`constrain(x, logical_names)` for models.xlmr.activation_sharding: the rule table's
-  layout for an activation, as a sharding constraint (replicated where a rule does not divide)."""
-
-  def constrain(x, names):
-    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec_for(names, x.shape, rules, mesh)))
-
-  return constrain
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P())
-
-
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Rows of every batch array split over (data, fsdp); the other dimensions whole."""
-  return NamedSharding(mesh, P(BATCH_AXES))
-
-
-def batch_divisor(mesh: Mesh) -> int:
-  return math.prod(mesh.shape[a] for a in BATCH_AXES)
-
-
-def global_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-  """A global batch, which every host holds whole, as arrays sharded over the batch axes.
-
-  Each host places only the shards of its own devices, whatever order the mesh gives them.
-  """
-  sharding = batch_sharding(mesh)
-  out = {}
-  for k, v in batch.items():
-    v = np.asarray(v)
-    if v.shape[0] % batch_divisor(mesh):
-      raise ConfigError(
-          f"batch key {k!r}: {v.shape[0]} rows do not split over the {batch_divisor(mesh)} "
-          f"devices of the batch axes {BATCH_AXES}"
-      )
-    out[k] = jax.make_array_from_callback(v.shape, sharding, lambda index, v=v: v[index])
-  return out
 
 
 def to_host(x: jax.Array) -> np.ndarray:

@@ -18,16 +18,15 @@ from typing import Any, Callable, Mapping, Optional
 from flax import nnx
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh
 import numpy as np
 
 from xstilts_jax import atomic
-from xstilts_jax import sharding as shd
 from xstilts_jax.data.batches import eval_batches
 from xstilts_jax.data.retrieval_examples import EntityRetrievalSet, RetrievalQAPool
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.evaluation import retrieval_qa
 from xstilts_jax.models.xlmr import XLMRModel, encode, mean_pool
+from xstilts_jax.sharding import Partitioner, to_host
 
 POOLINGS = ("pooler", "cls", "mean")
 _INPUTS = ("input_ids", "attention_mask")
@@ -64,21 +63,19 @@ def make_embed_step(graphdef, pooling: str = "pooler", layer: Optional[int] = No
 
 
 class DualEncoder:
-  """Embeds feature sets with one model on a mesh; `embed` is either tower."""
+  """Embeds feature sets with one model placed by a partitioner; `embed` is either tower."""
 
   def __init__(
       self,
       model: XLMRModel,
-      mesh: Mesh,
+      partitioner: Partitioner,
       batch_size: int,
-      rules=shd.DEFAULT_RULES,
       pooling: str = "pooler",
       layer: Optional[int] = None,
   ):
     self.graphdef, state = nnx.split(model)
-    shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
-    self.state = jax.device_put(state, shardings)
-    self.mesh, self.batch_size = mesh, batch_size
+    self.state = jax.device_put(state, partitioner.param_shardings(state, nnx.get_partition_spec(state)))
+    self.partitioner, self.batch_size = partitioner, batch_size
     self.step = make_embed_step(self.graphdef, pooling, layer)
 
   def embed(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -87,7 +84,7 @@ class DualEncoder:
     out = []
     for batch in eval_batches(inputs, self.batch_size):
       real = batch.pop("mask").astype(bool)
-      out.append(shd.to_host(self.step(self.state, shd.global_batch(batch, self.mesh)))[real])
+      out.append(to_host(self.step(self.state, self.partitioner.global_batch(batch)))[real])
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

@@ -14,12 +14,11 @@ from typing import Callable, Mapping, Optional
 from flax import nnx
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh
 import numpy as np
 
-from xstilts_jax import sharding as shd
 from xstilts_jax.data.batches import eval_batches
 from xstilts_jax.models.xlmr import XLMRModel, activation_sharding, encode, mean_pool
+from xstilts_jax.sharding import Partitioner, to_host
 
 _MODEL_INPUTS = ("input_ids", "attention_mask")
 
@@ -47,21 +46,21 @@ def make_eval_step(
     graphdef,
     kind: str,
     head: Optional[str],
-    layer: Optional[int] = None,
-    rules: Optional[tuple] = None,
-    mesh: Optional[Mesh] = None,
+    layer: Optional[int],
+    partitioner: Partitioner,
 ) -> Callable:
   """step(state, batch) -> outputs: logits, (start, end) for spans, or mean-pooled embeddings
-  of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts). With `rules`
-  and `mesh`, the model's named activations take the rule table's layout.
+  of hidden_states[layer] for retrieval (0 = embeddings, as transformers counts). The model's
+  named activations take the partitioner's layout unless it says not to (`constrain_activations`).
 
   Cached by model structure, so scoring the dev set every few hundred steps compiles once.
   """
 
   outputs = _OUTPUTS.get(kind, _head_outputs)
+  constrain = partitioner.activation_constraint()
 
   def step(state, batch):
-    with activation_sharding(shd.activation_constraint(rules, mesh)) if rules else contextlib.nullcontext():
+    with activation_sharding(constrain) if constrain else contextlib.nullcontext():
       return outputs(nnx.merge(graphdef, state), batch, head, layer)
 
   return jax.jit(step)
@@ -70,22 +69,21 @@ def make_eval_step(
 class Predictor:
   """Runs a model's eval steps over padded batches of features."""
 
-  def __init__(self, model: XLMRModel, mesh: Mesh, batch_size: int, rules=shd.DEFAULT_RULES):
+  def __init__(self, model: XLMRModel, partitioner: Partitioner, batch_size: int):
     self.graphdef, state = nnx.split(model)
     # Parameters go to their shards once, as the rule table says (not to every device per batch).
-    shardings = shd.logical_shardings(state, nnx.get_partition_spec(state), rules, mesh)
-    self.state = jax.device_put(state, shardings)
-    self.mesh, self.batch_size, self.rules = mesh, batch_size, tuple((n, tuple(a)) for n, a in rules)
+    self.state = jax.device_put(state, partitioner.param_shardings(state, nnx.get_partition_spec(state)))
+    self.partitioner, self.batch_size = partitioner, batch_size
 
   def __call__(
       self, features: Mapping[str, np.ndarray], kind: str, head: Optional[str] = None, layer: Optional[int] = None
   ):
-    step = make_eval_step(self.graphdef, kind, head, layer, self.rules, self.mesh)
+    step = make_eval_step(self.graphdef, kind, head, layer, self.partitioner)
     inputs = {k: v for k, v in features.items() if k in _MODEL_INPUTS}
     outputs = []
     for batch in eval_batches(inputs, self.batch_size):
       real = batch.pop("mask").astype(bool)
-      out = step(self.state, shd.global_batch(batch, self.mesh))
-      out = jax.tree.map(shd.to_host, out)
+      out = step(self.state, self.partitioner.global_batch(batch))
+      out = jax.tree.map(to_host, out)
       outputs.append(jax.tree.map(lambda x: x[real], out))
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)

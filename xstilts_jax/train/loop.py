@@ -18,14 +18,13 @@ from typing import Callable, Iterator, Optional, Sequence
 import zlib
 
 import jax
-from jax.sharding import Mesh
 import numpy as np
 
 from xstilts_jax import paths
-from xstilts_jax import sharding as shd
 from xstilts_jax.data import batches as B
 from xstilts_jax.errors import ConfigError, Preempted, TrainingError
 from xstilts_jax.models.xlmr import XLMRModel
+from xstilts_jax.sharding import Partitioner
 from xstilts_jax.train import optim
 from xstilts_jax.train.checkpoint import Checkpointer, abstract_like
 from xstilts_jax.train.logs import MetricLogger
@@ -116,8 +115,7 @@ def train(
     tasks: Sequence[TrainTask],
     cfg: LoopConfig,
     workdir: str | Path,
-    mesh: Mesh,
-    rules,
+    partitioner: Partitioner,
     phase: str,
     score_fn: Optional[Callable[[XLMRModel, int], float]] = None,
 ) -> TrainResult:
@@ -130,7 +128,7 @@ def train(
   seed = cfg.seed ^ zlib.crc32(phase.encode())  # each phase draws its own dropout masks and task order
   tx = optim.make_transform(cfg.optimizer)
   schedule = optim.make_schedule(cfg.optimizer)
-  layout, state, shardings = create_state(model, tx, mesh, rules)
+  layout, state, shardings = create_state(model, tx, partitioner)
   steps = {}  # head -> compiled step, built on first use
 
   ckpt = Checkpointer(
@@ -184,14 +182,13 @@ def train(
                 schedule,
                 cfg.optimizer.grad_clip_norm,
                 task.accum_steps,
-                mesh,
+                partitioner,
                 seed,
-                rules,
             ),
             shardings,
-            mesh,
+            partitioner,
         )
-      state, metrics = steps[task.head](state, shd.global_batch(batch, mesh))
+      state, metrics = steps[task.head](state, partitioner.global_batch(batch))
       step += 1
       # The previous step's numbers are ready by now: reading them does not wait for this step.
       if pending is not None:

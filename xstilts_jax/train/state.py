@@ -14,13 +14,13 @@ from typing import Any, Mapping, Optional
 from flax import nnx
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 import optax
 
-from xstilts_jax import sharding as shd
 from xstilts_jax.models.xlmr import XLMRModel
+from xstilts_jax.sharding import Partitioner
 
 
 def _path_name(path) -> str:
@@ -87,7 +87,7 @@ def init_state(layout: ModelLayout, params: Mapping[str, Any], tx: optax.Gradien
   }
 
 
-def state_shardings(layout: ModelLayout, abstract_state: Any, rules, mesh: Mesh) -> Any:
+def state_shardings(layout: ModelLayout, abstract_state: Any, partitioner: Partitioner) -> Any:
   """Shardings for a train state: parameters and their optimizer statistics by the rule table.
 
   A statistic of a parameter's shape (Adam's moments, Adafactor's unfactored second moment)
@@ -101,15 +101,15 @@ def state_shardings(layout: ModelLayout, abstract_state: Any, rules, mesh: Mesh)
   def place(path, leaf):
     key = getattr(path[-1], "key", None)  # parameters and their statistics sit under their name
     if not isinstance(key, str) or key not in shapes:
-      return shd.replicated(mesh)
+      return partitioner.replicated()
     axes, shape = tuple(logical[key]), shapes[key]
     if tuple(leaf.shape) == tuple(shape):
-      return shd.NamedSharding(mesh, shd.spec_for(axes, shape, rules, mesh))
+      return NamedSharding(partitioner.mesh, partitioner.spec_for(axes, shape))
     field = getattr(path[-2], "name", None) if len(path) > 1 else None
     dropped = _dropped_axis(field, shape, tuple(leaf.shape))
     if dropped is None:
-      return shd.replicated(mesh)
-    return shd.NamedSharding(mesh, shd.spec_for(axes[:dropped] + axes[dropped + 1 :], leaf.shape, rules, mesh))
+      return partitioner.replicated()
+    return NamedSharding(partitioner.mesh, partitioner.spec_for(axes[:dropped] + axes[dropped + 1 :], leaf.shape))
 
   return jax.tree_util.tree_map_with_path(place, abstract_state)
 
@@ -139,9 +139,9 @@ def _shapes(grouped: Mapping) -> dict[str, tuple]:
 
 
 def create_state(
-    model: XLMRModel, tx: optax.GradientTransformation, mesh: Mesh, rules
+    model: XLMRModel, tx: optax.GradientTransformation, partitioner: Partitioner
 ) -> tuple[ModelLayout, dict, Any]:
-  """The layout, the train state placed on the mesh, and its shardings.
+  """The layout, the train state placed on the partitioner's mesh, and its shardings.
 
   Parameters go straight from wherever they are (host numpy after load_hf) to their shards;
   the Adam state is created by a jit whose outputs are already sharded, so nothing the size
@@ -150,7 +150,7 @@ def create_state(
   layout = ModelLayout.of(model)
   params = layout.flat(model)
   abstract = jax.eval_shape(lambda p: init_state(layout, p, tx), params)
-  shardings = state_shardings(layout, abstract, rules, mesh)
+  shardings = state_shardings(layout, abstract, partitioner)
   placed = jax.device_put(layout.grouped(params), shardings["params"])
   state = jax.jit(lambda p: init_state(layout, layout.ungrouped(p), tx), out_shardings=shardings)(placed)
   return layout, state, shardings

@@ -9,16 +9,16 @@ exactly (token-level losses included). The `mask` key marks real rows.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import optax
 
-from xstilts_jax import sharding as shd
 from xstilts_jax.models.xlmr import activation_sharding
+from xstilts_jax.sharding import BATCH_AXES, Partitioner
 from xstilts_jax.tasks.spec import IGNORE_LABEL
 from xstilts_jax.train.optim import clip_by_global_norm
 from xstilts_jax.train.state import ModelLayout
@@ -92,22 +92,22 @@ def make_train_step(
     schedule: Callable,
     grad_clip_norm: float,
     accum_steps: int,
-    mesh: Mesh,
+    partitioner: Partitioner,
     seed: int = 0,
-    rules: Optional[tuple] = None,
 ) -> Callable:
   """step(state, batch) -> (state, metrics); jit it with shardings (see `jit_train_step`).
 
   Dropout keys derive from `seed` and the state's step count inside the step, so a resumed
-  run draws the same masks and no key is made on the host. With `rules`, the model's named
-  activations are constrained to the rule table's layout on `mesh`.
+  run draws the same masks and no key is made on the host. The model's named activations are
+  constrained to the partitioner's rule table unless it says not to (`constrain_activations`).
   """
-  micro_sharding = NamedSharding(mesh, P(None, shd.BATCH_AXES))
+  micro_sharding = NamedSharding(partitioner.mesh, P(None, BATCH_AXES))
+  constrain = partitioner.activation_constraint()
 
   def loss_and_count(trainable, frozen_heads, micro, key):
     params = {"encoder": trainable["encoder"], "heads": {**frozen_heads, head: trainable["head"]}}
     model = layout.model(params)
-    with activation_sharding(shd.activation_constraint(rules, mesh)) if rules else contextlib.nullcontext():
+    with activation_sharding(constrain) if constrain else contextlib.nullcontext():
       out = model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key)
     return task_loss(kind, out, micro)
 
@@ -153,10 +153,12 @@ def make_train_step(
   return step
 
 
-def jit_train_step(step: Callable, state_shardings, mesh: Mesh) -> Callable:
+def jit_train_step(step: Callable, state_shardings, partitioner: Partitioner) -> Callable:
+  """`step` jit-compiled: the state in and out as `state_shardings`, the batch split over the
+  batch axes, the metrics whole on every device; the input state's buffers are donated."""
   return jax.jit(
       step,
-      in_shardings=(state_shardings, shd.batch_sharding(mesh)),
-      out_shardings=(state_shardings, shd.replicated(mesh)),
+      in_shardings=(state_shardings, partitioner.batch_sharding()),
+      out_shardings=(state_shardings, partitioner.replicated()),
       donate_argnums=(0,),
   )
