@@ -111,6 +111,10 @@ def test_mlm_reads_any_language(tmp_path):
   (tmp_path / "mlm/qx/train.txt").write_text("one\n\ntwo\n", encoding="utf-8")
   spec = get_task("mlm", languages=["qx"])
   assert [e.text for e in load_examples(spec, "qx", "train", data_dir=tmp_path)] == ["one", "two"]
+  # The language comes with the spec (the pipeline names it there: the format's any_language);
+  # a spec without it is refused like any other task's.
+  with pytest.raises(ConfigError, match="task mlm has no language 'qx'"):
+    load_examples(get_task("mlm", languages=["qy"]), "qx", "train", data_dir=tmp_path)
 
 
 def test_hub_unreachable_is_one_line_data_error():

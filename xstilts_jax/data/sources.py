@@ -117,7 +117,7 @@ def local_paths(spec: TaskSpec, language: str, split: str, data_dir: Union[str, 
 
 
 def _check_language(spec: TaskSpec, language: str) -> None:
-  if spec.format == "mlm" or language in spec.languages or language == spec.train_language:
+  if language in spec.languages or language == spec.train_language:
     return
   raise ConfigError(f"task {spec.name} has no language '{language}' (languages: " f"{' '.join(spec.languages)})")
 
