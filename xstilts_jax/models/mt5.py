@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from flax import nnx
 import jax
@@ -41,20 +41,6 @@ from xstilts_jax.models.xlmr import (
     mean_pool,
 )
 
-MT5_HEAD_KINDS = (
-    "encoder",
-    "seq2seq",
-    "classification",
-    "tagging",
-    "span",
-    "multiple_choice",
-    "seq2seq_classification",
-    "seq2seq_span",
-)
-# transformers' encoder-decoder task classes: the decoder reads the input shifted right;
-# MT5ForSequenceClassification classifies the decoder state at the last EOS of the input,
-# MT5ForQuestionAnswering scores span starts and ends on the decoder states.
-_DECODER_HEADS = {"seq2seq": "lm", "seq2seq_classification": "classification", "seq2seq_span": "span"}
 SUPPORTED_FEED_FORWARD = ("gated-gelu",)
 
 
@@ -429,12 +415,97 @@ class Seq2SeqHead(nnx.Module):
     return self.logits(x, rng)[:, 0], new_cache
 
 
+@dataclasses.dataclass(frozen=True)
+class _HeadInputs:
+  """What a head's output reads besides the encoder's states."""
+
+  head: str
+  input_ids: jax.Array
+  attention_mask: jax.Array
+  decoder_input_ids: Optional[jax.Array]
+  decoder_attention_mask: Optional[jax.Array]
+  rng: _RngSplitter
+  choices_shape: Optional[tuple]
+
+
+@dataclasses.dataclass(frozen=True)
+class MT5Head:
+  """One mT5 head kind: how it is built (cfg, spec, dtype, rngs), what it gives from the encoder's
+  states (model, module, states, _HeadInputs), whether its inputs are [B, K, S] choices, and
+  whether it generates text (greedy_decode)."""
+
+  build: Callable
+  output: Callable
+  choices: bool = False
+  generates: bool = False
+
+
+def _decoder_head(output: str) -> Callable:
+  return lambda cfg, spec, dtype, rngs: Seq2SeqHead(cfg, dtype, output, spec.num_labels, rngs=rngs)
+
+
+def _encoder_head(cfg: MT5Config, spec: HeadSpec, dtype, rngs: nnx.Rngs):
+  return _make_head(_head_config(cfg), spec, dtype, rngs)
+
+
+def _lm_logits(model, module, x, i: _HeadInputs):
+  if i.decoder_input_ids is None:
+    raise ValueError(f"head {i.head!r} (seq2seq) needs decoder_input_ids")
+  return module(i.decoder_input_ids, i.decoder_attention_mask, x, i.attention_mask, model.encoder.embed, i.rng)
+
+
+def _decoder_states(model, module, x, i: _HeadInputs):
+  """transformers' encoder-decoder task classes feed the decoder the input shifted right."""
+  ids = i.decoder_input_ids
+  if ids is None:
+    ids = shift_right(i.input_ids, model.cfg.decoder_start_token_id, model.cfg.pad_token_id)
+  return module(ids, i.decoder_attention_mask, x, i.attention_mask, model.encoder.embed, i.rng)
+
+
+def _decoder_span(model, module, x, i: _HeadInputs):
+  logits = module.qa_outputs(_decoder_states(model, module, x, i))
+  return logits[..., 0], logits[..., 1]
+
+
+def _decoder_classification(model, module, x, i: _HeadInputs):
+  """The decoder state at each row's last EOS of the input (transformers requires one in every row)."""
+  h = _decoder_states(model, module, x, i)
+  length = i.input_ids.shape[-1]
+  last_eos = length - 1 - jnp.argmax((i.input_ids == model.cfg.eos_token_id)[:, ::-1], axis=-1)
+  return module.classification_head(jnp.take_along_axis(h, last_eos[:, None, None], axis=1), i.rng)
+
+
+def _pooled_classification(model, module, x, i: _HeadInputs):
+  pooled = mean_pool(x, i.attention_mask).astype(x.dtype)
+  return module(pooled[:, None, :], i.rng)  # the head reads position 0
+
+
+def _pooled_choices(model, module, x, i: _HeadInputs):
+  return module(mean_pool(x, i.attention_mask).astype(x.dtype), i.rng).reshape(i.choices_shape)
+
+
+def _token_output(model, module, x, i: _HeadInputs):
+  return module(x, i.rng)
+
+
+# mT5 head kind -> its record; "encoder" (no head) gives the encoder's states. A new head is one entry.
+MT5_HEADS: dict[str, MT5Head] = {
+    "seq2seq": MT5Head(_decoder_head("lm"), _lm_logits, generates=True),
+    "classification": MT5Head(_encoder_head, _pooled_classification),
+    "tagging": MT5Head(_encoder_head, _token_output),
+    "span": MT5Head(_encoder_head, _token_output),
+    "multiple_choice": MT5Head(_encoder_head, _pooled_choices, choices=True),
+    # transformers' MT5ForSequenceClassification and MT5ForQuestionAnswering
+    "seq2seq_classification": MT5Head(_decoder_head("classification"), _decoder_classification),
+    "seq2seq_span": MT5Head(_decoder_head("span"), _decoder_span),
+}
+MT5_HEAD_KINDS = ("encoder", *MT5_HEADS)
+
+
 def _make_mt5_head(cfg: MT5Config, spec: HeadSpec, dtype, rngs: nnx.Rngs):
-  if spec.kind in _DECODER_HEADS:
-    return Seq2SeqHead(cfg, dtype, _DECODER_HEADS[spec.kind], spec.num_labels, rngs=rngs)
-  if spec.kind in ("classification", "tagging", "span", "multiple_choice"):
-    return _make_head(_head_config(cfg), spec, dtype, rngs)
-  raise ValueError(f"unknown mT5 head kind {spec.kind!r}; expected one of {MT5_HEAD_KINDS[1:]}")
+  if spec.kind not in MT5_HEADS:
+    raise ValueError(f"unknown mT5 head kind {spec.kind!r}; expected one of {MT5_HEAD_KINDS[1:]}")
+  return MT5_HEADS[spec.kind].build(cfg, spec, dtype, rngs)
 
 
 class MT5Model(WithHeads, nnx.Module):
@@ -488,39 +559,17 @@ class MT5Model(WithHeads, nnx.Module):
   ):
     head, kind = self.resolve_head(head)
     rng = _RngSplitter(dropout_rng)
+    record = MT5_HEADS.get(kind)  # None: no head, the encoder's states
     choices_shape = None
-    if kind == "multiple_choice":
+    if record is not None and record.choices:
       choices_shape = input_ids.shape[:2]
       input_ids = input_ids.reshape(-1, input_ids.shape[-1])
       attention_mask = attention_mask.reshape(-1, attention_mask.shape[-1])
     x, hidden_states = self.encoder(input_ids, attention_mask, rng=rng, output_hidden_states=output_hidden_states)
-    if kind == "encoder":
+    if record is None:
       return (x, hidden_states) if output_hidden_states else x
-    module = self.heads[head]
-    if kind == "seq2seq":
-      if decoder_input_ids is None:
-        raise ValueError(f"head {head!r} (seq2seq) needs decoder_input_ids")
-      out = module(decoder_input_ids, decoder_attention_mask, x, attention_mask, self.encoder.embed, rng)
-    elif kind in _DECODER_HEADS:
-      if decoder_input_ids is None:
-        decoder_input_ids = shift_right(input_ids, self.cfg.decoder_start_token_id, self.cfg.pad_token_id)
-      h = module(decoder_input_ids, decoder_attention_mask, x, attention_mask, self.encoder.embed, rng)
-      if kind == "seq2seq_span":
-        logits = module.qa_outputs(h)
-        out = (logits[..., 0], logits[..., 1])
-      else:  # the state at each row's last EOS (transformers requires one in every row)
-        length = input_ids.shape[-1]
-        last_eos = length - 1 - jnp.argmax((input_ids == self.cfg.eos_token_id)[:, ::-1], axis=-1)
-        rep = jnp.take_along_axis(h, last_eos[:, None, None], axis=1)
-        out = module.classification_head(rep, rng)
-    elif kind in ("classification", "multiple_choice"):
-      pooled = mean_pool(x, attention_mask).astype(x.dtype)
-      if kind == "classification":
-        out = module(pooled[:, None, :], rng)  # the head reads position 0
-      else:
-        out = module(pooled, rng).reshape(choices_shape)
-    else:
-      out = module(x, rng)
+    inputs = _HeadInputs(head, input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, rng, choices_shape)
+    out = record.output(self, self.heads[head], x, inputs)
     return (out, hidden_states) if output_hidden_states else out
 
 
@@ -541,7 +590,7 @@ def greedy_decode(model: MT5Model, input_ids, attention_mask, max_length: int, h
   `nnx.jit(greedy_decode, static_argnames=("max_length", "head"))`.
   """
   head, kind = model.resolve_head(head)
-  if kind != "seq2seq":
+  if kind not in MT5_HEADS or not MT5_HEADS[kind].generates:
     raise ValueError(f"greedy_decode needs a seq2seq head; head {head!r} is {kind!r}")
   cfg, decoder = model.cfg, model.heads[head]
   encoded, _ = model.encoder(input_ids, attention_mask, rng=_RngSplitter(None))

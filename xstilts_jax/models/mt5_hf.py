@@ -14,9 +14,10 @@ decoder's states), so they always start fresh and cannot be exported.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from flax import nnx
 import jax
@@ -29,16 +30,6 @@ from xstilts_jax.models.mt5 import MT5_HEAD_KINDS, MT5Config, MT5Model, _make_mt
 from xstilts_jax.models.xlmr import HeadSpec
 
 MODEL_TYPES = ("mt5",)
-ARCHITECTURES = {
-    "encoder": "MT5EncoderModel",
-    "seq2seq": "MT5ForConditionalGeneration",
-    "tagging": "MT5ForTokenClassification",
-    "seq2seq_classification": "MT5ForSequenceClassification",
-    "seq2seq_span": "MT5ForQuestionAnswering",
-}
-# Where each architecture keeps the shared table, the encoder and the decoder.
-_PREFIX = {"tagging": "transformer.", "seq2seq_classification": "transformer."}
-_KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
 _LINEAR = ("kernel",)
 
 
@@ -103,23 +94,69 @@ def _linear_with_bias(hf: str, path: tuple) -> list:
   return [(hf + ".weight", path + ("kernel",), True), (hf + ".bias", path + ("bias",), False)]
 
 
+@dataclasses.dataclass(frozen=True)
+class MT5HFHead:
+  """How transformers stores one mT5 head kind: its architecture (None: transformers has no
+  class for it, so it is not exported), the head's weights as entries (transformers name, path
+  in the NNX state, transpose?) for a head named `name`, the weight whose rows are the labels
+  (its label names go into config.json), whether the head needs a label count even when the
+  checkpoint has no labels, the prefix of the shared table, encoder and decoder, and whether
+  the head's weight may be tied to the shared embedding (dropped from the checkpoint then)."""
+
+  architecture: Optional[str]
+  entries: Callable[[MT5Config, str], list] = lambda cfg, name: []
+  labels_weight: Optional[str] = None
+  needs_labels: bool = False
+  prefix: str = ""
+  tied_to_embedding: Optional[str] = None
+
+
+def _classification_entries(cfg: MT5Config, name: str) -> list:
+  c = ("heads", name, "classification_head")
+  return (
+      decoder_entries(cfg, name, "transformer.")
+      + _linear_with_bias("classification_head.dense", c + ("dense",))
+      + _linear_with_bias("classification_head.out_proj", c + ("out_proj",))
+  )
+
+
+def _tagging_entries(cfg: MT5Config, name: str) -> list:
+  p = ("heads", name, "classifier")
+  return [("classifier.weight", p + ("kernel",), True), ("classifier.bias", p + ("bias",), False)]
+
+
+# mT5 head kind (models.mt5.MT5_HEADS) -> its transformers form; a new head is one entry here.
+HF_HEADS: dict[str, MT5HFHead] = {
+    "encoder": MT5HFHead("MT5EncoderModel"),
+    "seq2seq": MT5HFHead(
+        "MT5ForConditionalGeneration",
+        lambda cfg, n: decoder_entries(cfg, n) + [("lm_head.weight", ("heads", n, "lm_head", "kernel"), True)],
+        tied_to_embedding="lm_head.weight",
+    ),
+    "tagging": MT5HFHead(
+        "MT5ForTokenClassification", _tagging_entries, labels_weight="classifier.weight", prefix="transformer."
+    ),
+    "seq2seq_classification": MT5HFHead(
+        "MT5ForSequenceClassification",
+        _classification_entries,
+        labels_weight="classification_head.out_proj.weight",
+        prefix="transformer.",
+    ),
+    "seq2seq_span": MT5HFHead(
+        "MT5ForQuestionAnswering",
+        lambda cfg, n: decoder_entries(cfg, n) + _linear_with_bias("qa_outputs", ("heads", n, "qa_outputs")),
+    ),
+    # XLM-R's head shapes on the mT5 encoder: no transformers class holds them.
+    "classification": MT5HFHead(None, needs_labels=True),
+    "span": MT5HFHead(None),
+    "multiple_choice": MT5HFHead(None),
+}
+ARCHITECTURES = {kind: h.architecture for kind, h in HF_HEADS.items() if h.architecture}
+_KIND_OF_ARCHITECTURE = {v: k for k, v in ARCHITECTURES.items()}
+
+
 def head_entries(cfg: MT5Config, kind: str, name: str) -> list[tuple[str, tuple, bool]]:
-  p = ("heads", name)
-  if kind == "seq2seq":
-    return decoder_entries(cfg, name) + [("lm_head.weight", p + ("lm_head", "kernel"), True)]
-  if kind == "seq2seq_span":
-    return decoder_entries(cfg, name) + _linear_with_bias("qa_outputs", p + ("qa_outputs",))
-  if kind == "seq2seq_classification":
-    c = p + ("classification_head",)
-    return (
-        decoder_entries(cfg, name, "transformer.")
-        + _linear_with_bias("classification_head.dense", c + ("dense",))
-        + _linear_with_bias("classification_head.out_proj", c + ("out_proj",))
-    )
-  if kind == "tagging":
-    p = ("heads", name, "classifier")
-    return [("classifier.weight", p + ("kernel",), True), ("classifier.bias", p + ("bias",), False)]
-  return []
+  return HF_HEADS[kind].entries(cfg, name)
 
 
 def _prefix_of(weights: dict) -> str:
@@ -172,10 +209,9 @@ def load_mt5(
     raise ModelError(f"{config_file}: {e}") from None
   weights = read_hf_weights(ckpt_dir)
   prefix = _prefix_of(weights)
-  label_key = {"tagging": "classifier.weight", "seq2seq_classification": "classification_head.out_proj.weight"}.get(
-      head
-  )
-  if label_key is not None:
+  hf_head = HF_HEADS[head]
+  if hf_head.labels_weight is not None:
+    label_key = hf_head.labels_weight
     in_ckpt = weights[label_key].shape[0] if label_key in weights else None
     if num_labels is None:
       num_labels = in_ckpt or len(hf_cfg.get("id2label") or {}) or None
@@ -185,7 +221,7 @@ def load_mt5(
       raise ModelError(
           f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, " f"but num_labels={num_labels} was asked"
       )
-  elif head in ("classification",) and num_labels is None:
+  elif hf_head.needs_labels and num_labels is None:
     raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
   name = head_name or head
   heads = {} if head == "encoder" else {name: HeadSpec(head, num_labels or 0)}
@@ -202,15 +238,16 @@ def load_mt5(
         f"{ckpt_dir}: {len(missing)} encoder weights missing (e.g. {missing[0]}); " "is this an mT5 checkpoint?"
     )
   hd = head_entries(cfg, head, name)
+  tied = hf_head.tied_to_embedding
   if (
-      head == "seq2seq"
-      and "lm_head.weight" not in weights
+      tied is not None
+      and tied not in weights
       and "shared.weight" in weights
       and any(hf in weights for hf, _, _ in hd)
       and hf_cfg.get("tie_word_embeddings", False)
   ):
-    # A checkpoint saved with tied embeddings (transformers drops lm_head.weight then).
-    weights = {**weights, "lm_head.weight": weights["shared.weight"]}
+    # A checkpoint saved with tied embeddings (transformers drops the tied weight then).
+    weights = {**weights, tied: weights["shared.weight"]}
   present = [hf for hf, _, _ in hd if hf in weights]
   if present and len(present) != len(hd):
     absent = [hf for hf, _, _ in hd if hf not in weights]
@@ -235,8 +272,7 @@ def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dic
         f"head {head!r} ({kind}) has no transformers mT5 class to export to "
         f"(exportable: {', '.join(ARCHITECTURES)})"
     )
-  prefix = _PREFIX.get(kind, "")
-  entries = encoder_entries(model.cfg, prefix) + head_entries(model.cfg, kind, head)
+  entries = encoder_entries(model.cfg, HF_HEADS[kind].prefix) + head_entries(model.cfg, kind, head)
   return ARCHITECTURES[kind], gather_hf_tensors(model, entries)
 
 
@@ -251,9 +287,8 @@ def export_mt5(
   from transformers import MT5Config as HFMT5Config
 
   architecture, tensors = hf_state_dict(model, head)
-  kind = _KIND_OF_ARCHITECTURE[architecture]
   extra = {}
-  if kind in ("tagging", "seq2seq_classification"):
+  if HF_HEADS[_KIND_OF_ARCHITECTURE[architecture]].labels_weight is not None:
     extra = label_names_config(label_names, model.head_specs[model.resolve_head(head)[0]].num_labels)
   hf_cfg = HFMT5Config(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
   hf_cfg.tie_word_embeddings = False  # mT5's LM head is its own matrix
