@@ -17,6 +17,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import optax
 
+from xstilts_jax.models.mt5 import sequence_loss, shift_right
 from xstilts_jax.models.xlmr import activation_sharding
 from xstilts_jax.sharding import BATCH_AXES, Partitioner
 from xstilts_jax.tasks.spec import IGNORE_LABEL
@@ -57,6 +58,22 @@ def _token_loss(key: str) -> Callable:
   return loss
 
 
+def _seq2seq_loss(outputs, batch):
+  """Teacher-forced token cross-entropy summed over the target tokens (`labels`, IGNORE_LABEL past
+  each target's end), so accumulation is exact (T5X's loss over all target tokens of the batch)."""
+  labels = batch["labels"]
+  return sequence_loss(outputs, labels, batch["mask"].astype(bool)[:, None] & (labels != IGNORE_LABEL))
+
+
+def _teacher_forcing(model, batch) -> dict:
+  """The decoder's inputs for a target: the start token then the target shifted right."""
+  labels = batch["labels"]
+  return {
+      "decoder_input_ids": shift_right(labels, model.cfg.decoder_start_token_id, model.cfg.pad_token_id),
+      "decoder_attention_mask": (labels != IGNORE_LABEL).astype(jnp.int32),
+  }
+
+
 # Head kind -> loss(outputs, micro-batch) -> (summed loss, count); a new head is one entry.
 LOSSES: dict[str, Callable] = {
     "classification": _label_loss,
@@ -64,7 +81,12 @@ LOSSES: dict[str, Callable] = {
     "span": _span_loss,
     "tagging": _token_loss("label_ids"),
     "mlm": _token_loss("mlm_labels"),
+    "seq2seq": _seq2seq_loss,
 }
+
+# Head kind -> (model, micro-batch) -> the model's inputs beyond input_ids and attention_mask
+# (a kind not listed takes none).
+MODEL_INPUTS: dict[str, Callable] = {"seq2seq": _teacher_forcing}
 
 
 # Head kind -> the label keys its loss reads from a batch: "row" (one per row) or "token".
@@ -74,6 +96,7 @@ LABEL_KEYS: dict[str, dict[str, str]] = {
     "span": {"start_positions": "row", "end_positions": "row"},
     "tagging": {"label_ids": "token"},
     "mlm": {"mlm_labels": "token"},
+    "seq2seq": {"labels": "token"},
 }
 
 
@@ -103,12 +126,14 @@ def make_train_step(
   """
   micro_sharding = NamedSharding(partitioner.mesh, P(None, BATCH_AXES))
   constrain = partitioner.activation_constraint()
+  extra_inputs = MODEL_INPUTS.get(kind, lambda model, micro: {})
 
   def loss_and_count(trainable, frozen_heads, micro, key):
     params = {"encoder": trainable["encoder"], "heads": {**frozen_heads, head: trainable["head"]}}
     model = layout.model(params)
     with activation_sharding(constrain) if constrain else contextlib.nullcontext():
-      out = model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key)
+      extra = extra_inputs(model, micro)
+      out = model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key, **extra)
     return task_loss(kind, out, micro)
 
   grad_fn = jax.value_and_grad(loss_and_count, has_aux=True)
