@@ -16,6 +16,7 @@ from xstilts_jax.data.examples import (
     TaggingExample,
 )
 from xstilts_jax.errors import ConfigError
+from xstilts_jax.models import mt5, mt5_hf
 from xstilts_jax.models.hf import HF_HEADS
 from xstilts_jax.models.xlmr import HEADS
 from xstilts_jax.tasks import registry
@@ -46,9 +47,19 @@ def test_unknown_format_is_a_one_line_error():
 
 def test_trained_formats_have_a_head_its_weights_and_a_loss():
   trained = {n: f for n, f in formats.FORMATS.items() if f.train_keys}
-  assert set(trained) == {"classification", "multiple_choice", "span_qa", "tagging", "mlm"}
+  assert set(trained) == {
+      "classification",
+      "multiple_choice",
+      "span_qa",
+      "tagging",
+      "mlm",
+      "text_to_text_classification",
+  }
   for name, f in trained.items():
-    assert f.head_kind in HEADS and f.head_kind in HF_HEADS, name
+    # XLM-R's heads and weights, or mT5's (text to text: the seq2seq head)
+    assert (f.head_kind in HEADS and f.head_kind in HF_HEADS) or (
+        f.head_kind in mt5.MT5_HEADS and f.head_kind in mt5_hf.HF_HEADS
+    ), name
     assert f.loss is LOSSES[f.head_kind], name
     assert set(f.train_keys) <= {"input_ids", "attention_mask", *LABEL_KEYS[f.head_kind]}, name
   assert set(LABEL_KEYS) == set(LOSSES)  # plan.py's abstract batches read the label keys of every loss

@@ -427,3 +427,45 @@ def cached_features(
   np.savez(buffer, **features)
   atomic.write_bytes(path, buffer.getvalue(), what="the tokenized-feature cache")
   return features
+
+
+def text_to_text_classification_features(
+    examples: Sequence[ClassificationExample],
+    tokenizer,
+    labels: Sequence[str],
+    max_seq_length: int,
+    prefix: str,
+    fields: tuple[str, str, str] = ("sentence", "sentence1", "sentence2"),
+) -> Features:
+  """Classification as text to text (T5's "xnli premise: ... hypothesis: ..." inputs).
+
+  input_ids/attention_mask [N, T]: "{prefix} {single}: {a}" or "{prefix} {first}: {a}
+  {second}: {b}", `fields` = (single, first, second), truncated from the end with the EOS
+  kept (the tokenizer appends it, as T5's append_eos_after_trim). labels [N, L]: the label
+  name's ids and EOS, IGNORE_LABEL after it and in every position of an unlabelled example;
+  L fits the longest label name, so every split of a task has the same target width.
+  """
+  labels = list(labels)
+  if not labels:
+    raise ConfigError(f"text-to-text classification with prefix {prefix!r}: the task has no label names")
+  for ex in examples:
+    _label_index(labels, ex.label, ex.id)  # an unknown label is an error naming the example
+  single, first, second = fields
+  sources = [
+      f"{prefix} {single}: {ex.text_a}" if ex.text_b is None else f"{prefix} {first}: {ex.text_a} {second}: {ex.text_b}"
+      for ex in examples
+  ]
+  enc = tokenizer(sources, truncation=True, max_length=max_seq_length, padding="max_length")
+  words = tokenizer(labels)["input_ids"]
+  width = max(len(w) for w in words)
+  targets = np.full((len(examples), width), IGNORE_LABEL, np.int32)
+  for row, ex in enumerate(examples):
+    if ex.label is not None:
+      ids = words[labels.index(ex.label)]
+      targets[row, : len(ids)] = ids
+  n = len(examples)
+  return {
+      "input_ids": _int32(enc["input_ids"], (n, max_seq_length)),
+      "attention_mask": _int32(enc["attention_mask"], (n, max_seq_length)),
+      "labels": targets,
+  }

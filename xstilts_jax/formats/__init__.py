@@ -30,6 +30,7 @@ from xstilts_jax.formats import (
     retrieval_qa,
     span_qa,
     tagging,
+    text_to_text_classification,
 )
 from xstilts_jax.formats.base import Format
 from xstilts_jax.tasks import registry
@@ -46,6 +47,7 @@ FORMATS: dict[str, Format] = {
         mlm,
         retrieval_qa,
         entity_retrieval,
+        text_to_text_classification,
     )
 }
 

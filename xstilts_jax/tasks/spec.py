@@ -35,6 +35,7 @@ FORMATS = (
     "mlm",
     "retrieval_qa",
     "entity_retrieval",
+    "text_to_text_classification",
 )
 
 

@@ -1,0 +1,200 @@
+"""Classification as text to text (mT5's protocol): features by hand, evaluation on planted
+decodes, the Generator's batched decoding against greedy_decode on all rows at once.
+
+The tokenizer is a T5 tokenizer over a sentencepiece model trained offline on a few sentences;
+expected ids come from the sentencepiece model itself, not from the code under test.
+"""
+
+from flax import nnx
+import jax
+import numpy as np
+import pytest
+
+from xstilts_jax import formats
+from xstilts_jax import sharding as shd
+from xstilts_jax.data.examples import ClassificationExample
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.evaluation.evaluate import EvalOptions
+from xstilts_jax.evaluation.text_to_text import UNKNOWN, Generator
+from xstilts_jax.models.mt5 import MT5Config, MT5Model, greedy_decode
+from xstilts_jax.models.xlmr import HeadSpec
+from xstilts_jax.tasks.spec import TaskSpec
+
+NLI = ("contradiction", "entailment", "neutral")
+SENTENCES = [
+    "mnli premise: A man sleeps. hypothesis: A person rests.",
+    "pawsx sentence1: The cat sat. sentence2: A cat was sitting.",
+    "entailment neutral contradiction 0 1",
+    "It rains and the street is wet. The dog runs in the park.",
+]
+
+
+@pytest.fixture(scope="module")
+def sp_and_tokenizer(tmp_path_factory):
+  import sentencepiece as spm
+  from transformers import T5TokenizerFast
+
+  prefix = tmp_path_factory.mktemp("t5_sp") / "sp"
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(SENTENCES * 20),
+      model_prefix=str(prefix),
+      vocab_size=80,
+      pad_id=0,
+      eos_id=1,
+      unk_id=2,
+      bos_id=-1,
+      character_coverage=1.0,
+      hard_vocab_limit=False,
+      minloglevel=2,
+  )
+  sp = spm.SentencePieceProcessor(model_file=f"{prefix}.model")
+  vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+  return sp, T5TokenizerFast(vocab=vocab, extra_ids=0)
+
+
+def _spec(**kw):
+  return TaskSpec("xnli", "text_to_text_classification", "accuracy", labels=NLI, train_task="mnli", **kw)
+
+
+def test_features_by_hand(sp_and_tokenizer):
+  sp, tok = sp_and_tokenizer
+  examples = [
+      ClassificationExample("a", "A man sleeps.", "A person rests.", "entailment"),
+      ClassificationExample("b", "The dog runs in the park. The cat sat.", "It rains and the street is wet.", None),
+  ]
+  # Example a: the prefix of its training task (mnli), NLI field names, EOS (1), padding (0).
+  a = sp.encode("mnli premise: A man sleeps. hypothesis: A person rests.")
+  b = sp.encode("mnli premise: The dog runs in the park. The cat sat. hypothesis: It rains and the street is wet.")
+  n = len(a) + 3
+  assert n < len(b) + 1  # a fits, b is cut
+  feats = formats.task_features(_spec(), examples, tok, n)
+  np.testing.assert_array_equal(feats["input_ids"][0], a + [1, 0, 0])
+  np.testing.assert_array_equal(feats["attention_mask"][0], [1] * (len(a) + 1) + [0, 0])
+  np.testing.assert_array_equal(feats["input_ids"][1], b[: n - 1] + [1])  # truncated, the EOS kept
+  np.testing.assert_array_equal(feats["attention_mask"][1], [1] * n)
+  # Targets: the label word and EOS, -100 after it, as wide as the longest label word.
+  words = {w: sp.encode(w) + [1] for w in NLI}
+  width = max(len(w) for w in words.values())
+  np.testing.assert_array_equal(feats["labels"][0], words["entailment"] + [-100] * (width - len(words["entailment"])))
+  np.testing.assert_array_equal(feats["labels"][1], [-100] * width)  # unlabelled: nothing to learn
+  fmt = formats.get_format("text_to_text_classification")
+  assert fmt.trainable(examples, feats) == 1
+  assert set(fmt.train_keys) <= set(feats)
+  # A pair task that is not NLI names its fields sentence1 / sentence2; a single sentence "sentence".
+  paws = TaskSpec("pawsx", "text_to_text_classification", "accuracy", labels=("0", "1"))
+  single = ClassificationExample("c", "The cat sat.", None, "1")
+  pair = ClassificationExample("d", "The cat sat.", "A cat was sitting.", "0")
+  f2 = formats.task_features(paws, [single, pair], tok, 128)
+  assert f2["input_ids"][0][: f2["attention_mask"][0].sum()].tolist() == sp.encode("pawsx sentence: The cat sat.") + [1]
+  expected = sp.encode("pawsx sentence1: The cat sat. sentence2: A cat was sitting.") + [1]
+  assert f2["input_ids"][1][: f2["attention_mask"][1].sum()].tolist() == expected
+  with pytest.raises(Exception, match="example e: unknown label 'maybe'"):
+    formats.task_features(paws, [ClassificationExample("e", "x", None, "maybe")], tok, 8)
+
+
+def test_evaluation_on_planted_decodes(sp_and_tokenizer):
+  """A stub predictor returns planted decodes; the accuracy is counted here by hand."""
+  sp, tok = sp_and_tokenizer
+  word = lambda w: sp.encode(w)
+  rows = [
+      [0] + word("entailment") + [1],  # right
+      [0] + word("neutral") + [1],  # wrong: gold contradiction
+      [0] + word("contradiction") + [1] + word("neutral"),  # right: what follows EOS is ignored
+      [0] + word("entail") + [1],  # not a label word: wrong
+      [0] + word("neutral"),  # right: no EOS within the length
+  ]
+  width = max(len(r) for r in rows) + 2
+  decoded = np.array([r + [0] * (width - len(r)) for r in rows], np.int32)
+  gold = ["entailment", "contradiction", "contradiction", "entailment", "neutral"]
+  examples = [ClassificationExample(str(i), "x", "y", g) for i, g in enumerate(gold)]
+  calls = []
+
+  def predict(features, kind, head=None, layer=None):
+    calls.append((kind, head))
+    return decoded
+
+  fmt = formats.get_format("text_to_text_classification")
+  result, predictions = fmt.evaluate(predict, _spec(), examples, {}, "en", EvalOptions(head="target", tokenizer=tok))
+  assert calls == [("seq2seq", "target")]
+  assert predictions == ["entailment", "neutral", "contradiction", UNKNOWN, "neutral"]
+  assert result["accuracy"] == pytest.approx(60.0)
+  assert result["num_unknown"] == 1
+  assert fmt.write(_spec(), predictions) == "entailment\nneutral\ncontradiction\n<unknown>\nneutral\n"
+  with pytest.raises(ConfigError, match="needs the tokenizer"):
+    fmt.evaluate(predict, _spec(), examples, {}, "en", EvalOptions())
+
+
+CFG = MT5Config(
+    vocab_size=80,
+    d_model=16,
+    d_kv=4,
+    num_heads=4,
+    d_ff=32,
+    num_layers=2,
+    num_decoder_layers=2,
+    relative_attention_num_buckets=8,
+    relative_attention_max_distance=20,
+    dropout_rate=0.0,
+)
+
+
+def test_generator_decodes_padded_batches_as_greedy_decode_on_all_rows(sp_and_tokenizer):
+  """5 rows in batches of 2 (the last padded): the rows of one greedy_decode over all 5."""
+  _, tok = sp_and_tokenizer
+  examples = [
+      ClassificationExample(str(i), t, "A person rests.", NLI[i % 3])
+      for i, t in enumerate(["A man sleeps.", "The cat sat.", "It rains.", "The dog runs.", "A cat was sitting."])
+  ]
+  feats = formats.task_features(_spec(), examples, tok, 48)
+  model = MT5Model(CFG, {"target": HeadSpec("seq2seq")}, rngs=nnx.Rngs(3))
+  partitioner = shd.Partitioner(shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]))
+  got = Generator(model, partitioner, batch_size=2)(feats, "seq2seq", "target")
+  length = feats["labels"].shape[1] + 1
+  want = nnx.jit(greedy_decode, static_argnames=("max_length", "head"))(
+      model, feats["input_ids"], feats["attention_mask"], max_length=length, head="target"
+  )
+  assert got.shape == (5, length)
+  np.testing.assert_array_equal(got, np.asarray(want))
+  assert (got[:, 1:] != 0).any()  # random weights still emit tokens
+
+
+def test_engine_trains_the_features_and_the_evaluation_decodes_their_labels(sp_and_tokenizer):
+  """The engine's seq2seq train step (Adafactor, T5X's settings) on three examples of three
+  labels, then the format's evaluation through a Generator: every label word comes back."""
+  from xstilts_jax.train import optim
+  from xstilts_jax.train import state as train_state
+  from xstilts_jax.train import steps as train_steps
+
+  _, tok = sp_and_tokenizer
+  examples = [
+      ClassificationExample("0", "A man sleeps.", "A person rests.", "entailment"),
+      ClassificationExample("1", "The cat sat.", "It rains.", "neutral"),
+      ClassificationExample("2", "The dog runs.", "The dog sleeps.", "contradiction"),
+  ]
+  spec = _spec()
+  fmt = formats.get_format(spec.format)
+  feats = formats.task_features(spec, examples, tok, 32)
+  model = MT5Model(CFG, {"target": HeadSpec("seq2seq")}, rngs=nnx.Rngs(5))
+  partitioner = shd.Partitioner(shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]))
+  ocfg = optim.OptimizerConfig.adafactor(total_steps=80, learning_rate=1e-2)
+  tx = optim.make_transform(ocfg)
+  layout, state, shardings = train_state.create_state(model, tx, partitioner)
+  step = train_steps.jit_train_step(
+      train_steps.make_train_step(
+          layout, "target", fmt.head_kind, tx, optim.make_schedule(ocfg), ocfg.grad_clip_norm, 1, partitioner
+      ),
+      shardings,
+      partitioner,
+  )
+  batch = {k: feats[k] for k in fmt.train_keys}
+  batch["mask"] = np.ones(3, np.int32)
+  losses = []
+  for _ in range(80):
+    state, metrics = step(state, partitioner.global_batch(batch))
+    losses.append(float(metrics["loss"]))
+  assert losses[-1] < 0.05 * losses[0]
+  trained = layout.model(state["params"])
+  generator = Generator(trained, partitioner, batch_size=2)
+  result, predictions = fmt.evaluate(generator, spec, examples, feats, "en", EvalOptions(head="target", tokenizer=tok))
+  assert predictions == ["entailment", "neutral", "contradiction"]
+  assert result["accuracy"] == 100.0
