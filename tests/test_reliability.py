@@ -175,6 +175,9 @@ def test_panx_train_with_spaces_instead_of_tabs_is_an_error_naming_the_file(tiny
         ("--config.mlm.phase.epochs=0", ["mlm.phase.epochs must be a positive number"]),
         ("--config.eval.batch_size=0", ["eval.batch_size must be positive"]),
         ("--config.mesh.data=3", ["mesh", "3"]),
+        # Span QA (squad_v1, and xquad's training on it): 64 question tokens + 4 special tokens + 1 context token.
+        ("--config.intermediate.max_seq_length=16", ["intermediate.max_seq_length=16", "squad_v1", "69 or more"]),
+        ("--config.targets.per_task.xquad.max_seq_length=68", ["targets.per_task.xquad.max_seq_length=68", "69"]),
     ],
 )
 def test_bad_values_are_refused_before_anything_is_written(override, fragments, tmp_path):
@@ -182,6 +185,32 @@ def test_bad_values_are_refused_before_anything_is_written(override, fragments, 
   out = xstilts("run", "--config", "demo:quick", override, "--workdir", str(workdir))
   one_line_error(out, *fragments)
   assert not workdir.exists(), sorted(workdir.rglob("*"))  # no config.json to poison the next run
+
+
+def test_span_qa_length_check_is_the_feature_builders_own_limit(small_tokenizer):
+  """69 = 64 question tokens (span_qa_features' max_query_length) + `<s> q </s></s> c </s>`'s 4 +
+  one context token: the up-front check refuses exactly the lengths the feature builder cannot use."""
+  from xstilts_jax import cli, pipeline
+  from xstilts_jax.data.examples import Answer, SpanQAExample
+  from xstilts_jax.data.features import span_qa_features
+  from xstilts_jax.errors import ConfigError
+
+  question = " ".join(["where is the river that runs past the old town"] * 12)  # well over 64 tokens
+  assert len(small_tokenizer(question, add_special_tokens=False)["input_ids"]) > 64
+  example = SpanQAExample("q", question, "The river runs past Paris.", (Answer("Paris", 20),))
+  with pytest.raises(ConfigError, match="no room for the context"):
+    span_qa_features([example], small_tokenizer, max_seq_length=68)
+  assert len(span_qa_features([example], small_tokenizer, max_seq_length=69)["input_ids"][0]) == 69
+
+  def check(*overrides):
+    pipeline.check_lengths(cli.apply_overrides(cli.load_config("demo:quick"), list(overrides)), 128, "test")
+
+  with pytest.raises(ConfigError, match=r"^intermediate\.task_max_seq_length\.squad_v1=68 .*69 or more"):
+    check("intermediate.task_max_seq_length={'hellaswag': 64, 'squad_v1': 68}")
+  with pytest.raises(ConfigError, match=r"^targets\.defaults\.max_seq_length=68 .*squad_v1"):
+    check("targets.tasks=['xquad']", "targets.per_task={}", "targets.defaults.max_seq_length=68")
+  check("intermediate.max_seq_length=69", "targets.per_task.xquad.max_seq_length=69")  # the shortest that fits
+  check("intermediate.tasks=['hellaswag']", "intermediate.max_seq_length=16")  # multiple choice: no such limit
 
 
 def test_missing_data_dir_is_refused_before_anything_is_written(tiny_checkpoint, tmp_path):

@@ -184,17 +184,10 @@ def cmd_score(args, _) -> int:
 
 
 def cmd_export(args, _) -> int:
-  from xstilts_jax import paths
-  from xstilts_jax.data.tokenizer import load_tokenizer
-  from xstilts_jax.models.hf import reexport_hf
-  from xstilts_jax.pipeline import finished_phase_dir
+  from xstilts_jax.pipeline import export_phase
 
-  if paths.is_remote(args.out):
-    raise ConfigError(f"--out {args.out}: give a local directory (copy it to a bucket afterwards)")
-  source = finished_phase_dir(paths.as_path(args.workdir), args.phase, args.experiment)  # local or gs://
-  out = Path(args.out)
-  architecture = reexport_hf(source, out, load_tokenizer=load_tokenizer, overwrite=args.overwrite)
-  print(f"{out}: {architecture} from {source}")
+  source, architecture = export_phase(args.workdir, args.phase, args.out, args.experiment or "", args.overwrite)
+  print(f"{Path(args.out)}: {architecture} from {source}")
   return 0
 
 

@@ -41,8 +41,8 @@ from xstilts_jax.data.sources import data_subset, load_examples
 from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation import metrics as M
+from xstilts_jax.evaluation import results as R
 from xstilts_jax.evaluation.steps import Predictor
-from xstilts_jax.evaluation.xtreme_r import xtreme_r_score
 from xstilts_jax.formats import (
     check_trainable,
     evaluate_task,
@@ -53,7 +53,7 @@ from xstilts_jax.formats import (
     write_predictions,
 )
 from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
-from xstilts_jax.models.hf import read_hf_config, resolve_checkpoint
+from xstilts_jax.models.hf import read_hf_config, reexport_hf, resolve_checkpoint
 from xstilts_jax.models.xlmr import ModelOptions
 from xstilts_jax.tasks import get_task
 from xstilts_jax.tasks.spec import TaskSpec
@@ -83,11 +83,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
   """Whole or not at all (a crash never leaves half a file), and by process 0 only."""
   if is_main():
     atomic.write_json(path, obj)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-  if is_main():
-    atomic.write_text(path, text)
 
 
 def is_done(path: Path, fingerprint: Optional[str] = None, stage: str = "") -> bool:
@@ -190,8 +185,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(str(e)) from None
   if not config.model.checkpoint and not config.model.build.enabled:
     raise ConfigError("model.checkpoint is empty: name a hub id or a local Hugging Face directory")
-  for prefix, hp in active_phases(config):
-    check_phase(prefix, hp)
+  for prefix, hp, key in active_phases(config):
+    check_phase(key, hp)
     try:
       optim.OptimizerConfig.from_phase(hp, 1, optimizer_name(config), config.optimizer.moments_dtype)
     except ValueError as e:
@@ -244,52 +239,37 @@ def _require(key: str, value: Any, kind, ok: Callable[[Any], bool], what: str) -
     raise ConfigError(f"{key} {what} (it is {value!r})")
 
 
-def active_phases(config: ml_collections.ConfigDict) -> list[tuple[str, Any]]:
-  """(key prefix, hyper-parameters) of every training phase this config runs; a target's
-  hyper-parameters are the defaults updated by its per-task settings."""
+def active_phases(config: ml_collections.ConfigDict) -> list[tuple[str, Any, Callable[[str], str]]]:
+  """(key prefix, hyper-parameters, the config key of each hyper-parameter) of every training
+  phase this config runs; a target's hyper-parameters are its target_hparams, each named by the
+  key that set it (targets.per_task.TASK.NAME or targets.defaults.NAME)."""
+  block = lambda prefix: lambda name: f"{prefix}.{name}"
   out = []
   if config.model.build.enabled:
-    out.append(("model.build.pretrain", config.model.build.pretrain))
+    out.append(("model.build.pretrain", config.model.build.pretrain, block("model.build.pretrain")))
   if config.mlm.languages and not config.intermediate.mlm_beside:
-    out.append(("mlm.phase", config.mlm.phase))
+    out.append(("mlm.phase", config.mlm.phase, block("mlm.phase")))
   if config.intermediate.tasks:
-    out.append(("intermediate", config.intermediate))
+    out.append(("intermediate", config.intermediate, block("intermediate")))
   for target in config.targets.tasks:
     if not get_format(get_task(target).format).encoder_only:
-      out.append(
-          (
-              f"targets.per_task.{target}" if target in config.targets.per_task else "targets.defaults",
-              _TargetHparams(config, target),
-          )
-      )
+      prefix = f"targets.per_task.{target}" if target in config.targets.per_task else "targets.defaults"
+      try:
+        hp = target_hparams(config, target)
+      except TypeError as e:  # a per-task value of another type than its default
+        raise ConfigError(f"{prefix}: {e}") from None
+      out.append((prefix, hp, lambda name, target=target: target_key(config, target, name)))
   return out
 
 
-class _TargetHparams:
-  """A target's hyper-parameters that know which key each value came from."""
-
-  def __init__(self, config, target: str):
-    self.defaults, self.target = config.targets.defaults, target
-    self.own = dict(config.targets.per_task[target]) if target in config.targets.per_task else {}
-
-  def key(self, name: str) -> str:
-    return f"targets.per_task.{self.target}.{name}" if name in self.own else f"targets.defaults.{name}"
-
-  def __getitem__(self, name: str):
-    return self.own[name] if name in self.own else self.defaults[name]
-
-  def __getattr__(self, name: str):  # hp.learning_rate, as OptimizerConfig.from_phase reads a phase
-    if name.startswith("_") or name in ("own", "defaults", "target"):
-      raise AttributeError(name)
-    try:
-      return self[name]
-    except KeyError:
-      raise AttributeError(name) from None
+def target_key(config: ml_collections.ConfigDict, target: str, name: str) -> str:
+  """The config key that sets hyper-parameter `name` of `target`: its per-task one, else the default."""
+  own = config.targets.per_task[target] if target in config.targets.per_task else {}
+  return f"targets.per_task.{target}.{name}" if name in own else f"targets.defaults.{name}"
 
 
-def check_phase(prefix: str, hp) -> None:
+def check_phase(key: Callable[[str], str], hp) -> None:
   """Hyper-parameters of one phase; each message names its key (`intermediate.batch_size ...`)."""
-  key = hp.key if isinstance(hp, _TargetHparams) else (lambda name: f"{prefix}.{name}")
   positive_int = (int, lambda v: v > 0, "must be a positive integer")
   non_negative_int = (int, lambda v: v >= 0, "must be 0 or a positive integer")
   finite = lambda lo, hi: (
@@ -341,11 +321,9 @@ def model_positions(config: ml_collections.ConfigDict) -> tuple[int, str]:
 
 
 def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -> None:
-  """Every sequence length the run will use fits the model's positions."""
-  lengths = [
-      (f"{p}.max_seq_length" if not isinstance(hp, _TargetHparams) else hp.key("max_seq_length"), hp["max_seq_length"])
-      for p, hp in active_phases(config)
-  ]
+  """Every sequence length the run will use fits the model's positions and holds what its task's
+  format puts before the text it cuts (a span-QA window: the question and special tokens)."""
+  lengths = [(key("max_seq_length"), hp.max_seq_length) for _, hp, key in active_phases(config)]
   if config.intermediate.tasks:
     lengths += [
         (f"intermediate.task_max_seq_length.{t}", n) for t, n in config.intermediate.task_max_seq_length.items()
@@ -362,23 +340,57 @@ def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -
       raise ConfigError(
           f"{key}={n} is longer than the model's {budget} positions ({source}); " f"set it to {budget} or less"
       )
+  for key, n, task, least in _shortest_lengths(config):
+    if n < least:
+      raise ConfigError(
+          f"{key}={n} leaves no room for the context in {task}'s windows (a question of up to "
+          f"{SPAN_QA_QUERY_TOKENS} tokens and {XLMR_PAIR_SPECIAL_TOKENS} special tokens come first); "
+          f"set it to {least} or more"
+      )
 
 
-def loop_config(ctx: Context, hp, total_steps: int, stage: str, sampler=("proportional", 0, 1.0)) -> loop.LoopConfig:
-  return loop.LoopConfig(
-      total_steps=total_steps,
+# The shortest max_seq_length whose features fit, by format, where more than 1 token is needed:
+# a span-QA window is `<s> question </s></s> context </s>`, the question cut to max_query_length
+# (data/features.py span_qa_features' default), with at least one context token after it.
+# (This belongs on formats.Format, next to its feature builder, once that module can take it.)
+SPAN_QA_QUERY_TOKENS = 64
+XLMR_PAIR_SPECIAL_TOKENS = 4
+SHORTEST_SEQ_LENGTH = {"span_qa": SPAN_QA_QUERY_TOKENS + XLMR_PAIR_SPECIAL_TOKENS + 1}
+
+
+def _shortest_lengths(config: ml_collections.ConfigDict) -> list[tuple[str, int, str, int]]:
+  """(config key, its value, the task it builds features for, the shortest length that task takes)
+  of every sequence length of a trained task whose format needs more than one token."""
+  out = []
+  least = lambda name: SHORTEST_SEQ_LENGTH.get(get_task(parse_task_name(name)[0]).format, 1)
+  hp = config.intermediate
+  for name in hp.tasks:
+    if name in hp.task_max_seq_length:
+      out.append((f"intermediate.task_max_seq_length.{name}", hp.task_max_seq_length[name], name, least(name)))
+    else:
+      out.append(("intermediate.max_seq_length", hp.max_seq_length, name, least(name)))
+  for target in config.targets.tasks:
+    spec = get_task(target)
+    if get_format(spec.format).encoder_only:
+      continue
+    key, n = target_key(config, target, "max_seq_length"), target_hparams(config, target).max_seq_length
+    trained = spec.train_task or target  # fine-tuned on it, then evaluated on the target: one length
+    out += [(key, n, t, least(t)) for t in dict.fromkeys((trained, target))]
+  return out
+
+
+def loop_config(ctx: Context, hp, total_steps: int, stage: str, **sampler) -> loop.LoopConfig:
+  """The loop of phase `hp` in this run: the run's optimizer, seed, intervals and `stage`'s fingerprint."""
+  return loop.LoopConfig.from_phase(
+      hp,
+      total_steps,
+      optimizer_name(ctx.config),
+      ctx.fingerprints[stage],
+      moments_dtype=ctx.config.optimizer.moments_dtype,
       seed=ctx.config.seed,
-      optimizer=optim.OptimizerConfig.from_phase(
-          hp, total_steps, optimizer_name(ctx.config), ctx.config.optimizer.moments_dtype
-      ),
-      sampler=sampler[0],
-      sampler_cap=sampler[1] or None,
-      sampler_temperature=sampler[2],
       log_every=ctx.config.log_every,
       save_every=ctx.config.save_every,
-      eval_every=hp.eval_every,
-      early_stopping_patience=hp.early_stopping_patience,
-      fingerprint=ctx.fingerprints[stage],
+      **sampler,
   )
 
 
@@ -579,7 +591,15 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
   result = loop.train(
       model,
       tasks,
-      loop_config(ctx, hp, steps, "intermediate", (hp.sampler, hp.sampler_cap, hp.sampler_temperature)),
+      loop_config(
+          ctx,
+          hp,
+          steps,
+          "intermediate",
+          sampler=hp.sampler,
+          sampler_cap=hp.sampler_cap,
+          sampler_temperature=hp.sampler_temperature,
+      ),
       exp,
       ctx.partitioner,
       phase="intermediate",
@@ -611,7 +631,7 @@ def target_groups(ctx: Context) -> list[list[str]]:
   for target in ctx.config.targets.tasks:
     spec = get_task(target)
     if not get_format(spec.format).encoder_only:
-      key = (spec.train_task or spec.name, json.dumps(target_hparams(ctx, target).to_dict(), sort_keys=True))
+      key = (spec.train_task or spec.name, json.dumps(target_hparams(ctx.config, target).to_dict(), sort_keys=True))
       groups.setdefault(key, []).append(target)
   return list(groups.values())
 
@@ -620,10 +640,11 @@ def target_dir(exp: Path, targets: list[str]) -> Path:
   return exp / "phases" / ("target-" + "+".join(targets))
 
 
-def target_hparams(ctx: Context, target: str):
-  hp = ml_collections.ConfigDict(ctx.config.targets.defaults.to_dict())
-  if target in ctx.config.targets.per_task:
-    hp.update(dict(ctx.config.targets.per_task[target]))
+def target_hparams(config: ml_collections.ConfigDict, target: str) -> ml_collections.ConfigDict:
+  """A target's hyper-parameters: targets.defaults updated by targets.per_task[target]."""
+  hp = ml_collections.ConfigDict(config.targets.defaults.to_dict())
+  if target in config.targets.per_task:
+    hp.update(dict(config.targets.per_task[target]))
   return hp
 
 
@@ -635,7 +656,7 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
   out = target_dir(exp, targets)
   if is_done(out, ctx.fingerprints["target"], "target"):
     return out
-  hp = target_hparams(ctx, targets[0])
+  hp = target_hparams(ctx.config, targets[0])
   banner(f"phase 2: fine-tuning on English {train_name} for {', '.join(targets)}")
   model = load_hf(start, head="encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
   task, train_spec, labels = train_task(ctx, train_name, hp, "target", ctx.config.seed + 1000)
@@ -706,7 +727,9 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
     )
     layer = None
   length = (
-      (ctx.config.eval.retrieval_max_seq_length or None) if retrieval else target_hparams(ctx, target).max_seq_length
+      (ctx.config.eval.retrieval_max_seq_length or None)
+      if retrieval
+      else target_hparams(ctx.config, target).max_seq_length
   )
   predictor = Predictor(model, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
   languages = [l for l in spec.languages if not (retrieval and l == "en")]
@@ -790,36 +813,6 @@ def task_diversity(ctx: Context, names: list[str], limit: int = 2000) -> dict[st
   return out
 
 
-def results_table(results: dict, baseline: Optional[dict] = None) -> str:
-  """Markdown: one row per target task, one column per language, the task's main number."""
-  lines = []
-  for task, rec in results["tasks"].items():
-    langs = list(rec["languages"])
-    head = f"| {task} ({rec['metric']}) | " + " | ".join(langs) + " | avg |"
-    lines += [head, "|" + "---|" * (len(langs) + 2)]
-
-    def row(r, name):
-      vals = [M.main_score(r["metric"], r["languages"][l]) if l in r["languages"] else float("nan") for l in langs]
-      return f"| {name} | " + " | ".join(f"{v:.1f}" for v in vals) + f" | {np.nanmean(vals):.1f} |", vals
-
-    text, mine = row(rec, results["experiment"])
-    lines.append(text)
-    if baseline and task in baseline["tasks"]:
-      btext, base = row(baseline["tasks"][task], "baseline")
-      delta = [a - b for a, b in zip(mine, base)]
-      lines += [btext, "| delta | " + " | ".join(f"{d:+.1f}" for d in delta) + f" | {np.nanmean(delta):+.1f} |"]
-    lines.append("")
-  for key, name in (("xtreme", "XTREME"), ("xtreme_r", "XTREME-R")):
-    score = (results.get(key) or {}).get("overall")
-    if score is None:
-      continue
-    lines.append(f"{name}-style score over these tasks and languages: {score:.1f}")
-    base = ((baseline or {}).get(key) or {}).get("overall")
-    if base is not None:
-      lines.append(f"baseline: {base:.1f}  (delta {score - base:+.1f})")
-  return "\n".join(lines) + "\n"
-
-
 def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], start: str) -> dict:
   paths.mkdirs(exp)
   config = experiment_config(ctx.config, name, intermediate)
@@ -836,57 +829,36 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
     models.update({t: model_dir for t in targets})
 
   banner(f"phase 3: zero-shot evaluation ({name})")
-  tasks, splits = {}, {}
-  for target in ctx.config.targets.tasks:
-    rec = phase_eval(ctx, exp, target, models.get(target), encoder)
-    average = {}
-    for key in {k for scores in rec["languages"].values() for k in scores}:
-      average[key] = float(np.mean([s[key] for s in rec["languages"].values() if key in s]))
-    tasks[target] = {
-        "metric": rec["metric"],
-        "languages": rec["languages"],
-        "average": average,
-        "skipped": rec.get("skipped", {}),
-    }
-    splits[target] = rec["split"]
-  languages = {t: list(r["languages"]) for t, r in tasks.items()} if ctx.synthetic_languages else None
-  xtreme = M.xtreme_score({t: r["languages"] for t, r in tasks.items()}, languages)
-  xtreme_r = xtreme_r_score({t: r["languages"] for t, r in tasks.items()}, languages)
+  records = {target: phase_eval(ctx, exp, target, models.get(target), encoder) for target in ctx.config.targets.tasks}
   trained = list(intermediate) + [
       get_task(t).train_task or t for t in ctx.config.targets.tasks if not get_format(get_task(t).format).encoder_only
   ]
   # What this run did, not what the config asked of the experiment (a baseline does no MLM beside).
   mlm_first = list(ctx.config.mlm.languages) if start != ctx.base_checkpoint else []
   beside = bool(intermediate) and ctx.config.intermediate.mlm_beside
-  mlm_beside = list(ctx.config.mlm.languages) if beside else []
-  results = {
-      "schema": 1,
-      "experiment": name,
-      "intermediate": list(intermediate),
-      "mlm_languages": mlm_first + mlm_beside,
-      "mlm_beside": bool(mlm_beside),
-      "mlm": {"first": mlm_first, "beside": mlm_beside},
-      "translated": any(":" in t for t in intermediate),
-      "seed": ctx.config.seed,
-      "model": ctx.config.model.checkpoint or "built: " + str(ctx.root / "pretrained"),
-      "data": "synthetic" if ctx.synthetic_languages else "xtreme",
-      "eval_split": splits,
-      "tasks": tasks,
-      "xtreme": xtreme,
-      "xtreme_r": xtreme_r,
-      "languages": ctx.synthetic_languages or {},
-      "task_embeddings": task_embeddings(ctx, sorted(set(trained))),
-      "task_diversity": task_diversity(ctx, list(intermediate)),
-      "skipped_rows": dict(ctx.read_report.skipped),
-      "qa_answer_text": ctx.config.eval.qa_answer_text,  # span-QA answer text: offsets | xtreme
-      "benchmark": ctx.config.benchmark,
-      "backbone": ctx.config.model.get("backbone", "xlmr"),
-      "protocol": ctx.config.get("protocol", "heads"),
-      # {task, subset, ...} when data.data_dir is a subset written by `xstilts select`, else None
-      "data_subset": data_subset(ctx.config.data.data_dir) if ctx.config.data.data_dir else None,
-  }
-  results["fingerprint"] = ctx.fingerprints["results"]
-  write_json_atomic(exp / "results.json", results)
+  embeddings = task_embeddings(ctx, sorted(set(trained)))
+  diversity = task_diversity(ctx, list(intermediate))  # both read data: their skipped rows count below
+  results = R.experiment_results(
+      name,
+      records,
+      intermediate=list(intermediate),
+      mlm_first=mlm_first,
+      mlm_beside=list(ctx.config.mlm.languages) if beside else [],
+      seed=ctx.config.seed,
+      model=ctx.config.model.checkpoint or "built: " + str(ctx.root / "pretrained"),
+      synthetic_languages=ctx.synthetic_languages,
+      task_embeddings=embeddings,
+      task_diversity=diversity,
+      skipped_rows=dict(ctx.read_report.skipped),
+      qa_answer_text=ctx.config.eval.qa_answer_text,
+      benchmark=ctx.config.benchmark,
+      backbone=ctx.config.model.get("backbone", "xlmr"),
+      protocol=ctx.config.get("protocol", "heads"),
+      data_subset=data_subset(ctx.config.data.data_dir) if ctx.config.data.data_dir else None,
+      fingerprint=ctx.fingerprints["results"],
+  )
+  if is_main():
+    R.write_results(exp, results)
   return results
 
 
@@ -1176,12 +1148,8 @@ def _run(
   baseline = None
   if config.baseline and intermediate:
     baseline = run_experiment(ctx, "baseline", root / "baseline", [], start)
-  table = results_table(main, baseline)
-  write_text_atomic(root / config.name / "results.md", table)
-  if baseline:
-    write_text_atomic(root / "comparison.md", table)
   if is_main():
-    print("\n" + table, flush=True)
+    print("\n" + R.write_tables(root, config.name, main, baseline), flush=True)
   if config.report and baseline and is_main():
     try:
       from xstilts_jax.analysis.report import build_report
@@ -1229,3 +1197,13 @@ def finished_phase_dir(workdir: Path, phase: str, experiment: str = "") -> Path:
         f"{workdir}: phase {phase} finished in several experiments ({names}); " "choose one with --experiment NAME"
     )
   return found[0]
+
+
+def export_phase(workdir: str, phase: str, out: str, experiment: str = "", overwrite: bool = False) -> tuple[Path, str]:
+  """`xstilts export`: the Hugging Face checkpoint of a finished phase of `workdir` (local or
+  gs://), re-exported whole to the local directory `out`; returns (the phase's folder, the
+  architecture written)."""
+  if paths.is_remote(out):
+    raise ConfigError(f"--out {out}: give a local directory (copy it to a bucket afterwards)")
+  source = finished_phase_dir(paths.as_path(workdir), phase, experiment)
+  return source, reexport_hf(source, Path(out), load_tokenizer=load_tokenizer, overwrite=overwrite)

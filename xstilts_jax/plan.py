@@ -309,7 +309,7 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
   for group in pipeline.target_groups(ctx):
     spec = get_task(group[0])
     train_name = spec.train_task or spec.name
-    thp = pipeline.target_hparams(ctx, group[0])
+    thp = pipeline.target_hparams(config, group[0])
     _, hs = spec_of(train_name)
     heads = {"target": hs}
     train(f"target:{'+'.join(group)}", train_name, "target", heads, thp)
@@ -318,7 +318,9 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
       evaluate(f"target:{'+'.join(group)} dev", train_name, "target", heads, thp.max_seq_length, choices=choices)
     for target in group:
       t_choices = get_task(target).num_choices
-      evaluate("eval", target, "target", heads, pipeline.target_hparams(ctx, target).max_seq_length, choices=t_choices)
+      evaluate(
+          "eval", target, "target", heads, pipeline.target_hparams(config, target).max_seq_length, choices=t_choices
+      )
 
   layer = min(config.model.retrieval_layer, num_layers(mcfg))
   for target in config.targets.tasks:

@@ -62,6 +62,40 @@ class LoopConfig:
   async_checkpoints: bool = True
   fingerprint: str = ""  # what produced the run (config hash): a checkpoint of another is refused
 
+  @classmethod
+  def from_phase(
+      cls,
+      hp,
+      total_steps: int,
+      optimizer: str = "adamw",
+      fingerprint: str = "",
+      *,
+      moments_dtype: str = "float32",
+      seed: int = 0,
+      log_every: int = 10,
+      save_every: int = 500,
+      sampler: str = "proportional",
+      sampler_cap: Optional[int] = None,
+      sampler_temperature: float = 1.0,
+  ) -> "LoopConfig":
+    """The loop of one phase's hyper-parameters (a config's `intermediate`, `targets.defaults`, ...
+    block: eval_every, early_stopping_patience and the optimizer's, see OptimizerConfig.from_phase);
+    the rest is the run's (seed, logging and saving intervals, the fingerprint) or, for several
+    tasks, the sampler's (a cap of 0 or None: no cap)."""
+    return cls(
+        total_steps=total_steps,
+        seed=seed,
+        optimizer=optim.OptimizerConfig.from_phase(hp, total_steps, optimizer, moments_dtype),
+        sampler=sampler,
+        sampler_cap=sampler_cap or None,
+        sampler_temperature=sampler_temperature,
+        log_every=log_every,
+        save_every=save_every,
+        eval_every=hp.eval_every,
+        early_stopping_patience=hp.early_stopping_patience,
+        fingerprint=fingerprint,
+    )
+
 
 @dataclasses.dataclass
 class TrainResult:
