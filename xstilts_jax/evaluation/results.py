@@ -21,7 +21,8 @@ def task_summary(record: Mapping[str, Any]) -> dict:
   """One target's entry of results.json from its eval record (eval/<task>.json): the metric, the
   per-language numbers, each number's mean over the languages that have it, the skipped languages."""
   average = {}
-  for key in {k for scores in record["languages"].values() for k in scores}:
+  # first-seen order, not a set's: two processes must write the same bytes
+  for key in dict.fromkeys(k for scores in record["languages"].values() for k in scores):
     average[key] = float(np.mean([s[key] for s in record["languages"].values() if key in s]))
   return {
       "metric": record["metric"],
