@@ -19,7 +19,7 @@ from xstilts_jax.data.batches import eval_batches
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.steps import Predictor
-from xstilts_jax.models.mt5 import greedy_decode
+from xstilts_jax.models.mt5 import MT5_HEADS, greedy_decode
 from xstilts_jax.models.mt5_recipe import target_ids
 from xstilts_jax.sharding import Partitioner, to_host
 from xstilts_jax.tasks.spec import TaskSpec
@@ -27,8 +27,8 @@ from xstilts_jax.tasks.spec import TaskSpec
 UNKNOWN = "<unknown>"  # the prediction for a decoded text that is no label name
 
 _MODEL_INPUTS = ("input_ids", "attention_mask")
-# The head kinds a Generator decodes (models.mt5.MT5_HEADS' `generates`).
-GENERATING_KINDS = ("seq2seq",)
+# The head kinds a Generator decodes.
+GENERATING_KINDS = tuple(kind for kind, head in MT5_HEADS.items() if head.generates)
 
 
 @functools.lru_cache(maxsize=64)
