@@ -1,14 +1,16 @@
 """How the kill/resume tests compare a resumed `xstilts run` with an undisturbed one (local or gs://).
 
-What a resume must reproduce is checked exactly where it can be: every phase's exported weights
-agree to float32 rounding (a resume that skipped or repeated data, restarted the schedule or lost
-the optimizer state moves them by orders of magnitude more). The scores must be equal too; twice
-(a local suite run, then CI) a resumed run's scores were not bit-identical (XQuAD `qn` F1 9.89 against 9.41
-both times: one answer of 33 moved). The source is not found: no local replay of the kill at eight
-points of phases 1 and 2, with and without CPU load, reproduces it, and the training
-loop's own resume is bit-exact (tests/test_train.py). Until it is, a score may move by what one
-example can move it, and any difference is reported as a warning naming the keys and the largest
-weight difference per phase, so that the suite's output keeps the evidence.
+Every phase's exported weights must agree to 1e-5 (a resume that skipped or repeated data,
+restarted the schedule or lost the optimizer state moves them by orders of magnitude more), and
+every score must be equal, or within what one example of its language's set can move it, which is
+then reported as a warning naming the keys and the largest weight difference per phase.
+
+Why the warning path exists: twice (a local suite run, then CI) a resumed run's scores were not
+bit-identical, and once the weights were 4e-3 apart. The cause was the checkpointer handing orbax
+a reference to the loop's `meta`: orbax writes that JSON in its background thread, so on slow
+storage a checkpoint held step N's arrays with a later step's data positions, and the resumed run
+trained on other batches (fixed in train/checkpoint.py; tests/test_train.py's async-save test).
+Until a run of the suite has shown no warning here, a one-example move is reported, not failed.
 """
 
 from __future__ import annotations

@@ -443,3 +443,33 @@ def test_a_checkpoint_of_another_config_is_refused(tmp_path):
   with pytest.raises(ConfigError, match=r"checkpoint step 2 of phase p was written under another config"):
     go("b", 4)
   assert go("a", 2).step == 2  # the same config resumes (here: a finished run)
+
+
+def test_an_async_save_keeps_the_meta_of_its_own_step(tmp_path, monkeypatch):
+  """orbax writes the JSON item in its background thread; the loop changes `meta` (the next
+  step's data positions) right after save() returns. The saved meta must be the one of the saved
+  step: here the JSON writer is made slow, as a gs:// bucket under load is, so a kept reference
+  would write the later values (it did: a resumed gs:// run trained on other batches)."""
+  import asyncio
+
+  from orbax.checkpoint._src.handlers import json_checkpoint_handler as jch
+
+  write = jch.JsonCheckpointHandler._save_fn
+
+  async def slow_write(self, x, directory):
+    await asyncio.sleep(1.0)
+    await write(self, x, directory)
+
+  monkeypatch.setattr(jch.JsonCheckpointHandler, "_save_fn", slow_write)
+  ckpt = Checkpointer(tmp_path / "ckpt", save_every=1, keep_latest=2, keep_best=0, async_save=True)
+  state = {"w": jax.numpy.arange(4.0)}
+  meta = {"batches": {"task": {"epoch": 0, "position": 16}}, "done": False}
+  ckpt.save(1, state, meta, force=True)
+  meta["batches"] = {"task": {"epoch": 0, "position": 32}}  # what the loop does after the next step
+  meta["batches"]["task"]["position"] = 48
+  meta["done"] = True
+  ckpt.wait()
+  restored_state, restored_meta = ckpt.restore(1, abstract_like(state, {"w": state["w"].sharding}))
+  ckpt.close()
+  assert restored_meta == {"batches": {"task": {"epoch": 0, "position": 16}}, "done": False}
+  np.testing.assert_array_equal(restored_state["w"], np.arange(4.0))

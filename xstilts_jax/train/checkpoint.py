@@ -13,6 +13,7 @@ On a `gs://` directory orbax writes each step under its final name and marks it 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Optional
@@ -71,7 +72,11 @@ class Checkpointer:
     return self._manager.should_save(step)
 
   def save(self, step: int, state: Any, meta: dict, score: Optional[float] = None, force: bool = False) -> bool:
-    args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+    # A copy: orbax writes the JSON item in its background thread, after the caller has moved on
+    # and changed `meta` (the next step's data positions), and the arrays are copied at this call.
+    # A reference made slow storage save step N's arrays with a later step's positions.
+    frozen_meta = json.loads(json.dumps(meta))
+    args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(frozen_meta))
     metrics = {"score": float(score)} if score is not None else None
     try:
       return self._manager.save(step, args=args, metrics=metrics, force=force)
