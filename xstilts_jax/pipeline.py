@@ -340,42 +340,31 @@ def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -
       raise ConfigError(
           f"{key}={n} is longer than the model's {budget} positions ({source}); " f"set it to {budget} or less"
       )
-  for key, n, task, least in _shortest_lengths(config):
-    if n < least:
+  for key, n, task in _trained_lengths(config):
+    fmt = get_format(get_task(parse_task_name(task)[0]).format)
+    if n < fmt.shortest_seq_length:
       raise ConfigError(
-          f"{key}={n} leaves no room for the context in {task}'s windows (a question of up to "
-          f"{SPAN_QA_QUERY_TOKENS} tokens and {XLMR_PAIR_SPECIAL_TOKENS} special tokens come first); "
-          f"set it to {least} or more"
+          f"{key}={n} is too short for {task}: {fmt.shortest_why}; set it to {fmt.shortest_seq_length} or more"
       )
 
 
-# The shortest max_seq_length whose features fit, by format, where more than 1 token is needed:
-# a span-QA window is `<s> question </s></s> context </s>`, the question cut to max_query_length
-# (data/features.py span_qa_features' default), with at least one context token after it.
-# (This belongs on formats.Format, next to its feature builder, once that module can take it.)
-SPAN_QA_QUERY_TOKENS = 64
-XLMR_PAIR_SPECIAL_TOKENS = 4
-SHORTEST_SEQ_LENGTH = {"span_qa": SPAN_QA_QUERY_TOKENS + XLMR_PAIR_SPECIAL_TOKENS + 1}
-
-
-def _shortest_lengths(config: ml_collections.ConfigDict) -> list[tuple[str, int, str, int]]:
-  """(config key, its value, the task it builds features for, the shortest length that task takes)
-  of every sequence length of a trained task whose format needs more than one token."""
+def _trained_lengths(config: ml_collections.ConfigDict) -> list[tuple[str, int, str]]:
+  """(config key, its value, the task it builds features for) of every sequence length of a
+  trained task (a target's length serves its training task and itself)."""
   out = []
-  least = lambda name: SHORTEST_SEQ_LENGTH.get(get_task(parse_task_name(name)[0]).format, 1)
   hp = config.intermediate
   for name in hp.tasks:
     if name in hp.task_max_seq_length:
-      out.append((f"intermediate.task_max_seq_length.{name}", hp.task_max_seq_length[name], name, least(name)))
+      out.append((f"intermediate.task_max_seq_length.{name}", hp.task_max_seq_length[name], name))
     else:
-      out.append(("intermediate.max_seq_length", hp.max_seq_length, name, least(name)))
+      out.append(("intermediate.max_seq_length", hp.max_seq_length, name))
   for target in config.targets.tasks:
     spec = get_task(target)
     if get_format(spec.format).encoder_only:
       continue
     key, n = target_key(config, target, "max_seq_length"), target_hparams(config, target).max_seq_length
     trained = spec.train_task or target  # fine-tuned on it, then evaluated on the target: one length
-    out += [(key, n, t, least(t)) for t in dict.fromkeys((trained, target))]
+    out += [(key, n, t) for t in dict.fromkeys((trained, target))]
   return out
 
 

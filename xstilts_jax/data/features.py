@@ -188,12 +188,15 @@ def _first_answer(ex: SpanQAExample) -> Optional[tuple[int, int]]:
   return start, end
 
 
+SPAN_QA_MAX_QUERY_LENGTH = 64  # a question is cut to this many tokens (XTREME's max_query_length)
+
+
 def span_qa_features(
     examples: Sequence[SpanQAExample],
     tokenizer,
     max_seq_length: int = 384,
     doc_stride: int = 128,
-    max_query_length: int = 64,
+    max_query_length: int = SPAN_QA_MAX_QUERY_LENGTH,
 ) -> Features:
   """Sliding windows over each context, question first (`<s> q </s></s> context </s>`).
 

@@ -41,6 +41,8 @@ class Format:
   any_language: any language's text trains it (masked LM). encoder_only: evaluated on the
   encoder alone, never fine-tuned (retrieval). host_prepare(tokenizer, seed): a per-step
   transform of a host batch before the train step (MLM masking), or None.
+  shortest_seq_length / shortest_why: the least max_seq_length its features fit, and why (the
+  pipeline refuses a shorter one before anything is written).
   """
 
   name: str
@@ -59,6 +61,8 @@ class Format:
   any_language: bool = False
   encoder_only: bool = False
   host_prepare: Optional[Callable[[Any, int], Callable]] = None
+  shortest_seq_length: int = 1
+  shortest_why: str = ""
 
   @property
   def loss(self) -> Optional[Callable]:

@@ -17,4 +17,8 @@ FORMAT = Format(
     write=evaluate.answers_text,
     suffix="json",
     score=score.score_answers,
+    # `<s> question </s></s> context </s>` with XLM-R's 4 special tokens and one context token
+    shortest_seq_length=F.SPAN_QA_MAX_QUERY_LENGTH + 4 + 1,
+    shortest_why=f"its windows put a question of up to {F.SPAN_QA_MAX_QUERY_LENGTH} tokens and 4 special tokens "
+    "before the context, which needs at least one",
 )
