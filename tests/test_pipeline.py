@@ -197,21 +197,24 @@ def test_sweep_lists_the_grid():
   assert len(lines) == len(set(lines))
 
 
-def _copy_inputs(reference, target):
-  """Phase 1's inputs are the reference run's (see the kill test for why)."""
+def _run_until_a_phase_one_checkpoint(reference, workdir):
+  """A run on `workdir`, started from the reference run's phase-1 inputs (data, tokenizer,
+  pretrained model, phase 0), once a phase-1 checkpoint is on disk (or it ended, or 10 minutes
+  passed): (the process, the phase-1 checkpoint folder)."""
   for name in ("data", "tokenizer", "pretrained", "phases", "config.json"):
     copy = shutil.copytree if (reference / name).is_dir() else shutil.copy
-    copy(reference / name, target / name)
+    copy(reference / name, workdir / name)
+  proc = popen(*QUICK, "--workdir", str(workdir))
+  ckpts = workdir / "demo" / "checkpoints" / "intermediate"
+  deadline = time.time() + 600
+  while time.time() < deadline and proc.poll() is None and not any(p.name.isdigit() for p in ckpts.glob("*")):
+    time.sleep(0.1)
+  return proc, ckpts
 
 
 def test_killed_in_phase_one_then_resumed_gives_the_same_results(demo_run, tmp_path):
   reference, _ = demo_run
-  _copy_inputs(reference, tmp_path)
-  proc = popen(*QUICK, "--workdir", str(tmp_path))
-  ckpts = tmp_path / "demo" / "checkpoints" / "intermediate"
-  deadline = time.time() + 600
-  while time.time() < deadline and proc.poll() is None and not any(p.name.isdigit() for p in ckpts.glob("*")):
-    time.sleep(0.1)
+  proc, ckpts = _run_until_a_phase_one_checkpoint(reference, tmp_path)
   proc.send_signal(signal.SIGKILL)
   proc.communicate()
   assert not (tmp_path / "demo" / "phases" / "intermediate" / "DONE").exists(), "phase 1 finished before the kill"
@@ -229,12 +232,7 @@ def test_sigterm_exits_75_then_of_two_runs_one_resumes_to_the_same_results(demo_
   workdir: one is refused at once naming the other, the other finishes with the undisturbed
   run's results."""
   reference, _ = demo_run
-  _copy_inputs(reference, tmp_path)
-  proc = popen(*QUICK, "--workdir", str(tmp_path))
-  ckpts = tmp_path / "demo" / "checkpoints" / "intermediate"
-  deadline = time.time() + 600
-  while time.time() < deadline and proc.poll() is None and not any(p.name.isdigit() for p in ckpts.glob("*")):
-    time.sleep(0.1)
+  proc, ckpts = _run_until_a_phase_one_checkpoint(reference, tmp_path)
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=300)
   assert proc.returncode == 75, err[-3000:]
