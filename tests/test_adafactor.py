@@ -11,27 +11,17 @@ from jax.sharding import PartitionSpec as P
 import numpy as np
 import optax
 import pytest
+from tiny_mt5 import TINY_MT5
 
 from xstilts_jax import sharding as shd
-from xstilts_jax.models.mt5 import MT5Config, MT5Model
+from xstilts_jax.models.mt5 import MT5Model
 from xstilts_jax.models.xlmr import HeadSpec
 from xstilts_jax.train import optim
 from xstilts_jax.train import state as train_state
 from xstilts_jax.train import steps as train_steps
 
-# Dimensions that the (2, 2, 2) mesh divides; min_dim_size_to_factor=8 factors every kernel.
-CFG = MT5Config(
-    vocab_size=96,
-    d_model=16,
-    d_kv=4,
-    num_heads=4,
-    d_ff=32,
-    num_layers=2,
-    num_decoder_layers=2,
-    relative_attention_num_buckets=8,
-    relative_attention_max_distance=20,
-    dropout_rate=0.0,
-)
+CFG = TINY_MT5
+# min_dim_size_to_factor=8 factors every kernel of the tiny model.
 FACTOR_SMALL = dict(min_dim_size_to_factor=8)
 
 

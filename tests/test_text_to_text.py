@@ -5,10 +5,13 @@ The tokenizer is a T5 tokenizer over a sentencepiece model trained offline on a 
 expected ids come from the sentencepiece model itself, not from the code under test.
 """
 
+import dataclasses
+
 from flax import nnx
 import jax
 import numpy as np
 import pytest
+from tiny_mt5 import TINY_MT5
 
 from xstilts_jax import formats
 from xstilts_jax import sharding as shd
@@ -16,7 +19,7 @@ from xstilts_jax.data.examples import ClassificationExample
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.evaluate import EvalOptions
 from xstilts_jax.evaluation.text_to_text import UNKNOWN, Generator
-from xstilts_jax.models.mt5 import MT5Config, MT5Model, greedy_decode
+from xstilts_jax.models.mt5 import MT5Model, greedy_decode
 from xstilts_jax.models.xlmr import HeadSpec
 from xstilts_jax.tasks.spec import TaskSpec
 
@@ -124,18 +127,7 @@ def test_evaluation_on_planted_decodes(sp_and_tokenizer):
     fmt.evaluate(predict, _spec(), examples, {}, "en", EvalOptions())
 
 
-CFG = MT5Config(
-    vocab_size=80,
-    d_model=16,
-    d_kv=4,
-    num_heads=4,
-    d_ff=32,
-    num_layers=2,
-    num_decoder_layers=2,
-    relative_attention_num_buckets=8,
-    relative_attention_max_distance=20,
-    dropout_rate=0.0,
-)
+CFG = dataclasses.replace(TINY_MT5, vocab_size=80)  # the test tokenizer's vocabulary
 
 
 def test_generator_decodes_padded_batches_as_greedy_decode_on_all_rows(sp_and_tokenizer):
