@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -165,7 +164,7 @@ def _grouping(**per_task) -> list[list[str]]:
   config = xstilts.get_config("target=xquad+mlqa+tydiqa+xnli")
   for task, settings in per_task.items():
     config.targets.per_task[task] = {**dict(config.targets.per_task[task]), **settings}
-  return pipeline.target_groups(types.SimpleNamespace(config=config))
+  return pipeline.target_groups(config)
 
 
 def test_targets_trained_on_the_same_data_with_the_same_settings_share_a_fine_tuning():

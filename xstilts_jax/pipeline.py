@@ -126,21 +126,19 @@ def banner(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-@dataclasses.dataclass
-class Context:
-  """What every phase of a run shares."""
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+  """What every phase of a run shares, built once before the first phase and never changed."""
 
   config: ml_collections.ConfigDict
   root: Path
   partitioner: shd.Partitioner  # the mesh and rule table every phase trains and predicts with
-  data: DataSource
-  tokenizer: Any = None
-  base_checkpoint: str = ""
-  read_report: ReadReport = dataclasses.field(default_factory=ReadReport)
-  synthetic_languages: Optional[dict] = None
-  fingerprints: dict = dataclasses.field(default_factory=dict)  # stage -> what its outputs depend on
-  max_length: int = 512  # the model's position budget
-  task_embeddings: dict = dataclasses.field(default_factory=dict)  # shared by the main run and the baseline
+  data: DataSource  # data_dir is the synthetic data's folder when the run writes it
+  tokenizer: Any
+  base_checkpoint: str  # XLM-R (or mT5) to start from; the embedded default's is <root>/pretrained
+  fingerprints: dict  # stage -> what the run-level stages' outputs (data, pretrain, mlm) depend on
+  max_length: int  # the model's position budget
+  synthetic_languages: Optional[dict] = None  # code -> distance to English and features (the demo's)
 
   @property
   def dtype(self):
@@ -154,6 +152,18 @@ class Context:
     """`n` rounded up to what the batch axes divide; the extra rows are padding (mask 0)."""
     unit = self.partitioner.batch_divisor()
     return int(math.ceil(n / unit) * unit)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  """One experiment of a run (the main one or its baseline without phase 1)."""
+
+  name: str
+  dir: Path
+  intermediate: tuple[str, ...]  # phase-1 tasks; empty for the baseline
+  start: str  # the checkpoint phase 1 (or phase 2) starts from
+  fingerprints: dict  # stage -> what this experiment's outputs depend on
+  read_report: ReadReport  # rows skipped while reading this experiment's data (it fills as phases read)
 
 
 def parse_task_name(name: str) -> tuple[str, str]:
@@ -368,13 +378,14 @@ def _trained_lengths(config: ml_collections.ConfigDict) -> list[tuple[str, int, 
   return out
 
 
-def loop_config(ctx: Context, hp, total_steps: int, stage: str, **sampler) -> loop.LoopConfig:
-  """The loop of phase `hp` in this run: the run's optimizer, seed, intervals and `stage`'s fingerprint."""
+def loop_config(ctx: RunContext, hp, total_steps: int, fingerprint: str, **sampler) -> loop.LoopConfig:
+  """The loop of phase `hp` in this run: the run's optimizer, seed and intervals; its checkpoints
+  carry `fingerprint` (the config its stage depends on)."""
   return loop.LoopConfig.from_phase(
       hp,
       total_steps,
       optimizer_name(ctx.config),
-      ctx.fingerprints[stage],
+      fingerprint,
       moments_dtype=ctx.config.optimizer.moments_dtype,
       seed=ctx.config.seed,
       log_every=ctx.config.log_every,
@@ -392,8 +403,8 @@ def host_copy(model: XLMRModel) -> XLMRModel:
 def export(
     model: XLMRModel,
     out: Path,
-    ctx: Context,
-    stage: str,
+    ctx: RunContext,
+    fingerprint: str,
     head: Optional[str] = None,
     label_names=None,
     extra: Optional[dict] = None,
@@ -407,7 +418,7 @@ def export(
     with paths.staged_dir(out) as local:  # gs://: written locally (save_pretrained, safetensors), then uploaded
       export_hf(model, str(local), tokenizer=ctx.tokenizer, head=head, label_names=label_names)
     write_json_atomic(out / "xstilts.json", extra or {})
-    mark_done(out, ctx.fingerprints[stage])
+    mark_done(out, fingerprint)
     if checkpoints is not None and checkpoints.exists():
       paths.rmtree(checkpoints)
   sync(f"export:{out}")
@@ -416,8 +427,11 @@ def export(
 # ----------------------------------------------------------------------------- training data
 
 
-def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.TrainTask, TaskSpec, tuple]:
-  """A TrainTask over the English (or translated) training split of task `name`."""
+def train_task(
+    ctx: RunContext, report: ReadReport, name: str, hp, head: str, seed: int
+) -> tuple[loop.TrainTask, TaskSpec, tuple]:
+  """A TrainTask over the English (or translated) training split of task `name`; rows skipped
+  while reading go to `report`."""
   task_name, language = parse_task_name(name)
   spec = get_task(task_name)
   fmt = get_format(spec.format)
@@ -438,7 +452,7 @@ def train_task(ctx: Context, name: str, hp, head: str, seed: int) -> tuple[loop.
       ctx.tokenizer,
       ctx.data,
       hp.max_seq_length,
-      ctx.read_report,
+      report,
       limit=hp.train_examples_cap,
       seed=seed,
   )
@@ -474,23 +488,58 @@ def total_steps(tasks: list[loop.TrainTask], hp) -> int:
 # ----------------------------------------------------------------------------- the phases
 
 
-def phase_pretrain(ctx: Context) -> str:
-  """The embedded default's stand-in for XLM-R: a tokenizer and a small model pretrained by MLM."""
-  out = ctx.root / "pretrained"
-  if is_done(out, ctx.fingerprints["pretrain"], "pretrain"):
-    ctx.tokenizer = load_tokenizer(out)
+def phase_data(config: ml_collections.ConfigDict, root: Path, fingerprint: str) -> tuple[Path, dict]:
+  """The embedded default's data: synthetic languages written in the original formats
+  -> (their folder, {code: distance to English and features})."""
+  data_dir = root / "data"
+  made = is_done(data_dir, fingerprint, "data")
+  if is_main() and not made:
+    if data_dir.exists():  # a write cut short: start it over
+      paths.rmtree(data_dir)
+    banner("writing the synthetic languages' data in the original formats")
+    from xstilts_jax.demo.synthetic import write_synthetic_data
+
+    with paths.staged_dir(data_dir) as local:  # gs://: written locally, then uploaded
+      write_synthetic_data(
+          local,
+          seed=config.data.synthetic.seed,
+          sizes=dict(config.data.synthetic.sizes),
+          languages=list(config.data.synthetic.languages),
+      )
+    mark_done(data_dir, fingerprint)
+  sync("synthetic-data")
+  manifest = read_json(data_dir / "manifest.json")
+  languages = {
+      code: {"distance_to_en": lang["distance_to_en"], "features": lang["features"]}
+      for code, lang in manifest["languages"].items()
+  }
+  return data_dir, languages
+
+
+def phase_tokenizer(config: ml_collections.ConfigDict, root: Path, data: DataSource, fingerprint: str) -> Path:
+  """The embedded default's tokenizer, trained on the MLM text of every language."""
+  out = root / "tokenizer"
+  if is_done(out, fingerprint, "pretrain"):
+    return out
+  if is_main():
+    languages = list(config.data.synthetic.languages)
+    spec = get_task("mlm", languages)
+    texts = [line for lang in languages for line in _mlm_lines(data, spec, lang)]
+    train_tokenizer(texts, config.model.build.vocab_size, out)
+    mark_done(out, fingerprint)
+  sync("tokenizer")
+  return out
+
+
+def phase_pretrain(ctx: RunContext) -> str:
+  """The embedded default's stand-in for XLM-R: a small model pretrained by MLM -> ctx.base_checkpoint."""
+  out = Path(ctx.base_checkpoint)
+  fingerprint = ctx.fingerprints["pretrain"]
+  if is_done(out, fingerprint, "pretrain"):
     return str(out)
   banner("pretraining a small XLM-R on every language (masked LM), standing in for XLM-R")
   b = ctx.config.model.build
   languages = list(ctx.config.data.synthetic.languages)
-  spec = get_task("mlm", languages)
-  texts = []
-  for lang in languages:
-    texts += _mlm_lines(ctx, spec, lang)
-  if is_main():
-    train_tokenizer(texts, b.vocab_size, ctx.root / "tokenizer")
-  sync("tokenizer")
-  ctx.tokenizer = load_tokenizer(ctx.root / "tokenizer")
   cfg = XLMRConfig(
       vocab_size=len(ctx.tokenizer),
       hidden_size=b.hidden_size,
@@ -501,18 +550,20 @@ def phase_pretrain(ctx: Context) -> str:
       pad_token_id=ctx.tokenizer.pad_token_id,
   )
   model = XLMRModel(cfg, {"mlm": HeadSpec("mlm")}, dtype=ctx.dtype, rngs=nnx.Rngs(ctx.config.seed), options=ctx.options)
+  report = ReadReport()
   tasks = [
-      train_task(ctx, f"mlm:{lang}", b.pretrain, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)
+      train_task(ctx, report, f"mlm:{lang}", b.pretrain, "mlm", ctx.config.seed + i)[0]
+      for i, lang in enumerate(languages)
   ]
   steps = total_steps(tasks, b.pretrain)
   result = loop.train(
-      model, tasks, loop_config(ctx, b.pretrain, steps, "pretrain"), ctx.root, ctx.partitioner, "pretrain"
+      model, tasks, loop_config(ctx, b.pretrain, steps, fingerprint), ctx.root, ctx.partitioner, "pretrain"
   )
   export(
       result.model,
       out,
       ctx,
-      "pretrain",
+      fingerprint,
       head="mlm",
       extra={"steps": result.step, "languages": languages},
       checkpoints=ctx.root / "checkpoints" / "pretrain",
@@ -520,28 +571,32 @@ def phase_pretrain(ctx: Context) -> str:
   return str(out)
 
 
-def _mlm_lines(ctx: Context, spec: TaskSpec, lang: str) -> list[str]:
-  return [ex.text for ex in load_examples(spec, lang, "train", "local", ctx.data.data_dir)]
+def _mlm_lines(data: DataSource, spec: TaskSpec, lang: str) -> list[str]:
+  return [ex.text for ex in load_examples(spec, lang, "train", "local", data.data_dir)]
 
 
-def phase_mlm(ctx: Context) -> str:
+def phase_mlm(ctx: RunContext) -> str:
   """Phase 0: continued masked LM on chosen languages, from the base checkpoint."""
   languages = list(ctx.config.mlm.languages)
   out = ctx.root / "phases" / ("mlm-" + "+".join(languages))
-  if is_done(out, ctx.fingerprints["mlm"], "mlm"):
+  fingerprint = ctx.fingerprints["mlm"]
+  if is_done(out, fingerprint, "mlm"):
     return str(out)
   banner(f"phase 0: continued masked LM on {', '.join(languages)}")
   hp = ctx.config.mlm.phase
   model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
-  tasks = [train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)]
+  report = ReadReport()
+  tasks = [
+      train_task(ctx, report, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)
+  ]
   result = loop.train(
-      model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), "mlm"), ctx.root, ctx.partitioner, phase=out.name
+      model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), fingerprint), ctx.root, ctx.partitioner, phase=out.name
   )
   export(
       result.model,
       out,
       ctx,
-      "mlm",
+      fingerprint,
       head="mlm",
       extra={"steps": result.step, "languages": languages},
       checkpoints=ctx.root / "checkpoints" / out.name,
@@ -549,17 +604,18 @@ def phase_mlm(ctx: Context) -> str:
   return str(out)
 
 
-def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
+def phase_intermediate(ctx: RunContext, ex: Experiment) -> str:
   """Phase 1: one or several intermediate tasks (one head each, shared by name), MLM optionally beside."""
-  out = exp / "phases" / "intermediate"
-  if is_done(out, ctx.fingerprints["intermediate"], "intermediate"):
+  out = ex.dir / "phases" / "intermediate"
+  fingerprint = ex.fingerprints["intermediate"]
+  if is_done(out, fingerprint, "intermediate"):
     return str(out)
   hp = ctx.config.intermediate
-  names = list(hp.tasks)
+  names = list(ex.intermediate)
   banner(f"phase 1: intermediate training on {', '.join(names)}" + (" + MLM" if hp.mlm_beside else ""))
   with_mlm = hp.mlm_beside and ctx.config.mlm.languages
   model = load_hf(
-      start, head="mlm" if with_mlm else "encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options
+      ex.start, head="mlm" if with_mlm else "encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options
   )
   tasks, rngs = [], nnx.Rngs(ctx.config.seed + 1)
   for i, name in enumerate(names):
@@ -567,13 +623,13 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
     task_hp = hp
     if name in hp.task_max_seq_length:  # e.g. short multiple-choice inputs beside long QA windows
       task_hp = ml_collections.ConfigDict({**hp.to_dict(), "max_seq_length": hp.task_max_seq_length[name]})
-    task, spec, labels = train_task(ctx, name, task_hp, spec.head_name, ctx.config.seed + 10 + i)
+    task, spec, labels = train_task(ctx, ex.read_report, name, task_hp, spec.head_name, ctx.config.seed + 10 + i)
     if task.head not in model.head_specs:
       model.add_head(task.head, head_spec(spec, labels), rngs=rngs)
     tasks.append(task)
   if with_mlm:
     tasks += [
-        train_task(ctx, f"mlm:{lang}", hp, "mlm", ctx.config.seed + 100 + i)[0]
+        train_task(ctx, ex.read_report, f"mlm:{lang}", hp, "mlm", ctx.config.seed + 100 + i)[0]
         for i, lang in enumerate(ctx.config.mlm.languages)
     ]
   steps = total_steps(tasks, hp)
@@ -584,12 +640,12 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
           ctx,
           hp,
           steps,
-          "intermediate",
+          fingerprint,
           sampler=hp.sampler,
           sampler_cap=hp.sampler_cap,
           sampler_temperature=hp.sampler_temperature,
       ),
-      exp,
+      ex.dir,
       ctx.partitioner,
       phase="intermediate",
   )
@@ -597,9 +653,9 @@ def phase_intermediate(ctx: Context, exp: Path, start: str) -> str:
       _encoder_of(result.model),
       out,
       ctx,
-      "intermediate",
+      fingerprint,
       extra={"steps": result.step, "tasks": names},
-      checkpoints=exp / "checkpoints" / "intermediate",
+      checkpoints=ex.dir / "checkpoints" / "intermediate",
   )
   return str(out)
 
@@ -613,14 +669,14 @@ def _encoder_of(model: XLMRModel) -> XLMRModel:
   return nnx.merge(bare_graphdef, bare_state)
 
 
-def target_groups(ctx: Context) -> list[list[str]]:
+def target_groups(config: ml_collections.ConfigDict) -> list[list[str]]:
   """Targets grouped by what trains them: xquad and mlqa both fine-tune on SQuAD v1.1 once,
   unless their hyper-parameters differ."""
   groups: dict[tuple, list[str]] = {}
-  for target in ctx.config.targets.tasks:
+  for target in config.targets.tasks:
     spec = get_task(target)
     if not get_format(spec.format).encoder_only:
-      key = (spec.train_task or spec.name, json.dumps(target_hparams(ctx.config, target).to_dict(), sort_keys=True))
+      key = (spec.train_task or spec.name, json.dumps(target_hparams(config, target).to_dict(), sort_keys=True))
       groups.setdefault(key, []).append(target)
   return list(groups.values())
 
@@ -637,23 +693,24 @@ def target_hparams(config: ml_collections.ConfigDict, target: str) -> ml_collect
   return hp
 
 
-def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Path:
+def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]) -> Path:
   """Phase 2: fine-tune on the English training data of a target, fresh head, early stopping
   on the training task's English dev set; the best checkpoint is kept."""
   spec = get_task(targets[0])
   train_name = spec.train_task or spec.name
-  out = target_dir(exp, targets)
-  if is_done(out, ctx.fingerprints["target"], "target"):
+  out = target_dir(ex.dir, targets)
+  fingerprint = ex.fingerprints["target"]
+  if is_done(out, fingerprint, "target"):
     return out
   hp = target_hparams(ctx.config, targets[0])
   banner(f"phase 2: fine-tuning on English {train_name} for {', '.join(targets)}")
   model = load_hf(start, head="encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
-  task, train_spec, labels = train_task(ctx, train_name, hp, "target", ctx.config.seed + 1000)
+  task, train_spec, labels = train_task(ctx, ex.read_report, train_name, hp, "target", ctx.config.seed + 1000)
   eval_spec = dataclasses.replace(train_spec, labels=labels) if labels != train_spec.labels else train_spec
   model.add_head("target", head_spec(train_spec, labels), rngs=nnx.Rngs(ctx.config.seed + 2))
   dev_split = "dev" if "dev" in train_spec.eval_splits else train_spec.eval_splits[0]
   dev = load_task(
-      eval_spec, "en", dev_split, ctx.tokenizer, ctx.data, hp.max_seq_length, ctx.read_report, limit=hp.eval_subset
+      eval_spec, "en", dev_split, ctx.tokenizer, ctx.data, hp.max_seq_length, ex.read_report, limit=hp.eval_subset
   )
 
   def score(current: XLMRModel, step: int) -> float:
@@ -665,8 +722,8 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
   result = loop.train(
       model,
       [task],
-      loop_config(ctx, hp, steps, "target"),
-      exp,
+      loop_config(ctx, hp, steps, fingerprint),
+      ex.dir,
       ctx.partitioner,
       phase=out.name,
       score_fn=score if hp.eval_every else None,
@@ -675,7 +732,7 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
       result.model,
       out,
       ctx,
-      "target",
+      fingerprint,
       head="target",
       label_names=labels or None,
       extra={
@@ -686,7 +743,7 @@ def phase_target(ctx: Context, exp: Path, start: str, targets: list[str]) -> Pat
           "targets": targets,
           "labels": list(labels),
       },
-      checkpoints=exp / "checkpoints" / out.name,
+      checkpoints=ex.dir / "checkpoints" / out.name,
   )
   return out
 
@@ -695,11 +752,11 @@ def eval_split(spec: TaskSpec, wanted: str) -> str:
   return wanted if wanted in spec.eval_splits else spec.eval_splits[-1]
 
 
-def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_dir: str) -> dict:
+def phase_eval(ctx: RunContext, ex: Experiment, target: str, model_dir: Optional[Path], encoder_dir: str) -> dict:
   """Phase 3: zero-shot evaluation of one target in every language -> {lang: metrics}."""
-  out = exp / "eval" / f"{target}.json"
+  out = ex.dir / "eval" / f"{target}.json"
   if out.exists():
-    return check_record(out, read_json(out), ctx.fingerprints["eval"], "eval")
+    return check_record(out, read_json(out), ex.fingerprints["eval"], "eval")
   langs = ctx.config.targets.languages.get(target, None)
   spec = get_task(target, list(langs) if langs else None)
   split = eval_split(spec, ctx.config.eval.split)
@@ -731,9 +788,9 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
       continue
     threshold = None
     if spec.metric == "bucc_f1" and split != "dev":  # the threshold chosen on dev is reused on test
-      corpus, feats = load_task(spec, lang, "dev", ctx.tokenizer, ctx.data, length, ctx.read_report)
+      corpus, feats = load_task(spec, lang, "dev", ctx.tokenizer, ctx.data, length, ex.read_report)
       threshold = evaluate_task(predictor, spec, corpus, feats, lang, retrieval_layer=layer)[0]["threshold"]
-    examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, length, ctx.read_report)
+    examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, length, ex.read_report)
     metrics, predictions = evaluate_task(
         predictor,
         spec,
@@ -748,13 +805,13 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
     )
     results[lang] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     if ctx.config.eval.write_predictions and is_main():
-      write_predictions(exp / "predictions" / target / prediction_file_name(spec, lang, split), spec, predictions)
+      write_predictions(ex.dir / "predictions" / target / prediction_file_name(spec, lang, split), spec, predictions)
   record = {
       "split": split,
       "metric": spec.metric,
       "languages": results,
       "skipped": skipped,
-      "fingerprint": ctx.fingerprints["eval"],
+      "fingerprint": ex.fingerprints["eval"],
   }
   write_json_atomic(out, record)
   sync(f"eval:{out}")
@@ -764,14 +821,13 @@ def phase_eval(ctx: Context, exp: Path, target: str, model_dir: Path, encoder_di
 # ----------------------------------------------------------------------------- results
 
 
-def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[str, list[float]]:
+def task_embeddings(
+    ctx: RunContext, report: ReadReport, names: list[str], cache: dict, limit: int = 256
+) -> dict[str, list[float]]:
   """TextEmb (Vu et al. 2020): the mean-pooled last-layer embedding of up to `limit` English
-  training examples of each task, from the base encoder (before any phase-1 training)."""
-  missing = [
-      n
-      for n in names
-      if n not in ctx.task_embeddings and not get_format(get_task(parse_task_name(n)[0]).format).encoder_only
-  ]
+  training examples of each task, from the base encoder (before any phase-1 training). `cache`
+  (task -> embedding) keeps those computed for the main experiment for its baseline."""
+  missing = [n for n in names if n not in cache and not get_format(get_task(parse_task_name(n)[0]).format).encoder_only]
   if missing:
     model = load_hf(ctx.base_checkpoint, head="encoder", dtype=ctx.dtype, options=ctx.options)
     predictor = Predictor(model, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
@@ -779,58 +835,62 @@ def task_embeddings(ctx: Context, names: list[str], limit: int = 256) -> dict[st
     task_name, language = parse_task_name(name)
     length = min(128, ctx.max_length)
     spec = get_task(task_name)
-    examples, _ = load_task(spec, language, "train", ctx.tokenizer, ctx.data, length, ctx.read_report, limit=limit)
+    examples, _ = load_task(spec, language, "train", ctx.tokenizer, ctx.data, length, report, limit=limit)
     sentences = [SentenceExample(str(i), t) for i, t in enumerate(example_texts(spec, examples))]
     feats = F.retrieval_features(sentences, ctx.tokenizer, length)
-    ctx.task_embeddings[name] = np.asarray(predictor(feats, "retrieval")).mean(axis=0).tolist()
-  return {n: ctx.task_embeddings[n] for n in names if n in ctx.task_embeddings}
+    cache[name] = np.asarray(predictor(feats, "retrieval")).mean(axis=0).tolist()
+  return {n: cache[n] for n in names if n in cache}
 
 
-def task_diversity(ctx: Context, names: list[str], limit: int = 2000) -> dict[str, dict]:
-  try:
-    from xstilts_jax.data.diversity import text_diversity
-  except ImportError:
-    return {}
+def task_diversity(ctx: RunContext, report: ReadReport, names: list[str], limit: int = 2000) -> dict[str, dict]:
+  from xstilts_jax.data.diversity import text_diversity
+
   out = {}
   for name in names:
     task_name, language = parse_task_name(name)
     spec = get_task(task_name)
     examples, _ = load_task(
-        spec, language, "train", ctx.tokenizer, ctx.data, min(128, ctx.max_length), ctx.read_report, limit=limit
+        spec, language, "train", ctx.tokenizer, ctx.data, min(128, ctx.max_length), report, limit=limit
     )
     out[name] = text_diversity(example_texts(spec, examples))
   return out
 
 
-def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], start: str) -> dict:
+def experiment(ctx: RunContext, name: str, intermediate: list[str], start: str) -> Experiment:
+  """Experiment `name` of this run, its config checked against (or written to) its config.json."""
+  exp = ctx.root / name
   paths.mkdirs(exp)
-  config = experiment_config(ctx.config, name, intermediate)
-  resolved = check_saved_config(exp / "config.json", config)
-  ctx.fingerprints = stage_fingerprints(resolved)
-  if (exp / "results.json").exists():
-    return check_record(exp / "results.json", read_json(exp / "results.json"), ctx.fingerprints["results"], "results")
-  ctx.read_report = ReadReport()  # rows skipped while reading this experiment's data
+  resolved = check_saved_config(exp / "config.json", experiment_config(ctx.config, name, intermediate))
+  return Experiment(name, exp, tuple(intermediate), start, stage_fingerprints(resolved), ReadReport())
 
-  encoder = phase_intermediate(ctx, exp, start) if intermediate else start
+
+def run_experiment(ctx: RunContext, ex: Experiment, embedding_cache: dict) -> dict:
+  """Phases 1 to 3 of experiment `ex` -> its results (also written to <exp>/results.json)."""
+  if (ex.dir / "results.json").exists():
+    return check_record(
+        ex.dir / "results.json", read_json(ex.dir / "results.json"), ex.fingerprints["results"], "results"
+    )
+
+  encoder = phase_intermediate(ctx, ex) if ex.intermediate else ex.start
   models = {}
-  for targets in target_groups(ctx):
-    model_dir = phase_target(ctx, exp, encoder, targets)
+  for targets in target_groups(ctx.config):
+    model_dir = phase_target(ctx, ex, encoder, targets)
     models.update({t: model_dir for t in targets})
 
-  banner(f"phase 3: zero-shot evaluation ({name})")
-  records = {target: phase_eval(ctx, exp, target, models.get(target), encoder) for target in ctx.config.targets.tasks}
-  trained = list(intermediate) + [
+  banner(f"phase 3: zero-shot evaluation ({ex.name})")
+  records = {target: phase_eval(ctx, ex, target, models.get(target), encoder) for target in ctx.config.targets.tasks}
+  trained = list(ex.intermediate) + [
       get_task(t).train_task or t for t in ctx.config.targets.tasks if not get_format(get_task(t).format).encoder_only
   ]
   # What this run did, not what the config asked of the experiment (a baseline does no MLM beside).
-  mlm_first = list(ctx.config.mlm.languages) if start != ctx.base_checkpoint else []
-  beside = bool(intermediate) and ctx.config.intermediate.mlm_beside
-  embeddings = task_embeddings(ctx, sorted(set(trained)))
-  diversity = task_diversity(ctx, list(intermediate))  # both read data: their skipped rows count below
+  mlm_first = list(ctx.config.mlm.languages) if ex.start != ctx.base_checkpoint else []
+  beside = bool(ex.intermediate) and ctx.config.intermediate.mlm_beside
+  embeddings = task_embeddings(ctx, ex.read_report, sorted(set(trained)), embedding_cache)
+  diversity = task_diversity(ctx, ex.read_report, list(ex.intermediate))  # both read data: their skips count below
   results = R.experiment_results(
-      name,
+      ex.name,
       records,
-      intermediate=list(intermediate),
+      intermediate=list(ex.intermediate),
       mlm_first=mlm_first,
       mlm_beside=list(ctx.config.mlm.languages) if beside else [],
       seed=ctx.config.seed,
@@ -838,16 +898,16 @@ def run_experiment(ctx: Context, name: str, exp: Path, intermediate: list[str], 
       synthetic_languages=ctx.synthetic_languages,
       task_embeddings=embeddings,
       task_diversity=diversity,
-      skipped_rows=dict(ctx.read_report.skipped),
+      skipped_rows=dict(ex.read_report.skipped),
       qa_answer_text=ctx.config.eval.qa_answer_text,
       benchmark=ctx.config.benchmark,
       backbone=ctx.config.model.get("backbone", "xlmr"),
       protocol=ctx.config.get("protocol", "heads"),
       data_subset=data_subset(ctx.config.data.data_dir) if ctx.config.data.data_dir else None,
-      fingerprint=ctx.fingerprints["results"],
+      fingerprint=ex.fingerprints["results"],
   )
   if is_main():
-    R.write_results(exp, results)
+    R.write_results(ex.dir, results)
   return results
 
 
@@ -1095,58 +1155,49 @@ def _run(
     restart(root, restart_stage, resolved)
   verify_workdir(root, config)  # before config.json is written: a refused run leaves no trace
   check_saved_config(root / "config.json", config)  # before any phase, shared ones included
+  fingerprints = stage_fingerprints(resolved)
   data = DataSource(
       config.data.source, config.data.data_dir, config.data.tfds_data_dir, config.data.cache_dir or str(root / "cache")
   )
-  ctx = Context(config, root, partitioner, data, fingerprints=stage_fingerprints(resolved), max_length=budget)
-
+  synthetic_languages = None
   if config.data.synthetic.enabled:
-    data_dir = root / "data"
-    made = is_done(data_dir, ctx.fingerprints["data"], "data")
-    if is_main() and not made:
-      if data_dir.exists():  # a write cut short: start it over
-        paths.rmtree(data_dir)
-      banner("writing the synthetic languages' data in the original formats")
-      from xstilts_jax.demo.synthetic import write_synthetic_data
-
-      with paths.staged_dir(data_dir) as local:  # gs://: written locally, then uploaded
-        write_synthetic_data(
-            local,
-            seed=config.data.synthetic.seed,
-            sizes=dict(config.data.synthetic.sizes),
-            languages=list(config.data.synthetic.languages),
-        )
-      mark_done(data_dir, ctx.fingerprints["data"])
-    sync("synthetic-data")
-    manifest = read_json(data_dir / "manifest.json")
-    ctx.data = dataclasses.replace(ctx.data, data_dir=str(data_dir))
-    ctx.synthetic_languages = {
-        code: {"distance_to_en": lang["distance_to_en"], "features": lang["features"]}
-        for code, lang in manifest["languages"].items()
-    }
+    data_dir, synthetic_languages = phase_data(config, root, fingerprints["data"])
+    data = dataclasses.replace(data, data_dir=str(data_dir))
+  if config.model.build.enabled:
+    tokenizer = phase_tokenizer(config, root, data, fingerprints["pretrain"])
+    base_checkpoint = str(root / "pretrained")
+  else:
+    tokenizer = _local_dir(config.model.tokenizer or config.model.checkpoint)
+    base_checkpoint = config.model.checkpoint
+  ctx = RunContext(
+      config,
+      root,
+      partitioner,
+      data,
+      load_tokenizer(tokenizer),
+      base_checkpoint,
+      fingerprints,
+      max_length=budget,
+      synthetic_languages=synthetic_languages,
+  )
 
   if config.model.build.enabled:
-    ctx.base_checkpoint = phase_pretrain(ctx)
-  else:
-    ctx.base_checkpoint = config.model.checkpoint
-    ctx.tokenizer = load_tokenizer(_local_dir(config.model.tokenizer or config.model.checkpoint))
+    phase_pretrain(ctx)
   start = phase_mlm(ctx) if config.mlm.languages and not config.intermediate.mlm_beside else ctx.base_checkpoint
 
   intermediate = list(config.intermediate.tasks)
-  main = run_experiment(ctx, config.name, root / config.name, intermediate, start)
+  embedding_cache: dict = {}  # the baseline's target tasks are the main experiment's
+  main = run_experiment(ctx, experiment(ctx, config.name, intermediate, start), embedding_cache)
   baseline = None
   if config.baseline and intermediate:
-    baseline = run_experiment(ctx, "baseline", root / "baseline", [], start)
+    baseline = run_experiment(ctx, experiment(ctx, "baseline", [], start), embedding_cache)
   if is_main():
     print("\n" + R.write_tables(root, config.name, main, baseline), flush=True)
   if config.report and baseline and is_main():
-    try:
-      from xstilts_jax.analysis.report import build_report
+    from xstilts_jax.analysis.report import build_report
 
-      path = build_report([root / config.name], root / "baseline", root / "report")
-      print(f"report: {path}")
-    except ImportError:
-      log.warning("analysis package not available; no report written")
+    path = build_report([root / config.name], root / "baseline", root / "report")
+    print(f"report: {path}")
   return main
 
 

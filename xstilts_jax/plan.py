@@ -23,7 +23,6 @@ import math
 import os
 import sys
 import time
-import types
 from typing import Any, Optional
 
 import ml_collections
@@ -247,7 +246,6 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
 
   pad = lambda n: int(math.ceil(n / batch_unit) * batch_unit)
   parse = pipeline.parse_task_name
-  ctx = types.SimpleNamespace(config=config)
   mcfg = model_config(config)
   steps: list[StepSpec] = []
 
@@ -306,7 +304,7 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
     if with_mlm:
       train("intermediate", f"mlm:{config.mlm.languages[0]}", "mlm", heads, hp)
 
-  for group in pipeline.target_groups(ctx):
+  for group in pipeline.target_groups(config):
     spec = get_task(group[0])
     train_name = spec.train_task or spec.name
     thp = pipeline.target_hparams(config, group[0])
