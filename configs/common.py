@@ -58,6 +58,7 @@ def train_phase(**overrides) -> ml_collections.ConfigDict:
           eval_subset=500,  # dev examples scored at each evaluation (jiant's eval_subset_num)
           early_stopping_patience=0,
           train_examples_cap=0,  # 0: all; else at most this many training examples per task
+          taskemb_examples=64,  # TaskEmb (Fisher) of each trained task over this many rows; 0: none
       )
   )
   c.update(overrides)

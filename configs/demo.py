@@ -2,6 +2,10 @@
 
   xstilts run                                   # = xstilts run --config demo --workdir workdirs/demo
   xstilts run --config demo:quick               # a smaller, faster variant (what the tests run)
+  xstilts run --config demo:quick,mt5           # the same with a small mT5 (encoder + the project's heads)
+  xstilts run --config demo:quick,retrieval     # + LAReQA (XTREME-R's dual encoder) on XQuAD-R-style files
+  xstilts run --config demo:quick,mt5,protocol=text-to-text --config.targets.tasks=xnli \
+      --config.intermediate.tasks=mnli   # text-to-text on XNLI (MNLI: label words)
 
 A small XLM-R-shaped model and its tokenizer are built and pretrained (masked LM on every
 language) by the project itself, standing in for XLM-R. The data are synthetic languages
@@ -22,7 +26,7 @@ TARGETS = ["xnli", "xquad", "panx", "xcopa", "tatoeba", "bucc2018"]
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, quick=False)
+  arg = common.parse_arg(arg, quick=False, mt5=False, protocol="heads", retrieval=False)
   c = common.base_config()
   c.name = "demo"
   c.model.checkpoint = ""
@@ -100,4 +104,17 @@ def get_config(arg=None):
     c.targets.defaults.epochs = 1.0
     c.targets.defaults.batch_size = 16
     c.targets.defaults.eval_every = 20
+    c.intermediate.taskemb_examples = c.targets.defaults.taskemb_examples = 0  # TextEmb only: the tests' time
+  if arg.mt5:  # a small mT5 instead (xstilts_jax/backbones.py: built, then pretrained by denoising)
+    c.model.backbone = "mt5"
+  if arg.protocol != "heads":  # text-to-text: mT5's classification targets as label words
+    c.protocol = arg.protocol
+  if arg.retrieval:  # + XTREME-R's LAReQA: a dual encoder fine-tuned on squad_retrieval, mAP@20 over the pool
+    c.targets.tasks = list(c.targets.tasks) + ["lareqa"]
+    c.targets.languages = {**c.targets.languages.to_dict(), "lareqa": LANGUAGES}
+    # questions and (answer sentence, paragraph) candidates fit 96 tokens; no dev-set early stopping
+    c.targets.per_task = {**c.targets.per_task.to_dict(), "lareqa": dict(max_seq_length=96, eval_every=0, epochs=6.0)}
+    # the towers' mean token state: this small model's `<s>` (XTREME-R's pooler input) barely depends
+    # on the text, and the in-batch loss then collapses to log(batch size); the mean learns in a minute
+    c.targets.dual_encoder_pooling = "mean"
   return c

@@ -13,8 +13,8 @@ Arguments: intermediate (tasks joined by '+', 'all' = all_intermediate_public, '
 target (default: the 7 trainable XTREME tasks + BUCC + Tatoeba), mlm (languages of continued
 masked-LM training: phase 0, or beside phase 1 with mlm_beside), model (large | base | mt5-small |
 mt5-base | mt5-large | a checkpoint path or hub id), protocol (heads | text-to-text: mT5's encoder
-with the project's heads, or mT5 as the mT5 paper fine-tunes it; recorded, with Adafactor for mT5,
-but `xstilts run` refuses mT5 until the pipeline runs it: `xstilts plan` compiles it),
+with the project's heads, or mT5 as the mT5 paper fine-tunes it: classification targets as label
+words, other trained tasks refused; Adafactor for mT5; `xstilts plan` compiles the heads protocol),
 source (local | hub | tfds), baseline (also run the baseline beside it), runlocal (tiny smoke run),
 benchmark (xtreme | xtreme-r: XTREME-R's targets and test languages).
 tpu (a slice such as v5e-8, v4-8, v5p-8: pure FSDP over its chips, bfloat16 compute, and each

@@ -105,6 +105,7 @@ def write_run(
     beside=False,
     legacy=False,
     run_offset=0.0,
+    fisher=None,
 ):
   """A results.json following the pipeline's schema; score = 80 - 40 d + gain(task, lang, d)."""
   rng = random.Random(f"{name}/{seed}")
@@ -160,6 +161,7 @@ def write_run(
               ),
               "task_embeddings": embeddings,
               "task_diversity": {t: {"word_class_entropy": diversity[t], "distinct_2": 0.5} for t in intermediate},
+              **({"task_embeddings_fisher": fisher} if fisher is not None else {}),
           }
       )
   )
@@ -399,3 +401,43 @@ def test_subset_benchmark_and_backbone_keep_runs_apart(tmp_path):
     load_run(run("bad", data_subset="diverse"))
   with pytest.raises(DataError, match=r"badb-seed0/results.json: 'backbone' should be a non-empty string"):
     load_run(run("badb", backbone=""))
+
+
+def _q3_runs(root, fisher):
+  """Three single-task conditions and a baseline, two seeds each; `fisher(seed)` -> that run's TaskEmb."""
+  runs = [write_run(root, "base", [], lambda t, l, d: 0.0, s, fisher=fisher(s)) for s in (0, 1, 2)]
+  for name, gain in (("mnli", 2.0), ("squad_v1", 1.0), ("hellaswag", 0.5)):
+    runs += [write_run(root, name, [name], lambda t, l, d, g=gain: g, s, fisher=fisher(s)) for s in (0, 1, 2)]
+  return runs[:3], runs[3:]
+
+
+@pytest.mark.parametrize(
+    "coverage, expected",
+    [
+        (("mnli", "squad_v1", "hellaswag", "panx", "copa"), "TaskEmb"),  # covers what TextEmb covers: preferred
+        (("mnli", "copa"), "TextEmb"),  # covers fewer (condition, task) pairs: TextEmb answers
+        ((), "TextEmb"),  # runs made before TaskEmb
+    ],
+)
+def test_q3_says_which_task_vectors_it_uses(tmp_path, coverage, expected):
+  rng = np.random.default_rng(0)
+  fixed = {t: rng.normal(size=6).tolist() for t in coverage}
+  baseline, others = _q3_runs(tmp_path / "runs", lambda seed: fixed if coverage else None)
+  build_report(others, baseline, tmp_path / "report")
+  answers = json.loads((tmp_path / "report" / "answers.json").read_text())
+  assert answers["q3"]["similarity"] == expected
+  markdown = (tmp_path / "report" / "report.md").read_text()
+  q3 = markdown.split("Q3:")[1].split("Q4:")[0]
+  assert f"cosine of {expected} (" in q3
+
+
+def test_taskemb_is_averaged_over_the_runs_that_trained_the_task(tmp_path):
+  from xstilts_jax.analysis import questions
+
+  vectors = {0: {"mnli": [1.0, 0.0], "copa": [0.0, 2.0], "panx": [0.0, 0.0]}, 1: {"mnli": [3.0, 2.0]}, 2: {}}
+  baseline, others = _q3_runs(tmp_path / "runs", lambda seed: vectors[seed])
+  got = questions.task_vectors(Study(load_runs(others), load_runs(baseline)), "task_embeddings_fisher")
+  # Each seed's vectors are in as many runs as the other's: the mean over runs is the mean over seeds.
+  np.testing.assert_allclose(got["mnli"], [2.0, 1.0])
+  np.testing.assert_allclose(got["copa"], [0.0, 2.0])
+  assert set(got) == {"mnli", "copa"}  # panx's all-zero Fisher has no direction to compare

@@ -22,7 +22,7 @@ from xstilts_jax.models.xlmr import HEADS
 from xstilts_jax.tasks import registry
 from xstilts_jax.tasks.spec import FORMATS as SPEC_FORMATS
 from xstilts_jax.tasks.spec import TaskSpec
-from xstilts_jax.train.steps import LABEL_KEYS, LOSSES
+from xstilts_jax.train.steps import HEADLESS, LABEL_KEYS, LOSSES
 
 PACKAGE = Path(formats.__file__).resolve().parents[1]
 
@@ -54,11 +54,15 @@ def test_trained_formats_have_a_head_its_weights_and_a_loss():
       "tagging",
       "mlm",
       "text_to_text_classification",
+      "retrieval_qa",
+      "entity_retrieval",
   }
   for name, f in trained.items():
-    # XLM-R's heads and weights, or mT5's (text to text: the seq2seq head)
-    assert (f.head_kind in HEADS and f.head_kind in HF_HEADS) or (
-        f.head_kind in mt5.MT5_HEADS and f.head_kind in mt5_hf.HF_HEADS
+    # XLM-R's heads and weights, or mT5's (text to text: the seq2seq head); the dual encoder has none
+    assert (
+        (f.head_kind in HEADS and f.head_kind in HF_HEADS)
+        or (f.head_kind in mt5.MT5_HEADS and f.head_kind in mt5_hf.HF_HEADS)
+        or (f.dual_encoder and f.head_kind in HEADLESS)
     ), name
     assert f.loss is LOSSES[f.head_kind], name
     assert set(f.train_keys) <= {"input_ids", "attention_mask", *LABEL_KEYS[f.head_kind]}, name

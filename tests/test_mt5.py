@@ -486,11 +486,29 @@ def test_export_round_trip(kind, cls, tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_heads_without_a_transformers_class_are_not_exported(tmp_path):
-  model = MT5Model(MT5Config(**_hf_kwargs(CONFIGS[0])), {"cls": HeadSpec("classification", 3)}, rngs=nnx.Rngs(0))
-  with pytest.raises(ModelError, match="no transformers mT5 class"):
-    export_hf(model, str(tmp_path / "out"))
-  assert not (tmp_path / "out").exists()
+@pytest.mark.parametrize("kind,labels", [("classification", 3), ("span", 0), ("multiple_choice", 0)])
+def test_heads_without_a_transformers_class_export_beside_the_encoder(tmp_path, kind, labels):
+  """MT5EncoderModel that transformers loads with no missing or unexpected keys, the head in
+  HEAD_FILE beside it; load_hf gives back every weight; another head kind starts fresh."""
+  from xstilts_jax.models.mt5_hf import HEAD_FILE
+
+  model = MT5Model(MT5Config(**_hf_kwargs(CONFIGS[0])), {"cls": HeadSpec(kind, labels)}, rngs=nnx.Rngs(0))
+  export_hf(model, str(tmp_path / "out"), head="cls")
+  assert json.loads((tmp_path / "out" / "config.json").read_text())["architectures"] == ["MT5EncoderModel"]
+  assert (tmp_path / "out" / HEAD_FILE).is_file()
+  _, info = T.MT5EncoderModel.from_pretrained(str(tmp_path / "out"), output_loading_info=True)
+  assert not info["missing_keys"] and not info["unexpected_keys"]
+  again = load_hf(str(tmp_path / "out"), head=kind, head_name="cls")
+  assert again.head_specs["cls"].num_labels == labels
+  leaves = lambda m: jax.tree.leaves(nnx.state(m, nnx.Param))
+  for a, b in zip(leaves(model), leaves(again), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  if labels:
+    with pytest.raises(ModelError, match="has 3 labels, but num_labels=4"):
+      load_hf(str(tmp_path / "out"), head=kind, num_labels=4)
+  # Exported again as an encoder alone: the head file goes with the head.
+  export_hf(load_hf(str(tmp_path / "out")), str(tmp_path / "out"))
+  assert not (tmp_path / "out" / HEAD_FILE).exists()
 
 
 def _drop_keys(path, predicate):

@@ -302,11 +302,15 @@ def test_mt5_config_arguments_are_recorded_and_checked():
       cli.load_config(f"xstilts:{arg}")
 
 
-def test_xstilts_run_refuses_mt5_in_one_line(capsys, tmp_path):
-  argv = ["run", "--config", "xstilts:intermediate=squad_v1,model=mt5-small", "--workdir", str(tmp_path / "w")]
-  assert cli.main(argv) == 2
+def test_xstilts_run_refuses_a_task_without_a_text_to_text_format_in_one_line(capsys, tmp_path):
+  """Before anything is fetched or written (mt5-small is not downloaded here)."""
+  config = "xstilts:intermediate=mnli,target=xnli+xquad,model=mt5-small,protocol=text-to-text"
+  assert cli.main(["run", "--config", config, "--workdir", str(tmp_path / "w")]) == 2
   err = capsys.readouterr().err.strip()
-  assert err == "xstilts: error: model.backbone 'mt5': mT5 runs are not wired into the pipeline yet"
+  assert err == (
+      "xstilts: error: targets.tasks: xquad (span_qa) has no text-to-text format yet "
+      "(text-to-text runs classification tasks); drop it or use protocol=heads"
+  )
   assert not (tmp_path / "w").exists()
 
 
@@ -367,6 +371,6 @@ def test_tiny_mt5_plan_compiles_with_adafactor_for_v5e_2x2(tmp_path):
 
 
 def test_plan_refuses_the_text_to_text_protocol_for_now():
-  config = cli.load_config("xstilts:intermediate=squad_v1,target=,model=mt5-small,protocol=text-to-text")
+  config = cli.load_config("xstilts:intermediate=mnli,target=,model=mt5-small,protocol=text-to-text")
   with pytest.raises(ConfigError, match="protocol 'text-to-text': plan compiles the heads protocol only"):
     plan.plan(config, "v5e:2x2")

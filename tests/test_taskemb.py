@@ -153,3 +153,26 @@ def test_model_task_embedding_is_the_sketch(tiny):
   full = task_embedding(layout, params, "cls", "classification", batches)
   assert len(stored) == 256 and all(isinstance(v, float) for v in stored)
   np.testing.assert_allclose(stored, sketch(full, 256), rtol=1e-5, atol=1e-12)
+
+
+def test_the_pipeline_stores_the_taskemb_of_each_headed_task_over_its_first_rows(tiny):
+  from xstilts_jax import pipeline
+  from xstilts_jax.data.batches import TrainBatches
+  from xstilts_jax.train.loop import TrainTask
+
+  layout, params = tiny
+  model = layout.model(params)
+  (rows,) = _classification(4, 3, 64, lambda ids: ids[:, 2] % 3, batches=1, rows=10)
+  features = {k: v for k, v in rows.items() if k != "mask"}
+  tasks = [
+      TrainTask("pairs", "cls", "classification", TrainBatches(features, 4, seed=0), 10),
+      TrainTask("mlm:en", "mlm", "mlm", TrainBatches({"input_ids": rows["input_ids"]}, 4, seed=0), 10),
+  ]
+  got = pipeline.fisher_task_embeddings(model, tasks, examples=6)
+  assert set(got) == {"pairs"}  # masked LM has no task head to take a Fisher through
+  first = [{k: v[:6] for k, v in rows.items()}]  # the stored order, not a shuffled one
+  names = [n for n in layout.names if n in params["encoder"]]
+  np.testing.assert_allclose(
+      got["pairs"], sketch(_reference(layout, params, "cls", first, names)), rtol=2e-4, atol=1e-9
+  )
+  assert pipeline.fisher_task_embeddings(model, tasks, examples=0) == {}

@@ -168,8 +168,6 @@ def cmd_run(args, overrides) -> int:
   from xstilts_jax import pipeline
 
   config = apply_overrides(load_config(args.config), overrides)
-  if config.model.get("backbone", "xlmr") != "xlmr":  # issue 17: `xstilts plan` compiles it already
-    raise ConfigError(f"model.backbone {config.model.backbone!r}: mT5 runs are not wired into the pipeline yet")
   workdir = args.workdir or config.workdir or str(Path("workdirs") / config.name)
   config.workdir = workdir
   pipeline.run(config, workdir, restart_stage=args.restart or "", take_over_lock=args.take_over_lock)

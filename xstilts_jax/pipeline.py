@@ -30,6 +30,7 @@ import ml_collections
 import numpy as np
 
 from xstilts_jax import atomic, paths
+from xstilts_jax import backbones as BB
 from xstilts_jax import sharding as shd
 from xstilts_jax.atomic import read_json
 from xstilts_jax.data import batches as B
@@ -42,7 +43,9 @@ from xstilts_jax.data.tokenizer import load_tokenizer, train_tokenizer
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation import metrics as M
 from xstilts_jax.evaluation import results as R
+from xstilts_jax.evaluation.dual_encoder import DualEncoder
 from xstilts_jax.evaluation.steps import Predictor
+from xstilts_jax.evaluation.text_to_text import GENERATING_KINDS, Generator
 from xstilts_jax.formats import (
     check_trainable,
     evaluate_task,
@@ -52,12 +55,13 @@ from xstilts_jax.formats import (
     prediction_file_name,
     write_predictions,
 )
-from xstilts_jax.models import HeadSpec, XLMRConfig, XLMRModel, export_hf, load_hf
+from xstilts_jax.models import HeadSpec, XLMRModel, export_hf, load_hf
 from xstilts_jax.models.hf import read_hf_config, reexport_hf, resolve_checkpoint
+from xstilts_jax.models.pooling import check_pooling
 from xstilts_jax.models.xlmr import ModelOptions
 from xstilts_jax.tasks import get_task
 from xstilts_jax.tasks.spec import TaskSpec
-from xstilts_jax.train import loop, optim
+from xstilts_jax.train import loop, optim, taskemb
 from xstilts_jax.workdir import lock_workdir
 
 log = logging.getLogger("xstilts")
@@ -195,6 +199,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(str(e)) from None
   if not config.model.checkpoint and not config.model.build.enabled:
     raise ConfigError("model.checkpoint is empty: name a hub id or a local Hugging Face directory")
+  BB.protocol(config)  # a known backbone and protocol, the protocol one that runs on the backbone
+  for key, names in (("intermediate.tasks", config.intermediate.tasks), ("targets.tasks", config.targets.tasks)):
+    for name in names:  # each trained task has a format under the protocol (text-to-text: not all yet)
+      spec = get_task(parse_task_name(name)[0])
+      BB.protocol_spec(config, spec, key)
+      if spec.train_task:
+        BB.protocol_spec(config, get_task(spec.train_task), f"{key} ({name} trains on it)")
+  try:
+    check_pooling(dual_encoder_pooling(config))
+  except ConfigError as e:
+    raise ConfigError(f"targets.dual_encoder_pooling: {e}") from None
   for prefix, hp, key in active_phases(config):
     check_phase(key, hp)
     try:
@@ -296,6 +311,7 @@ def check_phase(key: Callable[[str], str], hp) -> None:
       "eval_subset": non_negative_int,
       "early_stopping_patience": non_negative_int,
       "train_examples_cap": non_negative_int,
+      "taskemb_examples": non_negative_int,
       "epochs": ((int, float), lambda v: math.isfinite(v) and v > 0, "must be a positive number"),
       "learning_rate": ((int, float), lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0"),
       "weight_decay": ((int, float), lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0"),
@@ -322,12 +338,11 @@ def check_data_dir(config: ml_collections.ConfigDict) -> None:
 def model_positions(config: ml_collections.ConfigDict) -> tuple[int, str]:
   """(the longest input the model takes, where that number comes from): XLM-R numbers positions
   from pad_token_id + 1, so max_position_embeddings - pad_token_id - 1 tokens (512 of 514)."""
+  bb = BB.backbone(config)
   if config.model.build.enabled:
-    return config.model.build.max_position_embeddings - 2, "model.build.max_position_embeddings"
+    return bb.built_positions(config.model.build), "model.build.max_position_embeddings"
   ckpt = resolve_checkpoint(config.model.checkpoint)
-  hf = read_hf_config(ckpt)
-  budget = int(hf.get("max_position_embeddings", 514)) - int(hf.get("pad_token_id", 1)) - 1
-  return budget, f"{ckpt / 'config.json'}"
+  return bb.positions(read_hf_config(ckpt)), f"{ckpt / 'config.json'}"
 
 
 def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -> None:
@@ -433,7 +448,7 @@ def train_task(
   """A TrainTask over the English (or translated) training split of task `name`; rows skipped
   while reading go to `report`."""
   task_name, language = parse_task_name(name)
-  spec = get_task(task_name)
+  spec = BB.protocol_spec(ctx.config, get_task(task_name))
   fmt = get_format(spec.format)
   if fmt.any_language and language not in spec.languages:  # masked LM takes text in any language
     spec = get_task(task_name, [language])
@@ -473,6 +488,37 @@ def train_task(
       rows_per_micro=ctx.batch_rows(hp.batch_size),
   )
   return task, spec, labels
+
+
+def lm_task(ctx: RunContext, report: ReadReport, language: str, hp, seed: int) -> loop.TrainTask:
+  """Masked-LM text of `language` as the backbone's LM head learns it (XLM-R: masked LM; mT5:
+  denoising through its seq2seq head; backbones.py)."""
+  bb = BB.backbone(ctx.config)
+  task = train_task(ctx, report, f"mlm:{language}", hp, bb.lm_head, seed)[0]
+  return dataclasses.replace(task, kind=bb.lm_head, prepare=bb.lm_prepare(ctx.tokenizer, seed))
+
+
+def predictor(ctx: RunContext, model) -> Predictor:
+  """What predicts with `model` in evaluation: a Generator where a head writes text, else a Predictor."""
+  generates = any(spec.kind in GENERATING_KINDS for spec in model.head_specs.values())
+  return (Generator if generates else Predictor)(model, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
+
+
+def fisher_task_embeddings(model, tasks: list[loop.TrainTask], examples: int) -> dict[str, list[float]]:
+  """TaskEmb (Vu et al. 2020) of each task of a phase with a head of its own: the diagonal Fisher
+  of its loss with respect to the encoder, taken on the model the phase has just trained (its
+  heads), over the first `examples` rows of its training features, sketched (train/taskemb.py).
+  Vu et al. take the Fisher of a model fine-tuned on the task alone; after multi-task phase-1
+  training each task's Fisher is that of the shared encoder through its own head."""
+  chosen = [t for t in tasks if t.kind in taskemb.FISHER_KINDS]
+  if not examples or not chosen:
+    return {}
+  model = host_copy(model)  # every process computes the same vectors on its own device
+  out = {}
+  for task in chosen:
+    first = {k: v[:examples] for k, v in task.batches.features.items()}
+    out[task.name] = taskemb.model_task_embedding(model, task.head, task.kind, B.eval_batches(first, 8))
+  return out
 
 
 def head_spec(spec: TaskSpec, labels: tuple) -> HeadSpec:
@@ -537,24 +583,13 @@ def phase_pretrain(ctx: RunContext) -> str:
   fingerprint = ctx.fingerprints["pretrain"]
   if is_done(out, fingerprint, "pretrain"):
     return str(out)
-  banner("pretraining a small XLM-R on every language (masked LM), standing in for XLM-R")
+  bb = BB.backbone(ctx.config)
+  banner(f"pretraining a small {bb.title} on every language ({bb.lm_objective}), standing in for {bb.title}")
   b = ctx.config.model.build
   languages = list(ctx.config.data.synthetic.languages)
-  cfg = XLMRConfig(
-      vocab_size=len(ctx.tokenizer),
-      hidden_size=b.hidden_size,
-      num_hidden_layers=b.num_hidden_layers,
-      num_attention_heads=b.num_attention_heads,
-      intermediate_size=b.intermediate_size,
-      max_position_embeddings=b.max_position_embeddings,
-      pad_token_id=ctx.tokenizer.pad_token_id,
-  )
-  model = XLMRModel(cfg, {"mlm": HeadSpec("mlm")}, dtype=ctx.dtype, rngs=nnx.Rngs(ctx.config.seed), options=ctx.options)
+  model = bb.build(b, ctx.tokenizer, ctx.dtype, ctx.options, ctx.config.seed)
   report = ReadReport()
-  tasks = [
-      train_task(ctx, report, f"mlm:{lang}", b.pretrain, "mlm", ctx.config.seed + i)[0]
-      for i, lang in enumerate(languages)
-  ]
+  tasks = [lm_task(ctx, report, lang, b.pretrain, ctx.config.seed + i) for i, lang in enumerate(languages)]
   steps = total_steps(tasks, b.pretrain)
   result = loop.train(
       model, tasks, loop_config(ctx, b.pretrain, steps, fingerprint), ctx.root, ctx.partitioner, "pretrain"
@@ -564,7 +599,7 @@ def phase_pretrain(ctx: RunContext) -> str:
       out,
       ctx,
       fingerprint,
-      head="mlm",
+      head=bb.lm_head,
       extra={"steps": result.step, "languages": languages},
       checkpoints=ctx.root / "checkpoints" / "pretrain",
   )
@@ -584,11 +619,10 @@ def phase_mlm(ctx: RunContext) -> str:
     return str(out)
   banner(f"phase 0: continued masked LM on {', '.join(languages)}")
   hp = ctx.config.mlm.phase
-  model = load_hf(ctx.base_checkpoint, head="mlm", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
+  lm_head = BB.backbone(ctx.config).lm_head
+  model = load_hf(ctx.base_checkpoint, head=lm_head, dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
   report = ReadReport()
-  tasks = [
-      train_task(ctx, report, f"mlm:{lang}", hp, "mlm", ctx.config.seed + i)[0] for i, lang in enumerate(languages)
-  ]
+  tasks = [lm_task(ctx, report, lang, hp, ctx.config.seed + i) for i, lang in enumerate(languages)]
   result = loop.train(
       model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), fingerprint), ctx.root, ctx.partitioner, phase=out.name
   )
@@ -597,7 +631,7 @@ def phase_mlm(ctx: RunContext) -> str:
       out,
       ctx,
       fingerprint,
-      head="mlm",
+      head=lm_head,
       extra={"steps": result.step, "languages": languages},
       checkpoints=ctx.root / "checkpoints" / out.name,
   )
@@ -614,8 +648,14 @@ def phase_intermediate(ctx: RunContext, ex: Experiment) -> str:
   names = list(ex.intermediate)
   banner(f"phase 1: intermediate training on {', '.join(names)}" + (" + MLM" if hp.mlm_beside else ""))
   with_mlm = hp.mlm_beside and ctx.config.mlm.languages
+  lm_head = BB.backbone(ctx.config).lm_head
+  shared = BB.protocol(ctx.config).shared_lm_head  # text-to-text: every task through the LM head
   model = load_hf(
-      ex.start, head="mlm" if with_mlm else "encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options
+      ex.start,
+      head=lm_head if with_mlm or shared else "encoder",
+      dtype=ctx.dtype,
+      seed=ctx.config.seed,
+      options=ctx.options,
   )
   tasks, rngs = [], nnx.Rngs(ctx.config.seed + 1)
   for i, name in enumerate(names):
@@ -623,13 +663,14 @@ def phase_intermediate(ctx: RunContext, ex: Experiment) -> str:
     task_hp = hp
     if name in hp.task_max_seq_length:  # e.g. short multiple-choice inputs beside long QA windows
       task_hp = ml_collections.ConfigDict({**hp.to_dict(), "max_seq_length": hp.task_max_seq_length[name]})
-    task, spec, labels = train_task(ctx, ex.read_report, name, task_hp, spec.head_name, ctx.config.seed + 10 + i)
+    head = lm_head if shared else spec.head_name
+    task, spec, labels = train_task(ctx, ex.read_report, name, task_hp, head, ctx.config.seed + 10 + i)
     if task.head not in model.head_specs:
       model.add_head(task.head, head_spec(spec, labels), rngs=rngs)
     tasks.append(task)
   if with_mlm:
     tasks += [
-        train_task(ctx, ex.read_report, f"mlm:{lang}", hp, "mlm", ctx.config.seed + 100 + i)[0]
+        lm_task(ctx, ex.read_report, lang, hp, ctx.config.seed + 100 + i)
         for i, lang in enumerate(ctx.config.mlm.languages)
     ]
   steps = total_steps(tasks, hp)
@@ -649,12 +690,14 @@ def phase_intermediate(ctx: RunContext, ex: Experiment) -> str:
       ctx.partitioner,
       phase="intermediate",
   )
+  fisher = fisher_task_embeddings(result.model, tasks, hp.taskemb_examples)
   export(
-      _encoder_of(result.model),
+      result.model if shared else _encoder_of(result.model),  # text-to-text passes the decoder on
       out,
       ctx,
       fingerprint,
-      extra={"steps": result.step, "tasks": names},
+      head=lm_head if shared else None,
+      extra={"steps": result.step, "tasks": names, "task_embeddings_fisher": fisher},
       checkpoints=ex.dir / "checkpoints" / "intermediate",
   )
   return str(out)
@@ -663,7 +706,7 @@ def phase_intermediate(ctx: RunContext, ex: Experiment) -> str:
 def _encoder_of(model: XLMRModel) -> XLMRModel:
   """The same encoder without heads (what phase 2 and retrieval start from)."""
   graphdef, state = nnx.split(model)
-  bare = nnx.eval_shape(lambda: XLMRModel(model.cfg, {}, dtype=model.dtype, rngs=nnx.Rngs(0), options=model.options))
+  bare = nnx.eval_shape(lambda: type(model)(model.cfg, {}, dtype=model.dtype, rngs=nnx.Rngs(0), options=model.options))
   bare_graphdef, bare_state = nnx.split(bare)
   nnx.replace_by_pure_dict(bare_state, {"encoder": nnx.to_pure_dict(state["encoder"]), "heads": {}})
   return nnx.merge(bare_graphdef, bare_state)
@@ -679,6 +722,14 @@ def target_groups(config: ml_collections.ConfigDict) -> list[list[str]]:
       key = (spec.train_task or spec.name, json.dumps(target_hparams(config, target).to_dict(), sort_keys=True))
       groups.setdefault(key, []).append(target)
   return list(groups.values())
+
+
+def dual_encoder_pooling(config: ml_collections.ConfigDict) -> str:
+  """How the dual encoder's towers pool (models/pooling.py), in training and evaluation alike:
+  targets.dual_encoder_pooling where a config sets it (the demo: "mean", since a small model's
+  `<s>` barely depends on its input), else XTREME-R's "pooler". Read with a default so that
+  configs without it keep their stage fingerprints."""
+  return config.targets.get("dual_encoder_pooling", "pooler")
 
 
 def target_dir(exp: Path, targets: list[str]) -> Path:
@@ -704,18 +755,35 @@ def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]
     return out
   hp = target_hparams(ctx.config, targets[0])
   banner(f"phase 2: fine-tuning on English {train_name} for {', '.join(targets)}")
-  model = load_hf(start, head="encoder", dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
+  # text-to-text: the LM head that pretraining (and phase 1) trained, named "target"; else a fresh head
+  shared = BB.protocol(ctx.config).shared_lm_head
+  model = load_hf(
+      start,
+      head=BB.backbone(ctx.config).lm_head if shared else "encoder",
+      head_name="target",
+      dtype=ctx.dtype,
+      seed=ctx.config.seed,
+      options=ctx.options,
+  )
   task, train_spec, labels = train_task(ctx, ex.read_report, train_name, hp, "target", ctx.config.seed + 1000)
   eval_spec = dataclasses.replace(train_spec, labels=labels) if labels != train_spec.labels else train_spec
-  model.add_head("target", head_spec(train_spec, labels), rngs=nnx.Rngs(ctx.config.seed + 2))
-  dev_split = "dev" if "dev" in train_spec.eval_splits else train_spec.eval_splits[0]
-  dev = load_task(
-      eval_spec, "en", dev_split, ctx.tokenizer, ctx.data, hp.max_seq_length, ex.read_report, limit=hp.eval_subset
-  )
+  # XTREME-R's dual encoder (LAReQA, Mewsli-X): no head, the in-batch loss trains the encoder
+  # alone, exported bare; no dev-set early stopping (its training tasks have no pooled dev set).
+  towers = get_format(train_spec.format).dual_encoder
+  if towers:
+    task = dataclasses.replace(task, forward_options={"pooling": dual_encoder_pooling(ctx.config)})
+  if not shared and not towers:
+    model.add_head("target", head_spec(train_spec, labels), rngs=nnx.Rngs(ctx.config.seed + 2))
+  if not towers:
+    dev_split = "dev" if "dev" in train_spec.eval_splits else train_spec.eval_splits[0]
+    dev = load_task(
+        eval_spec, "en", dev_split, ctx.tokenizer, ctx.data, hp.max_seq_length, ex.read_report, limit=hp.eval_subset
+    )
 
   def score(current: XLMRModel, step: int) -> float:
-    predictor = Predictor(current, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
-    result, _ = evaluate_task(predictor, eval_spec, dev[0], dev[1], "en", head="target")
+    result, _ = evaluate_task(
+        predictor(ctx, current), eval_spec, dev[0], dev[1], "en", "target", tokenizer=ctx.tokenizer
+    )
     return M.main_score(eval_spec.metric, result)
 
   steps = total_steps([task], hp)
@@ -726,14 +794,15 @@ def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]
       ex.dir,
       ctx.partitioner,
       phase=out.name,
-      score_fn=score if hp.eval_every else None,
+      score_fn=score if hp.eval_every and not towers else None,
   )
+  fisher = fisher_task_embeddings(result.model, [task], hp.taskemb_examples)
   export(
       result.model,
       out,
       ctx,
       fingerprint,
-      head="target",
+      head=None if towers else "target",
       label_names=labels or None,
       extra={
           "steps": result.step,
@@ -742,6 +811,7 @@ def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]
           "train_task": train_name,
           "targets": targets,
           "labels": list(labels),
+          "task_embeddings_fisher": fisher,
       },
       checkpoints=ex.dir / "checkpoints" / out.name,
   )
@@ -758,18 +828,26 @@ def phase_eval(ctx: RunContext, ex: Experiment, target: str, model_dir: Optional
   if out.exists():
     return check_record(out, read_json(out), ex.fingerprints["eval"], "eval")
   langs = ctx.config.targets.languages.get(target, None)
-  spec = get_task(target, list(langs) if langs else None)
+  spec = BB.protocol_spec(ctx.config, get_task(target, list(langs) if langs else None))
   split = eval_split(spec, ctx.config.eval.split)
-  retrieval = get_format(spec.format).encoder_only
+  fmt = get_format(spec.format)
+  retrieval = fmt.encoder_only
   if retrieval:
     model = load_hf(encoder_dir, head="encoder", dtype=ctx.dtype, options=ctx.options)
-    layer = min(ctx.config.model.retrieval_layer, model.cfg.num_hidden_layers)
+    layer = min(ctx.config.model.retrieval_layer, BB.backbone(ctx.config).num_layers(model.cfg))
+  elif fmt.dual_encoder:  # the bare encoder phase 2 trained with the in-batch loss (both towers)
+    model, layer = load_hf(str(model_dir), head="encoder", dtype=ctx.dtype, options=ctx.options), None
   else:
     info = read_json(model_dir / "xstilts.json")
     if info.get("labels"):
       spec = dataclasses.replace(spec, labels=tuple(info["labels"]))
     model = load_hf(
-        str(model_dir), head=get_format(spec.format).head_kind, head_name="target", dtype=ctx.dtype, options=ctx.options
+        str(model_dir),
+        head=fmt.head_kind,
+        head_name="target",
+        num_labels=len(spec.labels) if fmt.labelled and spec.labels else None,
+        dtype=ctx.dtype,
+        options=ctx.options,
     )
     layer = None
   length = (
@@ -777,7 +855,12 @@ def phase_eval(ctx: RunContext, ex: Experiment, target: str, model_dir: Optional
       if retrieval
       else target_hparams(ctx.config, target).max_seq_length
   )
-  predictor = Predictor(model, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size))
+  if fmt.dual_encoder:  # both towers embedded by one jit-compiled, sharded step, pooled as phase 2 trained them
+    predict = DualEncoder(
+        model, ctx.partitioner, ctx.batch_rows(ctx.config.eval.batch_size), dual_encoder_pooling(ctx.config)
+    )
+  else:
+    predict = predictor(ctx, model)
   languages = [l for l in spec.languages if not (retrieval and l == "en")]
   results, skipped = {}, {}
   from tqdm.auto import tqdm
@@ -789,10 +872,10 @@ def phase_eval(ctx: RunContext, ex: Experiment, target: str, model_dir: Optional
     threshold = None
     if spec.metric == "bucc_f1" and split != "dev":  # the threshold chosen on dev is reused on test
       corpus, feats = load_task(spec, lang, "dev", ctx.tokenizer, ctx.data, length, ex.read_report)
-      threshold = evaluate_task(predictor, spec, corpus, feats, lang, retrieval_layer=layer)[0]["threshold"]
-    examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, length, ex.read_report)
+      threshold = evaluate_task(predict, spec, corpus, feats, lang, retrieval_layer=layer)[0]["threshold"]
+    examples, feats = load_task(spec, lang, split, ctx.tokenizer, ctx.data, length, ex.read_report, evaluation=True)
     metrics, predictions = evaluate_task(
-        predictor,
+        predict,
         spec,
         examples,
         feats,
@@ -886,6 +969,10 @@ def run_experiment(ctx: RunContext, ex: Experiment, embedding_cache: dict) -> di
   mlm_first = list(ctx.config.mlm.languages) if ex.start != ctx.base_checkpoint else []
   beside = bool(ex.intermediate) and ctx.config.intermediate.mlm_beside
   embeddings = task_embeddings(ctx, ex.read_report, sorted(set(trained)), embedding_cache)
+  phase_dirs = ([Path(encoder)] if ex.intermediate else []) + list(dict.fromkeys(models.values()))
+  fisher = {
+      k: v for d in phase_dirs for k, v in read_json(d / "xstilts.json").get("task_embeddings_fisher", {}).items()
+  }
   diversity = task_diversity(ctx, ex.read_report, list(ex.intermediate))  # both read data: their skips count below
   results = R.experiment_results(
       ex.name,
@@ -897,6 +984,7 @@ def run_experiment(ctx: RunContext, ex: Experiment, embedding_cache: dict) -> di
       model=ctx.config.model.checkpoint or "built: " + str(ctx.root / "pretrained"),
       synthetic_languages=ctx.synthetic_languages,
       task_embeddings=embeddings,
+      task_embeddings_fisher=fisher,
       task_diversity=diversity,
       skipped_rows=dict(ex.read_report.skipped),
       qa_answer_text=ctx.config.eval.qa_answer_text,
@@ -921,7 +1009,7 @@ STAGE_KEYS = {
     "data": ("data.source", "data.synthetic"),
     "pretrain": ("seed", "model"),
     "mlm": ("mlm", "intermediate.mlm_beside"),
-    "intermediate": ("intermediate",),
+    "intermediate": ("intermediate", "protocol"),  # text-to-text trains phase 1 through the LM head
     "target": ("targets",),
     "eval": ("eval",),
     "results": (),

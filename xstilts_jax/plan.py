@@ -533,7 +533,7 @@ def plan(config: ml_collections.ConfigDict, topology: str, log=None) -> dict:
   protocol = config.get("protocol", "heads")
   if protocol != "heads":
     raise ConfigError(
-        f"protocol {protocol!r}: plan compiles the heads protocol only (train/steps.py has no seq2seq step yet)"
+        f"protocol {protocol!r}: plan compiles the heads protocol only (its text-to-text steps are not planned yet)"
     )
   optimizer = config.optimizer.get("name", "adamw")
   try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -65,7 +65,7 @@ PRIMARY_TESTS = {
     "least-squares slope of per-language score on typological distance to English (= difference "
     "of the two gain slopes); Holm over both parts and all pairs; the answer's direction is (b)'s",
     "q3": "within each target task, Spearman rho across intermediate conditions of the cosine "
-    "of centred TextEmb vectors and the mean gain on low-resource languages; the mean "
+    "of centred task vectors (TaskEmb where the runs cover as much with it, else TextEmb) and the mean gain on low-resource languages; the mean "
     "of these rhos over target tasks, tested by permuting conditions jointly in all "
     "target tasks",
     "q4": "per intermediate task: its gain over the no-intermediate arm of the same setup "
@@ -689,6 +689,35 @@ def embedding_key(task: str) -> str:
   return (spec.train_task or task) if spec else task
 
 
+EMBEDDING_KINDS = {
+    "TaskEmb": "TaskEmb (Vu et al. 2020: the diagonal Fisher information of the task's loss with respect "
+    "to the encoder, on the model the run trained on it, sketched to a fixed size), averaged over the runs "
+    "that trained the task",
+    "TextEmb": "TextEmb (the mean-pooled last-layer embedding of the task's English training text under "
+    "the base encoder)",
+}
+
+
+def task_vectors(study: Study, field: str) -> dict[str, np.ndarray]:
+  """Each task's vector in results.json's `field`, averaged over the runs that have it (TextEmb is
+  the same in every run of one base encoder; TaskEmb depends on the run that trained the task).
+  Left out: tasks whose runs disagree on the vector's size, and all-zero vectors, which have no
+  direction (the Fisher of a model that fits its training rows exactly: no gradient left)."""
+  found: dict[str, list[np.ndarray]] = {}
+  for run in study.runs:
+    for name, vector in getattr(run, field).items():
+      found.setdefault(name, []).append(np.asarray(vector, float))
+  means = {n: np.mean(vs, axis=0) for n, vs in found.items() if len({v.shape for v in vs}) == 1}
+  return {n: v for n, v in means.items() if np.any(v)}
+
+
+def _covered(study: Study, keep, conditions, vectors: Mapping[str, np.ndarray]) -> int:
+  """How many (intermediate condition, target task) pairs `vectors` can place."""
+  units = [c for c in conditions if all(i in vectors for i in c.intermediate)]
+  strata = [t for t in study.tasks if embedding_key(t) in vectors and cells(study, keep, [t])]
+  return len(units) * len(strata)
+
+
 def _cosine(u: np.ndarray, v: np.ndarray) -> float:
   denominator = np.linalg.norm(u) * np.linalg.norm(v)
   return float(u @ v / denominator) if denominator else math.nan
@@ -704,13 +733,13 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
     keep, what = (lambda l: True), (
         "all non-English languages (no language has a known " "resource class, e.g. synthetic ones)"
     )
-  embeddings: dict[str, np.ndarray] = {}
-  for run in study.runs:
-    for name, vector in run.task_embeddings.items():
-      embeddings.setdefault(name, np.asarray(vector, float))
+  kind, embeddings = "TextEmb", task_vectors(study, "task_embeddings")
+  fisher = task_vectors(study, "task_embeddings_fisher")
+  if _covered(study, keep, conditions, fisher) >= _covered(study, keep, conditions, embeddings) and fisher:
+    kind, embeddings = "TaskEmb", fisher  # Vu et al.'s better predictor, wherever it covers as much
   sizes = {v.shape for v in embeddings.values()}
   if len(embeddings) < 3 or len(sizes) != 1:
-    need = "TextEmb vectors of one size for at least 3 tasks (task_embeddings in results.json)"
+    need = "TaskEmb or TextEmb vectors of one size for at least 3 tasks (task_embeddings[_fisher] in results.json)"
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
     return cannot("q3", need)
   centre = np.mean(list(embeddings.values()), axis=0)
@@ -747,8 +776,8 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
   doc.paragraph(
       f"Unit: the intermediate condition (runs averaged), within one target task; "
       f"the baseline is common to all conditions of a task and cannot change a rank "
-      f"correlation. Similarity: cosine of TextEmb vectors centred by subtracting "
-      f"the mean of all {len(embeddings)} task vectors in these runs (raw TextEmb "
+      f"correlation. Similarity: cosine of {EMBEDDING_KINDS[kind]} vectors, centred by subtracting "
+      f"the mean of all {len(embeddings)} task vectors in these runs (raw task "
       f"vectors share a large common component, so raw cosines are all near 1); "
       f"several intermediate tasks: their mean vector. A target's vector is its "
       f"English training task's (xnli: mnli, xquad and mlqa: squad_v1, xcopa: copa); "
@@ -777,6 +806,7 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
         appendix=True,
     )
   answer = decide("q3", [comparison], "more_similar_more_gain", "more_similar_less_gain", "tests")
+  answer.details["similarity"] = kind  # TaskEmb or TextEmb
   _conclude(doc, answer)
   return answer
 

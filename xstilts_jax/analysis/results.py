@@ -91,9 +91,10 @@ class Run:
   scores: Mapping[str, Mapping[str, float]]  # task -> language -> main score
   xtreme: Mapping
   languages: Mapping  # results' languages block (synthetic)
-  task_embeddings: Mapping[str, Sequence[float]]
+  task_embeddings: Mapping[str, Sequence[float]]  # TextEmb
   task_diversity: Mapping[str, Mapping]
   provenance: str = "recorded"  # where the MLM part of the condition was read from
+  task_embeddings_fisher: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)  # TaskEmb
 
 
 def main_score(metric: str, values: Mapping[str, float], where: str) -> float:
@@ -176,6 +177,7 @@ def load_run(workdir: Union[str, Path]) -> Run:
       task_embeddings=data.get("task_embeddings") or {},
       task_diversity=data.get("task_diversity") or {},
       provenance=provenance,
+      task_embeddings_fisher=data.get("task_embeddings_fisher") or {},
   )
 
 

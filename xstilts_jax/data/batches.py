@@ -24,6 +24,7 @@ PAD_VALUES = {
     "offsets": -1,
     "label_ids": IGNORE_LABEL,
     "mlm_labels": IGNORE_LABEL,
+    "labels": IGNORE_LABEL,  # a seq2seq target
 }
 
 
@@ -75,6 +76,11 @@ class TrainBatches:
   @property
   def batch_size(self) -> int:
     return self._batch_size
+
+  @property
+  def features(self) -> Mapping[str, np.ndarray]:
+    """The feature rows, in their stored order."""
+    return self._features
 
   @property
   def steps_per_epoch(self) -> float:

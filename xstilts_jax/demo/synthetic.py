@@ -373,16 +373,23 @@ def _nli_files(seed, sizes, langs):
   return files
 
 
-def _squad_json(lang: Language, paragraphs, prefix: str, answers_per_question: int) -> tuple[dict, int]:
-  """SQuAD v1.1 data: five paragraphs per article; ids depend only on `prefix` and position (parallel)."""
+def _squad_json(
+    lang: Language, paragraphs, prefix: str, answers_per_question: int, sentence_breaks: bool = False
+) -> tuple[dict, int]:
+  """SQuAD v1.1 data: five paragraphs per article; ids depend only on `prefix` and position (parallel).
+
+  sentence_breaks: XQuAD-R's layout (LAReQA): each paragraph also holds its `sentences` and
+  their [start, end) character spans in the context, `sentence_breaks` (one clause a sentence).
+  """
   articles, count = [], 0
   for p_idx, (clauses, questions) in enumerate(paragraphs):
     sentences = [lang.clause(c) for c in clauses]
-    context, offsets = "", []
+    context, offsets, breaks = "", [], []
     for toks in sentences:
       context += " " if context else ""
       offsets.append(len(context))
       context += detokenize(toks)[0]
+      breaks.append([offsets[-1], len(context)])
     qas = []
     for q_idx, (i, q_clause, role) in enumerate(questions):
       toks = sentences[i]
@@ -402,7 +409,10 @@ def _squad_json(lang: Language, paragraphs, prefix: str, answers_per_question: i
       )
     if p_idx % 5 == 0:
       articles.append({"title": f"Synthetic_{prefix.split('/')[-1]}_{p_idx // 5:04d}", "paragraphs": []})
-    articles[-1]["paragraphs"].append({"context": context, "qas": qas})
+    paragraph = {"context": context, "qas": qas}
+    if sentence_breaks:
+      paragraph.update(sentence_breaks=breaks, sentences=[context[a:b] for a, b in breaks])
+    articles[-1]["paragraphs"].append(paragraph)
     count += len(qas)
   return {"data": articles, "version": "1.1"}, count
 
@@ -420,6 +430,9 @@ def _qa_files(seed, sizes, langs):
   for code, lang in langs.items():
     data, count = _squad_json(lang, paragraphs, "xquad", 1)
     files[f"xquad/xquad.{code}.json"] = (json.dumps(data, indent=2, sort_keys=True) + "\n", count)
+    # XQuAD-R (LAReQA): the same parallel paragraphs with their sentence breaks, as the release
+    data, count = _squad_json(lang, paragraphs, "xquad", 1, sentence_breaks=True)
+    files[f"lareqa/xquad-r/{code}.json"] = (json.dumps(data, ensure_ascii=False) + "\n", count)
   return files
 
 

@@ -2,9 +2,8 @@
 shared encoder (question and candidate towers are the same weights, as XTREME-R's
 BertForRetrieval / XLMRobertaForRetrieval), pooled and L2-normalised.
 
-Pooling: "pooler" = the `<s>` pooler (dense + tanh on `<s>`, XLMRobertaModel's
-pooler_output), XTREME-R's baseline (`normalized_cls_token(outputs[1])`); "cls" = the raw
-`<s>` hidden state; "mean" = the mask-weighted mean of a layer (layer None = the last).
+Pooling (models/pooling.py, shared with the train step): "pooler" = the `<s>` pooler,
+XTREME-R's baseline; "cls" = the raw `<s>` hidden state; "mean" = a layer's masked mean.
 Batches are padded and sharded as `steps.Predictor` does, so 8 devices give what 1 gives.
 """
 
@@ -17,7 +16,6 @@ from typing import Any, Callable, Mapping, Optional
 
 from flax import nnx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from xstilts_jax import atomic
@@ -25,35 +23,17 @@ from xstilts_jax.data.batches import eval_batches
 from xstilts_jax.data.retrieval_examples import EntityRetrievalSet, RetrievalQAPool
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.evaluation import retrieval_qa
-from xstilts_jax.models.xlmr import XLMRModel, encode, mean_pool
+from xstilts_jax.models.pooling import POOLINGS, check_pooling, pool_and_normalise  # noqa: F401 (re-exported)
+from xstilts_jax.models.xlmr import XLMRModel
 from xstilts_jax.sharding import Partitioner, to_host
 
-POOLINGS = ("pooler", "cls", "mean")
 _INPUTS = ("input_ids", "attention_mask")
-
-
-def pool_and_normalise(
-    model: XLMRModel, input_ids, attention_mask, pooling: str = "pooler", layer: Optional[int] = None
-) -> jax.Array:
-  """[B, H] unit-length embeddings of a batch (float32)."""
-  if pooling not in POOLINGS:
-    raise ConfigError(f"unknown dual-encoder pooling {pooling!r} ({' | '.join(POOLINGS)})")
-  last, hidden = encode(model, input_ids, attention_mask)
-  if pooling == "pooler":
-    x = model.encoder.pool(last)
-  elif pooling == "cls":
-    x = (hidden[layer] if layer is not None else last)[:, 0]
-  else:
-    x = mean_pool(hidden[layer] if layer is not None else last, attention_mask)
-  x = x.astype(jnp.float32)
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 @functools.lru_cache(maxsize=16)
 def make_embed_step(graphdef, pooling: str = "pooler", layer: Optional[int] = None) -> Callable:
   """step(state, batch) -> [B, H] normalised embeddings; cached by model structure."""
-  if pooling not in POOLINGS:
-    raise ConfigError(f"unknown dual-encoder pooling {pooling!r} ({' | '.join(POOLINGS)})")
+  check_pooling(pooling)
 
   def step(state, batch):
     model = nnx.merge(graphdef, state)

@@ -126,6 +126,8 @@ _MAIN_KEY = {
     "tatoeba_accuracy": "accuracy",
     "token_accuracy": "accuracy",
     "mlm_accuracy": "accuracy",
+    "lareqa_map": "map@20",  # evaluation/retrieval_qa.py (XTREME-R's mAP@20, x 100)
+    "mewslix_map": "map@20",
 }
 
 

@@ -43,6 +43,7 @@ def experiment_results(
     model: str,
     synthetic_languages: Optional[dict],
     task_embeddings: dict,
+    task_embeddings_fisher: dict,
     task_diversity: dict,
     skipped_rows: dict,
     qa_answer_text: str,
@@ -76,7 +77,8 @@ def experiment_results(
       "xtreme": M.xtreme_score(scores, languages),
       "xtreme_r": xtreme_r_score(scores, languages),
       "languages": synthetic_languages or {},
-      "task_embeddings": task_embeddings,
+      "task_embeddings": task_embeddings,  # TextEmb, from the base encoder
+      "task_embeddings_fisher": task_embeddings_fisher,  # TaskEmb, from the model each phase trained
       "task_diversity": task_diversity,
       "skipped_rows": skipped_rows,
       "qa_answer_text": qa_answer_text,  # span-QA answer text: offsets | xtreme

@@ -68,9 +68,13 @@ def _needs(spec: TaskSpec, what: str, value: Any) -> Any:
 # --- data -----------------------------------------------------------------------------------
 
 
-def task_features(spec: TaskSpec, examples: Sequence, tokenizer, max_seq_length: Optional[int] = None) -> Features:
-  """Features for the examples of one task, by its format (retrieval: one side's sentences)."""
-  build = _needs(spec, "feature builder", get_format(spec.format).features)
+def task_features(
+    spec: TaskSpec, examples: Sequence, tokenizer, max_seq_length: Optional[int] = None, evaluation: bool = False
+) -> Features:
+  """Features for the examples of one task, by its format (retrieval: one side's sentences);
+  `evaluation`: of an evaluation set (the format's eval_features where it has them)."""
+  fmt = get_format(spec.format)
+  build = _needs(spec, "feature builder", (evaluation and fmt.eval_features) or fmt.features)
   return build(spec, examples, tokenizer, max_seq_length or spec.max_seq_length)
 
 
@@ -84,9 +88,11 @@ def load_task(
     report: Optional[ReadReport] = None,
     limit: int = 0,
     seed: int = 0,
+    evaluation: bool = False,
 ) -> tuple[Any, dict]:
-  """data.loading.load_task with the features of the task's format."""
-  featurize = lambda examples, length: task_features(spec, examples, tokenizer, length)
+  """data.loading.load_task with the features of the task's format (`evaluation`: its
+  eval_features where it has them: the dual encoder's query and candidate sides)."""
+  featurize = lambda examples, length: task_features(spec, examples, tokenizer, length, evaluation)
   return _load_task(spec, language, split, tokenizer, src, max_seq_length, report, limit, seed, featurize=featurize)
 
 
@@ -127,13 +133,19 @@ def evaluate_task(
 
 
 def write_predictions(path: Union[str, os.PathLike], spec: TaskSpec, predictions: Any) -> Path:
-  """The predictions in XTREME's submission layout for the task's format, written atomically."""
-  return write_text(path, get_format(spec.format).write(spec, predictions))
+  """The predictions in XTREME's submission layout for the task's format, written atomically
+  (a folder of files for a format with write_dir: LAReQA's encodings)."""
+  fmt = get_format(spec.format)
+  if fmt.write_dir is not None:
+    return fmt.write_dir(path, spec, predictions)
+  return write_text(path, fmt.write(spec, predictions))
 
 
 def prediction_file_name(spec: TaskSpec, language: str, split: str = "test") -> str:
-  """XTREME's submission names: test-{lang}.tsv (test-{lang}.json for QA); dev-... for dev."""
-  return f"{split}-{language}.{get_format(spec.format).suffix}"
+  """XTREME's submission names: test-{lang}.tsv (test-{lang}.json for QA); dev-... for dev;
+  a format without a suffix (a folder of files: LAReQA) gives test-{lang}."""
+  suffix = get_format(spec.format).suffix
+  return f"{split}-{language}" + (f".{suffix}" if suffix else "")
 
 
 def score_files(

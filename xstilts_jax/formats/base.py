@@ -43,6 +43,14 @@ class Format:
   transform of a host batch before the train step (MLM masking), or None.
   shortest_seq_length / shortest_why: the least max_seq_length its features fit, and why (the
   pipeline refuses a shorter one before anything is written).
+  dual_encoder: XTREME-R's two towers over one encoder (LAReQA, Mewsli-X): trained without a
+  head by LOSSES["dual_encoder"] on `features` of (query, candidate) pairs and exported as
+  the bare encoder; evaluated by `evaluate` with an evaluation.dual_encoder.DualEncoder in
+  place of a Predictor, on `eval_features` (an evaluation set's query and candidate sides,
+  as one flat dict of query_* / candidate_* arrays); no dev-set early stopping.
+  eval_features: the features of an evaluation set where they differ from `features`.
+  write_dir(path, spec, predictions): writes predictions that are a folder of files
+  (LAReQA's encodings) instead of `write`'s text; `suffix` "" names the folder without one.
   """
 
   name: str
@@ -63,6 +71,9 @@ class Format:
   host_prepare: Optional[Callable[[Any, int], Callable]] = None
   shortest_seq_length: int = 1
   shortest_why: str = ""
+  dual_encoder: bool = False
+  eval_features: Optional[Featurizer] = None
+  write_dir: Optional[Callable[[Any, TaskSpec, Any], Any]] = None
 
   @property
   def loss(self) -> Optional[Callable]:

@@ -9,7 +9,10 @@ from any mT5 checkpoint (MT5Model, MT5ForQuestionAnswering and MT5ForSequenceCla
 included); a head the checkpoint does not have starts fresh, as in transformers. The
 classification, span and multiple-choice heads of the encoder-with-heads protocol have no
 transformers class (its MT5ForSequenceClassification and MT5ForQuestionAnswering read the
-decoder's states), so they always start fresh and cannot be exported.
+decoder's states): such a model exports as MT5EncoderModel (transformers loads it with no
+missing or unexpected keys) and its head goes beside it, in the project's parameter names, to
+HEAD_FILE (safetensors; metadata: the head's kind and label count), which load_hf reads back
+when asked for that kind of head. Without that file such a head starts fresh.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from xstilts_jax.models.mt5 import MT5_HEAD_KINDS, MT5Config, MT5Model, _make_mt
 from xstilts_jax.models.xlmr import HeadSpec
 
 MODEL_TYPES = ("mt5",)
+HEAD_FILE = "xstilts_head.safetensors"  # a head no transformers class holds, beside MT5EncoderModel
 _LINEAR = ("kernel",)
 
 
@@ -221,7 +225,16 @@ def load_mt5(
       raise ModelError(
           f"{ckpt_dir}: the checkpoint's {head} head has {in_ckpt} labels, " f"but num_labels={num_labels} was asked"
       )
-  elif hf_head.needs_labels and num_labels is None:
+  side = _read_head_file(ckpt_dir, head) if hf_head.architecture is None and head != "encoder" else None
+  if side is not None:
+    in_file = int(side[1].get("num_labels", "0")) or None
+    if num_labels is None:
+      num_labels = in_file
+    if in_file is not None and in_file != num_labels:
+      raise ModelError(
+          f"{ckpt_dir / HEAD_FILE}: the {head} head has {in_file} labels, but num_labels={num_labels} was asked"
+      )
+  if hf_head.labels_weight is None and hf_head.needs_labels and num_labels is None:
     raise ModelError(f"{ckpt_dir}: head {head!r} needs num_labels")
   name = head_name or head
   heads = {} if head == "encoder" else {name: HeadSpec(head, num_labels or 0)}
@@ -255,10 +268,56 @@ def load_mt5(
   for hf, path, transpose in enc + (hd if present else []):
     w = weights[hf]
     _set(values, path, w.T if transpose else w, hf)
-  if heads and not present:  # a head the checkpoint lacks starts fresh, as transformers would
+  if side is not None:  # the head beside the encoder (HEAD_FILE), every weight of it
+    expected = {".".join(str(k) for k in path): path for path in _paths(values["heads"][name])}
+    if set(side[0]) != set(expected):
+      raise ModelError(
+          f"{ckpt_dir / HEAD_FILE}: the {head} head's weights are {sorted(side[0])}, expected {sorted(expected)}"
+      )
+    for key, value in side[0].items():
+      _set(values, ("heads", name, *expected[key]), value, f"{HEAD_FILE}:{key}")
+  elif heads and not present:  # a head the checkpoint lacks starts fresh, as transformers would
     values["heads"][name] = _host(_make_mt5_head(cfg, heads[name], dtype, nnx.Rngs(seed)))
   nnx.replace_by_pure_dict(params, values)
   return nnx.merge(graphdef, params, rest)
+
+
+def _paths(tree: dict, prefix: tuple = ()) -> list[tuple]:
+  out = []
+  for k, v in tree.items():
+    out += _paths(v, prefix + (k,)) if isinstance(v, dict) else [prefix + (k,)]
+  return out
+
+
+def _read_head_file(ckpt_dir: Path, kind: str) -> Optional[tuple[dict, dict]]:
+  """({parameter path: array}, metadata) of HEAD_FILE when it holds a head of `kind`, else None."""
+  from safetensors import safe_open
+
+  path = ckpt_dir / HEAD_FILE
+  if not path.is_file():
+    return None
+  try:
+    with safe_open(str(path), framework="numpy") as f:
+      metadata = f.metadata() or {}
+      if metadata.get("kind") != kind:
+        return None
+      return {k: f.get_tensor(k) for k in f.keys()}, metadata
+  except (OSError, ValueError) as e:
+    raise ModelError(f"{path}: unreadable ({e})") from None
+
+
+def _head_file_bytes(model: MT5Model, head: str, kind: str) -> bytes:
+  from safetensors.numpy import save
+
+  values = jax.tree.map(lambda x: np.asarray(jax.device_get(x), np.float32), _host(model.heads[head]))
+  tensors = {}
+  for path in _paths(values):
+    node = values
+    for p in path:
+      node = node[p]
+    tensors[".".join(str(p) for p in path)] = np.ascontiguousarray(node)
+  metadata = {"kind": kind, "name": head, "num_labels": str(model.head_specs[head].num_labels)}
+  return save(tensors, metadata=metadata)
 
 
 def hf_state_dict(model: MT5Model, head: Optional[str] = None) -> tuple[str, dict[str, np.ndarray]]:
@@ -286,10 +345,26 @@ def export_mt5(
   """config.json, model.safetensors and (when given) the tokenizer files, each written whole."""
   from transformers import MT5Config as HFMT5Config
 
-  architecture, tensors = hf_state_dict(model, head)
+  from xstilts_jax import atomic
+
+  try:
+    name, kind = model.resolve_head(head)
+  except ValueError as e:
+    raise ModelError(str(e)) from None
+  side = None
+  if name is not None and HF_HEADS[kind].architecture is None:  # the encoder, and the head beside it
+    side = _head_file_bytes(model, name, kind)
+    architecture, tensors = ARCHITECTURES["encoder"], gather_hf_tensors(model, encoder_entries(model.cfg, ""))
+  else:
+    architecture, tensors = hf_state_dict(model, head)
   extra = {}
   if HF_HEADS[_KIND_OF_ARCHITECTURE[architecture]].labels_weight is not None:
     extra = label_names_config(label_names, model.head_specs[model.resolve_head(head)[0]].num_labels)
   hf_cfg = HFMT5Config(**model.cfg.to_hf_dict(), architectures=[architecture], **extra)
   hf_cfg.tie_word_embeddings = False  # mT5's LM head is its own matrix
-  return write_hf_checkpoint(out_dir, tensors, hf_cfg, tokenizer)
+  out = write_hf_checkpoint(out_dir, tensors, hf_cfg, tokenizer)
+  if side is not None:
+    atomic.write_bytes(out / HEAD_FILE, side, what="the head beside the mT5 encoder")
+  elif (out / HEAD_FILE).exists():  # a head of an earlier export is not this checkpoint's
+    (out / HEAD_FILE).unlink()
+  return out

@@ -523,9 +523,12 @@ class XLMRModel(WithHeads, nnx.Module):
     return (out, hidden_states) if output_hidden_states else out
 
 
-def encode(model: XLMRModel, input_ids, attention_mask) -> tuple[jax.Array, tuple]:
-  """The encoder alone, whatever heads the model has: (last hidden state, all hidden states)."""
-  return model.encoder(input_ids, attention_mask, rng=_RngSplitter(None), output_hidden_states=True)
+def encode(
+    model: XLMRModel, input_ids, attention_mask, dropout_rng: Optional[jax.Array] = None
+) -> tuple[jax.Array, tuple]:
+  """The encoder alone, whatever heads the model has: (last hidden state, all hidden states);
+  deterministic unless `dropout_rng` is given (training the dual encoder's towers)."""
+  return model.encoder(input_ids, attention_mask, rng=_RngSplitter(dropout_rng), output_hidden_states=True)
 
 
 def mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:

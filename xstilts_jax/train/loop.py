@@ -44,6 +44,7 @@ class TrainTask:
   accum_steps: int = 1
   prepare: Optional[Callable[[dict, int], dict]] = None  # e.g. MLM masking, seeded by step
   rows_per_micro: int = 0  # pad each micro-batch to this many rows (0: no padding)
+  forward_options: dict = dataclasses.field(default_factory=dict)  # train.steps.FORWARDS options (pooling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +219,7 @@ def train(
                 task.accum_steps,
                 partitioner,
                 seed,
+                task.forward_options,
             ),
             shardings,
             partitioner,
@@ -228,7 +230,8 @@ def train(
       if pending is not None:
         check_finite(jax.device_get(pending[0]), phase, pending[1], pending[2])
       pending = (metrics, task.name, step)
-      logger.step(step, int(np.asarray(batch["attention_mask"]).sum()))
+      # tokens seen: every attention mask of the batch (the dual encoder's two towers have one each)
+      logger.step(step, int(sum(np.asarray(v).sum() for k, v in batch.items() if k.endswith("attention_mask"))))
       if step % cfg.log_every == 0 or step == cfg.total_steps:
         values = jax.device_get(metrics)
         check_finite(values, phase, task.name, step)

@@ -9,7 +9,7 @@ exactly (token-level losses included). The `mask` key marks real rows.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,7 @@ from xstilts_jax.models.mt5 import sequence_loss, shift_right
 from xstilts_jax.models.xlmr import activation_sharding
 from xstilts_jax.sharding import BATCH_AXES, Partitioner
 from xstilts_jax.tasks.spec import IGNORE_LABEL
+from xstilts_jax.train.dual_encoder import TOWER_KEYS, dual_encoder_loss, towers_forward
 from xstilts_jax.train.optim import clip_by_global_norm
 from xstilts_jax.train.state import ModelLayout
 
@@ -82,11 +83,20 @@ LOSSES: dict[str, Callable] = {
     "tagging": _token_loss("label_ids"),
     "mlm": _token_loss("mlm_labels"),
     "seq2seq": _seq2seq_loss,
+    "dual_encoder": dual_encoder_loss,
 }
 
 # Head kind -> (model, micro-batch) -> the model's inputs beyond input_ids and attention_mask
 # (a kind not listed takes none).
 MODEL_INPUTS: dict[str, Callable] = {"seq2seq": _teacher_forcing}
+
+# Head kind -> (model, micro-batch, dropout key) -> the outputs its loss reads, for a kind that
+# does not run as model(input_ids, attention_mask, head=...): the dual encoder runs both towers
+# through the one encoder (train/dual_encoder.py).
+FORWARDS: dict[str, Callable] = {"dual_encoder": towers_forward}
+
+# Head kinds trained without a head of their own: the encoder alone is trained (and exported).
+HEADLESS = frozenset({"dual_encoder"})
 
 
 # Head kind -> the label keys its loss reads from a batch: "row" (one per row) or "token".
@@ -97,6 +107,7 @@ LABEL_KEYS: dict[str, dict[str, str]] = {
     "tagging": {"label_ids": "token"},
     "mlm": {"mlm_labels": "token"},
     "seq2seq": {"labels": "token"},
+    "dual_encoder": {k: "token" for k in TOWER_KEYS},  # the towers' inputs (no labels: row i matches row i)
 }
 
 
@@ -117,8 +128,11 @@ def make_train_step(
     accum_steps: int,
     partitioner: Partitioner,
     seed: int = 0,
+    forward_options: Optional[Mapping[str, Any]] = None,
 ) -> Callable:
   """step(state, batch) -> (state, metrics); jit it with shardings (see `jit_train_step`).
+
+  forward_options: keyword arguments of the kind's FORWARDS entry (the dual encoder's pooling).
 
   Dropout keys derive from `seed` and the state's step count inside the step, so a resumed
   run draws the same masks and no key is made on the host. The model's named activations are
@@ -127,13 +141,19 @@ def make_train_step(
   micro_sharding = NamedSharding(partitioner.mesh, P(None, BATCH_AXES))
   constrain = partitioner.activation_constraint()
   extra_inputs = MODEL_INPUTS.get(kind, lambda model, micro: {})
+  headless = kind in HEADLESS  # no head: `head` names only the step (and its compiled cache)
+
+  def forward(model, micro, key):
+    if kind in FORWARDS:
+      return FORWARDS[kind](model, micro, key, **(forward_options or {}))
+    extra = extra_inputs(model, micro)
+    return model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key, **extra)
 
   def loss_and_count(trainable, frozen_heads, micro, key):
-    params = {"encoder": trainable["encoder"], "heads": {**frozen_heads, head: trainable["head"]}}
-    model = layout.model(params)
+    heads = frozen_heads if headless else {**frozen_heads, head: trainable["head"]}
+    model = layout.model({"encoder": trainable["encoder"], "heads": heads})
     with activation_sharding(constrain) if constrain else contextlib.nullcontext():
-      extra = extra_inputs(model, micro)
-      out = model(micro["input_ids"], micro["attention_mask"], head=head, dropout_rng=key, **extra)
+      out = forward(model, micro, key)
     return task_loss(kind, out, micro)
 
   grad_fn = jax.value_and_grad(loss_and_count, has_aux=True)
@@ -141,7 +161,7 @@ def make_train_step(
   def step(state, batch):
     key = jax.random.fold_in(jax.random.key(seed), state["step"])
     params = state["params"]
-    trainable = {"encoder": params["encoder"], "head": params["heads"][head]}
+    trainable = {"encoder": params["encoder"], "head": {} if headless else params["heads"][head]}
     frozen = {h: p for h, p in params["heads"].items() if h != head}
     # Row r belongs to micro-batch r % accum_steps (data.batches.micro_batches lays them out so).
     micro = jax.tree.map(lambda x: x.reshape(-1, accum_steps, *x.shape[1:]).swapaxes(0, 1), batch)
@@ -161,16 +181,16 @@ def make_train_step(
     grads, grad_norm = clip_by_global_norm(grads, grad_clip_norm)
 
     lr = schedule(state["step"])
-    enc_updates, enc_opt = tx.update(grads["encoder"], state["opt"]["encoder"], trainable["encoder"])
-    head_updates, head_opt = tx.update(grads["head"], state["opt"]["heads"][head], trainable["head"])
     apply = lambda p, u: jax.tree.map(lambda a, b: a - lr * b, p, u)
+    enc_updates, enc_opt = tx.update(grads["encoder"], state["opt"]["encoder"], trainable["encoder"])
+    heads, head_opts = dict(frozen), dict(state["opt"]["heads"])
+    if not headless:
+      head_updates, head_opts[head] = tx.update(grads["head"], state["opt"]["heads"][head], trainable["head"])
+      heads[head] = apply(trainable["head"], head_updates)
     new_state = {
         "step": state["step"] + 1,
-        "params": {
-            "encoder": apply(trainable["encoder"], enc_updates),
-            "heads": {**frozen, head: apply(trainable["head"], head_updates)},
-        },
-        "opt": {"encoder": enc_opt, "heads": {**state["opt"]["heads"], head: head_opt}},
+        "params": {"encoder": apply(trainable["encoder"], enc_updates), "heads": heads},
+        "opt": {"encoder": enc_opt, "heads": head_opts},
     }
     metrics = {"loss": loss / denom, "grad_norm": grad_norm, "learning_rate": lr, "count": count.astype(jnp.float32)}
     return new_state, metrics

@@ -24,6 +24,10 @@ from xstilts_jax.errors import DataError
 from xstilts_jax.train.state import ModelLayout
 from xstilts_jax.train.steps import task_loss
 
+# Head kinds whose loss reads a head's outputs of model(input_ids, attention_mask, head=...):
+# the tasks a TaskEmb can be taken of (not MLM, not the dual encoder, not text-to-text).
+FISHER_KINDS = frozenset({"classification", "multiple_choice", "span", "tagging"})
+
 
 def make_fisher_step(layout: ModelLayout, head: str, kind: str, names: Sequence[str]) -> Callable:
   """A jitted fisher(params, batch) -> ({name: summed squared per-example gradient}, examples).
