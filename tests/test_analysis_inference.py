@@ -224,7 +224,7 @@ def test_a_report_on_40_conditions_is_small_and_readable(tmp_path):
   answers = json.loads((out / "answers.json").read_text())
   assert list(answers) == ["q1", "q2", "q3", "q4", "q5"]
   common = {"question", "primary_test", "estimate", "ci", "p_adjusted", "decision", "reason", "runs"}
-  extra = {"q2": {"gain_decision", "subset_pairs", "missing_runs"}}
+  extra = {"q2": {"gain_decision", "subset_pairs", "missing_runs"}, "q3": {"similarity"}}
   extra["q4"] = {"gains", "benchmark_differences", "backbone_differences", "missing_runs"}
   for key, entry in answers.items():
     assert set(entry) == common | extra.get(key, set()), key

@@ -503,3 +503,34 @@ def test_score_mewslix_predictions(mewslix_dir, tmp_path):
   labels.write_text(json.dumps({"de-1": "Q64"}))
   with pytest.raises(DataError, match="expected a list with one entity id"):
     score_files("mewslix", preds, labels)
+
+
+def test_xtreme_r_trains_xcopa_on_siqa_then_copa_in_the_pipeline(tmp_path):
+  """benchmark=xtreme-r: phase 2 of XCOPA fine-tunes on the demo's Social IQa-style data, then on
+  COPA, with the one head; XTREME's recipe is COPA alone."""
+  import math
+
+  from xstilts_jax import cli, pipeline
+  from xstilts_jax.demo.synthetic import DEFAULT_SIZES
+
+  c = cli.load_config("demo:quick")
+  assert pipeline.target_recipe(c, "xcopa") == ("copa",)
+  c.benchmark = "xtreme-r"
+  assert pipeline.target_recipe(c, "xcopa") == ("siqa", "copa")
+  c.targets.tasks = ["xcopa"]
+  c.intermediate.tasks = []
+  c.mlm.languages = []
+  c.baseline = False
+  c.report = False
+  pipeline.run(c, str(tmp_path))
+
+  exp = tmp_path / "demo"
+  info = json.loads((exp / "phases" / "target-xcopa" / "xstilts.json").read_text())
+  hp = c.targets.defaults
+  siqa_steps = math.ceil(DEFAULT_SIZES["siqa_train"] * hp.epochs / (hp.batch_size * hp.accum_steps))
+  assert [s["task"] for s in info["recipe"]] == ["siqa", "copa"]
+  assert info["recipe"][0]["steps"] == siqa_steps and info["recipe"][1]["steps"] == info["steps"] > 0
+  assert not (exp / "checkpoints" / "target-xcopa.siqa").exists()  # removed with the phase's own
+  record = json.loads((exp / "eval" / "xcopa.json").read_text())
+  assert set(record["languages"]) == set(c.data.synthetic.languages)
+  assert all(0 <= m["accuracy"] <= 100 for m in record["languages"].values())

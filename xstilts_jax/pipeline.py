@@ -60,6 +60,7 @@ from xstilts_jax.models.hf import read_hf_config, reexport_hf, resolve_checkpoin
 from xstilts_jax.models.pooling import check_pooling
 from xstilts_jax.models.xlmr import ModelOptions
 from xstilts_jax.tasks import get_task
+from xstilts_jax.tasks.registry import train_recipe
 from xstilts_jax.tasks.spec import TaskSpec
 from xstilts_jax.train import loop, optim, taskemb
 from xstilts_jax.workdir import lock_workdir
@@ -388,8 +389,8 @@ def _trained_lengths(config: ml_collections.ConfigDict) -> list[tuple[str, int, 
     if get_format(spec.format).encoder_only:
       continue
     key, n = target_key(config, target, "max_seq_length"), target_hparams(config, target).max_seq_length
-    trained = spec.train_task or target  # fine-tuned on it, then evaluated on the target: one length
-    out += [(key, n, t) for t in dict.fromkeys((trained, target))]
+    trained = target_recipe(config, target)  # fine-tuned on them, then evaluated on the target: one length
+    out += [(key, n, t) for t in dict.fromkeys((*trained, target))]
   return out
 
 
@@ -719,9 +720,15 @@ def target_groups(config: ml_collections.ConfigDict) -> list[list[str]]:
   for target in config.targets.tasks:
     spec = get_task(target)
     if not get_format(spec.format).encoder_only:
-      key = (spec.train_task or spec.name, json.dumps(target_hparams(config, target).to_dict(), sort_keys=True))
+      key = (target_recipe(config, target), json.dumps(target_hparams(config, target).to_dict(), sort_keys=True))
       groups.setdefault(key, []).append(target)
   return list(groups.values())
+
+
+def target_recipe(config: ml_collections.ConfigDict, target: str) -> tuple[str, ...]:
+  """The English tasks that fine-tune `target`, in order, under config.benchmark: its training
+  task alone, or a recipe of the registry (XTREME-R's XCOPA: SIQA, then COPA)."""
+  return train_recipe(target, config.benchmark)
 
 
 def dual_encoder_pooling(config: ml_collections.ConfigDict) -> str:
@@ -746,15 +753,17 @@ def target_hparams(config: ml_collections.ConfigDict, target: str) -> ml_collect
 
 def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]) -> Path:
   """Phase 2: fine-tune on the English training data of a target, fresh head, early stopping
-  on the training task's English dev set; the best checkpoint is kept."""
-  spec = get_task(targets[0])
-  train_name = spec.train_task or spec.name
+  on the training task's English dev set; the best checkpoint is kept. A recipe of several
+  tasks (XTREME-R's XCOPA: SIQA, then COPA) trains them one after the other with the same head
+  and settings, each with a fresh optimizer; only the last one stops early."""
+  recipe = target_recipe(ctx.config, targets[0])
+  train_name = recipe[-1]
   out = target_dir(ex.dir, targets)
   fingerprint = ex.fingerprints["target"]
   if is_done(out, fingerprint, "target"):
     return out
   hp = target_hparams(ctx.config, targets[0])
-  banner(f"phase 2: fine-tuning on English {train_name} for {', '.join(targets)}")
+  banner(f"phase 2: fine-tuning on English {' then '.join(recipe)} for {', '.join(targets)}")
   # text-to-text: the LM head that pretraining (and phase 1) trained, named "target"; else a fresh head
   shared = BB.protocol(ctx.config).shared_lm_head
   model = load_hf(
@@ -774,6 +783,19 @@ def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]
     task = dataclasses.replace(task, forward_options={"pooling": dual_encoder_pooling(ctx.config)})
   if not shared and not towers:
     model.add_head("target", head_spec(train_spec, labels), rngs=nnx.Rngs(ctx.config.seed + 2))
+  stages = []  # (task, its loop's checkpoint folder, steps) of the recipe's tasks before the last
+  for i, name in enumerate(recipe[:-1]):
+    first, first_spec, first_labels = train_task(ctx, ex.read_report, name, hp, "target", ctx.config.seed + 1001 + i)
+    if head_spec(first_spec, first_labels) != head_spec(train_spec, labels) or first.kind != task.kind:
+      raise ConfigError(
+          f"{targets[0]}: training recipe {'+'.join(recipe)}: {name} and {train_name} need different heads"
+      )
+    stage = f"{out.name}.{name}"
+    trained = loop.train(
+        model, [first], loop_config(ctx, hp, total_steps([first], hp), fingerprint), ex.dir, ctx.partitioner, stage
+    )
+    model = trained.model
+    stages.append((name, ex.dir / "checkpoints" / stage, trained.step))
   if not towers:
     dev_split = "dev" if "dev" in train_spec.eval_splits else train_spec.eval_splits[0]
     dev = load_task(
@@ -809,12 +831,18 @@ def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]
           "best_dev_score": result.best_score,
           "stopped_early": result.stopped_early,
           "train_task": train_name,
+          "recipe": [{"task": name, "steps": steps} for name, _, steps in stages]
+          + [{"task": train_name, "steps": result.step}],
           "targets": targets,
           "labels": list(labels),
           "task_embeddings_fisher": fisher,
       },
       checkpoints=ex.dir / "checkpoints" / out.name,
   )
+  if is_main():  # the earlier tasks' checkpoints, redundant now as the last one's
+    for _, folder, _ in stages:
+      if folder.exists():
+        paths.rmtree(folder)
   return out
 
 
@@ -963,7 +991,10 @@ def run_experiment(ctx: RunContext, ex: Experiment, embedding_cache: dict) -> di
   banner(f"phase 3: zero-shot evaluation ({ex.name})")
   records = {target: phase_eval(ctx, ex, target, models.get(target), encoder) for target in ctx.config.targets.tasks}
   trained = list(ex.intermediate) + [
-      get_task(t).train_task or t for t in ctx.config.targets.tasks if not get_format(get_task(t).format).encoder_only
+      name
+      for t in ctx.config.targets.tasks
+      if not get_format(get_task(t).format).encoder_only
+      for name in target_recipe(ctx.config, t)
   ]
   # What this run did, not what the config asked of the experiment (a baseline does no MLM beside).
   mlm_first = list(ctx.config.mlm.languages) if ex.start != ctx.base_checkpoint else []
@@ -1010,7 +1041,7 @@ STAGE_KEYS = {
     "pretrain": ("seed", "model"),
     "mlm": ("mlm", "intermediate.mlm_beside"),
     "intermediate": ("intermediate", "protocol"),  # text-to-text trains phase 1 through the LM head
-    "target": ("targets",),
+    "target": ("targets", "benchmark"),  # the benchmark picks a target's training recipe
     "eval": ("eval",),
     "results": (),
 }

@@ -305,12 +305,13 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
       train("intermediate", f"mlm:{config.mlm.languages[0]}", "mlm", heads, hp)
 
   for group in pipeline.target_groups(config):
-    spec = get_task(group[0])
-    train_name = spec.train_task or spec.name
+    recipe = pipeline.target_recipe(config, group[0])
+    train_name = recipe[-1]
     thp = pipeline.target_hparams(config, group[0])
     _, hs = spec_of(train_name)
     heads = {"target": hs}
-    train(f"target:{'+'.join(group)}", train_name, "target", heads, thp)
+    for name in recipe:  # XTREME-R's XCOPA: SIQA, then COPA, through the one head
+      train(f"target:{'+'.join(group)}", name, "target", heads, thp)
     choices = get_task(train_name).num_choices
     if thp.eval_every:
       evaluate(f"target:{'+'.join(group)} dev", train_name, "target", heads, thp.max_seq_length, choices=choices)

@@ -741,7 +741,7 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
   if len(embeddings) < 3 or len(sizes) != 1:
     need = "TaskEmb or TextEmb vectors of one size for at least 3 tasks (task_embeddings[_fisher] in results.json)"
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
-    return cannot("q3", need)
+    return _with_similarity(cannot("q3", need), kind)
   centre = np.mean(list(embeddings.values()), axis=0)
   units = [c for c in conditions if all(i in embeddings for i in c.intermediate)]
   strata = [t for t in study.tasks if embedding_key(t) in embeddings and cells(study, keep, [t])]
@@ -752,7 +752,7 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
         f"vectors, and a target task with a TextEmb vector and {what}"
     )
     doc.paragraph(f"Cannot be answered from these runs: need {need}.")
-    return cannot("q3", need, runs)
+    return _with_similarity(cannot("q3", need, runs), kind)
   similarity = np.zeros((len(strata), len(units)))
   gain = np.zeros((len(strata), len(units)))
   for j, c in enumerate(units):
@@ -806,8 +806,13 @@ def q3_similarity(doc: Document, study: Study) -> Answer:
         appendix=True,
     )
   answer = decide("q3", [comparison], "more_similar_more_gain", "more_similar_less_gain", "tests")
-  answer.details["similarity"] = kind  # TaskEmb or TextEmb
+  _with_similarity(answer, kind)
   _conclude(doc, answer)
+  return answer
+
+
+def _with_similarity(answer: Answer, kind: str) -> Answer:
+  answer.details["similarity"] = kind  # answers.json: which task vectors Q3 compared, TaskEmb or TextEmb
   return answer
 
 

@@ -269,6 +269,8 @@ DEFAULT_SIZES = {
     "paws_eval": 200,
     "copa_train": 1000,
     "copa_eval": 100,  # COPA train; COPA val and XCOPA val/test per language
+    "siqa_train": 500,
+    "siqa_eval": 50,  # Social IQa-style English train and dev (XTREME-R trains XCOPA on SIQA, then COPA)
     "hellaswag_train": 2000,
     "hellaswag_eval": 200,
     "tatoeba": 200,  # aligned pairs per language
@@ -515,6 +517,25 @@ def _multiple_choice_files(seed, sizes, langs):
     items = [(_copa_item(s), s.rng.randrange(2)) for _ in range(sizes["copa_eval"])]
     for code, lang in langs.items():
       files[f"xcopa/data/{code}/{split}.{code}.jsonl"] = (_jsonl(copa_rows(lang, items, True), False), len(items))
+  for split, n in (("trn", sizes["siqa_train"]), ("dev", sizes["siqa_eval"])):
+    s = _Sampler(seed, f"siqa/{split}")
+    rows = []
+    for _ in range(n):  # a COPA item with a third answer: another schema's event, same agent
+      premise, right, wrong, question = _copa_item(s)
+      other = right
+      while (other.verb, other.patient) in ((right.verb, right.patient), (wrong.verb, wrong.patient)):
+        other = dataclasses.replace(_copa_item(s)[2], agent=premise.agent)
+      answers = [right, wrong, other]
+      s.rng.shuffle(answers)
+      rows.append(
+          {
+              "context": _text(en, premise),
+              "question": "What caused this?" if question == "cause" else "What happened next?",
+              **{f"answer{k}": _text(en, a) for k, a in zip("ABC", answers)},
+              "correct": "ABC"[answers.index(right)],
+          }
+      )
+    files[f"siqa/socialIQa_v1.4_{split}.jsonl"] = (_jsonl(rows), n)
   for split, n in (("train", sizes["hellaswag_train"]), ("val", sizes["hellaswag_eval"])):
     s = _Sampler(seed, f"hellaswag/{split}")
     rows = []
