@@ -107,7 +107,7 @@ def get_config(arg=None):
     c.intermediate.taskemb_examples = c.targets.defaults.taskemb_examples = 0  # TextEmb only: the tests' time
   if arg.mt5:  # a small mT5 instead (xstilts_jax/backbones.py: built, then pretrained by denoising)
     c.model.backbone = "mt5"
-  if arg.protocol != "heads":  # text-to-text: mT5's classification targets as label words
+  if arg.protocol != "heads":  # text-to-text: classification as label words, QA as answer text
     c.protocol = arg.protocol
   if arg.retrieval:  # + XTREME-R's LAReQA: a dual encoder fine-tuned on squad_retrieval, mAP@20 over the pool
     c.targets.tasks = list(c.targets.tasks) + ["lareqa"]

@@ -14,9 +14,9 @@ target (default: the 7 trainable XTREME tasks + BUCC + Tatoeba), mlm (languages 
 masked-LM training: phase 0, or beside phase 1 with mlm_beside), model (large | base | mt5-small |
 mt5-base | mt5-large | a checkpoint path or hub id), protocol (heads | text-to-text: mT5's encoder
 with the project's heads, or mT5 as the mT5 paper fine-tunes it: classification targets as label
-words, other trained tasks refused; Adafactor for mT5; `xstilts plan` compiles the heads protocol),
-source (local | hub | tfds), baseline (also run the baseline beside it), runlocal (tiny smoke run),
-benchmark (xtreme | xtreme-r: XTREME-R's targets and test languages).
+words, extractive QA as generated answer text, other trained tasks refused; Adafactor for mT5;
+`xstilts plan` compiles the heads protocol), source (local | hub | tfds), baseline (also run the
+baseline beside it), runlocal (tiny smoke run), benchmark (xtreme | xtreme-r: XTREME-R's targets and test languages).
 tpu (a slice such as v5e-8, v4-8, v5p-8: pure FSDP over its chips, bfloat16 compute, and each
 phase's effective batch (jiant's batch x accumulation) as one micro-batch where the chips divide it).
 Hyper-parameters: jiant's XTREME runscripts (xstilts.md section 4.1); the paper's own

@@ -54,6 +54,7 @@ def test_trained_formats_have_a_head_its_weights_and_a_loss():
       "tagging",
       "mlm",
       "text_to_text_classification",
+      "text_to_text_span_qa",
       "retrieval_qa",
       "entity_retrieval",
   }

@@ -1,6 +1,6 @@
 """`xstilts run` with mT5 (issue 17): the demo's tiny mT5 under the heads protocol through every
-phase, the text-to-text protocol on XNLI checked against transformers' own greedy `generate`
-on the exported checkpoint, and the one-line refusals before anything is written.
+phase, the text-to-text protocol on XNLI and on XQuAD checked against transformers' own greedy
+`generate` on the exported checkpoint, and the one-line refusals before anything is written.
 
 Each run is the demo's quick variant cut to a few targets and steps (about a minute and a half
 each on 2 cores).
@@ -152,14 +152,74 @@ def test_text_to_text_on_xnli_scores_transformers_generate(tmp_path):
   assert decoded_labels  # the run taught it label words: the comparison is not of empty decodes
 
 
+def test_text_to_text_on_xquad_scores_transformers_generate_after_squad(tmp_path):
+  """protocol=text-to-text with span QA: phase 1 (SQuAD as generated answer text) and phase 2
+  through the seq2seq head; eval/xquad.json's F1/EM equal the official SQuAD v1.1 rules
+  (qa_metrics.squad_v1) applied to transformers' greedy `generate` on the exported phase-2
+  checkpoint, against every gold answer of the XQuAD file parsed here; the prediction files hold
+  those texts and `xstilts score`'s reader scores them the same."""
+  import torch
+
+  from xstilts_jax import formats
+  from xstilts_jax.data.features import TEXT_QA_ANSWER_LENGTH
+  from xstilts_jax.evaluation.qa_metrics import squad_v1
+
+  workdir = tmp_path / "w"
+  done = xstilts(
+      "run",
+      "--config",
+      "demo:quick,mt5,protocol=text-to-text",
+      "--workdir",
+      str(workdir),
+      *SMALL,
+      "--config.mlm.languages=",
+      "--config.intermediate.tasks=squad_v1",
+      "--config.targets.tasks=xquad",
+      "--config.model.build.pretrain.learning_rate=3e-3",
+      "--config.targets.defaults.learning_rate=3e-3",
+      "--config.targets.defaults.max_steps=60",
+      "--config.targets.defaults.epochs=3.0",
+  )
+  assert done.returncode == 0, done.stderr[-4000:]
+  results = json.loads((workdir / "demo" / "results.json").read_text())
+  assert (results["backbone"], results["protocol"], set(results["tasks"])) == ("mt5", "text-to-text", {"xquad"})
+  record = json.loads((workdir / "demo" / "eval" / "xquad.json").read_text())
+  phase = workdir / "demo" / "phases" / "target-xquad"
+  model = T.MT5ForConditionalGeneration.from_pretrained(phase).eval()
+  tok = T.AutoTokenizer.from_pretrained(phase)
+  texts_seen = set()
+  assert set(record["languages"]) == {"en", "qn", "qv", "qs", "qc"}
+  for lang, scores in record["languages"].items():
+    gold_path = workdir / "data" / "xquad" / f"xquad.{lang}.json"
+    qas = [
+        (qa["id"], f"question: {qa['question'].strip()} context: {p['context']}", [a["text"] for a in qa["answers"]])
+        for article in json.loads(gold_path.read_text())["data"]
+        for p in article["paragraphs"]
+        for qa in p["qas"]
+    ]
+    enc = tok([q[1] for q in qas], truncation=True, max_length=128, padding=True, return_tensors="pt")
+    with torch.no_grad():
+      out = model.generate(**enc, do_sample=False, num_beams=1, max_length=TEXT_QA_ANSWER_LENGTH + 1, min_length=0)
+    texts = {q[0]: t.strip() for q, t in zip(qas, tok.batch_decode(out, skip_special_tokens=True))}
+    texts_seen |= set(texts.values())
+    expected = squad_v1(texts, {q[0]: q[2] for q in qas})
+    assert (scores["exact_match"], scores["f1"]) == pytest.approx((expected["exact_match"], expected["f1"])), lang
+    assert scores["total"] == len(qas), lang
+    pred = workdir / "demo" / "predictions" / "xquad" / f"test-{lang}.json"
+    assert json.loads(pred.read_text()) == texts, lang
+    scored = formats.score_files("xquad", pred, gold_path)
+    assert (scored["exact_match"], scored["f1"]) == pytest.approx((expected["exact_match"], expected["f1"])), lang
+  assert texts_seen - {""}  # the run taught it to write something: the comparison is not of empty decodes
+
+
 @pytest.mark.parametrize(
     "config,overrides,message",
     [
         (
             "demo:quick,mt5,protocol=text-to-text",
             ["--config.intermediate.tasks=mnli"],
-            "targets.tasks: xquad (span_qa) has no text-to-text format yet (text-to-text runs classification "
-            "tasks); drop it or use protocol=heads",
+            "targets.tasks: panx (tagging) has no text-to-text format yet (text-to-text runs classification, "
+            "span_qa tasks); drop it or use protocol=heads",
         ),
         (
             "demo:quick,protocol=text-to-text",

@@ -304,12 +304,12 @@ def test_mt5_config_arguments_are_recorded_and_checked():
 
 def test_xstilts_run_refuses_a_task_without_a_text_to_text_format_in_one_line(capsys, tmp_path):
   """Before anything is fetched or written (mt5-small is not downloaded here)."""
-  config = "xstilts:intermediate=mnli,target=xnli+xquad,model=mt5-small,protocol=text-to-text"
+  config = "xstilts:intermediate=mnli,target=xnli+xquad+panx,model=mt5-small,protocol=text-to-text"
   assert cli.main(["run", "--config", config, "--workdir", str(tmp_path / "w")]) == 2
   err = capsys.readouterr().err.strip()
   assert err == (
-      "xstilts: error: targets.tasks: xquad (span_qa) has no text-to-text format yet "
-      "(text-to-text runs classification tasks); drop it or use protocol=heads"
+      "xstilts: error: targets.tasks: panx (tagging) has no text-to-text format yet "
+      "(text-to-text runs classification, span_qa tasks); drop it or use protocol=heads"
   )
   assert not (tmp_path / "w").exists()
 

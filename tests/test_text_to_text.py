@@ -6,6 +6,7 @@ expected ids come from the sentencepiece model itself, not from the code under t
 """
 
 import dataclasses
+import json
 
 from flax import nnx
 import jax
@@ -190,3 +191,197 @@ def test_engine_trains_the_features_and_the_evaluation_decodes_their_labels(sp_a
   result, predictions = fmt.evaluate(generator, spec, examples, feats, "en", EvalOptions(head="target", tokenizer=tok))
   assert predictions == ["entailment", "neutral", "contradiction"]
   assert result["accuracy"] == 100.0
+
+
+# --- extractive QA as text to text ----------------------------------------------------------
+
+QA_SENTENCES = [
+    "question: where does the dog run? context: The dog runs in the park. It rains and the street is wet.",
+    "question: who sleeps? context: A man sleeps. The cat sat on the mat.",
+    "question: what is wet? context: the street",
+]
+
+
+@pytest.fixture(scope="module")
+def qa_sp_and_tokenizer(tmp_path_factory):
+  import sentencepiece as spm
+  from transformers import T5TokenizerFast
+
+  prefix = tmp_path_factory.mktemp("t5_qa_sp") / "sp"
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(QA_SENTENCES * 20),
+      model_prefix=str(prefix),
+      vocab_size=80,
+      pad_id=0,
+      eos_id=1,
+      unk_id=2,
+      bos_id=-1,
+      character_coverage=1.0,
+      hard_vocab_limit=False,
+      minloglevel=2,
+  )
+  sp = spm.SentencePieceProcessor(model_file=f"{prefix}.model")
+  vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+  return sp, T5TokenizerFast(vocab=vocab, extra_ids=0)
+
+
+def _qa(qid, question, context, *answers, impossible=False):
+  from xstilts_jax.data.examples import Answer, SpanQAExample
+
+  return SpanQAExample(qid, question, context, tuple(Answer(a, context.index(a)) for a in answers), impossible)
+
+
+def _qa_spec(name="xquad", metric="squad_v1"):
+  return TaskSpec(name, "text_to_text_span_qa", metric)
+
+
+def test_span_qa_features_by_hand(qa_sp_and_tokenizer, caplog):
+  from xstilts_jax.data.features import TEXT_QA_ANSWER_LENGTH, text_to_text_span_qa_features
+
+  sp, tok = qa_sp_and_tokenizer
+  park = "The dog runs in the park. It rains and the street is wet."
+  examples = [
+      _qa("a", "who sleeps?", "A man sleeps. The cat sat on the mat.", "A man", "man"),
+      _qa("b", "what is wet?", park, "the street"),  # its answer lies past the cut below
+      _qa("c", "who sleeps?", "The cat sat on the mat.", impossible=True),  # SQuAD 2.0: the empty answer
+      _qa("d", "where does the dog run?", park),  # a test file: nothing to learn
+  ]
+  a = sp.encode("question: who sleeps? context: A man sleeps. The cat sat on the mat.")
+  b = sp.encode(f"question: what is wet? context: {park}")
+  n = len(a) + 2
+  assert n < len(b) + 1 and len(sp.encode("question: what is wet? context: The dog runs")) + 1 < n  # b is cut
+  spec = _qa_spec()
+  with caplog.at_level("WARNING"):
+    feats = formats.task_features(spec, examples, tok, n)
+  assert "of 4 examples, 1 have their first answer past the" in caplog.text  # b: "the street" is cut off
+  np.testing.assert_array_equal(feats["input_ids"][0], a + [1, 0])
+  np.testing.assert_array_equal(feats["attention_mask"][0], [1] * (len(a) + 1) + [0])
+  np.testing.assert_array_equal(feats["input_ids"][1], b[: n - 1] + [1])  # truncated from the end, EOS kept
+  assert feats["labels"].shape == (4, TEXT_QA_ANSWER_LENGTH)
+  # The target is the first gold answer's text and EOS, -100 after it.
+  target = sp.encode("A man") + [1]
+  np.testing.assert_array_equal(feats["labels"][0], target + [-100] * (TEXT_QA_ANSWER_LENGTH - len(target)))
+  assert feats["labels"][1][: len(sp.encode("the street")) + 1].tolist() == sp.encode("the street") + [1]
+  np.testing.assert_array_equal(feats["labels"][2], [1] + [-100] * (TEXT_QA_ANSWER_LENGTH - 1))
+  np.testing.assert_array_equal(feats["labels"][3], [-100] * TEXT_QA_ANSWER_LENGTH)
+  fmt = formats.get_format(spec.format)
+  assert fmt.trainable(examples, feats) == 3 and set(fmt.train_keys) <= set(feats)
+  assert fmt.head_kind == "seq2seq" and fmt.text(examples[0]) == "who sleeps? A man sleeps. The cat sat on the mat."
+  # A longer answer than the budget is cut with its EOS kept (and counted).
+  caplog.clear()
+  with caplog.at_level("WARNING"):
+    short = text_to_text_span_qa_features(examples[1:2], tok, 64, answer_length=3)
+  assert short["labels"][0].tolist() == sp.encode("the street")[:2] + [1]
+  assert "1 an answer longer than 3 tokens" in caplog.text
+  # No room for a token beside T5's EOS: one line naming the length.
+  with pytest.raises(ConfigError, match="text-to-text QA: max_seq_length 1 leaves no room for text beside 1"):
+    formats.task_features(spec, examples, tok, 1)
+  empty = formats.task_features(spec, [], tok, 16)
+  assert {k: v.shape for k, v in empty.items()} == {
+      "input_ids": (0, 16),
+      "attention_mask": (0, 16),
+      "labels": (0, TEXT_QA_ANSWER_LENGTH),
+  }
+
+
+def _planted(rows, width):
+  return np.array([r + [0] * (width - len(r)) for r in rows], np.int32)
+
+
+def test_span_qa_evaluation_on_planted_decodes_scores_as_squad_and_writes_the_prediction_file(
+    qa_sp_and_tokenizer, tmp_path
+):
+  """Planted decodes; EM and F1 counted here by hand after SQuAD's rules (lower case, no
+  punctuation or articles, token overlap, the best gold answer); the prediction file scores the
+  same through `xstilts score`'s reader."""
+  sp, tok = qa_sp_and_tokenizer
+  park = "The dog runs in the park. It rains and the street is wet."
+  examples = [
+      _qa("a", "who sleeps?", "A man sleeps.", "A man"),
+      _qa("b", "what is wet?", park, "the street is wet", "street"),
+      _qa("c", "where does the dog run?", park, "The dog runs in the park"),
+      _qa("d", "who sleeps?", "The cat sat on the mat.", "cat"),
+  ]
+  rows = [
+      [0] + sp.encode("a man.") + [1],  # "man" = "man": EM 1, F1 1
+      [0] + sp.encode("the street") + [1] + sp.encode("wet"),  # = the second gold answer; after EOS ignored
+      [0] + sp.encode("dog runs"),  # no EOS: "dog runs" vs "dog runs in park": P 1, R 1/2, F1 2/3
+      [0, 1],  # the empty answer: 0
+  ]
+  decoded = _planted(rows, max(map(len, rows)) + 1)
+  spec = _qa_spec()
+  fmt = formats.get_format(spec.format)
+  calls = []
+
+  def predict(features, kind, head=None, layer=None):
+    calls.append((kind, head))
+    return decoded
+
+  result, answers = fmt.evaluate(predict, spec, examples, {}, "en", EvalOptions(head="target", tokenizer=tok))
+  assert calls == [("seq2seq", "target")]
+  assert answers == {"a": "a man.", "b": "the street", "c": "dog runs", "d": ""}
+  assert result["exact_match"] == pytest.approx(50.0)
+  assert result["f1"] == pytest.approx(100.0 * (1 + 1 + 2 / 3 + 0) / 4)
+  # EM 100 where every decode spells a gold answer.
+  spelled = [[0] + sp.encode(ex.answers[-1].text) + [1] for ex in examples]
+  gold = _planted(spelled, max(map(len, spelled)))
+  full, _ = fmt.evaluate(lambda *a, **k: gold, spec, examples, {}, "en", EvalOptions(tokenizer=tok))
+  assert (full["exact_match"], full["f1"]) == (100.0, 100.0)
+  # The submission file: XTREME's {id: answer} JSON, scored by `xstilts score` as span QA's.
+  pred = formats.write_predictions(tmp_path / formats.prediction_file_name(spec, "en"), spec, answers)
+  assert pred.name == "test-en.json" and json.loads(pred.read_text()) == answers
+  paragraphs = [
+      {
+          "context": ex.context,
+          "qas": [{"id": ex.id, "question": ex.question, "answers": [a.__dict__ for a in ex.answers]}],
+      }
+      for ex in examples
+  ]
+  (tmp_path / "gold.json").write_text(json.dumps({"data": [{"title": "t", "paragraphs": paragraphs}]}))
+  scored = formats.score_files("xquad", pred, tmp_path / "gold.json")
+  assert scored["exact_match"] == pytest.approx(result["exact_match"]) and scored["f1"] == pytest.approx(result["f1"])
+  # MLQA: its metric with the answer language's normalisation (English: articles dropped as SQuAD).
+  mlqa, _ = fmt.evaluate(predict, _qa_spec("mlqa", "mlqa"), examples, {}, "en", EvalOptions(tokenizer=tok))
+  assert (mlqa["exact_match"], mlqa["f1"]) == pytest.approx((result["exact_match"], result["f1"]))
+
+
+def test_span_qa_evaluation_through_a_generator_is_squad_of_greedy_decodes(qa_sp_and_tokenizer):
+  """A random tiny mT5 through a Generator: the decode is as long as the answer budget plus the
+  start token; F1/EM equal qa_metrics.squad_v1 of the greedy decodes (greedy_decode on all
+  rows, turned into text by the sentencepiece model itself)."""
+  from xstilts_jax.data.features import TEXT_QA_ANSWER_LENGTH
+  from xstilts_jax.evaluation.qa_metrics import squad_v1
+
+  sp, tok = qa_sp_and_tokenizer
+  park = "The dog runs in the park. It rains and the street is wet."
+  examples = [
+      _qa("a", "who sleeps?", "A man sleeps. The cat sat on the mat.", "A man"),
+      _qa("b", "what is wet?", park, "the street", "street"),
+      _qa("c", "where does the dog run?", park, "in the park"),
+  ]
+  spec = _qa_spec()
+  feats = formats.task_features(spec, examples, tok, 48)
+  cfg = dataclasses.replace(TINY_MT5, vocab_size=sp.get_piece_size())  # every id it writes is a piece
+  model = MT5Model(cfg, {"target": HeadSpec("seq2seq")}, rngs=nnx.Rngs(7))
+  partitioner = shd.Partitioner(shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]))
+  result, answers = formats.get_format(spec.format).evaluate(
+      Generator(model, partitioner, batch_size=2),
+      spec,
+      examples,
+      feats,
+      "en",
+      EvalOptions(head="target", tokenizer=tok),
+  )
+  want = np.asarray(
+      nnx.jit(greedy_decode, static_argnames=("max_length", "head"))(
+          model, feats["input_ids"], feats["attention_mask"], max_length=TEXT_QA_ANSWER_LENGTH + 1, head="target"
+      )
+  )
+  texts = []
+  for row in want[:, 1:].tolist():
+    ids = row[: row.index(1)] if 1 in row else row
+    texts.append(sp.decode([t for t in ids if t != 0]).strip())
+  assert any(texts)  # random weights still write something
+  assert answers == dict(zip("abc", texts))
+  expected = squad_v1(dict(zip("abc", texts)), {ex.id: [a.text for a in ex.answers] for ex in examples})
+  assert (result["exact_match"], result["f1"]) == pytest.approx((expected["exact_match"], expected["f1"]))

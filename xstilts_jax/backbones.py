@@ -14,11 +14,11 @@ Pretraining of the embedded default (the demo's small model standing in for XLM-
 Protocols:
   - heads: every task in its own format, the project's heads on the encoder (both backbones).
   - text-to-text (mT5 only): trained tasks in their text-to-text format (classification as label
-    words), all through the one seq2seq head that pretraining trained, so phase 1 passes on the
-    decoder with the encoder; phase 2 fine-tunes that head (teacher-forced sequence loss),
-    scores dev by greedy decoding, and phase 3 decodes. Retrieval targets (Tatoeba, BUCC) read
-    the encoder alone under either protocol. A task with no text-to-text format yet is refused
-    before the run starts.
+    words, extractive QA as generated answer text), all through the one seq2seq head that
+    pretraining trained, so phase 1 passes on the decoder with the encoder; phase 2 fine-tunes
+    that head (teacher-forced sequence loss), scores dev by greedy decoding, and phase 3 decodes.
+    Retrieval targets (Tatoeba, BUCC) read the encoder alone under either protocol. A task with
+    no text-to-text format yet is refused before the run starts.
 """
 
 from __future__ import annotations
@@ -161,7 +161,10 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     "heads": Protocol("heads", tuple(BACKBONES)),
     "text-to-text": Protocol(
-        "text-to-text", ("mt5",), {"classification": "text_to_text_classification"}, shared_lm_head=True
+        "text-to-text",
+        ("mt5",),
+        {"classification": "text_to_text_classification", "span_qa": "text_to_text_span_qa"},
+        shared_lm_head=True,
     ),
 }
 

@@ -367,7 +367,7 @@ def check_lengths(config: ml_collections.ConfigDict, budget: int, source: str) -
           f"{key}={n} is longer than the model's {budget} positions ({source}); " f"set it to {budget} or less"
       )
   for key, n, task in _trained_lengths(config):
-    fmt = get_format(get_task(parse_task_name(task)[0]).format)
+    fmt = get_format(BB.protocol_spec(config, get_task(parse_task_name(task)[0])).format)  # the protocol's format
     if n < fmt.shortest_seq_length:
       raise ConfigError(
           f"{key}={n} is too short for {task}: {fmt.shortest_why}; set it to {fmt.shortest_seq_length} or more"
@@ -786,7 +786,7 @@ def phase_target(ctx: RunContext, ex: Experiment, start: str, targets: list[str]
   stages = []  # (task, its loop's checkpoint folder, steps) of the recipe's tasks before the last
   for i, name in enumerate(recipe[:-1]):
     first, first_spec, first_labels = train_task(ctx, ex.read_report, name, hp, "target", ctx.config.seed + 1001 + i)
-    if head_spec(first_spec, first_labels) != head_spec(train_spec, labels) or first.kind != task.kind:
+    if head_spec(first_spec, first_labels) != head_spec(train_spec, labels):  # the head's kind and width
       raise ConfigError(
           f"{targets[0]}: training recipe {'+'.join(recipe)}: {name} and {train_name} need different heads"
       )

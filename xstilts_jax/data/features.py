@@ -472,3 +472,71 @@ def text_to_text_classification_features(
       "attention_mask": _int32(enc["attention_mask"], (n, max_seq_length)),
       "labels": targets,
   }
+
+
+# The target width of text-to-text QA: an answer's tokens with the tokenizer's special tokens (EOS),
+# longer answers cut with the EOS kept. Fixed, so the evaluation's greedy decode has one static length.
+TEXT_QA_ANSWER_LENGTH = 32
+
+
+def text_to_text_span_qa_features(
+    examples: Sequence[SpanQAExample], tokenizer, max_seq_length: int, answer_length: int = TEXT_QA_ANSWER_LENGTH
+) -> Features:
+  """Extractive QA as text to text (T5's SQuAD inputs, as mT5 fine-tunes XQuAD, MLQA, TyDiQA).
+
+  input_ids/attention_mask [N, T]: "question: {question} context: {context}", truncated from the
+  end with the EOS kept. There are no windows: context beyond T tokens is never seen (a warning
+  counts the labelled examples whose first answer is cut off that way). Unlike T5's preprocessor
+  the texts are not re-spaced around punctuation, so the metric compares the decoded text with the
+  gold answers as written. labels [N, answer_length]: the first gold answer's ids and EOS (a
+  longer answer cut, the EOS kept; counted in a warning), IGNORE_LABEL after them; a question
+  without an answer (SQuAD 2.0) targets the empty text, the EOS alone; an example with neither
+  answers nor is_impossible (a test file) is IGNORE_LABEL throughout. A max_seq_length or
+  answer_length with no room for a token beside the special tokens is a ConfigError.
+  """
+  added = tokenizer.num_special_tokens_to_add(pair=False)
+  for key, n in (("max_seq_length", max_seq_length), ("answer_length", answer_length)):
+    if n <= added:
+      raise ConfigError(f"text-to-text QA: {key} {n} leaves no room for text beside {added} special token(s)")
+  n = len(examples)
+  features = {
+      "input_ids": np.full((n, max_seq_length), tokenizer.pad_token_id, np.int32),
+      "attention_mask": np.zeros((n, max_seq_length), np.int32),
+      "labels": np.full((n, answer_length), IGNORE_LABEL, np.int32),
+  }
+  if not examples:
+    return features
+  heads = [f"question: {ex.question.strip()} context: " for ex in examples]
+  enc = tokenizer(
+      [h + ex.context for h, ex in zip(heads, examples)],
+      truncation=True,
+      max_length=max_seq_length,
+      padding="max_length",
+      return_offsets_mapping=True,
+  )
+  features["input_ids"][:] = enc["input_ids"]
+  features["attention_mask"][:] = enc["attention_mask"]
+  answers = [ex.answers[0].text if ex.answers else "" for ex in examples]
+  targets = tokenizer(answers, truncation=True, max_length=answer_length)["input_ids"]
+  lengths = [len(ids) for ids in tokenizer(answers)["input_ids"]]
+  cut_inputs = cut_answers = 0
+  for row, ex in enumerate(examples):
+    if not ex.answers and not ex.is_impossible:
+      continue
+    features["labels"][row, : len(targets[row])] = targets[row]
+    if ex.answers:
+      cut_answers += lengths[row] > answer_length
+      seen = max(end for _, end in enc["offset_mapping"][row])  # special tokens and padding: (0, 0)
+      start = ex.answers[0].answer_start
+      cut_inputs += start >= 0 and len(heads[row]) + start + len(answers[row]) > seen
+  if cut_inputs or cut_answers:
+    log.warning(
+        "text-to-text QA: of %d examples, %d have their first answer past the %d-token input and %d an answer "
+        "longer than %d tokens (cut)",
+        n,
+        cut_inputs,
+        max_seq_length,
+        cut_answers,
+        answer_length,
+    )
+  return features

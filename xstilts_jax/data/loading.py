@@ -42,15 +42,17 @@ def load_task(
     seed: int = 0,
     *,
     featurize: Callable[[Sequence, int], dict],
+    variant: str = "",
 ) -> tuple[Any, dict]:
   """(examples, features); retrieval gives (corpus, {"source": features, "target": features}).
 
   `featurize(examples, max_seq_length)` builds the features (the task format's builder, see
-  xstilts_jax.formats.load_task).
+  xstilts_jax.formats.load_task); `variant` names another builder of the same format (the dual
+  encoder's evaluation sides), which the cache keeps apart.
 
   `limit` keeps a seeded random sample of N examples, in file order (0: all); files such
   as SQuAD's are sorted by article, so their first N would not be a fair sample. Features
-  are cached on disk, keyed by all they depend on (task, labels, language, split,
+  are cached on disk, keyed by all they depend on (task, format, labels, language, split,
   tokenizer, length, the data files, the sample).
   """
   examples = load_examples(spec, language, split, src.source, src.data_dir or None, src.tfds_data_dir or None, report)
@@ -60,6 +62,7 @@ def load_task(
   length = max_seq_length or spec.max_seq_length
   key = dict(
       task=spec.name,
+      format=spec.format,  # one task has several (mT5's text-to-text protocol)
       labels=list(spec.labels),
       language=language,
       split=split,
@@ -70,6 +73,8 @@ def load_task(
       data=_fingerprint(spec, language, split, src),
       version=F.FEATURES_VERSION,
   )
+  if variant:  # absent otherwise: the keys, and so the caches, of every other task stay as they were
+    key["variant"] = variant
 
   def build(side=None):
     items = examples if side is None else getattr(examples, side)

@@ -63,10 +63,16 @@ def evaluate_span_qa(predict: Predictor, spec: TaskSpec, examples, features, lan
       answer_text=opts.qa_answer_text,
       tokenizer=opts.tokenizer,
   )
+  return score_answers(spec, examples, answers, language), answers
+
+
+def score_answers(spec: TaskSpec, examples, answers: dict[str, str], language: str) -> dict:
+  """The task's official QA metric of {question id: answer text} against every gold answer of
+  each example (none: the empty text), with MLQA's normalisation of `language` for MLQA."""
   references = {ex.id: [a.text for a in ex.answers] or [""] for ex in examples}
   if spec.metric == "mlqa":
-    return metrics.METRICS["mlqa"](answers, references, language), answers
-  return metrics.METRICS[spec.metric](answers, references), answers
+    return metrics.METRICS["mlqa"](answers, references, language)
+  return metrics.METRICS[spec.metric](answers, references)
 
 
 def evaluate_tagging(predict: Predictor, spec: TaskSpec, examples, features, language: str, opts: EvalOptions):

@@ -1,5 +1,6 @@
 """Text-to-text evaluation: jit-compiled greedy decoding over padded batches, and decoded
-text -> label names -> the task's metric (classification as label words, as mT5 is evaluated).
+text -> label names -> the task's metric (classification as label words, as mT5 is evaluated);
+for extractive QA the decoded text is the answer, scored exactly as span QA's answers are.
 
 `Generator` is a `Predictor` whose "seq2seq" kind greedy-decodes instead of returning logits;
 every other kind is the Predictor's. A decoded text that is no label name counts as wrong, as
@@ -18,6 +19,7 @@ import numpy as np
 from xstilts_jax.data.batches import eval_batches
 from xstilts_jax.errors import ConfigError, DataError
 from xstilts_jax.evaluation import metrics
+from xstilts_jax.evaluation.evaluate import score_answers
 from xstilts_jax.evaluation.steps import Predictor
 from xstilts_jax.models.mt5 import MT5_HEADS, greedy_decode
 from xstilts_jax.models.mt5_recipe import target_ids
@@ -87,14 +89,26 @@ def texts_to_labels(texts: Sequence[str], label_names: Sequence[str]) -> list[st
   return [t if t in names else UNKNOWN for t in texts]
 
 
-def evaluate_text_to_text_classification(predict, spec: TaskSpec, examples, features, language: str, opts):
-  """Greedy-decode each example's label word (predict kind "seq2seq"), map it to a label name
-  (unknown: wrong) and score with the task's metric; `opts.tokenizer` turns ids into text."""
+def _decode(predict, spec: TaskSpec, examples, features, opts) -> list[str]:
+  """Each example's greedy-decoded text (predict kind "seq2seq"); `opts.tokenizer` turns ids into text."""
   if opts.tokenizer is None:
     raise ConfigError(f"task {spec.name}: text-to-text evaluation needs the tokenizer (EvalOptions.tokenizer)")
   decoded = np.asarray(predict(features, "seq2seq", opts.head or spec.head_name))
   if decoded.ndim != 2 or len(decoded) != len(examples):
     raise DataError(f"task {spec.name}: decoded ids of shape {decoded.shape} for {len(examples)} examples")
-  labels = texts_to_labels(decoded_texts(decoded, opts.tokenizer), spec.labels)
+  return decoded_texts(decoded, opts.tokenizer)
+
+
+def evaluate_text_to_text_classification(predict, spec: TaskSpec, examples, features, language: str, opts):
+  """Greedy-decode each example's label word, map it to a label name (unknown: wrong) and score
+  with the task's metric."""
+  labels = texts_to_labels(_decode(predict, spec, examples, features, opts), spec.labels)
   result = metrics.METRICS[spec.metric](labels, [ex.label for ex in examples])
   return {**result, "num_unknown": sum(p == UNKNOWN for p in labels)}, labels
+
+
+def evaluate_text_to_text_span_qa(predict, spec: TaskSpec, examples, features, language: str, opts):
+  """Greedy-decode each question's answer text; {question id: text} scored by the task's
+  official QA metric against all gold answers (evaluate.score_answers, as span QA's answers)."""
+  answers = dict(zip((ex.id for ex in examples), _decode(predict, spec, examples, features, opts)))
+  return score_answers(spec, examples, answers, language), answers

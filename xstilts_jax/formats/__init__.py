@@ -31,6 +31,7 @@ from xstilts_jax.formats import (
     span_qa,
     tagging,
     text_to_text_classification,
+    text_to_text_span_qa,
 )
 from xstilts_jax.formats.base import Format
 from xstilts_jax.tasks import registry
@@ -48,6 +49,7 @@ FORMATS: dict[str, Format] = {
         retrieval_qa,
         entity_retrieval,
         text_to_text_classification,
+        text_to_text_span_qa,
     )
 }
 
@@ -93,7 +95,10 @@ def load_task(
   """data.loading.load_task with the features of the task's format (`evaluation`: its
   eval_features where it has them: the dual encoder's query and candidate sides)."""
   featurize = lambda examples, length: task_features(spec, examples, tokenizer, length, evaluation)
-  return _load_task(spec, language, split, tokenizer, src, max_seq_length, report, limit, seed, featurize=featurize)
+  variant = "eval" if evaluation and get_format(spec.format).eval_features else ""  # other features, other cache
+  return _load_task(
+      spec, language, split, tokenizer, src, max_seq_length, report, limit, seed, featurize=featurize, variant=variant
+  )
 
 
 def check_trainable(spec: TaskSpec, language: str, split: str, src: DataSource, examples, feats: dict) -> None:

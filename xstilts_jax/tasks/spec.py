@@ -36,6 +36,7 @@ FORMATS = (
     "retrieval_qa",
     "entity_retrieval",
     "text_to_text_classification",
+    "text_to_text_span_qa",
 )
 
 
