@@ -385,3 +385,22 @@ def test_span_qa_evaluation_through_a_generator_is_squad_of_greedy_decodes(qa_sp
   assert answers == dict(zip("abc", texts))
   expected = squad_v1(dict(zip("abc", texts)), {ex.id: [a.text for a in ex.answers] for ex in examples})
   assert (result["exact_match"], result["f1"]) == pytest.approx((expected["exact_match"], expected["f1"]))
+
+
+def test_tagging_features_with_a_t5_tokenizer_wrap_as_t5_does(sp_and_tokenizer):
+  """mT5's heads protocol tags with T5's tokenizer: no <s>, one </s> after the words (XLM-R's wrapping
+  would need a cls token T5 has not). Expected ids come from the sentencepiece model itself."""
+  from xstilts_jax.data import features as F
+  from xstilts_jax.data.examples import TaggingExample
+
+  sp, tok = sp_and_tokenizer
+  words = ("the", "cat", "sat")
+  feats = F.tagging_features([TaggingExample("t", words, ("O", "B-PER", "O"))], tok, ["O", "B-PER"], 16)
+  pieces = [sp.encode(w) for w in words]
+  expected = [i for p in pieces for i in p] + [sp.eos_id()]
+  assert feats["input_ids"][0, : len(expected)].tolist() == expected
+  assert feats["attention_mask"][0].sum() == len(expected)
+  starts = np.cumsum([0] + [len(p) for p in pieces[:-1]])
+  labelled = np.flatnonzero(feats["label_ids"][0] != -100)
+  assert labelled.tolist() == starts.tolist() and feats["label_ids"][0, starts].tolist() == [0, 1, 0]
+  assert feats["word_index"][0, starts].tolist() == [0, 1, 2]

@@ -265,6 +265,15 @@ def span_qa_features(
   return {k: _int32([w[k] for w in windows], (len(windows), *shape)) for k, shape in shapes.items()}
 
 
+def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
+  """The special token ids a tokenizer puts before and after one sequence: XLM-R's ([<s>], [</s>]),
+  T5's ([], [</s>]); read off the tokenizer's own encoding of a word."""
+  plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+  wrapped = tokenizer("a")["input_ids"]
+  start = next(i for i in range(len(wrapped) - len(plain) + 1) if wrapped[i : i + len(plain)] == plain)
+  return wrapped[:start], wrapped[start + len(plain) :]
+
+
 def tagging_features(
     examples: Sequence[TaggingExample], tokenizer, labels: Sequence[str], max_seq_length: int = 128
 ) -> Features:
@@ -310,17 +319,19 @@ def tagging_features(
         max_seq_length,
     )
 
+  prefix, suffix = special_tokens_around(tokenizer)
+  first = len(prefix)
   n = len(windows)
   input_ids = np.full((n, max_seq_length), tokenizer.pad_token_id, np.int32)
   attention_mask = np.zeros((n, max_seq_length), np.int32)
   label_ids = np.full((n, max_seq_length), IGNORE_LABEL, np.int32)
   word_index = np.full((n, max_seq_length), -1, np.int32)
   for r, (_, ids, tags, words) in enumerate(windows):
-    length = len(ids)
-    input_ids[r, : length + 2] = [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
-    attention_mask[r, : length + 2] = 1
-    label_ids[r, 1 : length + 1] = tags
-    word_index[r, 1 : length + 1] = words
+    wrapped = [*prefix, *ids, *suffix]
+    input_ids[r, : len(wrapped)] = wrapped
+    attention_mask[r, : len(wrapped)] = 1
+    label_ids[r, first : first + len(ids)] = tags
+    word_index[r, first : first + len(ids)] = words
   return {
       "input_ids": input_ids,
       "attention_mask": attention_mask,
