@@ -449,6 +449,8 @@ def test_q2_recovers_a_planted_gain_and_slope_difference(tmp_path):
   assert pair["slope"]["difference"]["p_adjusted"] < 0.05 and pair["gain"]["difference"]["tested"]
   assert q2["estimate"] == pair["slope"]["difference"]["estimate"] and q2["missing_runs"] == []
   assert "| diverse - random | 12 vs 12 |" in markdown
+  # The report names the diversity measure the diverse subset was selected by (as its runs recorded it).
+  assert pair["measure"] == ["pos"] and "data_subset.measure): pos." in markdown
 
 
 def test_q2_null_interval_covers_zero(tmp_path):

@@ -606,6 +606,14 @@ def q2_subsets(doc: Document, study: Study) -> Answer:
     answer = cannot("q2", need, run_counts(study, [c for arms in pairs.values() for c in arms.values()]))
     answer.details = {"gain_decision": "cannot_answer", "subset_pairs": [], "missing_runs": missing}
     return answer
+  measures = sorted(
+      {r.subset_measure or "not recorded" for e in entries for r in study.runs_of(e[4])}  # the diverse arms' runs
+  )
+  doc.paragraph(
+      "Diversity measure the diverse subsets were selected by (`xstilts select`, results.json "
+      f"data_subset.measure): {'; '.join(measures)}. POS-trigram entropy with the project's UD-trained "
+      "tagger is the measure the question asks for; the word-class proxy is its fallback without a UD file."
+  )
   # One family: both parts of every pair.
   family = slope_comparisons + gain_comparisons
   tested = [c for c in family if c.eligible and math.isfinite(c.estimate.p_value)]
@@ -632,6 +640,7 @@ def q2_subsets(doc: Document, study: Study) -> Answer:
             "random": random_.label,
             "baseline": reference.label if reference else None,
             "seeds": {c.label: seeds_of(study, c) for c in (diverse, random_, reference) if c},
+            "measure": sorted({r.subset_measure or "not recorded" for r in study.runs_of(diverse)}),
             "gain": {
                 "diverse": estimate_json(own["diverse", "gain"]),
                 "random": estimate_json(own["random", "gain"]),

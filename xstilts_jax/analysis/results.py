@@ -95,6 +95,7 @@ class Run:
   task_diversity: Mapping[str, Mapping]
   provenance: str = "recorded"  # where the MLM part of the condition was read from
   task_embeddings_fisher: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)  # TaskEmb
+  subset_measure: str = ""  # the diversity measure `xstilts select` chose its subset by (results.json data_subset)
 
 
 def main_score(metric: str, values: Mapping[str, float], where: str) -> float:
@@ -178,6 +179,7 @@ def load_run(workdir: Union[str, Path]) -> Run:
       task_diversity=data.get("task_diversity") or {},
       provenance=provenance,
       task_embeddings_fisher=data.get("task_embeddings_fisher") or {},
+      subset_measure=str((data.get("data_subset") or {}).get("measure") or ""),
   )
 
 
