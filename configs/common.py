@@ -115,7 +115,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.distributed = ml_collections.ConfigDict(dict(coordinator="", num_processes=0, process_id=-1))
 
   # Phase 0: continued masked-LM training on chosen languages (skipped when empty).
-  c.mlm = ml_collections.ConfigDict(dict(languages=[], phase=train_phase(epochs=1.0, max_seq_length=128)))
+  c.mlm = ml_collections.ConfigDict(
+      dict(
+          languages=[],
+          phase=train_phase(epochs=1.0, max_seq_length=128),
+          # Phase 0 reads this many real tokens of each language (a seeded sample of its lines; 0: all),
+          # so arms with as many languages train on as many tokens (Q1's equal MLM budget).
+          tokens_per_language=0,
+      )
+  )
 
   # Phase 1: intermediate training. Tasks run multi-task when there are several; `task:lang`
   # names translated training data; empty = the baseline.

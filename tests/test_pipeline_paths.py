@@ -173,3 +173,27 @@ def test_targets_trained_on_the_same_data_with_the_same_settings_share_a_fine_tu
   # settings that differ make two fine-tunings, each with its own
   assert _grouping(mlqa=dict(learning_rate=3e-5)) == [["xquad"], ["mlqa"], ["tydiqa"], ["xnli"]]
   assert _grouping(xquad=dict(epochs=3.0)) == [["xquad"], ["mlqa"], ["tydiqa"], ["xnli"]]
+
+
+def test_an_mlm_token_budget_keeps_a_seeded_sample_of_that_many_real_tokens():
+  from xstilts_jax import pipeline
+  from xstilts_jax.data.batches import TrainBatches
+  from xstilts_jax.errors import ConfigError
+  from xstilts_jax.train.loop import TrainTask
+
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(3, 20, size=50)
+  mask = (np.arange(24)[None, :] < lengths[:, None]).astype(np.int32)
+  ids = np.where(mask == 1, np.arange(50)[:, None] + 10, 1).astype(np.int32)  # row r's tokens are r + 10
+  task = TrainTask("mlm:qs", "mlm", "mlm", TrainBatches({"input_ids": ids, "attention_mask": mask}, 8, 0), 50)
+  cut, tokens = pipeline.within_token_budget(task, 200, seed=3, where="mlm.tokens_per_language")
+  rows = sorted({int(r) - 10 for r in cut.batches.features["input_ids"][:, 0]})
+  kept = int(lengths[rows].sum())
+  assert tokens == kept and 200 <= kept < 200 + lengths.max()  # reaches the budget, by less than one more line
+  assert cut.num_examples == len(rows) < 50 and cut.batches.batch_size == 8
+  again, _ = pipeline.within_token_budget(task, 200, seed=3, where="x")
+  assert np.array_equal(again.batches.features["input_ids"], cut.batches.features["input_ids"])  # seeded
+  other, _ = pipeline.within_token_budget(task, 200, seed=4, where="x")
+  assert not np.array_equal(other.batches.features["input_ids"], cut.batches.features["input_ids"])
+  with pytest.raises(ConfigError, match=r"^mlm.tokens_per_language: mlm:qs has \d+ tokens, fewer than the 100000"):
+    pipeline.within_token_budget(task, 100_000, seed=3, where="mlm.tokens_per_language")

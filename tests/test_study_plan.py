@@ -70,7 +70,8 @@ def test_full_plan_arms_load(tmp_path):
       if a.name.startswith("mlm_")
   }
   assert len({tuple(c.mlm.languages) for c in mlm.values()}) == 3
-  assert {c.mlm.phase.max_steps for c in mlm.values()} == {20000}  # equal MLM budget
+  assert {c.mlm.tokens_per_language for c in mlm.values()} == {20_000_000}  # equal MLM budget (tokens)
+  assert {len(c.mlm.languages) for c in mlm.values()} == {5}  # ... of as many languages in every arm
 
 
 def test_runs_in_sequence_skips_finished_and_resumes(tmp_path):

@@ -240,6 +240,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       lambda v: v >= 0,
       "must be 0 (the task's) or positive",
   )
+  _require("mlm.tokens_per_language", config.mlm.tokens_per_language, int, lambda v: v >= 0, "must be 0 or more")
   _require("log_every", config.log_every, int, lambda v: v > 0, "must be positive")
   _require("save_every", config.save_every, int, lambda v: v > 0, "must be positive")
   if config.model.build.enabled:
@@ -499,6 +500,19 @@ def lm_task(ctx: RunContext, report: ReadReport, language: str, hp, seed: int) -
   return dataclasses.replace(task, kind=bb.lm_head, prepare=bb.lm_prepare(ctx.tokenizer, seed))
 
 
+def within_token_budget(task: loop.TrainTask, tokens: int, seed: int, where: str) -> tuple[loop.TrainTask, int]:
+  """`task` on a seeded sample of its rows holding `tokens` real tokens (the last row may pass it),
+  and the tokens kept; a corpus with fewer is an error naming `where` (the arms would not be equal)."""
+  features = task.batches.features
+  lengths = np.asarray(features["attention_mask"]).sum(axis=1)
+  if lengths.sum() < tokens:
+    raise ConfigError(f"{where}: {task.name} has {int(lengths.sum())} tokens, fewer than the {tokens} asked for")
+  order = np.random.default_rng([seed, tokens]).permutation(len(lengths))
+  keep = np.sort(order[: int(np.searchsorted(np.cumsum(lengths[order]), tokens)) + 1])
+  batches = B.TrainBatches({k: v[keep] for k, v in features.items()}, task.batches.batch_size, seed)
+  return dataclasses.replace(task, batches=batches, num_examples=len(keep)), int(lengths[keep].sum())
+
+
 def predictor(ctx: RunContext, model) -> Predictor:
   """What predicts with `model` in evaluation: a Generator where a head writes text, else a Predictor."""
   generates = any(spec.kind in GENERATING_KINDS for spec in model.head_specs.values())
@@ -624,6 +638,12 @@ def phase_mlm(ctx: RunContext) -> str:
   model = load_hf(ctx.base_checkpoint, head=lm_head, dtype=ctx.dtype, seed=ctx.config.seed, options=ctx.options)
   report = ReadReport()
   tasks = [lm_task(ctx, report, lang, hp, ctx.config.seed + i) for i, lang in enumerate(languages)]
+  tokens = {}
+  if ctx.config.mlm.tokens_per_language:
+    for i, lang in enumerate(languages):
+      tasks[i], tokens[lang] = within_token_budget(
+          tasks[i], ctx.config.mlm.tokens_per_language, ctx.config.seed + i, "mlm.tokens_per_language"
+      )
   result = loop.train(
       model, tasks, loop_config(ctx, hp, total_steps(tasks, hp), fingerprint), ctx.root, ctx.partitioner, phase=out.name
   )
@@ -633,7 +653,7 @@ def phase_mlm(ctx: RunContext) -> str:
       ctx,
       fingerprint,
       head=lm_head,
-      extra={"steps": result.step, "languages": languages},
+      extra={"steps": result.step, "languages": languages, "tokens": tokens},
       checkpoints=ctx.root / "checkpoints" / out.name,
   )
   return str(out)

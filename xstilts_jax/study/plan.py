@@ -198,7 +198,7 @@ def demo_plan() -> Plan:
   return Plan("demo", "toy (synthetic, demo:quick)", QUESTIONS, arms, notes=notes)
 
 
-def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000, q2_size: int = 50000) -> Plan:
+def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_tokens: int = 20_000_000, q2_size: int = 50000) -> Plan:
   """XLM-R Large on real data: every arm of Q1-Q5 (see the research-questions note)."""
   from xstilts_jax.study.languages import resource_contrast, select_language_sets
 
@@ -214,7 +214,7 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000, q2
   )
   c = "configs/xstilts.py"
   data = (f"data.data_dir={data_dir}",)
-  mlm_budget = (f"mlm.phase.max_steps={mlm_steps}",)
+  mlm_budget = (f"mlm.tokens_per_language={mlm_tokens}",)  # k languages each: equal tokens in every arm
   q2 = f"{data_dir.rstrip('/')}-q2"  # made by the plan's preparation step
   ud = f"{data_dir.rstrip('/')}/udpos/UD_English-EWT/en_ewt-ud-"
   select = Step(
@@ -250,7 +250,7 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000, q2
             f"{c}:intermediate=squad_v1,mlm={langs}",
             data + mlm_budget,
             ("q1",),
-            f"MLM on {langs} ({mlm_steps} steps), then X-STILTs",
+            f"MLM on {langs} ({mlm_tokens:,} tokens of each), then X-STILTs",
         )
     )
   for subset in ("diverse", "random"):
@@ -268,7 +268,7 @@ def full_plan(data_dir: str = "DATA_DIR", k: int = 5, mlm_steps: int = 20000, q2
   notes = (
       f"Q1 language sets (k={k}, URIEL syntactic): "
       + "; ".join(f"{n} {l}" for n, l in sets.items())
-      + f"; equal MLM budget: {mlm_steps} steps each.",
+      + f"; equal MLM budget: {mlm_tokens:,} tokens of each of the {k} languages, one epoch, in every arm.",
       f"Q2: MNLI subsets of {q2_size} examples (POS-trigram diverse, random) by `xstilts "
       f"select`, in {q2}/diverse and {q2}/random (the rest of {data_dir} linked).",
       "Q2's arms are in the main report: a run records its data subset (results.json "
