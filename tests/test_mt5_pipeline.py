@@ -96,14 +96,11 @@ def test_demo_with_a_tiny_mt5_runs_every_phase(tmp_path):
   np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_text_to_text_on_xnli_scores_transformers_generate(tmp_path):
-  """protocol=text-to-text: phase 1 (MNLI as label words) and phase 2 through the seq2seq
-  head; eval/xnli.json's accuracies equal those of transformers' greedy `generate` on the
-  exported phase-2 checkpoint, over the gold file parsed here (a decoded text that is no label
-  word counts as wrong)."""
-  import torch
-
-  workdir = tmp_path / "w"
+@pytest.fixture(scope="module")
+def text_to_text_run(tmp_path_factory):
+  """One protocol=text-to-text run for both tests below: phase 1 on MNLI (label words) and
+  SQuAD (answer text) through the one seq2seq head, phase 2 and 3 for XNLI and XQuAD."""
+  workdir = tmp_path_factory.mktemp("t2t") / "w"
   done = xstilts(
       "run",
       "--config",
@@ -112,16 +109,26 @@ def test_text_to_text_on_xnli_scores_transformers_generate(tmp_path):
       str(workdir),
       *SMALL,
       "--config.mlm.languages=",
-      "--config.intermediate.tasks=mnli",
-      "--config.targets.tasks=xnli",
+      "--config.intermediate.tasks=mnli,squad_v1",
+      "--config.targets.tasks=xnli,xquad",
       "--config.model.build.pretrain.learning_rate=3e-3",
       "--config.targets.defaults.learning_rate=3e-3",
       "--config.targets.defaults.max_steps=60",
       "--config.targets.defaults.epochs=3.0",
   )
   assert done.returncode == 0, done.stderr[-4000:]
+  return workdir
+
+
+def test_text_to_text_on_xnli_scores_transformers_generate(text_to_text_run):
+  """protocol=text-to-text: phase 1 and phase 2 through the seq2seq head; eval/xnli.json's
+  accuracies equal those of transformers' greedy `generate` on the exported phase-2 checkpoint,
+  over the gold file parsed here (a decoded text that is no label word counts as wrong)."""
+  import torch
+
+  workdir = text_to_text_run
   results = json.loads((workdir / "demo" / "results.json").read_text())
-  assert (results["backbone"], results["protocol"]) == ("mt5", "text-to-text")
+  assert (results["backbone"], results["protocol"], set(results["tasks"])) == ("mt5", "text-to-text", {"xnli", "xquad"})
   record = json.loads((workdir / "demo" / "eval" / "xnli.json").read_text())
   phases = workdir / "demo" / "phases"
   assert json.loads((phases / "intermediate" / "config.json").read_text())["architectures"] == [
@@ -152,7 +159,7 @@ def test_text_to_text_on_xnli_scores_transformers_generate(tmp_path):
   assert decoded_labels  # the run taught it label words: the comparison is not of empty decodes
 
 
-def test_text_to_text_on_xquad_scores_transformers_generate_after_squad(tmp_path):
+def test_text_to_text_on_xquad_scores_transformers_generate_after_squad(text_to_text_run):
   """protocol=text-to-text with span QA: phase 1 (SQuAD as generated answer text) and phase 2
   through the seq2seq head; eval/xquad.json's F1/EM equal the official SQuAD v1.1 rules
   (qa_metrics.squad_v1) applied to transformers' greedy `generate` on the exported phase-2
@@ -164,25 +171,7 @@ def test_text_to_text_on_xquad_scores_transformers_generate_after_squad(tmp_path
   from xstilts_jax.data.features import TEXT_QA_ANSWER_LENGTH
   from xstilts_jax.evaluation.qa_metrics import squad_v1
 
-  workdir = tmp_path / "w"
-  done = xstilts(
-      "run",
-      "--config",
-      "demo:quick,mt5,protocol=text-to-text",
-      "--workdir",
-      str(workdir),
-      *SMALL,
-      "--config.mlm.languages=",
-      "--config.intermediate.tasks=squad_v1",
-      "--config.targets.tasks=xquad",
-      "--config.model.build.pretrain.learning_rate=3e-3",
-      "--config.targets.defaults.learning_rate=3e-3",
-      "--config.targets.defaults.max_steps=60",
-      "--config.targets.defaults.epochs=3.0",
-  )
-  assert done.returncode == 0, done.stderr[-4000:]
-  results = json.loads((workdir / "demo" / "results.json").read_text())
-  assert (results["backbone"], results["protocol"], set(results["tasks"])) == ("mt5", "text-to-text", {"xquad"})
+  workdir = text_to_text_run
   record = json.loads((workdir / "demo" / "eval" / "xquad.json").read_text())
   phase = workdir / "demo" / "phases" / "target-xquad"
   model = T.MT5ForConditionalGeneration.from_pretrained(phase).eval()

@@ -199,9 +199,10 @@ def test_sweep_lists_the_grid():
 
 def _run_until_a_phase_one_checkpoint(reference, workdir):
   """A run on `workdir`, started from the reference run's phase-1 inputs (data, tokenizer,
-  pretrained model, phase 0), once a phase-1 checkpoint is on disk (or it ended, or 10 minutes
-  passed): (the process, the phase-1 checkpoint folder)."""
-  for name in ("data", "tokenizer", "pretrained", "phases", "config.json"):
+  pretrained model, phase 0) and its finished baseline experiment (which phase 1 does not touch:
+  the resumed run checks its fingerprints and keeps it), once a phase-1 checkpoint is on disk (or
+  it ended, or 10 minutes passed): (the process, the phase-1 checkpoint folder)."""
+  for name in ("data", "tokenizer", "pretrained", "phases", "baseline", "config.json"):
     copy = shutil.copytree if (reference / name).is_dir() else shutil.copy
     copy(reference / name, workdir / name)
   proc = popen(*QUICK, "--workdir", str(workdir))

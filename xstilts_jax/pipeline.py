@@ -594,7 +594,7 @@ def phase_tokenizer(config: ml_collections.ConfigDict, root: Path, data: DataSou
 
 def phase_pretrain(ctx: RunContext) -> str:
   """The embedded default's stand-in for XLM-R: a small model pretrained by MLM -> ctx.base_checkpoint."""
-  out = Path(ctx.base_checkpoint)
+  out = paths.as_path(ctx.base_checkpoint)  # a local path or gs://
   fingerprint = ctx.fingerprints["pretrain"]
   if is_done(out, fingerprint, "pretrain"):
     return str(out)
@@ -1020,7 +1020,7 @@ def run_experiment(ctx: RunContext, ex: Experiment, embedding_cache: dict) -> di
   mlm_first = list(ctx.config.mlm.languages) if ex.start != ctx.base_checkpoint else []
   beside = bool(ex.intermediate) and ctx.config.intermediate.mlm_beside
   embeddings = task_embeddings(ctx, ex.read_report, sorted(set(trained)), embedding_cache)
-  phase_dirs = ([Path(encoder)] if ex.intermediate else []) + list(dict.fromkeys(models.values()))
+  phase_dirs = ([paths.as_path(encoder)] if ex.intermediate else []) + list(dict.fromkeys(models.values()))
   fisher = {
       k: v for d in phase_dirs for k, v in read_json(d / "xstilts.json").get("task_embeddings_fisher", {}).items()
   }

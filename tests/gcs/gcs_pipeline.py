@@ -158,12 +158,13 @@ def test_killed_on_gs_then_taken_over_resumes_to_the_same_results(gs_demo, local
   stays behind, so the same command is refused naming the dead holder and --take-over-lock; with
   the flag it resumes from the checkpoint to the local run's results (SIGTERM's save-and-exit 75
   is the same code on any workdir: tests/test_pipeline.py and tests/test_train.py). Phase 1's inputs are the gs:// run's (data,
-  tokenizer, pretrained model, phase 0), copied object by object."""
+  tokenizer, pretrained model, phase 0), copied object by object, with its finished baseline experiment (phase 1
+  does not touch it: the resumed run checks its fingerprints and keeps it)."""
   import gcsfs
 
   workdir = f"{gs_demo}-resumed"
   fs = gcsfs.GCSFileSystem()
-  for name in ("data", "tokenizer", "pretrained", "phases", "config.json"):
+  for name in ("data", "tokenizer", "pretrained", "phases", "baseline", "config.json"):
     src = f"{gs_demo}/{name}"[len("gs://") :]
     for obj in fs.find(src):
       fs.copy(obj, workdir[len("gs://") :] + obj[len(gs_demo) - len("gs://") :])
