@@ -7,7 +7,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import atexit  # noqa: E402
 from pathlib import Path  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+import jax  # noqa: E402,F401  (reads its settings from the environment now, before the cache's are set)
+
+# The `xstilts run` subprocesses the tests start (demo runs, resumed runs, two-process runs) share
+# one persistent compilation cache for the session: the same programs are compiled once, not once
+# per process (a warm demo:quick run takes half the time; its results are the same). This process
+# imported jax above, so it compiles without it (the TPU plans of tests/test_plan.py included).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _cache = tempfile.mkdtemp(prefix="xstilts-test-jax-cache-")
+  atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+  os.environ.update(
+      JAX_COMPILATION_CACHE_DIR=_cache,
+      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+  )
 
 import pytest  # noqa: E402
 
