@@ -45,7 +45,7 @@ QUESTIONS = (
     ),
     (
         "q3",
-        "Does the similarity of intermediate and target task (TextEmb cosine) predict the "
+        "Does the similarity of intermediate and target task (TaskEmb or TextEmb cosine) predict the "
         "gains on low-resource languages?",
     ),
     (
