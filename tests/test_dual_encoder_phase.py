@@ -9,24 +9,16 @@ from flax import nnx
 import jax
 import numpy as np
 import pytest
+from tiny_xlmr import TINY_XLMR
 
 from xstilts_jax import sharding as shd
 from xstilts_jax.data import batches as B
-from xstilts_jax.models.xlmr import XLMRConfig, XLMRModel
+from xstilts_jax.models.xlmr import XLMRModel
 from xstilts_jax.train import optim
 from xstilts_jax.train import state as train_state
 from xstilts_jax.train import steps as train_steps
 
-CFG = XLMRConfig(
-    vocab_size=64,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    max_position_embeddings=40,
-    hidden_dropout_prob=0.0,  # deterministic, so numpy can follow the step
-    attention_probs_dropout_prob=0.0,
-)
+CFG = TINY_XLMR  # no dropout: numpy can follow the step
 TOWERS = ("query_input_ids", "query_attention_mask", "candidate_input_ids", "candidate_attention_mask")
 
 

@@ -10,6 +10,7 @@ import pytest
 from xstilts_jax import cli, plan
 from xstilts_jax import sharding as shd
 from xstilts_jax.errors import ConfigError
+from xstilts_jax.models import num_layers
 from xstilts_jax.models.xlmr import ModelOptions, XLMRModel, count_params
 
 TINY = [
@@ -374,3 +375,17 @@ def test_plan_refuses_the_text_to_text_protocol_for_now():
   config = cli.load_config("xstilts:intermediate=mnli,target=,model=mt5-small,protocol=text-to-text")
   with pytest.raises(ConfigError, match="protocol 'text-to-text': plan compiles the heads protocol only"):
     plan.plan(config, "v5e:2x2")
+
+
+@pytest.mark.parametrize("variant, model_type, lm_kind", [("", "XLMRConfig", "mlm"), (",mt5", "MT5Config", "seq2seq")])
+def test_the_demo_plan_has_the_backbone_the_demo_builds(variant, model_type, lm_kind):
+  """`xstilts plan` of the embedded default plans the small model its backbone builds (mT5 for
+  demo:quick,mt5, not an XLM-R of the same sizes) and its LM phases through that model's LM head."""
+  config = cli.load_config(f"demo:quick{variant}")
+  cfg = plan.model_config(config)
+  assert type(cfg).__name__ == model_type
+  b = config.model.build
+  assert num_layers(cfg) == b.num_hidden_layers and cfg.vocab_size == b.vocab_size
+  lm = [s for s in plan.run_steps(config, batch_unit=4) if s.phase in ("pretrain", "mlm")]
+  assert [s.phase for s in lm] == ["pretrain", "mlm"]
+  assert {(s.head_kind, s.head) for s in lm} == {(lm_kind, lm_kind)}

@@ -33,14 +33,14 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def sp_and_tokenizer(tmp_path_factory):
+def _t5_tokenizer(tmp_path_factory, sentences):
+  """(a sentencepiece model trained on `sentences`, the T5 tokenizer over its vocabulary)."""
   import sentencepiece as spm
   from transformers import T5TokenizerFast
 
   prefix = tmp_path_factory.mktemp("t5_sp") / "sp"
   spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(SENTENCES * 20),
+      sentence_iterator=iter(sentences * 20),
       model_prefix=str(prefix),
       vocab_size=80,
       pad_id=0,
@@ -54,6 +54,11 @@ def sp_and_tokenizer(tmp_path_factory):
   sp = spm.SentencePieceProcessor(model_file=f"{prefix}.model")
   vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
   return sp, T5TokenizerFast(vocab=vocab, extra_ids=0)
+
+
+@pytest.fixture(scope="module")
+def sp_and_tokenizer(tmp_path_factory):
+  return _t5_tokenizer(tmp_path_factory, SENTENCES)
 
 
 def _spec(**kw):
@@ -204,25 +209,7 @@ QA_SENTENCES = [
 
 @pytest.fixture(scope="module")
 def qa_sp_and_tokenizer(tmp_path_factory):
-  import sentencepiece as spm
-  from transformers import T5TokenizerFast
-
-  prefix = tmp_path_factory.mktemp("t5_qa_sp") / "sp"
-  spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(QA_SENTENCES * 20),
-      model_prefix=str(prefix),
-      vocab_size=80,
-      pad_id=0,
-      eos_id=1,
-      unk_id=2,
-      bos_id=-1,
-      character_coverage=1.0,
-      hard_vocab_limit=False,
-      minloglevel=2,
-  )
-  sp = spm.SentencePieceProcessor(model_file=f"{prefix}.model")
-  vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-  return sp, T5TokenizerFast(vocab=vocab, extra_ids=0)
+  return _t5_tokenizer(tmp_path_factory, QA_SENTENCES)
 
 
 def _qa(qid, question, context, *answers, impossible=False):

@@ -16,12 +16,13 @@ from flax import nnx
 import jax
 import numpy as np
 import pytest
+from tiny_xlmr import TINY_XLMR
 import torch
 import transformers as T
 
 from xstilts_jax import load_hf
 from xstilts_jax import sharding as shd
-from xstilts_jax.models.xlmr import HeadSpec, XLMRConfig, XLMRModel
+from xstilts_jax.models.xlmr import HeadSpec, XLMRModel
 from xstilts_jax.train import optim
 from xstilts_jax.train import state as train_state
 from xstilts_jax.train import steps as train_steps
@@ -29,16 +30,7 @@ from xstilts_jax.train.checkpoint import Checkpointer, abstract_like
 from xstilts_jax.train.loop import task_probabilities
 
 JOB = Path(__file__).with_name("train_job.py")
-CFG = XLMRConfig(
-    vocab_size=64,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    max_position_embeddings=40,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
+CFG = TINY_XLMR
 
 
 def _mesh(d, f, t):

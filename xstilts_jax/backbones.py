@@ -63,34 +63,32 @@ def denoising(tokenizer, seed: int) -> Callable:
   return prepare
 
 
-def _build_xlmr(b, tokenizer, dtype, options, seed: int) -> XLMRModel:
-  cfg = XLMRConfig(
-      vocab_size=len(tokenizer),
+def _xlmr_config(b, vocab_size: int, pad_id: int, eos_id: int) -> XLMRConfig:
+  del eos_id  # XLM-R's </s> is not a config field
+  return XLMRConfig(
+      vocab_size=vocab_size,
       hidden_size=b.hidden_size,
       num_hidden_layers=b.num_hidden_layers,
       num_attention_heads=b.num_attention_heads,
       intermediate_size=b.intermediate_size,
       max_position_embeddings=b.max_position_embeddings,
-      pad_token_id=tokenizer.pad_token_id,
+      pad_token_id=pad_id,
   )
-  return XLMRModel(cfg, {"mlm": HeadSpec("mlm")}, dtype=dtype, rngs=nnx.Rngs(seed), options=options)
 
 
-def _build_mt5(b, tokenizer, dtype, options, seed: int) -> MT5Model:
-  """T5 v1.1's shape at the build's sizes; pad, EOS and decoder start are the tokenizer's
-  (the decoder starts from padding, as T5's)."""
-  cfg = MT5Config(
-      vocab_size=len(tokenizer),
+def _mt5_config(b, vocab_size: int, pad_id: int, eos_id: int) -> MT5Config:
+  """T5 v1.1's shape at the build's sizes; the decoder starts from padding, as T5's."""
+  return MT5Config(
+      vocab_size=vocab_size,
       d_model=b.hidden_size,
       d_kv=b.hidden_size // b.num_attention_heads,
       d_ff=b.intermediate_size,
       num_layers=b.num_hidden_layers,
       num_heads=b.num_attention_heads,
-      pad_token_id=tokenizer.pad_token_id,
-      eos_token_id=tokenizer.eos_token_id,
-      decoder_start_token_id=tokenizer.pad_token_id,
+      pad_token_id=pad_id,
+      eos_token_id=eos_id,
+      decoder_start_token_id=pad_id,
   )
-  return MT5Model(cfg, {"seq2seq": HeadSpec("seq2seq")}, dtype=dtype, rngs=nnx.Rngs(seed), options=options)
 
 
 def _xlmr_positions(hf: Mapping) -> int:
@@ -100,45 +98,52 @@ def _xlmr_positions(hf: Mapping) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Backbone:
-  """name: config.model.backbone. title: its name in messages. build(model.build, tokenizer,
-  dtype, options, seed): the embedded default's small model with its LM head (named as the
-  kind). lm_head: that head's kind, what pretraining and continued MLM train and export.
-  lm_prepare(tokenizer, seed): the per-step transform of a masked-LM batch for that head.
-  lm_objective: the pretraining in words. num_layers(cfg): the encoder's layer count.
+  """name: config.model.backbone. title: its name in messages. built_config(model.build,
+  vocab_size, pad_id, eos_id) and model_class: the embedded default's small model (`build`
+  makes it, `xstilts plan` reads its shapes). lm_head: its LM head's kind, what pretraining
+  and continued MLM train and export. lm_prepare(tokenizer, seed): the per-step transform of
+  a masked-LM batch for that head. lm_objective: the pretraining in words.
   positions(config.json): the longest input the model takes. built_positions(model.build):
   the same for the embedded default."""
 
   name: str
   title: str
-  build: Callable[..., Any]
+  built_config: Callable[..., Any]
+  model_class: type
   lm_head: str
   lm_prepare: Callable[[Any, int], Callable]
   lm_objective: str
-  num_layers: Callable[[Any], int]
   positions: Callable[[Mapping], int]
   built_positions: Callable[[Any], int]
+
+  def build(self, b, tokenizer, dtype, options, seed: int):
+    """The embedded default's small model with its LM head (named as the kind), sized by
+    `model.build`, its vocabulary and special ids the tokenizer's."""
+    cfg = self.built_config(b, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
+    heads = {self.lm_head: HeadSpec(self.lm_head)}
+    return self.model_class(cfg, heads, dtype=dtype, rngs=nnx.Rngs(seed), options=options)
 
 
 BACKBONES: dict[str, Backbone] = {
     "xlmr": Backbone(
         "xlmr",
         "XLM-R",
-        _build_xlmr,
+        _xlmr_config,
+        XLMRModel,
         "mlm",
         masking,
         "masked LM",
-        lambda cfg: cfg.num_hidden_layers,
         _xlmr_positions,
         lambda b: b.max_position_embeddings - 2,
     ),
     "mt5": Backbone(
         "mt5",
         "mT5",
-        _build_mt5,
+        _mt5_config,
+        MT5Model,
         "seq2seq",
         denoising,
         "MLM-style denoising: the masked text in, the original text out",
-        lambda cfg: cfg.num_layers,
         lambda hf: RELATIVE_POSITION_BUDGET,
         lambda b: b.max_position_embeddings - 2,  # the demo's lengths, whatever the backbone
     ),

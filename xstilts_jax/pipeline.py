@@ -55,7 +55,7 @@ from xstilts_jax.formats import (
     prediction_file_name,
     write_predictions,
 )
-from xstilts_jax.models import HeadSpec, XLMRModel, export_hf, load_hf
+from xstilts_jax.models import HeadSpec, XLMRModel, export_hf, load_hf, num_layers
 from xstilts_jax.models.hf import read_hf_config, reexport_hf, resolve_checkpoint
 from xstilts_jax.models.pooling import check_pooling
 from xstilts_jax.models.xlmr import ModelOptions
@@ -882,7 +882,7 @@ def phase_eval(ctx: RunContext, ex: Experiment, target: str, model_dir: Optional
   retrieval = fmt.encoder_only
   if retrieval:
     model = load_hf(encoder_dir, head="encoder", dtype=ctx.dtype, options=ctx.options)
-    layer = min(ctx.config.model.retrieval_layer, BB.backbone(ctx.config).num_layers(model.cfg))
+    layer = min(ctx.config.model.retrieval_layer, num_layers(model.cfg))
   elif fmt.dual_encoder:  # the bare encoder phase 2 trained with the in-batch loss (both towers)
     model, layer = load_hf(str(model_dir), head="encoder", dtype=ctx.dtype, options=ctx.options), None
   else:

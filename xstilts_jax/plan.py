@@ -194,20 +194,15 @@ class StepSpec:
 
 def model_config(config: ml_collections.ConfigDict):
   """The XLMRConfig or MT5Config a run would build or load, from the config alone (no download)."""
+  from xstilts_jax import backbones
+  from xstilts_jax.data.tokenizer import SPECIAL_TOKENS
   from xstilts_jax.models.mt5 import mt5_config
   from xstilts_jax.models.xlmr import XLMRConfig
 
   m = config.model
-  if m.build.enabled:
-    b = m.build
-    return XLMRConfig(
-        vocab_size=b.vocab_size,
-        hidden_size=b.hidden_size,
-        num_hidden_layers=b.num_hidden_layers,
-        num_attention_heads=b.num_attention_heads,
-        intermediate_size=b.intermediate_size,
-        max_position_embeddings=b.max_position_embeddings,
-    )
+  if m.build.enabled:  # the backbone's small model, with the demo tokenizer's special ids
+    pad, eos = SPECIAL_TOKENS.index("<pad>"), SPECIAL_TOKENS.index("</s>")
+    return backbones.backbone(config).built_config(m.build, m.build.vocab_size, pad, eos)
   if m.checkpoint in KNOWN_MODELS:
     return XLMRConfig(**KNOWN_MODELS[m.checkpoint])
   if m.checkpoint in KNOWN_MT5:
@@ -226,11 +221,6 @@ def model_config(config: ml_collections.ConfigDict):
   return read_model_config(path)
 
 
-def num_layers(cfg) -> int:
-  """The encoder's layer count of an XLMRConfig or an MT5Config."""
-  return cfg.num_layers if _is_mt5(cfg) else cfg.num_hidden_layers
-
-
 def _is_mt5(cfg) -> bool:
   from xstilts_jax.models.mt5 import MT5Config
 
@@ -239,8 +229,9 @@ def _is_mt5(cfg) -> bool:
 
 def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSpec]:
   """Every train and eval step that `xstilts run` with this config compiles, in run order."""
-  from xstilts_jax import pipeline
+  from xstilts_jax import backbones, pipeline
   from xstilts_jax.formats import get_format
+  from xstilts_jax.models import num_layers
   from xstilts_jax.models.xlmr import HeadSpec
   from xstilts_jax.tasks import get_task
 
@@ -261,7 +252,7 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
             phase,
             task,
             "train",
-            hs.kind,
+            heads[head].kind,  # masked LM trains through the backbone's LM head (mT5: seq2seq)
             head,
             tuple(heads.items()),
             pad(hp.batch_size),
@@ -280,12 +271,13 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
         )
     )
 
-  mlm = {"mlm": HeadSpec("mlm")}
+  lm_head = backbones.backbone(config).lm_head
+  mlm = {lm_head: HeadSpec(lm_head)}
   if config.model.build.enabled:
     for lang in list(config.data.synthetic.languages)[:1]:  # one head, one shape for every language
-      train("pretrain", f"mlm:{lang}", "mlm", mlm, config.model.build.pretrain)
+      train("pretrain", f"mlm:{lang}", lm_head, mlm, config.model.build.pretrain)
   if config.mlm.languages and not config.intermediate.mlm_beside:
-    train("mlm", f"mlm:{config.mlm.languages[0]}", "mlm", mlm, config.mlm.phase)
+    train("mlm", f"mlm:{config.mlm.languages[0]}", lm_head, mlm, config.mlm.phase)
 
   hp = config.intermediate
   if hp.tasks:
@@ -295,14 +287,14 @@ def run_steps(config: ml_collections.ConfigDict, batch_unit: int) -> list[StepSp
       heads.setdefault(spec.head_name, hs)
     with_mlm = hp.mlm_beside and config.mlm.languages
     if with_mlm:
-      heads["mlm"] = HeadSpec("mlm")
+      heads[lm_head] = HeadSpec(lm_head)
     for name in hp.tasks:
       task_hp = hp
       if name in hp.task_max_seq_length:
         task_hp = ml_collections.ConfigDict({**hp.to_dict(), "max_seq_length": hp.task_max_seq_length[name]})
       train("intermediate", name, get_task(parse(name)[0]).head_name, heads, task_hp)
     if with_mlm:
-      train("intermediate", f"mlm:{config.mlm.languages[0]}", "mlm", heads, hp)
+      train("intermediate", f"mlm:{config.mlm.languages[0]}", lm_head, heads, hp)
 
   for group in pipeline.target_groups(config):
     recipe = pipeline.target_recipe(config, group[0])

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
+
 from xstilts_jax.data.features import Features
 from xstilts_jax.evaluation.evaluate import lines_text
-from xstilts_jax.tasks.spec import TaskSpec
+from xstilts_jax.tasks.spec import IGNORE_LABEL, TaskSpec
 from xstilts_jax.train.steps import LOSSES
 
 # (spec, examples, tokenizer, max_seq_length) -> features
@@ -21,6 +23,11 @@ Scorer = Callable[..., dict]
 
 def _count_examples(examples: Sequence, features: Features) -> int:
   return len(examples)
+
+
+def rows_with_targets(examples: Sequence, features: Features) -> int:
+  """The rows whose target `labels` (text to text) hold at least one scored token."""
+  return int((np.asarray(features["labels"]) != IGNORE_LABEL).any(axis=1).sum())
 
 
 @dataclasses.dataclass(frozen=True)

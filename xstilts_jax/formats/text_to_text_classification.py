@@ -6,13 +6,11 @@ target evaluated on another task's training (XNLI after MNLI) reads the prefix i
 with; NLI tasks name their fields premise / hypothesis, others sentence1 / sentence2.
 """
 
-import numpy as np
-
 from xstilts_jax.data import features as F
 from xstilts_jax.evaluation import evaluate, text_to_text
-from xstilts_jax.formats.base import Format
+from xstilts_jax.formats.base import Format, rows_with_targets
 from xstilts_jax.tasks.registry import NLI_LABELS
-from xstilts_jax.tasks.spec import IGNORE_LABEL, TaskSpec
+from xstilts_jax.tasks.spec import TaskSpec
 
 
 def prefix(spec: TaskSpec) -> str:
@@ -41,7 +39,7 @@ FORMAT = Format(
     head_kind="seq2seq",
     features=_features,
     train_keys=("input_ids", "attention_mask", "labels"),
-    trainable=lambda examples, feats: int((np.asarray(feats["labels"]) != IGNORE_LABEL).any(axis=1).sum()),
+    trainable=rows_with_targets,
     text=_text,
     evaluate=text_to_text.evaluate_text_to_text_classification,
     write=evaluate.lines_text,

@@ -6,23 +6,21 @@ the decoded text with the task's official QA metric exactly as span QA's answers
 answers, MLQA's normalisation of the language), into the same JSON prediction file.
 """
 
-import numpy as np
-
 from xstilts_jax.data import features as F
-from xstilts_jax.evaluation import evaluate, score, text_to_text
-from xstilts_jax.formats.base import Format
-from xstilts_jax.tasks.spec import IGNORE_LABEL
+from xstilts_jax.evaluation import text_to_text
+from xstilts_jax.formats.base import Format, rows_with_targets
+from xstilts_jax.formats.span_qa import FORMAT as SPAN_QA
 
 FORMAT = Format(
     name="text_to_text_span_qa",
     head_kind="seq2seq",
     features=lambda spec, examples, tokenizer, length: F.text_to_text_span_qa_features(examples, tokenizer, length),
     train_keys=("input_ids", "attention_mask", "labels"),
-    trainable=lambda examples, feats: int((np.asarray(feats["labels"]) != IGNORE_LABEL).any(axis=1).sum()),
-    nothing_to_learn="no question with an answer",
-    text=lambda ex: f"{ex.question} {ex.context}",
+    trainable=rows_with_targets,
+    nothing_to_learn=SPAN_QA.nothing_to_learn,
+    text=SPAN_QA.text,
     evaluate=text_to_text.evaluate_text_to_text_span_qa,
-    write=evaluate.answers_text,
-    suffix="json",
-    score=score.score_answers,
+    write=SPAN_QA.write,  # span QA's prediction file, read back by its scorer
+    suffix=SPAN_QA.suffix,
+    score=SPAN_QA.score,
 )
